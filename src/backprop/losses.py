@@ -1,0 +1,148 @@
+"""Losses of the notes and their gradients with respect to the network's output.
+
+Page 1 of the notes: squared error J = 1/2 (y - o)^2, whose gradient is dJ/do = o - y.
+Page 3: softmax cross-entropy J = -log p_y with p = softmax(s), whose gradient is
+dJ/ds_k = p_k - 1{k = y} (the notes swap the two cases; see ``docs/errata.md``).
+Page 5: over a batch of n examples J is the mean, so every gradient row is divided by n.
+
+Both functions work in the notes' "in practice" row layout: one example per row.
+They return the loss as a Python float and write the gradient into ``out`` when given,
+so the training hot path allocates nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["LOSSES", "softmax", "softmax_cross_entropy", "squared_error"]
+
+
+def softmax(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise softmax, computed stably.
+
+    Subtracting each row's maximum leaves p unchanged (the factor e^{-max} cancels
+    between numerator and denominator) and keeps every exponent <= 0, so nothing
+    overflows, even for scores of +-1000 in float32.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, c)
+        Class scores s, one example per row.
+    out : ndarray of shape (n, c), optional
+        Where to write p; may be ``scores`` itself.
+
+    Returns
+    -------
+    p : ndarray of shape (n, c)
+        Probabilities, each row summing to 1.
+    """
+    if out is None:
+        out = np.empty_like(scores)
+    np.subtract(scores, scores.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def _weights_and_total(
+    n: int, sample_weight: np.ndarray | None, dtype: np.dtype
+) -> tuple[np.ndarray | None, float]:
+    """Per-example weights as a column and their sum (n when unweighted)."""
+    if sample_weight is None:
+        return None, float(n)
+    w = np.asarray(sample_weight, dtype=dtype).reshape(n, 1)
+    return w, float(w.sum())
+
+
+def softmax_cross_entropy(
+    scores: np.ndarray,
+    y: np.ndarray,
+    out: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy and its gradient with respect to the scores.
+
+    J = -1/n sum_i log p_{y_i}  (notes page 5), and
+    dJ/dS_ik = (p_ik - 1{k = y_i}) / n  (page 5, with the per-example cases of page 3
+    in the right order).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, c)
+        Class scores S.
+    y : ndarray of int, shape (n,)
+        True class of each example, in ``0 .. c-1``.
+    out : ndarray of shape (n, c), optional
+        Where to write dJ/dS; may be ``scores`` itself (the scores are then overwritten).
+    sample_weight : ndarray of shape (n,), optional
+        Weights w_i; the loss becomes sum_i w_i l_i / sum_i w_i.
+
+    Returns
+    -------
+    J : float
+        The loss.
+    dJ_dS : ndarray of shape (n, c)
+        Its gradient with respect to ``scores``.
+    """
+    n = scores.shape[0]
+    rows = np.arange(n)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    # log p_y = s_y - log sum_j e^{s_j}, evaluated on shifted scores so nothing overflows.
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    losses = log_norm - shifted[rows, y]
+    w, total = _weights_and_total(n, sample_weight, scores.dtype)
+    J = float(losses @ w[:, 0] / total) if w is not None else float(losses.mean())
+    dJ_dS = softmax(shifted, out=shifted if out is None else out)
+    dJ_dS[rows, y] -= 1.0  # p_k - 1{k = y}
+    if w is not None:
+        dJ_dS *= w
+    dJ_dS /= total  # J is a mean over the batch: each row's share is 1/n
+    return J, dJ_dS
+
+
+def squared_error(
+    outputs: np.ndarray,
+    y: np.ndarray,
+    out: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """Half mean squared error and its gradient with respect to the outputs.
+
+    J = 1/(2n) sum_i ||y_i - o_i||^2, so for one example and one output it is exactly the
+    notes' J = 1/2 (y - o)^2 (page 1), and dJ/dO = (O - Y) / n (page 1: dJ/do = o - y).
+    With k outputs the squared errors are summed over outputs and averaged over examples,
+    and the gradient is scaled the same way (unlike scikit-learn's multi-output loss).
+
+    Parameters
+    ----------
+    outputs : ndarray of shape (n, k)
+        Network outputs O.
+    y : ndarray of shape (n, k)
+        Targets Y.
+    out : ndarray of shape (n, k), optional
+        Where to write dJ/dO; may be ``outputs`` itself.
+    sample_weight : ndarray of shape (n,), optional
+        Weights w_i; the loss becomes sum_i w_i l_i / sum_i w_i.
+
+    Returns
+    -------
+    J : float
+        The loss.
+    dJ_dO : ndarray of shape (n, k)
+        Its gradient with respect to ``outputs``.
+    """
+    n = outputs.shape[0]
+    dJ_dO = np.subtract(outputs, y, out=out)  # o - y
+    w, total = _weights_and_total(n, sample_weight, outputs.dtype)
+    per_example = np.einsum("ik,ik->i", dJ_dO, dJ_dO)
+    J = 0.5 * float(per_example @ w[:, 0] if w is not None else per_example.sum()) / total
+    if w is not None:
+        dJ_dO *= w
+    dJ_dO /= total
+    return J, dJ_dO
+
+
+LOSSES = {
+    "squared_error": squared_error,
+    "softmax_cross_entropy": softmax_cross_entropy,
+}

@@ -1,0 +1,416 @@
+"""`MLP`: the engine. The notes' two-layer network generalised to any depth.
+
+The notes derive, for one hidden layer (Alg 3, page 4 and page 6),
+
+    delta(2) = dJ/dS,    delta(1) = (delta(2) W(2)^T) * ReLU'(Z(1)),
+    dJ/dW(l) = A(l-1)^T delta(l),    dJ/db(l) = 1_n^T delta(l),
+
+in the "in practice" row layout of page 7 (X is n x d, W(l) is fan_in x fan_out). The same
+recursion, delta(l) = (delta(l+1) W(l+1)^T) * f'(Z(l)), holds for every hidden layer of a
+deeper network, and that is all `MLP.loss_and_grads` does.
+
+For speed, the training pass writes into buffers preallocated per batch size and uses
+in-place NumPy operations, so float32 stays float32 and a step allocates (almost) nothing;
+prediction has its own lean forward pass that keeps no cache and runs in chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from backprop.layers import get_activation
+from backprop.losses import LOSSES, softmax
+
+__all__ = ["MLP"]
+
+_PREDICT_CHUNK = 8192  # rows per chunk in `forward`: bounds memory for a huge X
+
+
+class _Buffers:
+    """Forward caches and backward deltas for one batch size (the notes keep Z and A).
+
+    Z[l] : (n, fan_out of layer l+1), pre-activations; Z[-1] holds the scores S, then
+        delta at the output (the loss gradient is written over the scores).
+    A[l] : (n, width of hidden layer l+1), activations.
+    D[l] : (n, width of hidden layer l+1), first dJ/dA, then delta = dJ/dZ in place.
+    """
+
+    def __init__(self, n: int, layer_sizes: Sequence[int], dtype: np.dtype) -> None:
+        self.Z = [np.empty((n, width), dtype) for width in layer_sizes[1:]]
+        self.A = [np.empty((n, width), dtype) for width in layer_sizes[1:-1]]
+        self.D = [np.empty((n, width), dtype) for width in layer_sizes[1:-1]]
+
+
+class MLP:
+    """A fully connected network trained by backpropagation.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[d, m1, ..., c]``: input width, hidden widths, output width. ``[d, m, c]`` is the
+        notes' two-layer network.
+    activation : {"relu", "tanh", "sigmoid", "identity"}, default "relu"
+        Activation of every hidden layer. The output layer is linear (scores).
+    loss : {"softmax_cross_entropy", "squared_error"}, default "softmax_cross_entropy"
+        Classification (softmax on the scores) or regression.
+    dtype : {np.float32, np.float64}, default np.float32
+        Type of parameters and of every computation.
+    seed : int or None, default 0
+        Seed of the weight initialisation: He normal (std sqrt(2 / fan_in)) for ReLU,
+        Glorot uniform (limit sqrt(6 / (fan_in + fan_out))) otherwise; biases start at 0.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        ``"W1"`` of shape (d, m1), ``"b1"`` of shape (m1,), ..., ``"WL"`` of shape
+        (m_{L-1}, c), ``"bL"`` of shape (c,): W stored (fan_in, fan_out), page 7's layout.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop
+    >>> net = backprop.MLP([4, 8, 3], seed=0)
+    >>> X = np.ones((5, 4), np.float32)
+    >>> loss, grads = net.loss_and_grads(X, np.array([0, 1, 2, 0, 1]))
+    >>> grads["W1"].shape, net.forward(X).shape
+    ((4, 8), (5, 3))
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        activation: str = "relu",
+        loss: str = "softmax_cross_entropy",
+        dtype: DTypeLike = np.float32,
+        seed: int | None = 0,
+    ) -> None:
+        sizes = list(layer_sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
+        if not all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in sizes):
+            raise ValueError(f"layer_sizes must be whole numbers, got {sizes}")
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"every layer size must be at least 1, got {sizes}")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if loss == "softmax_cross_entropy" and sizes[-1] < 2:
+            raise ValueError("softmax_cross_entropy needs at least 2 output classes")
+        self._act = get_activation(activation)
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dt}")
+        self.layer_sizes: tuple[int, ...] = tuple(int(s) for s in sizes)
+        self.activation = activation
+        self.loss = loss
+        self.dtype = dt
+        self._loss_fn = LOSSES[loss]
+        self._buffers: dict[int, _Buffers] = {}
+        self.params: dict[str, np.ndarray] = {}
+        self.init_params(seed)
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers L (2 for the notes' network)."""
+        return len(self.layer_sizes) - 1
+
+    @property
+    def n_inputs(self) -> int:
+        """Input width d."""
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        """Output width c (classes or regression targets)."""
+        return self.layer_sizes[-1]
+
+    @property
+    def is_classifier(self) -> bool:
+        """True for softmax cross-entropy."""
+        return self.loss == "softmax_cross_entropy"
+
+    @property
+    def n_params(self) -> int:
+        """Total number of scalar parameters."""
+        return sum(p.size for p in self.params.values())
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, "
+            f"loss={self.loss!r}, dtype=np.{self.dtype.name})"
+        )
+
+    def init_params(self, seed: int | None = 0) -> None:
+        """(Re)initialise every parameter in place of the old dict, seeded.
+
+        Parameters
+        ----------
+        seed : int or None
+            Seed for ``numpy.random.default_rng``.
+        """
+        rng = np.random.default_rng(seed)
+        params: dict[str, np.ndarray] = {}
+        for l, (fan_in, fan_out) in enumerate(
+            zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True), start=1
+        ):
+            if self._act.name == "relu":
+                W = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+            else:
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                W = rng.uniform(-limit, limit, size=(fan_in, fan_out))
+            params[f"W{l}"] = W.astype(self.dtype)
+            params[f"b{l}"] = np.zeros(fan_out, self.dtype)
+        self.params = params
+
+    # ----------------------------------------------------------------- validation
+    def check_X(self, X: ArrayLike) -> np.ndarray:
+        """Validate inputs and return them as a C-contiguous array of the network's dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+
+        Returns
+        -------
+        X : ndarray of shape (n, d)
+
+        Raises
+        ------
+        ValueError
+            If X is not 2-D, has the wrong width, no rows, or NaN/inf values.
+        """
+        X = np.asarray(X)
+        if X.ndim != 2:
+            hint = " (for one example use X.reshape(1, -1))" if X.ndim == 1 else ""
+            raise ValueError(f"X must be 2-D of shape (n, {self.n_inputs}), got {X.shape}{hint}")
+        if X.shape[1] != self.n_inputs:
+            raise ValueError(
+                f"X has {X.shape[1]} features per row but the network expects {self.n_inputs}"
+            )
+        if X.shape[0] == 0:
+            raise ValueError("X is empty: the batch has no rows")
+        if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
+            raise ValueError(f"X must be real numbers, got dtype {X.dtype}")
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        if not np.isfinite(X).all():
+            bad = int(np.count_nonzero(~np.isfinite(X)))
+            raise ValueError(f"X contains {bad} NaN or infinite value(s)")
+        return X
+
+    def check_y(self, y: ArrayLike, n: int) -> np.ndarray:
+        """Validate targets for a batch of n examples.
+
+        Parameters
+        ----------
+        y : array-like
+            Class labels in ``0 .. c-1`` of shape (n,) for classification; targets of shape
+            (n,) (one output) or (n, c) for regression.
+        n : int
+            Number of rows of the matching X.
+
+        Returns
+        -------
+        y : ndarray
+            int64 labels of shape (n,), or targets of shape (n, c) in the network's dtype.
+
+        Raises
+        ------
+        ValueError
+            On a length mismatch, labels that are not integers or out of range, a wrong
+            number of regression targets, or NaN/inf targets.
+        """
+        y = np.asarray(y)
+        if y.shape[:1] != (n,):
+            raise ValueError(f"y has {y.shape[0] if y.ndim else 0} entries but X has {n} rows")
+        c = self.n_outputs
+        if self.is_classifier:
+            if y.ndim != 1:
+                raise ValueError(f"class labels must be 1-D of shape ({n},), got {y.shape}")
+            if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+                raise ValueError(f"class labels must be integers 0..{c - 1}, got dtype {y.dtype}")
+            if y.min() < 0 or y.max() >= c:
+                raise ValueError(
+                    f"class label out of range: labels must be in 0..{c - 1}, "
+                    f"got min {y.min()} and max {y.max()}"
+                )
+            return y.astype(np.int64, copy=False)
+        if not np.issubdtype(y.dtype, np.number):
+            raise ValueError(f"regression targets must be numbers, got dtype {y.dtype}")
+        if y.ndim == 1:
+            y = y.reshape(n, 1)
+        if y.ndim != 2 or y.shape[1] != c:
+            raise ValueError(f"regression targets must have shape ({n}, {c}), got {y.shape}")
+        y = np.ascontiguousarray(y, dtype=self.dtype)
+        if not np.isfinite(y).all():
+            raise ValueError(f"y contains {int(np.count_nonzero(~np.isfinite(y)))} NaN or inf")
+        return y
+
+    # ----------------------------------------------------------------- prediction
+    def forward(self, X: ArrayLike, *, check: bool = True) -> np.ndarray:
+        """Outputs of the network (scores for classification), in chunks of rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+        check : bool, default True
+            Validate X first (skip only for data already checked).
+
+        Returns
+        -------
+        out : ndarray of shape (n, c)
+        """
+        X = self.check_X(X) if check else np.asarray(X, dtype=self.dtype)
+        out = np.empty((X.shape[0], self.n_outputs), self.dtype)
+        for start in range(0, X.shape[0], _PREDICT_CHUNK):
+            stop = start + _PREDICT_CHUNK
+            out[start:stop] = self._forward_lean(X[start:stop])
+        return out
+
+    def _forward_lean(self, X: np.ndarray) -> np.ndarray:
+        """Forward pass without caches: each activation overwrites its pre-activation."""
+        A = X
+        for l in range(1, self.n_layers + 1):
+            Z = A @ self.params[f"W{l}"]  # Z = A W + 1_n b (page 7)
+            Z += self.params[f"b{l}"]
+            if l < self.n_layers:
+                self._act.forward(Z, out=Z)
+            A = Z
+        return A
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Class probabilities softmax(S).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+
+        Returns
+        -------
+        p : ndarray of shape (n, c)
+        """
+        if not self.is_classifier:
+            raise ValueError("predict_proba needs a classifier (loss='softmax_cross_entropy')")
+        scores = self.forward(X)
+        return softmax(scores, out=scores)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Class indices for classification, outputs for regression.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+
+        Returns
+        -------
+        y : ndarray of shape (n,) or (n, c)
+            int64 class indices of shape (n,) for a classifier; for a regressor shape (n,)
+            when it has one output and (n, c) otherwise (fixed by the network, never by n).
+        """
+        out = self.forward(X)
+        if self.is_classifier:
+            return out.argmax(axis=1)
+        return out[:, 0] if self.n_outputs == 1 else out
+
+    # ----------------------------------------------------------------- training pass
+    def _buffers_for(self, n: int) -> _Buffers:
+        buf = self._buffers.get(n)
+        if buf is None:
+            if len(self._buffers) >= 2:  # a full batch size and a last partial one
+                self._buffers.pop(next(iter(self._buffers)))
+            buf = self._buffers[n] = _Buffers(n, self.layer_sizes, self.dtype)
+        return buf
+
+    def compute_loss(self, X: ArrayLike, y: ArrayLike) -> float:
+        """The loss J on a batch, without gradients.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+        y : array-like
+            As in `loss_and_grads`.
+
+        Returns
+        -------
+        J : float
+        """
+        X = self.check_X(X)
+        y = self.check_y(y, X.shape[0])
+        return self._loss_fn(self.forward(X, check=False), y)[0]
+
+    def loss_and_grads(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        sample_weight: ArrayLike | None = None,
+        grads: dict[str, np.ndarray] | None = None,
+        check: bool = True,
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """Forward pass, loss, and backpropagation (the notes' Alg 3 in row layout).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+            A batch of examples, one per row.
+        y : array-like
+            int labels of shape (n,) for a classifier; targets of shape (n,) or (n, c)
+            for a regressor.
+        sample_weight : array-like of shape (n,), optional
+            Per-example weights; J becomes their weighted mean.
+        grads : dict of str to ndarray, optional
+            Arrays shaped like ``params`` to write the gradients into (the training loop
+            preallocates them). By default a fresh dict is returned; nothing is kept or
+            accumulated between calls.
+        check : bool, default True
+            Validate X and y (skip only for data already checked).
+
+        Returns
+        -------
+        J : float
+            Mean loss over the batch.
+        grads : dict of str to ndarray
+            dJ/dW1, dJ/db1, ...: same keys and shapes as ``params``.
+        """
+        if check:
+            X = self.check_X(X)
+            y = self.check_y(y, X.shape[0])
+        else:
+            X = np.asarray(X)
+            y = np.asarray(y)
+            if not self.is_classifier and y.ndim == 1:
+                y = y.reshape(-1, 1)
+        w = None if sample_weight is None else np.asarray(sample_weight, self.dtype)
+        if w is not None and (w.shape != (X.shape[0],) or not np.all(w >= 0) or w.sum() <= 0):
+            raise ValueError(
+                f"sample_weight must be {X.shape[0]} non-negative numbers with a positive sum"
+            )
+        if grads is None:
+            grads = {k: np.empty_like(p) for k, p in self.params.items()}
+        L = self.n_layers
+        P = self.params
+        buf = self._buffers_for(X.shape[0])
+        act = self._act
+
+        # Forward (page 7): Z(l) = A(l-1) W(l) + 1_n b(l),  A(l) = f(Z(l)),  A(0) = X.
+        A_prev = X
+        for l in range(L):
+            Z = np.matmul(A_prev, P[f"W{l + 1}"], out=buf.Z[l])
+            Z += P[f"b{l + 1}"]
+            if l < L - 1:
+                A_prev = act.forward(Z, out=buf.A[l])
+
+        # Output delta: delta(L) = dJ/dS, written over the scores S (page 5).
+        J, delta = self._loss_fn(buf.Z[L - 1], y, out=buf.Z[L - 1], sample_weight=w)
+
+        # Backward (pages 6-7), from the last layer to the first.
+        for l in range(L - 1, -1, -1):
+            A_prev = X if l == 0 else buf.A[l - 1]
+            np.matmul(A_prev.T, delta, out=grads[f"W{l + 1}"])  # dJ/dW = A^T delta
+            np.sum(delta, axis=0, out=grads[f"b{l + 1}"])  # dJ/db = 1_n^T delta
+            if l > 0:
+                dJ_dA = np.matmul(delta, P[f"W{l + 1}"].T, out=buf.D[l - 1])  # delta W^T
+                # delta(l) = dJ/dA * f'(Z(l)), in place in the same buffer.
+                delta = act.backward(dJ_dA, buf.Z[l - 1], buf.A[l - 1], out=dJ_dA)
+        return J, grads
