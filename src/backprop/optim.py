@@ -1,0 +1,697 @@
+"""Optimisers and learning-rate schedules, kept out of the model.
+
+The notes stop at the gradient (pages 1-7: "then update each weight by a small step
+against its gradient"); this module is that step, in the variants people train with:
+plain SGD, heavy-ball momentum, Nesterov momentum, Adam and AdamW, each with L2 weight
+decay, and learning-rate schedules (constant, step, cosine, one-cycle with warm-up).
+
+As in scikit-learn's ``_stochastic_optimizers.py`` an optimiser acts on a dict of
+parameter arrays (``{"W1": ..., "b1": ..., "W2": ...}``), not on a model: ``step(grads)``
+updates those very arrays in place, so the model that holds them sees the change.
+
+Each update follows PyTorch's ``torch.optim`` algorithm of the same name exactly (the
+tests compare against it to 1e-12 in float64): ``SGD`` with ``dampening=0``, ``Adam``
+and ``AdamW`` without AMSGrad. Like PyTorch's defaults, weight decay applies to every
+parameter, biases included.
+
+Speed: the update is a handful of in-place NumPy ufunc calls with ``out=`` into state
+buffers allocated once, in the parameters' dtype (float32 stays float32; scalars are
+Python floats so NumPy's promotion rules keep them weak). Nothing of parameter size is
+allocated per step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Constant",
+    "Cosine",
+    "OneCycle",
+    "Optimizer",
+    "Schedule",
+    "StepDecay",
+    "make_optimizer",
+    "make_schedule",
+]
+
+
+# ----------------------------------------------------------------------------------------
+# Hyper-parameter checks (shared by schedules and optimisers)
+
+
+def _check_positive(name: str, value: float) -> float:
+    """Return ``value`` as a float if it is finite and > 0, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return float(value)
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> float:
+    """Return ``value`` as a float if low <= value < high, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not (low <= value < high):
+        raise ValueError(f"{name} must satisfy {low} <= {name} < {high}, got {value!r}")
+    return float(value)
+
+
+def _check_nonnegative(name: str, value: float) -> float:
+    """Return ``value`` as a float if it is finite and >= 0, else raise ValueError."""
+    return _check_range(name, value, 0.0, math.inf)
+
+
+def _check_steps(name: str, value: int) -> int:
+    """Return ``value`` if it is a whole number >= 1, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------------------
+# Learning-rate schedules
+
+
+class Schedule:
+    """A learning-rate schedule: maps the step count t to a learning rate.
+
+    ``t`` is the number of updates done so far (0 for the first update), so the
+    optimiser's k-th update (k = 1, 2, ...) uses ``schedule(k - 1)``.
+    """
+
+    def __call__(self, t: int) -> float:
+        """Return the learning rate for the update that follows ``t`` updates."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Constant(Schedule):
+    """The same learning rate at every step: lr(t) = lr.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate, finite and > 0.
+    """
+
+    lr: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+
+    def __call__(self, t: int) -> float:
+        return self.lr
+
+
+@dataclass(frozen=True)
+class StepDecay(Schedule):
+    """Multiply the rate by ``gamma`` every ``step_size`` steps (PyTorch's ``StepLR``).
+
+    lr(t) = lr * gamma ** (t // step_size).
+
+    Parameters
+    ----------
+    lr : float
+        The initial learning rate, finite and > 0.
+    step_size : int
+        Steps between decays, >= 1.
+    gamma : float, default 0.1
+        The decay factor, 0 < gamma <= 1.
+    """
+
+    lr: float
+    step_size: int
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+        object.__setattr__(self, "step_size", _check_steps("step_size", self.step_size))
+        gamma = _check_positive("gamma", self.gamma)
+        if gamma > 1:
+            raise ValueError(f"gamma must satisfy 0 < gamma <= 1, got {self.gamma!r}")
+        object.__setattr__(self, "gamma", gamma)
+
+    def __call__(self, t: int) -> float:
+        return self.lr * self.gamma ** (t // self.step_size)
+
+
+@dataclass(frozen=True)
+class Cosine(Schedule):
+    """Cosine annealing from ``lr`` to ``min_lr`` over ``total_steps``, then ``min_lr``.
+
+    lr(t) = min_lr + (lr - min_lr) * (1 + cos(pi * t / total_steps)) / 2 for
+    t <= total_steps (PyTorch's ``CosineAnnealingLR`` with ``T_max=total_steps``), and
+    min_lr afterwards (where PyTorch's would rise again).
+
+    Parameters
+    ----------
+    lr : float
+        The initial learning rate, finite and > 0.
+    total_steps : int
+        Length of the annealing, >= 1.
+    min_lr : float, default 0.0
+        The final learning rate, 0 <= min_lr <= lr.
+    """
+
+    lr: float
+    total_steps: int
+    min_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+        object.__setattr__(self, "total_steps", _check_steps("total_steps", self.total_steps))
+        min_lr = _check_nonnegative("min_lr", self.min_lr)
+        if min_lr > self.lr:
+            raise ValueError(f"min_lr must be <= lr, got min_lr={min_lr!r} > lr={self.lr!r}")
+        object.__setattr__(self, "min_lr", min_lr)
+
+    def __call__(self, t: int) -> float:
+        if t >= self.total_steps:
+            return self.min_lr
+        cos = math.cos(math.pi * t / self.total_steps)
+        return self.min_lr + (self.lr - self.min_lr) * (1.0 + cos) / 2.0
+
+
+@dataclass(frozen=True)
+class OneCycle(Schedule):
+    """One cycle: linear warm-up to ``max_lr``, then cosine annealing down.
+
+    With initial = max_lr / div_factor, final = initial / final_div_factor and
+    w = round(warmup_fraction * total_steps) warm-up steps (at most total_steps - 1):
+
+    - t < w: lr(t) = initial + (max_lr - initial) * t / w (linear, from initial at t = 0),
+    - w <= t < total_steps: lr(t) = final + (max_lr - final) * (1 + cos(pi * s)) / 2 with
+      s = (t - w) / (total_steps - w) (cosine, max_lr at t = w),
+    - t >= total_steps: lr(t) = final.
+
+    This is the shape of PyTorch's ``OneCycleLR`` (same ``div_factor`` and
+    ``final_div_factor`` meaning) but not its exact values: PyTorch anneals the
+    warm-up with a cosine too and reaches its end points one step earlier.
+
+    Parameters
+    ----------
+    max_lr : float
+        The peak learning rate, finite and > 0.
+    total_steps : int
+        The number of updates of the cycle, >= 1.
+    warmup_fraction : float, default 0.3
+        Fraction of ``total_steps`` spent warming up, 0 <= warmup_fraction < 1.
+    div_factor : float, default 25.0
+        initial = max_lr / div_factor, >= 1.
+    final_div_factor : float, default 1e4
+        final = initial / final_div_factor, >= 1.
+    """
+
+    max_lr: float
+    total_steps: int
+    warmup_fraction: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_lr", _check_positive("max_lr", self.max_lr))
+        object.__setattr__(self, "total_steps", _check_steps("total_steps", self.total_steps))
+        frac = _check_range("warmup_fraction", self.warmup_fraction, 0.0, 1.0)
+        object.__setattr__(self, "warmup_fraction", frac)
+        for name in ("div_factor", "final_div_factor"):
+            value = _check_positive(name, getattr(self, name))
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value!r}")
+            object.__setattr__(self, name, value)
+
+    @property
+    def warmup_steps(self) -> int:
+        """The number w of linear warm-up steps."""
+        return min(round(self.warmup_fraction * self.total_steps), self.total_steps - 1)
+
+    @property
+    def initial_lr(self) -> float:
+        """The rate at t = 0: max_lr / div_factor."""
+        return self.max_lr / self.div_factor
+
+    @property
+    def final_lr(self) -> float:
+        """The rate from t = total_steps on: initial_lr / final_div_factor."""
+        return self.initial_lr / self.final_div_factor
+
+    def __call__(self, t: int) -> float:
+        w = self.warmup_steps
+        if t < w:
+            return self.initial_lr + (self.max_lr - self.initial_lr) * t / w
+        if t >= self.total_steps:
+            return self.final_lr
+        cos = math.cos(math.pi * (t - w) / (self.total_steps - w))
+        return self.final_lr + (self.max_lr - self.final_lr) * (1.0 + cos) / 2.0
+
+
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+
+
+def make_schedule(
+    name: str,
+    lr: float,
+    total_steps: int,
+    *,
+    step_size: int | None = None,
+    gamma: float = 0.1,
+    warmup_fraction: float = 0.3,
+) -> Schedule:
+    """Build a schedule by name (for the CLI's ``--schedule``).
+
+    Parameters
+    ----------
+    name : {"constant", "step", "cosine", "onecycle"}
+        Which schedule.
+    lr : float
+        The base rate: constant rate, initial rate of "step" and "cosine", peak rate of
+        "onecycle".
+    total_steps : int
+        The number of updates of the whole run (epochs * batches per epoch).
+    step_size : int, optional
+        For "step": steps between decays; default ``max(1, total_steps // 3)`` (two
+        decays over the run).
+    gamma : float, default 0.1
+        For "step": the decay factor.
+    warmup_fraction : float, default 0.3
+        For "onecycle": the fraction of steps spent warming up.
+
+    Returns
+    -------
+    Schedule
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones) or a bad value.
+    """
+    if name == "constant":
+        return Constant(lr)
+    if name == "step":
+        if step_size is None:
+            step_size = max(1, _check_steps("total_steps", total_steps) // 3)
+        return StepDecay(lr, step_size, gamma)
+    if name == "cosine":
+        return Cosine(lr, total_steps)
+    if name == "onecycle":
+        return OneCycle(lr, total_steps, warmup_fraction=warmup_fraction)
+    raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+# ----------------------------------------------------------------------------------------
+# Optimisers
+
+
+class Optimizer:
+    """Base class: holds the parameters, the schedule, the step count and state buffers.
+
+    Subclasses name their per-parameter state buffers in ``_buffer_names`` (allocated
+    here, zero, in each parameter's dtype) and implement ``_update``.
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        The parameters to update in place, e.g. ``{"W1": (d, h), "b1": (h,), ...}``:
+        writeable floating-point arrays.
+    lr : float or Schedule
+        A fixed learning rate (finite, > 0) or a schedule of the step count.
+    weight_decay : float, default 0.0
+        Weight decay coefficient, >= 0; applies to every parameter, biases included.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The same arrays that were passed in.
+    schedule : Schedule
+        The learning-rate schedule (``Constant`` for a fixed rate).
+    t : int
+        The number of steps taken.
+    """
+
+    _buffer_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float | Schedule = 0.01,
+        weight_decay: float = 0.0,
+    ) -> None:
+        if not isinstance(params, Mapping) or len(params) == 0:
+            raise ValueError("params must be a non-empty dict of name -> ndarray")
+        for key, p in params.items():
+            if not isinstance(key, str):
+                raise ValueError(f"parameter names must be strings, got {key!r}")
+            if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+                raise ValueError(f"parameter {key!r} must be a floating-point ndarray")
+            if not p.flags.writeable:
+                raise ValueError(f"parameter {key!r} is read-only; it must be updated in place")
+        self.params: dict[str, np.ndarray] = dict(params)
+        self.schedule: Schedule = lr if isinstance(lr, Schedule) else Constant(lr)
+        self.weight_decay = _check_nonnegative("weight_decay", weight_decay)
+        self.t = 0
+        # One scratch array per parameter for intermediate results (ufunc out=).
+        self._scratch = {k: np.empty_like(p) for k, p in self.params.items()}
+        self._state: dict[str, dict[str, np.ndarray]] = {
+            name: {k: np.zeros_like(p) for k, p in self.params.items()}
+            for name in self._buffer_names
+        }
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step: ``schedule(t)``."""
+        return float(self.schedule(self.t))
+
+    def step(self, grads: Mapping[str, np.ndarray]) -> None:
+        """Apply one update to the parameters, in place.
+
+        Parameters
+        ----------
+        grads : dict of str to ndarray
+            dJ/dparam for every parameter, same keys, shapes and dtypes as ``params``.
+            Not modified.
+
+        Raises
+        ------
+        ValueError
+            If a key is missing or extra, or a shape or dtype differs.
+        """
+        if grads.keys() != self.params.keys():
+            missing = sorted(self.params.keys() - grads.keys())
+            extra = sorted(grads.keys() - self.params.keys())
+            raise ValueError(f"grads keys do not match params: missing {missing}, extra {extra}")
+        for key, p in self.params.items():
+            g = grads[key]
+            if g.shape != p.shape or g.dtype != p.dtype:
+                raise ValueError(
+                    f"grads[{key!r}] has shape {g.shape} and dtype {g.dtype}; "
+                    f"the parameter has shape {p.shape} and dtype {p.dtype}"
+                )
+        self._update(grads, self.lr)
+        self.t += 1
+
+    def _update(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything needed to resume exactly: the step count and the state buffers.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``"t"``: int64 array of shape (), and one copy per buffer and parameter,
+            keyed ``"<buffer>.<param>"`` (e.g. ``"m.W1"``), with the parameter's shape.
+            Plain arrays, so the dict can be stored with safetensors. Hyper-parameters
+            and the schedule are not included: rebuild the optimiser with the same ones.
+        """
+        state = {"t": np.array(self.t, dtype=np.int64)}
+        for name, buffers in self._state.items():
+            for key, buf in buffers.items():
+                state[f"{name}.{key}"] = buf.copy()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore a state saved by ``state_dict`` of an optimiser of the same kind.
+
+        Parameters
+        ----------
+        state : dict of str to ndarray
+            As returned by ``state_dict``. Copied into the existing buffers.
+
+        Raises
+        ------
+        ValueError
+            If keys are missing or unexpected, a shape differs, or ``t`` is not a
+            whole number >= 0. Nothing is changed in that case.
+        """
+        expected = {"t"} | {f"{n}.{k}" for n in self._state for k in self.params}
+        if state.keys() != expected:
+            missing = sorted(expected - state.keys())
+            extra = sorted(state.keys() - expected)
+            raise ValueError(
+                f"optimizer state does not match {type(self).__name__}: "
+                f"missing keys {missing}, unexpected keys {extra}"
+            )
+        t = np.asarray(state["t"])
+        if t.shape != () or not np.issubdtype(t.dtype, np.integer) or int(t) < 0:
+            raise ValueError(f"state 't' must be a whole number >= 0 of shape (), got {t!r}")
+        for name, buffers in self._state.items():
+            for key, buf in buffers.items():
+                value = np.asarray(state[f"{name}.{key}"])
+                if value.shape != buf.shape:
+                    raise ValueError(
+                        f"state {name}.{key!s} has shape {value.shape}, expected {buf.shape}"
+                    )
+        for name, buffers in self._state.items():
+            for key, buf in buffers.items():
+                np.copyto(buf, state[f"{name}.{key}"], casting="same_kind")
+        self.t = int(t)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.schedule!r}, t={self.t})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay.
+
+    PyTorch's ``torch.optim.SGD`` with ``dampening=0``; with v starting at 0, each step is
+
+        g = grad + weight_decay * p
+        v = momentum * v + g
+        p -= lr * (g + momentum * v)   if nesterov
+        p -= lr * v                    otherwise (p -= lr * g when momentum == 0)
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        The parameters, updated in place.
+    lr : float or Schedule, default 0.01
+        Learning rate.
+    momentum : float, default 0.0
+        Momentum coefficient mu, 0 <= mu < 1.
+    nesterov : bool, default False
+        Nesterov momentum (needs momentum > 0).
+    weight_decay : float, default 0.0
+        L2 coefficient, >= 0, added to the gradient.
+
+    State buffers: ``"v.<param>"`` (the velocity), only when momentum > 0.
+    """
+
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float | Schedule = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
+        self.nesterov = bool(nesterov)
+        self._buffer_names = ("v",) if self.momentum > 0 else ()
+        super().__init__(params, lr, weight_decay)
+
+    def _update(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
+        mu, wd = self.momentum, self.weight_decay
+        for key, p in self.params.items():
+            g, tmp = grads[key], self._scratch[key]
+            if wd:
+                # g = grad + wd * p (L2 penalty wd/2 |p|^2), without touching grads.
+                np.multiply(p, wd, out=tmp)
+                np.add(tmp, g, out=tmp)
+                g = tmp
+            if mu:
+                v = self._state["v"][key]
+                v *= mu
+                v += g
+                if self.nesterov:
+                    # p -= lr * (g + mu * v), as two passes so no second scratch is needed.
+                    np.multiply(g, lr, out=tmp)
+                    p -= tmp
+                    np.multiply(v, lr * mu, out=tmp)
+                else:
+                    np.multiply(v, lr, out=tmp)
+            else:
+                np.multiply(g, lr, out=tmp)
+            p -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction and L2 weight decay (``torch.optim.Adam``).
+
+    With m, v starting at 0 and n = t + 1 the number of this step:
+
+        g = grad + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        p -= lr / (1 - beta1**n) * m / (sqrt(v / (1 - beta2**n)) + eps)
+
+    Implementation, for speed: the buffers hold M = m / (1 - beta1) and
+    V = v / (1 - beta2), i.e. M = beta1 * M + g and V = beta2 * V + g**2, which saves two
+    passes over the parameters per step; all constants fold into two scalars, so the
+    update is p -= step_size * M / (sqrt(V) + eps_hat) with
+    c = sqrt((1 - beta2) / (1 - beta2**n)), eps_hat = eps / c and
+    step_size = lr * (1 - beta1) / ((1 - beta1**n) * c). Same arithmetic as above up to
+    rounding.
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        The parameters, updated in place.
+    lr : float or Schedule, default 1e-3
+        Learning rate.
+    beta1, beta2 : float, default 0.9, 0.999
+        Decay rates of the first and second moment estimates, 0 <= beta < 1.
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default 0.0
+        L2 coefficient, >= 0, added to the gradient.
+
+    State buffers: ``"m.<param>"`` (M above) and ``"v.<param>"`` (V above).
+    """
+
+    _buffer_names = ("m", "v")
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float | Schedule = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.beta1 = _check_range("beta1", beta1, 0.0, 1.0)
+        self.beta2 = _check_range("beta2", beta2, 0.0, 1.0)
+        self.eps = _check_positive("eps", eps)
+        super().__init__(params, lr, weight_decay)
+
+    def _update(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
+        b1, b2, wd = self.beta1, self.beta2, self.weight_decay
+        n = self.t + 1
+        # Python floats, so float32 arrays stay float32 (NEP 50 weak scalars).
+        c = math.sqrt((1.0 - b2) / (1.0 - b2**n))
+        eps_hat = self.eps / c
+        step_size = lr * (1.0 - b1) / ((1.0 - b1**n) * c)
+        M_all, V_all = self._state["m"], self._state["v"]
+        for key, p in self.params.items():
+            g, tmp, M, V = grads[key], self._scratch[key], M_all[key], V_all[key]
+            if wd and self._decoupled:
+                p *= 1.0 - lr * wd  # AdamW: decay the weights directly, before the step
+            elif wd:
+                np.multiply(p, wd, out=tmp)  # Adam: L2 gradient, g = grad + wd * p
+                np.add(tmp, g, out=tmp)
+                g = tmp
+            M *= b1
+            M += g
+            V *= b2
+            np.square(g, out=tmp)
+            V += tmp
+            np.sqrt(V, out=tmp)
+            tmp += eps_hat
+            np.divide(M, tmp, out=tmp)
+            tmp *= step_size
+            p -= tmp
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter; ``torch.optim.AdamW``).
+
+    As ``Adam`` without the L2 gradient term; instead, before each Adam step,
+    p *= 1 - lr * weight_decay.
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        The parameters, updated in place.
+    lr : float or Schedule, default 1e-3
+        Learning rate.
+    beta1, beta2 : float, default 0.9, 0.999
+        Decay rates of the moment estimates, 0 <= beta < 1.
+    eps : float, default 1e-8
+        Added to the denominator, > 0.
+    weight_decay : float, default 0.01
+        Decoupled decay coefficient, >= 0.
+    """
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float | Schedule = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(params, lr, beta1, beta2, eps, weight_decay)
+
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+
+
+def make_optimizer(
+    name: str,
+    params: Mapping[str, np.ndarray],
+    *,
+    lr: float | Schedule,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    **kw: float,
+) -> Optimizer:
+    """Build an optimiser by name (for the CLI's ``--optimizer``).
+
+    Parameters
+    ----------
+    name : {"sgd", "momentum", "nesterov", "adam", "adamw"}
+        "sgd" is plain SGD (``momentum`` is ignored), "momentum" and "nesterov" are
+        ``SGD`` with that momentum, "adam" and "adamw" are ``Adam`` and ``AdamW``.
+    params : dict of str to ndarray
+        The parameters, updated in place.
+    lr : float or Schedule
+        Learning rate.
+    momentum : float, default 0.9
+        Momentum for "momentum" and "nesterov".
+    weight_decay : float, default 0.0
+        L2 coefficient (decoupled decay for "adamw"; note that 0.0 makes "adamw" the
+        same as "adam").
+    **kw
+        Further keyword arguments of ``Adam``/``AdamW`` (``beta1``, ``beta2``, ``eps``);
+        none for the SGD variants.
+
+    Returns
+    -------
+    Optimizer
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones) or a bad value.
+    """
+    if name in ("sgd", "momentum", "nesterov"):
+        if kw:
+            raise ValueError(f"optimizer {name!r} takes no option(s) {sorted(kw)}")
+        return SGD(
+            params,
+            lr,
+            momentum=0.0 if name == "sgd" else momentum,
+            nesterov=name == "nesterov",
+            weight_decay=weight_decay,
+        )
+    if name == "adam":
+        return Adam(params, lr, weight_decay=weight_decay, **kw)
+    if name == "adamw":
+        return AdamW(params, lr, weight_decay=weight_decay, **kw)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
