@@ -76,10 +76,38 @@ class Activation:
             np.copyto(out, z)
         return out
 
-    def backward(
-        self, dJ_da: np.ndarray, z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Compute dJ/dz = dJ/da * f'(z) (notes page 2).
+    def derivative(self, z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Compute f'(z), from z or from a = f(z), whichever is cheaper.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n, m)
+            The pre-activations the forward pass saw.
+        a : ndarray of shape (n, m)
+            The activations it produced.
+        out : ndarray of shape (n, m), optional
+            Where to write f'(z); must not be ``z`` or ``a``.
+
+        Returns
+        -------
+        fprime : ndarray of shape (n, m)
+        """
+        if out is None:
+            out = np.empty_like(z)
+        if self.name == "relu":
+            np.greater(z, 0, out=out)  # ReLU'(z) = 1{z > 0} (page 2)
+        elif self.name == "tanh":
+            np.multiply(a, a, out=out)  # tanh'(z) = 1 - tanh(z)^2 = 1 - a^2
+            np.subtract(1, out, out=out)
+        elif self.name == "sigmoid":
+            np.subtract(1, a, out=out)  # sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a)
+            out *= a
+        elif self.name == "identity":
+            out.fill(1)
+        return out
+
+    def backward(self, dJ_da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Compute dJ/dz = dJ/da * f'(z) (notes page 2: "dJ/dz = dJ/da ⊙ RELU'(z)").
 
         Parameters
         ----------
@@ -89,31 +117,12 @@ class Activation:
             The pre-activations the forward pass saw.
         a : ndarray of shape (n, m)
             The activations it produced.
-        out : ndarray of shape (n, m), optional
-            Where to write dJ/dz; may be ``dJ_da`` itself.
 
         Returns
         -------
         dJ_dz : ndarray of shape (n, m)
         """
-        if out is None:
-            out = np.empty_like(dJ_da)
-        if self.name == "relu":
-            # ReLU'(z) = 1{z > 0}: zero the gradient wherever the unit was off.
-            np.multiply(dJ_da, z > 0, out=out)
-        elif self.name == "tanh":
-            # tanh'(z) = 1 - tanh(z)^2 = 1 - a^2
-            np.multiply(a, a, out=out)
-            np.subtract(1, out, out=out)
-            out *= dJ_da
-        elif self.name == "sigmoid":
-            # sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a)
-            np.subtract(1, a, out=out)
-            out *= a
-            out *= dJ_da
-        elif self.name == "identity":
-            np.copyto(out, dJ_da)
-        return out
+        return dJ_da * self.derivative(z, a)
 
 
 ACTIVATIONS: dict[str, Activation] = {

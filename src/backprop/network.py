@@ -36,12 +36,14 @@ class _Buffers:
         delta at the output (the loss gradient is written over the scores).
     A[l] : (n, width of hidden layer l+1), activations.
     D[l] : (n, width of hidden layer l+1), first dJ/dA, then delta = dJ/dZ in place.
+    F[l] : (n, width of hidden layer l+1), f'(Z[l]).
     """
 
     def __init__(self, n: int, layer_sizes: Sequence[int], dtype: np.dtype) -> None:
         self.Z = [np.empty((n, width), dtype) for width in layer_sizes[1:]]
         self.A = [np.empty((n, width), dtype) for width in layer_sizes[1:-1]]
         self.D = [np.empty((n, width), dtype) for width in layer_sizes[1:-1]]
+        self.F = [np.empty((n, width), dtype) for width in layer_sizes[1:-1]]
 
 
 class MLP:
@@ -412,5 +414,6 @@ class MLP:
             if l > 0:
                 dJ_dA = np.matmul(delta, P[f"W{l + 1}"].T, out=buf.D[l - 1])  # delta W^T
                 # delta(l) = dJ/dA * f'(Z(l)), in place in the same buffer.
-                delta = act.backward(dJ_dA, buf.Z[l - 1], buf.A[l - 1], out=dJ_dA)
+                fprime = act.derivative(buf.Z[l - 1], buf.A[l - 1], out=buf.F[l - 1])
+                delta = np.multiply(dJ_dA, fprime, out=dJ_dA)
         return J, grads
