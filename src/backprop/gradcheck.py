@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from functools import partial
 
 import numpy as np
@@ -134,7 +135,7 @@ class NotesProblem:
     y: np.ndarray
     params: dict[str, np.ndarray]
 
-    def args(self, form: str, example: int = 0) -> tuple[object, ...]:
+    def args(self, form: str, example: int = 0) -> tuple[Any, ...]:
         """Arguments (x or X, y, W1, b1, W2, b2) for ``notes.<form>``, sharing memory with
         ``params`` where the layout allows so that in-place perturbations reach them."""
         P = self.params
@@ -239,13 +240,17 @@ class CheckResult:
         return (self.error > threshold) if self.expect_fail else (self.error <= threshold)
 
 
+def _loss_only(fn: Callable[..., tuple[float, Any]], args: tuple[Any, ...]) -> float:
+    return fn(*args)[0]
+
+
 def _notes_rows(seed: int) -> Iterator[CheckResult]:
     for form, fn in NOTES_FORMS.items():
         problem = notes_problem(form.startswith("classification"), seed=seed)
         args = problem.args(form)
         _, grads = fn(*args)
         params = dict(zip(("W1", "b1", "W2", "b2"), args[2:], strict=True))
-        errors = check_gradients(lambda fn=fn, args=args: fn(*args)[0], params, grads)
+        errors = check_gradients(partial(_loss_only, fn, args), params, grads)
         for key, err in errors.items():
             yield CheckResult(f"notes.{form}", key, err)
     # The notes' page 3 as written: dJ/ds_k = p_k for k = y, p_k - 1 otherwise.
