@@ -256,9 +256,10 @@ def _notes_rows(seed: int) -> Iterator[CheckResult]:
     # The notes' page 3 as written: dJ/ds_k = p_k for k = y, p_k - 1 otherwise.
     problem = notes_problem(True, seed=seed)
     args = problem.args("classification_example")
-    _, grads = notes.classification_example(*args, score_grad=notes.dJ_ds_as_written)
-    params = dict(zip(("W1", "b1", "W2", "b2"), args[2:], strict=True))
-    errors = check_gradients(lambda: notes.classification_example(*args)[0], params, grads)
+    x, y, W1, b1, W2, b2 = args
+    _, grads = notes.classification_example(x, y, W1, b1, W2, b2, score_grad=notes.dJ_ds_as_written)
+    params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+    errors = check_gradients(partial(_loss_only, notes.classification_example, args), params, grads)
     for key, err in errors.items():
         yield CheckResult("notes as written (p.3 dJ/ds)", key, err, expect_fail=True)
 

@@ -1,0 +1,653 @@
+"""Model files: `Model` (network + preprocessing + labels) and `save`/`load` in safetensors.
+
+A model file is a safetensors file (never pickle: loading one cannot run code). Its
+tensors are named and shaped as PyTorch's ``nn.Sequential(Linear, act, Linear, act, ...,
+Linear)`` state dict: ``"0.weight"`` of shape (out, in) is W1 transposed (the notes store
+W as (fan_in, fan_out), page 7; PyTorch's ``Linear`` stores (fan_out, fan_in)),
+``"0.bias"`` is b1, ``"2.weight"``/``"2.bias"`` the next layer, and so on (the odd
+indices are the parameter-free activations). A PyTorch user can therefore do::
+
+    net = torch.nn.Sequential(nn.Linear(d, m), nn.ReLU(), nn.Linear(m, c))
+    net.load_state_dict(safetensors.torch.load_file("model.safetensors"))
+
+with ``strict=True`` (for ``activation="identity"`` use ``nn.Identity()`` as the
+placeholder so that the indices still line up). Everything else -- format version,
+layer sizes, activation, loss, dtype, class labels, input mean and scale, feature names,
+image shape, training config, library version -- is one JSON document under the key
+``"backprop"`` of the safetensors ``__metadata__``. The input mean and scale live there
+(as float64 JSON numbers, which round-trip exactly) rather than as tensors, because extra
+tensors would break ``load_state_dict(strict=True)``.
+
+Saving is atomic (temporary file in the same directory, fsync, ``os.replace``). Loading
+trusts nothing: it reads and checks the header itself before safetensors allocates
+anything, and turns every problem into a `ModelFileError` that names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+from numpy.typing import ArrayLike
+
+from backprop.layers import ACTIVATIONS
+from backprop.losses import LOSSES, softmax
+from backprop.network import MLP
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Model",
+    "ModelFileError",
+    "load",
+    "read_metadata",
+    "save",
+    "to_state_dict",
+]
+
+FORMAT_VERSION = 1
+METADATA_KEY = "backprop"
+
+# A header is a few kB of JSON; a length field beyond this is corruption or an attack,
+# refused before reading it (safetensors itself accepts up to 100 MB).
+_MAX_HEADER_BYTES = 100_000_000
+_ST_DTYPES = {"float32": "F32", "float64": "F64"}  # numpy name -> safetensors name
+_PathLike = str | os.PathLike[str]
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, malformed, inconsistent, or cannot be written.
+
+    The message names the file and the problem.
+    """
+
+
+# ------------------------------------------------------------------------- Model
+
+
+@dataclass
+class Model:
+    """What gets saved and deployed: the network plus what turns raw inputs into its
+    inputs and its outputs into labels.
+
+    Parameters
+    ----------
+    net : MLP
+        The trained network.
+    classes : array-like of shape (c,), optional
+        Original class labels (ints, floats, bools or strings): output i means
+        ``classes[i]``. None for a regressor, or for a classifier whose labels are
+        ``0 .. c-1``.
+    x_mean, x_scale : array-like of shape (d,), optional
+        Standardisation fitted on the training data, applied as ``(X - x_mean) / x_scale``
+        (both or neither; finite; scale > 0).
+    config : dict, default {}
+        Training configuration (JSON-serialisable), free-form.
+    feature_names : list of str of length d, optional
+    image_shape : (int, int), optional
+        Height and width when the inputs are flattened images (h * w = d).
+
+    Raises
+    ------
+    ValueError
+        If any part is inconsistent with the network (names the part).
+    """
+
+    net: MLP
+    classes: np.ndarray | None = None
+    x_mean: np.ndarray | None = None
+    x_scale: np.ndarray | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    feature_names: list[str] | None = None
+    image_shape: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.net, MLP):
+            raise ValueError(f"net must be a backprop.MLP, got {type(self.net).__name__}")
+        d, c = self.net.n_inputs, self.net.n_outputs
+        if self.classes is not None:
+            if not self.net.is_classifier:
+                raise ValueError("classes given for a regressor (loss='squared_error')")
+            self.classes = _as_classes(self.classes)
+            if len(self.classes) != c:
+                raise ValueError(f"{len(self.classes)} class labels for a network with {c} outputs")
+        if (self.x_mean is None) != (self.x_scale is None):
+            raise ValueError("give both x_mean and x_scale, or neither")
+        if self.x_mean is not None and self.x_scale is not None:
+            self.x_mean = _as_vector("x_mean", self.x_mean, d)
+            self.x_scale = _as_vector("x_scale", self.x_scale, d)
+            if not np.all(self.x_scale > 0):
+                raise ValueError("x_scale must be positive (a feature's scale is <= 0)")
+        if not isinstance(self.config, dict):
+            raise ValueError(f"config must be a dict, got {type(self.config).__name__}")
+        if self.feature_names is not None:
+            names = self.feature_names
+            if not isinstance(names, list | tuple) or not all(isinstance(s, str) for s in names):
+                raise ValueError("feature_names must be a list of strings")
+            if len(names) != d:
+                raise ValueError(f"{len(names)} feature names for a network with {d} inputs")
+            self.feature_names = list(names)
+        if self.image_shape is not None:
+            shape = self.image_shape
+            if (
+                not isinstance(shape, list | tuple)
+                or len(shape) != 2
+                or not all(_is_int(s) and s >= 1 for s in shape)
+            ):
+                raise ValueError(f"image_shape must be two positive ints, got {shape!r}")
+            h, w = int(shape[0]), int(shape[1])
+            if h * w != d:
+                raise ValueError(
+                    f"image_shape {h}x{w} has {h * w} pixels but the net has {d} inputs"
+                )
+            self.image_shape = (h, w)
+
+    @property
+    def n_features(self) -> int:
+        """Input width d."""
+        return self.net.n_inputs
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """Validate raw inputs and standardise them into the network's inputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+            Raw inputs; (n, h, w) is accepted for an image model and flattened.
+
+        Returns
+        -------
+        X : ndarray of shape (n, d)
+            ``(X - x_mean) / x_scale`` in the network's dtype (computed in that dtype, as
+            `backprop.data.Standardizer` does for training data of that dtype).
+
+        Raises
+        ------
+        ValueError
+            If X has the wrong width (the message names both widths), is not 2-D, is
+            empty, or holds NaN/inf.
+        """
+        X = np.asarray(X)
+        if X.ndim == 3 and self.image_shape is not None and X.shape[1:] == self.image_shape:
+            X = X.reshape(X.shape[0], -1)
+        if X.ndim == 2 and X.shape[1] != self.n_features:
+            raise ValueError(
+                f"model expects {self.n_features} features per row, input has {X.shape[1]}"
+            )
+        X = self.net.check_X(X)  # a fresh array only when a cast or copy was needed
+        if self.x_mean is not None and self.x_scale is not None:
+            if not np.shares_memory(X, np.asarray(X)) or X.base is not None:
+                pass
+            X = (X - self.x_mean.astype(X.dtype)) / self.x_scale.astype(X.dtype)
+        return X
+
+    def forward(self, X: ArrayLike) -> np.ndarray:
+        """Network outputs (class scores, or regression values) for raw inputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+
+        Returns
+        -------
+        scores : ndarray of shape (n, c)
+        """
+        return self.net.forward(self.transform(X), check=False)
+
+    decision_function = forward
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Class probabilities, column i for ``classes[i]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+
+        Returns
+        -------
+        p : ndarray of shape (n, c)
+        """
+        if not self.net.is_classifier:
+            raise ValueError("predict_proba needs a classifier (loss='softmax_cross_entropy')")
+        scores = self.forward(X)
+        return softmax(scores, out=scores)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Original class labels for a classifier, values for a regressor.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+
+        Returns
+        -------
+        y : ndarray of shape (n,) or (n, c)
+            ``classes[argmax]`` (class indices when ``classes`` is None) for a classifier;
+            for a regressor shape (n,) with one output, (n, c) otherwise.
+        """
+        out = self.forward(X)
+        if self.net.is_classifier:
+            idx = out.argmax(axis=1)
+            return idx if self.classes is None else self.classes[idx]
+        return out[:, 0] if self.net.n_outputs == 1 else out
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+
+
+def _as_classes(classes: ArrayLike) -> np.ndarray:
+    """Class labels as a 1-D array of ints, floats, bools or strings, all distinct."""
+    try:
+        arr = np.asarray(classes)
+    except (TypeError, ValueError) as exc:  # ragged nesting and the like
+        raise ValueError(f"classes must be a flat list of labels: {exc}") from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"classes must be a non-empty 1-D list of labels, got shape {arr.shape}")
+    if arr.dtype.kind == "O":  # e.g. labels from pandas: accept all-str or all-int
+        items = arr.tolist()
+        if all(isinstance(v, str) for v in items):
+            arr = np.asarray(items, dtype=str)
+        elif all(_is_int(v) for v in items):
+            arr = np.asarray(items, dtype=np.int64)
+        else:
+            raise ValueError("classes must all be strings or all be integers")
+    if arr.dtype.kind not in "biufU":
+        raise ValueError(f"classes must be numbers or strings, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError("classes contain NaN or infinity")
+    if len(np.unique(arr)) != len(arr):
+        raise ValueError("classes contain duplicate labels")
+    return arr
+
+
+def _as_vector(name: str, value: object, d: int) -> np.ndarray:
+    """A finite float64 vector of length d (for x_mean and x_scale)."""
+    if isinstance(value, list) and not all(_is_real(v) for v in value):
+        raise ValueError(f"{name} must be a list of numbers")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numbers: {exc}") from None
+    if arr.shape != (d,):
+        raise ValueError(f"{name} must have shape ({d},) for {d} inputs, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+# ------------------------------------------------------------------------- tensors
+
+
+def _tensor_names(n_layers: int) -> list[tuple[str, str]]:
+    """(weight name, bias name) of each layer, in nn.Sequential numbering (0, 2, 4, ...)."""
+    return [(f"{2 * i}.weight", f"{2 * i}.bias") for i in range(n_layers)]
+
+
+def to_state_dict(model: Model | MLP) -> dict[str, np.ndarray]:
+    """The network's parameters as a PyTorch ``nn.Sequential`` state dict of NumPy arrays.
+
+    Parameters
+    ----------
+    model : Model or MLP
+
+    Returns
+    -------
+    state : dict of str to ndarray
+        ``"0.weight"`` of shape (m1, d) = W1.T (a C-contiguous copy), ``"0.bias"`` of
+        shape (m1,), ``"2.weight"``, ``"2.bias"``, ..., in the network's dtype.
+    """
+    net = model.net if isinstance(model, Model) else model
+    state: dict[str, np.ndarray] = {}
+    for l, (w_name, b_name) in enumerate(_tensor_names(net.n_layers), start=1):
+        state[w_name] = np.ascontiguousarray(net.params[f"W{l}"].T, dtype=net.dtype)
+        state[b_name] = np.ascontiguousarray(net.params[f"b{l}"], dtype=net.dtype)
+    return state
+
+
+def _json_default(obj: object) -> object:
+    """Let numpy scalars and arrays in a config be written as JSON numbers and lists."""
+    if isinstance(obj, np.generic | np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def _metadata_json(model: Model) -> str:
+    from backprop import __version__  # here, not at import: backprop imports this module
+
+    net = model.net
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "layer_sizes": list(net.layer_sizes),
+        "activation": net.activation,
+        "loss": net.loss,
+        "dtype": net.dtype.name,
+        "classes": None if model.classes is None else model.classes.tolist(),
+        # float64 -> Python float -> repr: every value round-trips exactly.
+        "x_mean": None if model.x_mean is None else model.x_mean.tolist(),
+        "x_scale": None if model.x_scale is None else model.x_scale.tolist(),
+        "feature_names": model.feature_names,
+        "image_shape": None if model.image_shape is None else list(model.image_shape),
+        "config": model.config,
+        "backprop_version": __version__,
+    }
+    try:
+        return json.dumps(doc, default=_json_default, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"model config cannot be saved as JSON: {exc}") from None
+
+
+# ------------------------------------------------------------------------- save
+
+
+def save(path: _PathLike, model: Model | MLP, *, overwrite: bool = True) -> Path:
+    """Write a model file atomically.
+
+    The bytes go to a temporary file in the same directory, which is flushed to disk and
+    then renamed over ``path``: a crash or error at any point leaves either the old file
+    or the complete new one, never a mix, and no temporary file behind.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination, conventionally ``*.safetensors``.
+    model : Model or MLP
+        A bare MLP is saved as ``Model(net)`` (no labels, no standardisation).
+    overwrite : bool, default True
+        If False, refuse to replace an existing file.
+
+    Returns
+    -------
+    path : Path
+
+    Raises
+    ------
+    ModelFileError
+        If the directory does not exist, ``path`` is a directory, or the file exists and
+        ``overwrite`` is False.
+    ValueError
+        If the config is not JSON-serialisable.
+    OSError
+        If writing fails (disk full, permissions); the old file is left untouched.
+    """
+    if isinstance(model, MLP):
+        model = Model(model)
+    if not isinstance(model, Model):
+        raise ValueError(f"can only save a backprop Model or MLP, got {type(model).__name__}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ModelFileError(f"{path}: cannot save, directory {path.parent} does not exist")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: cannot save, it is a directory")
+    if not overwrite and path.exists():
+        raise ModelFileError(f"{path}: already exists (pass overwrite=True to replace it)")
+    # Serialise first, so a bad config or tensor fails before anything touches the disk.
+    data = safetensors.numpy.save(
+        to_state_dict(model),
+        metadata={"format": "pt", METADATA_KEY: _metadata_json(model)},
+    )
+    tmp = tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())  # the bytes are on disk before the name points at them
+        os.replace(tmp.name, path)
+    except BaseException:  # including KeyboardInterrupt: never leave the temp file behind
+        Path(tmp.name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------- load
+
+
+def _read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """Read and parse the safetensors header ourselves, trusting none of its numbers.
+
+    Returns the header dict and the length of the data section after it.
+    """
+
+    def bad(problem: str) -> ModelFileError:
+        return ModelFileError(f"{path}: not a valid backprop model file: {problem}")
+
+    if not path.exists():
+        raise ModelFileError(f"{path}: model file does not exist")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: not a model file (it is a directory or special file)")
+    size = path.stat().st_size
+    if size < 8:
+        raise bad(f"only {size} bytes, too short for a safetensors file")
+    with path.open("rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        if n > _MAX_HEADER_BYTES:
+            raise bad(
+                f"safetensors header claims {n:,} bytes (limit {_MAX_HEADER_BYTES:,}); "
+                "the file is corrupt or not a safetensors file"
+            )
+        if n > size - 8:
+            raise bad(
+                f"safetensors header claims {n:,} bytes but only {size - 8:,} follow: "
+                "the header points past the end of the file (truncated or not safetensors)"
+            )
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise bad("the safetensors header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise bad("the safetensors header is not a JSON object")
+    return header, size - 8 - n
+
+
+def read_metadata(path: _PathLike) -> dict[str, Any]:
+    """The JSON metadata of a model file, read from its header without loading tensors.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    meta : dict
+        ``format_version``, ``layer_sizes``, ``activation``, ``loss``, ``dtype``,
+        ``classes``, ``x_mean``, ``x_scale``, ``feature_names``, ``image_shape``,
+        ``config``, ``backprop_version``: the document `save` wrote. Only the header
+        is checked; use `load` to validate the whole file.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, not safetensors, has no backprop metadata, or was written
+        by a newer format version.
+    """
+    path = Path(path)
+    header, _ = _read_header(path)
+    return _parse_metadata(path, header)
+
+
+def _parse_metadata(path: Path, header: Mapping[str, Any]) -> dict[str, Any]:
+    st_meta = header.get("__metadata__")
+    if not isinstance(st_meta, dict) or METADATA_KEY not in st_meta:
+        raise ModelFileError(
+            f"{path}: not a backprop model file: a safetensors file without backprop "
+            f"metadata (no {METADATA_KEY!r} entry in __metadata__); was it saved by "
+            "backprop.save?"
+        )
+    text = st_meta[METADATA_KEY]
+    try:
+        meta = json.loads(text) if isinstance(text, str) else None
+    except (ValueError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: the backprop metadata is not a valid JSON object")
+    version = meta.get("format_version")
+    if not _is_int(version) or version < 1:
+        raise ModelFileError(f"{path}: missing or invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: written in model format version {version}, but this backprop reads "
+            f"only up to version {FORMAT_VERSION}: upgrade backprop to load it"
+        )
+    return meta
+
+
+def _check_structure(path: Path, meta: dict[str, Any]) -> tuple[list[int], str, str, str]:
+    """Check the metadata fields that fix the network's shape and arithmetic."""
+    sizes = meta.get("layer_sizes")
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) < 2
+        or not all(_is_int(s) and s >= 1 for s in sizes)
+    ):
+        raise ModelFileError(
+            f"{path}: layer_sizes must be a list of >= 2 positive ints, got {sizes!r}"
+        )
+    activation, loss, dtype = meta.get("activation"), meta.get("loss"), meta.get("dtype")
+    for key, value, known in (
+        ("activation", activation, ACTIVATIONS),
+        ("loss", loss, LOSSES),
+        ("dtype", dtype, _ST_DTYPES),
+    ):
+        if not isinstance(value, str) or value not in known:
+            raise ModelFileError(
+                f"{path}: unknown {key} {value!r} (this backprop knows {', '.join(known)})"
+            )
+    return sizes, activation, loss, dtype  # type: ignore[return-value]
+
+
+def _check_tensor_entries(
+    path: Path, header: Mapping[str, Any], sizes: list[int], dtype: str, data_len: int
+) -> None:
+    """Names, dtypes, shapes and byte ranges of the tensors, all before any is read."""
+    expected: dict[str, tuple[int, ...]] = {}
+    for l, (w_name, b_name) in enumerate(_tensor_names(len(sizes) - 1)):
+        expected[w_name] = (sizes[l + 1], sizes[l])  # PyTorch's Linear: (out, in)
+        expected[b_name] = (sizes[l + 1],)
+    present = [k for k in header if k != "__metadata__"]
+    missing = sorted(set(expected) - set(present))
+    extra = sorted(set(present) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing tensor(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected tensor(s) {', '.join(map(repr, extra))}")
+        raise ModelFileError(
+            f"{path}: tensors do not match layer_sizes {sizes}: {'; '.join(parts)}"
+        )
+    itemsize = np.dtype(dtype).itemsize
+    for name, shape in expected.items():
+        entry = header[name]
+        if not isinstance(entry, dict):
+            raise ModelFileError(f"{path}: tensor {name} has a malformed header entry")
+        if entry.get("dtype") != _ST_DTYPES[dtype]:
+            raise ModelFileError(
+                f"{path}: tensor {name} has dtype {entry.get('dtype')!r}, expected "
+                f"{_ST_DTYPES[dtype]} ({dtype})"
+            )
+        got = entry.get("shape")
+        if not isinstance(got, list) or tuple(got) != shape:
+            raise ModelFileError(
+                f"{path}: tensor {name} has shape {got}, expected {list(shape)} "
+                f"from layer_sizes {sizes}"
+            )
+        offsets = entry.get("data_offsets")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_int(o) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data_len
+            or offsets[1] - offsets[0] != math.prod(shape) * itemsize
+        ):
+            raise ModelFileError(
+                f"{path}: tensor {name} has byte range {offsets!r} that does not fit its "
+                f"shape or the file's {data_len} data bytes (truncated or corrupt)"
+            )
+
+
+def load(path: _PathLike) -> Model:
+    """Read and validate a model file written by `save`.
+
+    Every part is checked before it is used: the header length (against the file size),
+    the header JSON, the metadata, the exact set of tensor names, each tensor's dtype,
+    shape and byte range, then the values (finite) and the labels and standardisation
+    (consistent with the network).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    model : Model
+        With ``net.params`` equal, bit for bit, to the saved ones.
+
+    Raises
+    ------
+    ModelFileError
+        On any problem; the message names the file and the problem.
+    """
+    path = Path(path)
+    header, data_len = _read_header(path)
+    meta = _parse_metadata(path, header)
+    sizes, activation, loss, dtype = _check_structure(path, meta)
+    _check_tensor_entries(path, header, sizes, dtype, data_len)
+    try:
+        # The header was already checked; safetensors re-parses and checks it too.
+        with safetensors.safe_open(path, framework="np") as f:
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # any failure of the third-party parser means a bad file
+        raise ModelFileError(f"{path}: safetensors could not read the file: {exc}") from None
+    for name, t in tensors.items():
+        if not np.all(np.isfinite(t)):
+            raise ModelFileError(f"{path}: tensor {name} contains NaN or infinite values")
+    try:
+        net = MLP(sizes, activation=activation, loss=loss, dtype=dtype, seed=0)
+        for l, (w_name, b_name) in enumerate(_tensor_names(net.n_layers), start=1):
+            net.params[f"W{l}"] = np.ascontiguousarray(tensors[w_name].T, dtype=net.dtype)
+            net.params[f"b{l}"] = np.ascontiguousarray(tensors[b_name], dtype=net.dtype)
+        config = meta.get("config")
+        return Model(
+            net,
+            classes=meta.get("classes"),  # type: ignore[arg-type]
+            x_mean=meta.get("x_mean"),  # type: ignore[arg-type]
+            x_scale=meta.get("x_scale"),  # type: ignore[arg-type]
+            config={} if config is None else config,
+            feature_names=meta.get("feature_names"),
+            image_shape=meta.get("image_shape"),  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: inconsistent model file: {exc}") from None
