@@ -463,6 +463,8 @@ def _check_finite(a: np.ndarray, what: str, source: str) -> None:
     """Raise DataError if ``a`` has NaN/inf, naming the count and the first row/column."""
     if not np.issubdtype(a.dtype, np.floating):
         return
+    if a.size == 0:
+        return
     two_d = a.reshape(len(a), -1)
     count = 0
     first: tuple[int, int] | None = None
@@ -668,7 +670,21 @@ def _load_idx_dir(directory: Path, name: str, *, require_test: bool, **kw: Any) 
     )
 
 
+def _check_file_magic(path: Path, magics: tuple[bytes, ...], what: str) -> None:
+    """Refuse a file that does not start with one of ``magics`` (np.load would otherwise
+    report any unknown file as "pickled data", which misleads)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    if not head.startswith(magics):
+        hint = " (it looks like an HTML page)" if _looks_like_html(head) else ""
+        raise DataError(f"{path}: not a valid {what} file (starts with {head!r}){hint}")
+
+
 def _load_npz(path: Path, **kw: Any) -> Dataset:
+    _check_file_magic(path, (b"PK\x03\x04", b"PK\x05\x06"), ".npz (zip)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = set(npz.files)
@@ -702,6 +718,7 @@ def _load_npz(path: Path, **kw: Any) -> Dataset:
 
 
 def _load_npy(path: Path, **kw: Any) -> Dataset:
+    _check_file_magic(path, (b"\x93NUMPY",), ".npy")
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # ValueError (object dtype, bad header), OSError, EOFError
@@ -860,9 +877,10 @@ def train_val_split(
     X : ndarray of shape (n, d)
     y : ndarray of shape (n,) or (n, k)
     val_fraction : float in [0, 1)
-        Share of rows in the validation part. With ``stratify``, each class contributes
-        ``round(val_fraction * n_c)`` rows, at least 1 and at most ``n_c - 1`` (so every
-        class with 2+ rows appears in both parts).
+        Share of rows in the validation part: ``m = floor(val_fraction * n + 0.5)``. With
+        ``stratify``, the m rows are shared among classes in proportion to their sizes
+        (largest remainders), each class with 2+ rows giving at least 1 and at most
+        ``n_c - 1`` rows so that it appears in both parts.
     seed : int
         Same seed, same split.
     stratify : bool
@@ -883,18 +901,26 @@ def train_val_split(
     if val_fraction == 0:
         return X, X[:0], y, y[:0]
     rng = np.random.default_rng(seed)
+    n_val = int(np.floor(val_fraction * n + 0.5))  # round half up
     if stratify and y.ndim == 1:
         _, inverse = np.unique(y, return_inverse=True)
+        sizes = np.bincount(inverse)
+        # Largest-remainder apportionment: the class shares add up to n_val exactly
+        # (rounding each class separately could lose or gain a row per class).
+        quotas = val_fraction * sizes
+        k = np.floor(quotas).astype(np.int64)
+        extra = n_val - int(k.sum())
+        k[np.argsort(-(quotas - k), kind="stable")[:extra]] += 1
+        # Every class with 2+ rows in both parts, even if the total drifts a little.
+        k = np.where(sizes >= 2, np.clip(k, 1, sizes - 1), 0)
         val_parts = []
-        for c in range(int(inverse.max()) + 1 if n else 0):
+        for c, k_c in enumerate(k):
             members = np.flatnonzero(inverse == c)
             rng.shuffle(members)
-            n_c = len(members)
-            k = min(max(round(val_fraction * n_c), 1), n_c - 1) if n_c >= 2 else 0
-            val_parts.append(members[:k])
+            val_parts.append(members[:k_c])
         val_idx = np.concatenate(val_parts) if val_parts else np.empty(0, dtype=np.intp)
     else:
-        val_idx = rng.permutation(n)[: round(val_fraction * n)]
+        val_idx = rng.permutation(n)[:n_val]
     is_val = np.zeros(n, dtype=bool)
     is_val[val_idx] = True
     # Shuffle within each part so neither is ordered by class.

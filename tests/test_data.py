@@ -1,0 +1,670 @@
+"""Tests of backprop.data: readers (round trips and every broken input), split, standardiser.
+
+IDX, CSV and NPY files are written here with independent code (``struct``, string
+formatting, ``np.save``) into ``tmp_path``; expected values come from that construction or
+from NumPy / scikit-learn, never from the module under test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backprop import data
+from backprop.data import (
+    DataError,
+    Standardizer,
+    iter_batches,
+    load_dataset,
+    load_idx_pair,
+    read_csv,
+    read_idx,
+    train_val_split,
+)
+
+IDX_CODES = {"u1": 0x08, "i1": 0x09, "i2": 0x0B, "i4": 0x0C, "f4": 0x0D, "f8": 0x0E}
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    """Encode ``arr`` in the IDX format (big-endian header and payload), by the spec."""
+    code = IDX_CODES[arr.dtype.str[1:]]
+    header = struct.pack(">BBBB", 0, 0, code, arr.ndim)
+    header += struct.pack(">" + "I" * arr.ndim, *arr.shape)
+    return header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+
+
+def write(path: Path, payload: bytes, gz: bool = False) -> Path:
+    path.write_bytes(gzip.compress(payload) if gz else payload)
+    return path
+
+
+@pytest.fixture
+def images() -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 256, size=(6, 4, 5), dtype=np.uint8)
+
+
+@pytest.fixture
+def labels() -> np.ndarray:
+    return np.array([0, 1, 2, 1, 0, 2], dtype=np.uint8)
+
+
+def make_idx_dir(
+    d: Path, n_train: int = 12, n_test: int = 6, gz: bool = True, max_label: int = 9
+) -> tuple[np.ndarray, ...]:
+    """A miniature (Fashion-)MNIST directory with 4x5 images; returns the arrays written."""
+    rng = np.random.default_rng(2)
+    d.mkdir(parents=True, exist_ok=True)
+    arrays = (
+        rng.integers(0, 256, size=(n_train, 4, 5), dtype=np.uint8),
+        (np.arange(n_train) % (max_label + 1)).astype(np.uint8),
+        rng.integers(0, 256, size=(n_test, 4, 5), dtype=np.uint8),
+        (np.arange(n_test) % (max_label + 1)).astype(np.uint8),
+    )
+    ext = ".gz" if gz else ""
+    for stem, a in zip(data._IDX_FILES.values(), arrays, strict=True):
+        write(d / (stem + ext), idx_bytes(a), gz)
+    return arrays
+
+
+# ---------------------------------------------------------------------------------------
+# IDX round trips
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_idx_round_trip_images_and_labels(tmp_path, images, labels, gz):
+    got_images = read_idx(write(tmp_path / "img", idx_bytes(images), gz))
+    got_labels = read_idx(write(tmp_path / "lab", idx_bytes(labels), gz))
+    assert got_images.dtype == np.uint8 and got_images.shape == (6, 4, 5)
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_read_idx_magic_numbers_are_2051_and_2049(images, labels):
+    # The header our writer makes must carry the documented magic numbers.
+    assert struct.unpack(">I", idx_bytes(images)[:4])[0] == 2051
+    assert struct.unpack(">I", idx_bytes(labels)[:4])[0] == 2049
+
+
+@pytest.mark.parametrize("dtype", ["i1", "i2", "i4", "f4", "f8"])
+def test_read_idx_other_element_types_big_endian(tmp_path, dtype):
+    a = (np.arange(24).reshape(2, 3, 4) - 7).astype(dtype)
+    got = read_idx(write(tmp_path / "a.idx", idx_bytes(a)))
+    assert got.dtype == np.dtype(dtype)  # native byte order
+    np.testing.assert_array_equal(got, a)
+
+
+def test_gzip_detected_by_magic_not_extension(tmp_path, labels):
+    # gzip data without .gz, and raw IDX that kept a .gz name, both read correctly.
+    np.testing.assert_array_equal(read_idx(write(tmp_path / "x", idx_bytes(labels), True)), labels)
+    np.testing.assert_array_equal(
+        read_idx(write(tmp_path / "y.gz", idx_bytes(labels), False)), labels
+    )
+
+
+def test_load_idx_pair(tmp_path, images, labels):
+    X, y = load_idx_pair(
+        write(tmp_path / "i.gz", idx_bytes(images), True), write(tmp_path / "l", idx_bytes(labels))
+    )
+    np.testing.assert_array_equal(X, images)
+    np.testing.assert_array_equal(y, labels)
+
+
+# ---------------------------------------------------------------------------------------
+# IDX broken inputs
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_wrong_magic(tmp_path, labels, gz):
+    bad = b"\x12\x34" + idx_bytes(labels)[2:]
+    with pytest.raises(DataError, match="not an IDX file"):
+        read_idx(write(tmp_path / "lab", bad, gz))
+    bad_type = b"\x00\x00\x07\x01" + idx_bytes(labels)[4:]  # 0x07 is no IDX element type
+    with pytest.raises(DataError, match="bad magic"):
+        read_idx(write(tmp_path / "lab2", bad_type, gz))
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("cut", [1, 30, 100])
+def test_truncated_payload(tmp_path, images, gz, cut):
+    payload = idx_bytes(images)[:-cut]
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(write(tmp_path / "img", payload, gz))
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_truncated_header(tmp_path, images, gz):
+    with pytest.raises(DataError, match=r"truncated|not an IDX"):
+        read_idx(write(tmp_path / "img", idx_bytes(images)[:9], gz))
+
+
+def test_truncated_gzip_stream(tmp_path, images):
+    # The compressed file itself is cut short (an interrupted download).
+    compressed = gzip.compress(idx_bytes(images))
+    path = tmp_path / "img.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    with pytest.raises(DataError, match=r"img\.gz.*(truncated|corrupt)"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_trailing_bytes(tmp_path, labels, gz):
+    with pytest.raises(DataError, match="trailing"):
+        read_idx(write(tmp_path / "lab", idx_bytes(labels) + b"\x00", gz))
+
+
+@pytest.mark.parametrize("name", ["empty", "empty.gz"])
+def test_empty_file(tmp_path, name):
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(DataError, match="empty"):
+        read_idx(tmp_path / name)
+
+
+def test_empty_gzip_stream(tmp_path):
+    with pytest.raises(DataError, match="empty"):
+        read_idx(write(tmp_path / "e.gz", b"", gz=True))
+
+
+def test_html_saved_as_gz(tmp_path):
+    html = b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head></html>\n"
+    with pytest.raises(DataError, match=r"not gzip.*HTML"):
+        read_idx(write(tmp_path / "train-images-idx3-ubyte.gz", html))
+    with pytest.raises(DataError, match="not gzip"):
+        read_idx(write(tmp_path / "junk.gz", b"PK\x03\x04 a zip file, not gzip"))
+
+
+def test_header_claiming_huge_array_is_refused_without_allocating(tmp_path):
+    # 4 billion^3 bytes claimed, 8 bytes present: must fail on sizes, not try to allocate.
+    claim = struct.pack(">BBBBIII", 0, 0, 8, 3, 2**32 - 1, 2**32 - 1, 2**32 - 1) + b"12345678"
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(write(tmp_path / "huge", claim))
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(write(tmp_path / "huge.gz", claim, gz=True))
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_idx(tmp_path / "nope")
+    with pytest.raises(DataError, match="directory"):
+        read_idx(tmp_path)
+
+
+def test_idx_pair_count_mismatch(tmp_path, images, labels):
+    img = write(tmp_path / "i", idx_bytes(images))
+    lab = write(tmp_path / "l", idx_bytes(labels[:5]))
+    with pytest.raises(DataError, match=r"6 images.*5 labels"):
+        load_idx_pair(img, lab)
+
+
+def test_idx_pair_swapped_files(tmp_path, images, labels):
+    img = write(tmp_path / "i", idx_bytes(images))
+    lab = write(tmp_path / "l", idx_bytes(labels))
+    with pytest.raises(DataError, match="image file"):
+        load_idx_pair(lab, img)
+
+
+# ---------------------------------------------------------------------------------------
+# IDX fuzzing: either a valid array or DataError, never any other exception
+
+
+def _read_or_data_error(path: Path) -> None:
+    try:
+        out = read_idx(path)
+    except DataError:
+        return
+    assert isinstance(out, np.ndarray)
+    # A valid result must account for every byte of the (decompressed) file.
+    raw = path.read_bytes()
+    body = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    assert len(body) == 4 + 4 * out.ndim + out.nbytes
+
+
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FUZZ
+@given(blob=st.binary(max_size=300), gz=st.booleans(), name=st.sampled_from(["f", "f.gz"]))
+def test_fuzz_random_bytes(tmp_path, blob, gz, name):
+    _read_or_data_error(write(tmp_path / name, blob, gz))
+
+
+@FUZZ
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=4),
+    cut=st.integers(0, 20),
+    extra=st.binary(max_size=8),
+    gz=st.booleans(),
+    compress_after=st.booleans(),
+)
+def test_fuzz_mutated_valid_files(tmp_path, edits, cut, extra, gz, compress_after):
+    rng = np.random.default_rng(0)
+    valid = idx_bytes(rng.integers(0, 256, size=(3, 4, 5), dtype=np.uint8))
+    # Mutate either the IDX bytes (then maybe compress) or the compressed bytes themselves.
+    blob = bytearray(gzip.compress(valid) if gz and not compress_after else valid)
+    for pos, val in edits:
+        blob[pos % len(blob)] = val
+    blob = blob[: len(blob) - cut] + extra
+    _read_or_data_error(write(tmp_path / "f.gz", bytes(blob), gz and compress_after))
+
+
+# ---------------------------------------------------------------------------------------
+# IDX datasets: lookup, real Fashion-MNIST
+
+
+def test_idx_dataset_from_data_dir(tmp_path):
+    tr_img, tr_lab, te_img, _ = make_idx_dir(tmp_path / "fm", max_label=3)
+    ds = load_dataset("fashion-mnist", data_dir=tmp_path / "fm")
+    assert ds.task == "classification" and ds.image_shape == (4, 5)
+    assert ds.X_train.shape == (12, 20) and ds.X_test.shape == (6, 20)
+    assert ds.X_train.dtype == np.float32
+    np.testing.assert_allclose(ds.X_train, tr_img.reshape(12, 20) / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(ds.X_test, te_img.reshape(6, 20) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(ds.y_train, tr_lab)  # labels 0..3 map to themselves
+    np.testing.assert_array_equal(ds.classes, [0, 1, 2, 3])
+    assert ds.y_train.dtype == np.int64
+
+
+def test_idx_dataset_lookup_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setenv("BACKPROP_DATA", str(tmp_path / "env"))
+    make_idx_dir(tmp_path / "env" / "mnist", n_train=10, gz=False)
+    assert load_dataset("mnist").X_train.shape == (10, 20)  # found via $BACKPROP_DATA/mnist
+    make_idx_dir(tmp_path / "mine" / "mnist", n_train=14)
+    # data_dir (here its <name> subfolder) wins over the environment.
+    assert load_dataset("mnist", data_dir=tmp_path / "mine").X_train.shape == (14, 20)
+
+
+def test_missing_idx_dataset_lists_every_place_and_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setenv("BACKPROP_DATA", str(tmp_path / "env"))
+    partial = tmp_path / "dd"
+    make_idx_dir(partial)
+    (partial / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError) as err:
+        load_dataset("fashion-mnist", data_dir=partial)
+    msg = str(err.value)
+    for place in (
+        partial,
+        partial / "fashion-mnist",
+        tmp_path / "env" / "fashion-mnist",
+        tmp_path / "system" / "fashion-mnist",
+    ):
+        assert str(place) in msg
+    assert "missing test_labels" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg
+    assert "train-images-idx3-ubyte.gz" in msg
+
+
+def test_idx_labels_out_of_range(tmp_path):
+    make_idx_dir(tmp_path / "fm", max_label=11)
+    with pytest.raises(DataError, match="label 11 out of range"):
+        load_dataset("fashion-mnist", data_dir=tmp_path / "fm")
+
+
+def test_idx_directory_path_without_test_files_is_split(tmp_path):
+    d = tmp_path / "mine"
+    make_idx_dir(d, n_train=20, gz=False, max_label=1)
+    for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (d / stem).unlink()
+    ds = load_dataset(str(d), test_fraction=0.2)
+    assert (len(ds.X_train), len(ds.X_test)) == (16, 4)
+    assert ds.image_shape == (4, 5)
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason=f"{FASHION} not installed (dataset-fashion-mnist)")
+def test_real_fashion_mnist(monkeypatch):
+    monkeypatch.delenv("BACKPROP_DATA", raising=False)
+    ds = load_dataset("fashion-mnist")
+    assert ds.X_train.shape == (60000, 784) and ds.X_test.shape == (10000, 784)
+    assert ds.X_train.dtype == np.float32 and ds.image_shape == (28, 28)
+    assert 0.0 <= ds.X_train.min() and ds.X_train.max() == 1.0
+    # Fashion-MNIST is balanced: 6000 training and 1000 test images per class.
+    np.testing.assert_array_equal(np.bincount(ds.y_train), [6000] * 10)
+    np.testing.assert_array_equal(np.bincount(ds.y_test), [1000] * 10)
+
+
+# ---------------------------------------------------------------------------------------
+# CSV
+
+
+def test_csv_round_trip_header_and_named_target(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,label,b\n1,0,2.5\n3,1,-4\n5,1,6e-1\n")
+    X, y, names = read_csv(p, target="label")
+    np.testing.assert_array_equal(X, [[1, 2.5], [3, -4], [5, 0.6]])
+    np.testing.assert_array_equal(y, [0, 1, 1])
+    assert names == ["a", "b"]
+
+
+def test_csv_target_column_default_and_last_column(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("target,x\n7,1\n8,2\n")
+    X, y, names = read_csv(p)
+    np.testing.assert_array_equal(y, [7, 8])
+    assert names == ["x"]
+    q = tmp_path / "noheader.csv"
+    q.write_text("1,2,3\n4,5,6\n\n")  # no header, blank line ignored: target is the last column
+    X, y, names = read_csv(q)
+    np.testing.assert_array_equal(X, [[1, 2], [4, 5]])
+    np.testing.assert_array_equal(y, [3, 6])
+    assert names is None
+
+
+def test_csv_non_numeric_cell_names_row_and_column(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,y\n1,2,0\n3,oops,1\n")
+    with pytest.raises(DataError, match=r"row 3, column 'b'.*'oops'"):
+        read_csv(p)
+    q = tmp_path / "e.csv"
+    q.write_text("1,2,0\n3,,1\n")  # an empty cell counts too
+    with pytest.raises(DataError, match=r"row 2, column 2"):
+        read_csv(q)
+
+
+def test_csv_ragged_rows(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,y\n1,2,0\n3,4\n")
+    with pytest.raises(DataError, match=r"row 3 has 2 columns, expected 3"):
+        read_csv(p)
+
+
+def test_csv_missing_target_column_lists_columns(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,y\n1,2,0\n")
+    with pytest.raises(DataError, match=r"no target column 'label'.*a, b, y"):
+        read_csv(p, target="label")
+    with pytest.raises(DataError, match=r"no target column 'label'"):
+        load_dataset(str(p), target="label")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "a,b,y\n"])
+def test_csv_zero_rows(tmp_path, text):
+    p = tmp_path / "d.csv"
+    p.write_text(text)
+    with pytest.raises(DataError, match="zero"):
+        load_dataset(str(p))
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_csv_nan_inf_named_with_count_and_position(tmp_path, bad):
+    p = tmp_path / "d.csv"
+    rows = [f"{i},{i % 2}" for i in range(10)]
+    rows[4] = f"{bad},0"
+    rows[7] = f"{bad},1"
+    p.write_text("x,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"inputs has 2 NaN/inf values \(first at row 4"):
+        load_dataset(str(p), test_fraction=0)
+    p.write_text("x,y\n1,0\n2,nan\n3,1\n")
+    with pytest.raises(DataError, match=r"targets has 1 NaN/inf value \(first at row 1"):
+        load_dataset(str(p), test_fraction=0)
+
+
+def test_nan_found_across_chunks(monkeypatch):
+    monkeypatch.setattr(data, "_CHUNK_ELEMENTS", 8)  # 2 rows of 4 per chunk
+    X = np.zeros((10, 4))
+    X[7, 2] = np.nan
+    X[9, 0] = np.inf
+    with pytest.raises(DataError, match=r"2 NaN/inf values \(first at row 7, column 2"):
+        data._check_finite(X, "inputs", "src")
+
+
+def test_one_class_only(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("x,y\n" + "".join(f"{i},4\n" for i in range(10)))
+    with pytest.raises(DataError, match="only one"):
+        load_dataset(str(p))
+    with pytest.raises(DataError, match="only one"):
+        load_dataset(str(p), task="classification")
+
+
+def test_task_inference_and_label_remapping(tmp_path):
+    p = tmp_path / "d.csv"
+    labels = [3, 7, 10, 7, 3, 10, 10, 3, 7, 3]
+    p.write_text("x,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
+    ds = load_dataset(str(p), test_fraction=0)
+    assert ds.task == "classification"
+    np.testing.assert_array_equal(ds.classes, [3, 7, 10])
+    # Row i has x = i, so each row's label can be checked against the file.
+    expected = {3: 0, 7: 1, 10: 2}
+    for x, yi in zip(ds.X_train[:, 0], ds.y_train, strict=True):
+        assert yi == expected[labels[int(x)]]
+    q = tmp_path / "r.csv"
+    q.write_text("x,y\n" + "".join(f"{i},{i * 0.37}\n" for i in range(10)))
+    assert load_dataset(str(q)).task == "regression"
+    with pytest.raises(DataError, match="must be integers"):
+        load_dataset(str(q), task="classification")
+    with pytest.raises(DataError, match="unknown task"):
+        load_dataset(str(q), task="clustering")
+
+
+# ---------------------------------------------------------------------------------------
+# NPY / NPZ
+
+
+def test_npz_round_trip_both_layouts(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20, 3))
+    y = np.arange(20) % 2
+    np.savez(tmp_path / "a.npz", X=X, y=y)
+    ds = load_dataset(str(tmp_path / "a.npz"), test_fraction=0.25)
+    assert (len(ds.X_train), len(ds.X_test)) == (15, 5)
+    # Every original row appears exactly once across the two parts.
+    got = np.concatenate([ds.X_train, ds.X_test]).astype(np.float64)
+    np.testing.assert_allclose(got[np.argsort(got[:, 0])], X[np.argsort(X[:, 0])], rtol=1e-6)
+    np.savez(tmp_path / "b.npz", X_train=X[:15], y_train=y[:15], X_test=X[15:], y_test=y[15:])
+    ds = load_dataset(str(tmp_path / "b.npz"))
+    np.testing.assert_allclose(ds.X_test, X[15:], rtol=1e-6)
+    np.testing.assert_array_equal(ds.y_test, y[15:])
+
+
+def test_npz_with_pickled_object_is_refused_and_never_unpickled(tmp_path):
+    marker = tmp_path / "unpickled"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))  # runs on unpickling
+
+    obj = np.empty(2, dtype=object)
+    obj[0], obj[1] = Evil(), Evil()
+    np.savez(tmp_path / "evil.npz", X=obj, y=np.array([0, 1]))
+    with pytest.raises(DataError, match=r"evil\.npz"):
+        load_dataset(str(tmp_path / "evil.npz"))
+    assert not marker.exists()
+    np.save(tmp_path / "evil.npy", obj, allow_pickle=True)
+    with pytest.raises(DataError, match=r"evil\.npy"):
+        load_dataset(str(tmp_path / "evil.npy"))
+    assert not marker.exists()
+
+
+def test_npz_wrong_keys_and_not_a_zip(tmp_path):
+    np.savez(tmp_path / "k.npz", inputs=np.zeros((2, 2)))
+    with pytest.raises(DataError, match="holds inputs"):
+        load_dataset(str(tmp_path / "k.npz"))
+    (tmp_path / "z.npz").write_bytes(b"<html>not a zip</html>")
+    with pytest.raises(DataError, match=r"not a valid \.npz"):
+        load_dataset(str(tmp_path / "z.npz"))
+
+
+def test_label_length_differs_from_X(tmp_path):
+    np.savez(tmp_path / "m.npz", X=np.zeros((5, 2)), y=np.array([0, 1, 0, 1]))
+    with pytest.raises(DataError, match="5 input rows but 4"):
+        load_dataset(str(tmp_path / "m.npz"))
+
+
+def test_npz_zero_rows(tmp_path):
+    np.savez(tmp_path / "e.npz", X=np.zeros((0, 3)), y=np.zeros(0))
+    with pytest.raises(DataError, match="zero rows"):
+        load_dataset(str(tmp_path / "e.npz"))
+
+
+def test_npy_is_memory_mapped_and_last_column_is_target(tmp_path):
+    rng = np.random.default_rng(4)
+    table = np.column_stack([rng.normal(size=(30, 3)), rng.normal(size=30)]).astype(np.float32)
+    np.save(tmp_path / "t.npy", table)
+    ds = load_dataset(str(tmp_path / "t.npy"), test_fraction=0)
+    assert isinstance(ds.X_train, np.memmap)  # streamed, not read into memory
+    assert ds.task == "regression"
+    np.testing.assert_array_equal(ds.X_train, table[:, :3])
+    np.testing.assert_array_equal(ds.y_train, table[:, 3])
+    with pytest.raises(DataError, match="2-D array"):
+        np.save(tmp_path / "v.npy", np.zeros(5))
+        load_dataset(str(tmp_path / "v.npy"))
+
+
+def test_unknown_name_and_extension(tmp_path):
+    with pytest.raises(DataError, match="neither a known dataset"):
+        load_dataset("cifar-100")
+    (tmp_path / "x.txt").write_text("1,2\n")
+    with pytest.raises(DataError, match="unsupported file type"):
+        load_dataset(str(tmp_path / "x.txt"))
+
+
+# ---------------------------------------------------------------------------------------
+# Bundled datasets
+
+
+def test_digits():
+    from sklearn.datasets import load_digits
+
+    ref = load_digits()
+    ds = load_dataset("digits", test_fraction=0.2, seed=0)
+    assert ds.task == "classification" and ds.image_shape == (8, 8) and ds.n_classes == 10
+    assert len(ds.X_train) + len(ds.X_test) == 1797 and ds.n_features == 64
+    assert ds.X_train.min() == 0.0 and ds.X_train.max() == 1.0
+    # Stratified: 359 = round(0.2 * 1797) test images, each class within one of its share.
+    counts = np.bincount(ref.target)
+    assert len(ds.X_test) == 359
+    assert np.all(np.abs(np.bincount(ds.y_test) - 0.2 * counts) < 1)
+    # Every row is an original image / 16 with its original label.
+    ref_rows = {tuple(r): t for r, t in zip(ref.data / 16.0, ref.target, strict=True)}
+    for x, yi in zip(ds.X_test.astype(np.float64), ds.y_test, strict=True):
+        assert ref_rows[tuple(x)] == yi
+
+
+def test_diabetes():
+    from sklearn.datasets import load_diabetes
+
+    ref = load_diabetes(scaled=False)
+    ds = load_dataset("diabetes")
+    assert ds.task == "regression" and ds.classes is None and ds.n_outputs == 1
+    assert len(ds.X_train) + len(ds.X_test) == 442 and ds.n_features == 10
+    assert ds.feature_names == list(ref.feature_names)
+    total = np.concatenate([ds.y_train, ds.y_test]).astype(np.float64).sum()
+    np.testing.assert_allclose(total, ref.target.sum(), rtol=1e-6)
+    with pytest.raises(DataError, match="regression set"):
+        load_dataset("diabetes", task="classification")
+
+
+# ---------------------------------------------------------------------------------------
+# Split
+
+
+def test_split_deterministic_stratified_and_complete():
+    y = np.repeat([0, 1, 2], [10, 20, 5])
+    X = np.arange(len(y), dtype=float)[:, None]
+    a = train_val_split(X, y, 0.2, seed=5)
+    b = train_val_split(X, y, 0.2, seed=5)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    c = train_val_split(X, y, 0.2, seed=6)
+    assert not np.array_equal(a[1], c[1])
+    X_tr, X_val, y_tr, y_val = a
+    np.testing.assert_array_equal(np.bincount(y_val), [2, 4, 1])  # 0.2 * (10, 20, 5)
+    np.testing.assert_array_equal(np.sort(np.concatenate([X_tr, X_val])[:, 0]), X[:, 0])
+    np.testing.assert_array_equal(y[X_tr[:, 0].astype(int)], y_tr)  # rows keep their labels
+
+
+def test_split_every_class_in_both_parts_when_possible():
+    y = np.array([0] * 30 + [1, 1] + [2])  # class 2 has a single row: training only
+    _, _, y_tr, y_val = train_val_split(np.zeros((33, 1)), y, 0.1)
+    assert set(y_val) == {0, 1} and set(y_tr) == {0, 1, 2}
+
+
+def test_split_unstratified_and_edge_fractions():
+    X, y = np.zeros((10, 2)), np.linspace(0, 1, 10)
+    X_tr, X_val, y_tr, y_val = train_val_split(X, y, 0.3, stratify=False)
+    assert len(X_val) == 3 and len(X_tr) == 7
+    np.testing.assert_array_equal(np.sort(np.concatenate([y_tr, y_val])), y)
+    X_tr, X_val, _, y_val = train_val_split(X, y, 0.0)
+    assert X_val.shape == (0, 2) and y_val.shape == (0,) and len(X_tr) == 10
+    for f in (-0.1, 1.0):
+        with pytest.raises(DataError, match="val_fraction"):
+            train_val_split(X, y, f)
+
+
+# ---------------------------------------------------------------------------------------
+# Standardizer
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_standardizer_matches_numpy(monkeypatch, dtype):
+    monkeypatch.setattr(data, "_CHUNK_ELEMENTS", 50)  # force many chunks: 10 rows of 5
+    rng = np.random.default_rng(7)
+    X = (rng.normal(size=(103, 5)) * [1, 10, 0.1, 3, 1] + [5, -2, 0, 100, 7]).astype(dtype)
+    X[:, 4] = 7  # a constant feature: scale 1, standardised to 0
+    st_ = Standardizer().fit(X)
+    X64 = X.astype(np.float64)
+    ref_std = X64.std(axis=0)
+    ref_std[4] = 1.0
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(st_.mean_, X64.mean(axis=0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(st_.scale_, ref_std, rtol=tol)
+    assert st_.mean_.dtype == dtype and st_.scale_.dtype == dtype
+    Z = st_.transform(X)
+    assert Z.dtype == dtype
+    np.testing.assert_allclose(Z, (X64 - X64.mean(axis=0)) / ref_std, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(Z[:, 4], 0)
+
+
+def test_standardizer_on_memmap_and_errors(tmp_path):
+    X = np.random.default_rng(8).normal(3, 2, size=(40, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    st_ = Standardizer().fit(mm)
+    np.testing.assert_allclose(st_.scale_, X.astype(np.float64).std(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(st_.fit_transform(mm), st_.transform(X), rtol=1e-6)
+    with pytest.raises(DataError, match="not fitted"):
+        Standardizer().transform(X)
+    with pytest.raises(DataError, match="3 features"):
+        st_.transform(np.zeros((2, 4), dtype=np.float32))
+
+
+# ---------------------------------------------------------------------------------------
+# Batches
+
+
+def test_iter_batches_cover_every_row_once(tmp_path):
+    X = np.arange(23 * 2, dtype=np.float32).reshape(23, 2)
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    y = np.arange(23)
+    batches = list(iter_batches(mm, y, 5, shuffle=True, rng=np.random.default_rng(0)))
+    assert [len(b[1]) for b in batches] == [5, 5, 5, 5, 3]
+    seen = np.concatenate([b[1] for b in batches])
+    np.testing.assert_array_equal(np.sort(seen), y)
+    for Xb, yb in batches:
+        np.testing.assert_array_equal(Xb, X[yb])  # rows stay paired with their labels
+    again = list(iter_batches(mm, y, 5, shuffle=True, rng=np.random.default_rng(0)))
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in again]), seen)
+    in_order = np.concatenate([b[1] for b in iter_batches(X, y, 4, shuffle=False)])
+    np.testing.assert_array_equal(in_order, y)
+    assert not np.array_equal(seen, y)
+
+
+def test_iter_batches_errors():
+    X, y = np.zeros((4, 2)), np.zeros(4)
+    with pytest.raises(DataError, match="batch_size"):
+        list(iter_batches(X, y, 0, shuffle=False))
+    with pytest.raises(DataError, match="rng"):
+        list(iter_batches(X, y, 2, shuffle=True, rng=None))
