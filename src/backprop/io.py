@@ -176,19 +176,18 @@ class Model:
             If X has the wrong width (the message names both widths), is not 2-D, is
             empty, or holds NaN/inf.
         """
-        X = np.asarray(X)
-        if X.ndim == 3 and self.image_shape is not None and X.shape[1:] == self.image_shape:
-            X = X.reshape(X.shape[0], -1)
-        if X.ndim == 2 and X.shape[1] != self.n_features:
+        A = np.asarray(X)
+        if A.ndim == 3 and self.image_shape is not None and A.shape[1:] == self.image_shape:
+            A = A.reshape(A.shape[0], -1)
+        if A.ndim == 2 and A.shape[1] != self.n_features:
             raise ValueError(
-                f"model expects {self.n_features} features per row, input has {X.shape[1]}"
+                f"model expects {self.n_features} features per row, input has {A.shape[1]}"
             )
-        X = self.net.check_X(X)  # a fresh array only when a cast or copy was needed
+        A = self.net.check_X(A)
         if self.x_mean is not None and self.x_scale is not None:
-            if not np.shares_memory(X, np.asarray(X)) or X.base is not None:
-                pass
-            X = (X - self.x_mean.astype(X.dtype)) / self.x_scale.astype(X.dtype)
-        return X
+            A = A - self.x_mean.astype(A.dtype)  # a new array: the caller's X is untouched
+            A /= self.x_scale.astype(A.dtype)
+        return A
 
     def forward(self, X: ArrayLike) -> np.ndarray:
         """Network outputs (class scores, or regression values) for raw inputs.
@@ -513,7 +512,7 @@ def _parse_metadata(path: Path, header: Mapping[str, Any]) -> dict[str, Any]:
         meta = None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: the backprop metadata is not a valid JSON object")
-    version = meta.get("format_version")
+    version: Any = meta.get("format_version")
     if not _is_int(version) or version < 1:
         raise ModelFileError(f"{path}: missing or invalid format_version {version!r}")
     if version > FORMAT_VERSION:
@@ -628,7 +627,7 @@ def load(path: _PathLike) -> Model:
     try:
         # The header was already checked; safetensors re-parses and checks it too.
         with safetensors.safe_open(path, framework="np") as f:
-            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
     except Exception as exc:  # any failure of the third-party parser means a bad file
         raise ModelFileError(f"{path}: safetensors could not read the file: {exc}") from None
     for name, t in tensors.items():
@@ -642,12 +641,12 @@ def load(path: _PathLike) -> Model:
         config = meta.get("config")
         return Model(
             net,
-            classes=meta.get("classes"),  # type: ignore[arg-type]
-            x_mean=meta.get("x_mean"),  # type: ignore[arg-type]
-            x_scale=meta.get("x_scale"),  # type: ignore[arg-type]
+            classes=meta.get("classes"),
+            x_mean=meta.get("x_mean"),
+            x_scale=meta.get("x_scale"),
             config={} if config is None else config,
             feature_names=meta.get("feature_names"),
-            image_shape=meta.get("image_shape"),  # type: ignore[arg-type]
+            image_shape=meta.get("image_shape"),
         )
     except ValueError as exc:
         raise ModelFileError(f"{path}: inconsistent model file: {exc}") from None
