@@ -50,10 +50,14 @@ def relu_prime(z: np.ndarray) -> np.ndarray:
     return (z > 0).astype(z.dtype)
 
 
-def _softmax_columns(S: np.ndarray) -> np.ndarray:
-    """p = e^s / sum_j e^{s_j} down each column, shifted by the column max (no overflow)."""
-    E = np.exp(S - S.max(axis=0, keepdims=True))
-    return E / E.sum(axis=0, keepdims=True)
+def _log_softmax_columns(S: np.ndarray) -> np.ndarray:
+    """log p = s - log sum_j e^{s_j} down each column.
+
+    Shifting by the column max keeps every exponent <= 0 (no overflow), and taking log p
+    this way, rather than log of p, stays finite when p_y underflows to 0.
+    """
+    shifted = S - S.max(axis=0, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
 
 
 def dJ_ds(p: np.ndarray, y: int) -> np.ndarray:
@@ -172,8 +176,9 @@ def classification_example(
     z = W1 @ x + b1  # z = W(1) x + b(1)           m x 1
     a = relu(z)  # a = ReLU(z)                     m x 1
     s = W2 @ a + b2  # s = W(2) a + b(2)          c x 1 = (c x m)(m x 1) + c x 1
-    p = _softmax_columns(s)  # p_k = e^{s_k} / sum_j e^{s_j}
-    J = -float(np.log(p[y, 0]))  # J = -log p_y
+    log_p = _log_softmax_columns(s)  # log p_k = s_k - log sum_j e^{s_j}
+    p = np.exp(log_p)  # p_k = e^{s_k} / sum_j e^{s_j}
+    J = -float(log_p[y, 0])  # J = -log p_y
     delta2 = score_grad(p, y)  # delta(2) = dJ/ds = p - e_y
     return J, _alg3_example(x, z, a, W2, delta2)
 
@@ -258,9 +263,10 @@ def classification_batch(
     """
     n = X.shape[1]
     Z, A, S = _forward_batch(X, W1, b1, W2, b2)
-    P = _softmax_columns(S)  # column i holds p^(i)                    c x n
+    log_P = _log_softmax_columns(S)  # column i holds log p^(i)      c x n
+    P = np.exp(log_P)
     examples = np.arange(n)
-    J = -float(np.mean(np.log(P[y, examples])))  # J = -1/n sum_i log p^(i)_{y(i)}
+    J = -float(np.mean(log_P[y, examples]))  # J = -1/n sum_i log p^(i)_{y(i)}
     Y = np.zeros_like(P)
     Y[y, examples] = 1.0  # one-hot columns: Y_ki = 1{k = y(i)}
     delta2 = (P - Y) / n  # dJ/dS_ki = (p^(i)_k - 1{k = y(i)}) / n   c x n
@@ -345,9 +351,10 @@ def classification_batch_rows(
     """
     n = X.shape[0]
     Z, A, S = _forward_rows(X, W1, b1, W2, b2)
-    P = _softmax_columns(S.T).T  # row i holds p^(i)                 n x c
+    log_P = _log_softmax_columns(S.T).T  # row i holds log p^(i)     n x c
+    P = np.exp(log_P)
     examples = np.arange(n)
-    J = -float(np.mean(np.log(P[examples, y])))
+    J = -float(np.mean(log_P[examples, y]))  # J = -1/n sum_i log p^(i)_{y(i)}
     Y = np.zeros_like(P)
     Y[examples, y] = 1.0  # one-hot rows
     delta2 = (P - Y) / n  # dJ/dS_ik = (p^(i)_k - 1{k = y(i)}) / n  n x c

@@ -1,0 +1,189 @@
+"""The notes' six forms: hand-worked values, shapes, mutual agreement, finite differences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from backprop import MLP, notes
+from backprop.gradcheck import NOTES_FORMS, check_gradients, notes_problem, relative_error
+
+D, M, C, N = 7, 5, 3, 11  # distinct, so any mix-up of m and n (the notes' typo) breaks a shape
+KEYS = ("W1", "b1", "W2", "b2")
+
+
+# ------------------------------------------------------------------ worked by hand
+# The notes' regression net (page 1) with d = 2, m = 2, worked on paper:
+#   x = [1, 2]^T, y = 3
+#   W1 = [[1, -1], [0.5, 1]], b1 = [0, -1]^T
+#   z = W1 x + b1 = [1 - 2 + 0, 0.5 + 2 - 1] = [-1, 1.5]
+#   a = ReLU(z) = [0, 1.5]
+#   W2 = [[2, -1]], b2 = 0.5
+#   o = 2*0 - 1*1.5 + 0.5 = -1
+#   J = 1/2 (y - o)^2 = 1/2 * 16 = 8
+#   dJ/do = o - y = -4
+#   dJ/dW2 = (o - y) a^T = [[0, -6]];  dJ/db2 = -4
+#   dJ/da = W2^T (o - y) = [-8, 4];  dJ/dz = dJ/da * 1{z > 0} = [0, 4]
+#   dJ/dW1 = dJ/dz x^T = [[0, 0], [4, 8]];  dJ/db1 = [0, 4]
+HAND_X = np.array([[1.0], [2.0]])
+HAND_W1 = np.array([[1.0, -1.0], [0.5, 1.0]])
+HAND_B1 = np.array([[0.0], [-1.0]])
+HAND_REGRESSION = {
+    "J": 8.0,
+    "W1": [[0.0, 0.0], [4.0, 8.0]],
+    "b1": [[0.0], [4.0]],
+    "W2": [[0.0, -6.0]],
+    "b2": [[-4.0]],
+}
+
+
+def test_regression_example_by_hand() -> None:
+    W2 = np.array([[2.0, -1.0]])
+    b2 = np.array([[0.5]])
+    J, grads = notes.regression_example(HAND_X, 3.0, HAND_W1, HAND_B1, W2, b2)
+    assert J == pytest.approx(HAND_REGRESSION["J"], abs=1e-14)
+    for key in KEYS:
+        np.testing.assert_allclose(grads[key], HAND_REGRESSION[key], atol=1e-14)
+
+
+# The notes' classification net (page 3) on the same hidden layer, c = 2:
+#   a = [0, 1.5] as above;  W2 = [[0, 0], [0, (2/3) ln 3]], b2 = [0, 0]^T
+#   s = W2 a + b2 = [0, ln 3];  p = softmax(s) = [1, 3] / 4 = [1/4, 3/4]
+#   y = 0:  J = -log p_0 = ln 4
+#   dJ/ds = p - e_y = [-3/4, 3/4]   (the notes as written would give [1/4, -1/4])
+#   dJ/dW2 = dJ/ds a^T = [[0, -9/8], [0, 9/8]];  dJ/db2 = [-3/4, 3/4]
+#   dJ/da = W2^T dJ/ds = [0, (2/3) ln 3 * 3/4] = [0, ln3 / 2];  dJ/dz = [0, ln3 / 2]
+#   dJ/dW1 = dJ/dz x^T = [[0, 0], [ln3/2, ln3]];  dJ/db1 = [0, ln3/2]
+LN3 = math.log(3.0)
+HAND_W2_CLS = np.array([[0.0, 0.0], [0.0, 2.0 / 3.0 * LN3]])
+HAND_B2_CLS = np.zeros((2, 1))
+HAND_CLASSIFICATION = {
+    "J": math.log(4.0),
+    "W1": [[0.0, 0.0], [LN3 / 2, LN3]],
+    "b1": [[0.0], [LN3 / 2]],
+    "W2": [[0.0, -9 / 8], [0.0, 9 / 8]],
+    "b2": [[-0.75], [0.75]],
+}
+
+
+def test_classification_example_by_hand() -> None:
+    J, grads = notes.classification_example(HAND_X, 0, HAND_W1, HAND_B1, HAND_W2_CLS, HAND_B2_CLS)
+    assert J == pytest.approx(HAND_CLASSIFICATION["J"], abs=1e-14)
+    for key in KEYS:
+        np.testing.assert_allclose(grads[key], HAND_CLASSIFICATION[key], atol=1e-14)
+
+
+def test_score_gradient_by_hand_and_as_written() -> None:
+    p = np.array([[0.25], [0.75]])
+    np.testing.assert_allclose(notes.dJ_ds(p, 0), [[-0.75], [0.75]])
+    # The notes' page 3 swaps the cases: p_k for k = y, p_k - 1 for k != y.
+    np.testing.assert_allclose(notes.dJ_ds_as_written(p, 0), [[0.25], [-0.25]])
+
+
+def test_hand_example_through_the_engine() -> None:
+    """The engine, in row layout (W stored fan_in x fan_out), gives the paper values."""
+    net = MLP([2, 2, 1], loss="squared_error", dtype=np.float64)
+    net.params.update(
+        W1=HAND_W1.T.copy(),
+        b1=HAND_B1[:, 0].copy(),
+        W2=np.array([[2.0], [-1.0]]),
+        b2=np.array([0.5]),
+    )
+    J, grads = net.loss_and_grads(HAND_X.T, np.array([3.0]))
+    assert J == pytest.approx(8.0, abs=1e-14)
+    for key in KEYS:
+        expected = np.asarray(HAND_REGRESSION[key])
+        expected = expected.T if key.startswith("W") else expected.reshape(-1)
+        np.testing.assert_allclose(grads[key], expected, atol=1e-14)
+
+
+# ------------------------------------------------------------------ shapes
+@pytest.mark.parametrize("form", list(NOTES_FORMS))
+def test_gradient_shapes_match_parameters(form: str) -> None:
+    problem = notes_problem(form.startswith("classification"), d=D, m=M, c=C, n=N)
+    args = problem.args(form)
+    _, grads = NOTES_FORMS[form](*args)
+    c = C if form.startswith("classification") else 1
+    if form.endswith("_rows"):
+        expected = {"W1": (D, M), "b1": (1, M), "W2": (M, c), "b2": (1, c)}
+    else:
+        expected = {"W1": (M, D), "b1": (M, 1), "W2": (c, M), "b2": (c, 1)}
+    assert {k: g.shape for k, g in grads.items()} == expected
+    for key, param in zip(KEYS, args[2:], strict=True):
+        assert grads[key].shape == param.shape
+
+
+# ------------------------------------------------------------------ agreement
+def _as_rows(grads: dict[str, np.ndarray], form: str) -> dict[str, np.ndarray]:
+    """Gradients of any form in the engine's layout: W (fan_in, fan_out), b (fan_out,)."""
+    if form.endswith("_rows"):
+        return {k: (g if k.startswith("W") else g[0]) for k, g in grads.items()}
+    return {k: (g.T if k.startswith("W") else g[:, 0]) for k, g in grads.items()}
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_all_forms_agree_with_each_other_and_the_engine(task: str, seed: int) -> None:
+    problem = notes_problem(task == "classification", d=D, m=M, c=C, n=N, seed=seed)
+    loss = "softmax_cross_entropy" if task == "classification" else "squared_error"
+    net = MLP([D, M, C if task == "classification" else 1], loss=loss, dtype=np.float64)
+    net.params = {k: v.copy() for k, v in problem.params.items()}
+    J_engine, g_engine = net.loss_and_grads(problem.X, problem.y)
+
+    J_cols, g_cols = NOTES_FORMS[f"{task}_batch"](*problem.args(f"{task}_batch"))
+    J_rows, g_rows = NOTES_FORMS[f"{task}_batch_rows"](*problem.args(f"{task}_batch_rows"))
+    # Alg 3 per example, averaged over the batch, is the batch gradient (page 5: J is the mean).
+    per_example = [
+        NOTES_FORMS[f"{task}_example"](*problem.args(f"{task}_example", example=i))
+        for i in range(N)
+    ]
+    J_mean = float(np.mean([J for J, _ in per_example]))
+    g_mean = {k: np.mean([_as_rows(g, "example")[k] for _, g in per_example], axis=0) for k in KEYS}
+
+    for J in (J_cols, J_rows, J_mean):
+        assert J == pytest.approx(J_engine, rel=1e-12)
+    for other in (_as_rows(g_cols, "batch"), _as_rows(g_rows, "batch_rows"), g_mean):
+        for key in KEYS:
+            assert relative_error(other[key], g_engine[key]) <= 1e-10, key
+
+
+@pytest.mark.parametrize("form", list(NOTES_FORMS))
+def test_forms_pass_finite_differences(form: str) -> None:
+    problem = notes_problem(form.startswith("classification"), d=D, m=M, c=C, n=N)
+    args = problem.args(form)
+    _, grads = NOTES_FORMS[form](*args)
+    params = dict(zip(KEYS, args[2:], strict=True))
+    errors = check_gradients(lambda: NOTES_FORMS[form](*args)[0], params, grads)
+    assert max(errors.values()) <= 1e-7, errors
+
+
+def test_score_gradient_as_written_fails_finite_differences() -> None:
+    """Erratum 1 (docs/errata.md): the notes' dJ/ds fails the check; the fix passes."""
+    problem = notes_problem(True, d=D, m=M, c=C, n=N)
+    args = problem.args("classification_example")
+    x, y, W1, b1, W2, b2 = args
+    params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+    def loss() -> float:
+        return notes.classification_example(*args)[0]
+
+    _, fixed = notes.classification_example(x, y, W1, b1, W2, b2)
+    _, as_written = notes.classification_example(
+        x, y, W1, b1, W2, b2, score_grad=notes.dJ_ds_as_written
+    )
+    assert max(check_gradients(loss, params, fixed).values()) <= 1e-7
+    assert min(check_gradients(loss, params, as_written).values()) > 1e-2
+
+
+def test_softmax_is_stable_for_huge_scores() -> None:
+    x = np.ones((3, 1))
+    W1 = np.eye(3)
+    b1 = np.zeros((3, 1))
+    W2 = np.array([[1000.0, 0, 0], [-1000.0, 0, 0]])
+    # Underflow of e^{-2000} to 0 is harmless; overflow, 0/0 or log(0) are not.
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        J, grads = notes.classification_example(x, 1, W1, b1, W2, np.zeros((2, 1)))
+    assert J == pytest.approx(2000.0)  # -log p_1 = s_0 - s_1 when p_1 is tiny
+    assert all(np.isfinite(g).all() for g in grads.values())
