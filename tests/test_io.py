@@ -72,6 +72,7 @@ def test_round_trip_every_architecture(tmp_path, dtype, depth, activation):
     for k, p in net.params.items():
         q = loaded.net.params[k]
         assert q.dtype == p.dtype and q.flags.c_contiguous
+        assert q.flags.writeable and q.flags.owndata  # training can resume on a loaded net
         np.testing.assert_array_equal(q, p)  # bit for bit
     X = RNG.normal(size=(9, 4))
     np.testing.assert_array_equal(loaded.forward(X), net.forward(X))

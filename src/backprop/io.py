@@ -636,8 +636,9 @@ def load(path: _PathLike) -> Model:
     try:
         net = MLP(sizes, activation=activation, loss=loss, dtype=dtype, seed=0)
         for l, (w_name, b_name) in enumerate(_tensor_names(net.n_layers), start=1):
-            net.params[f"W{l}"] = np.ascontiguousarray(tensors[w_name].T, dtype=net.dtype)
-            net.params[f"b{l}"] = np.ascontiguousarray(tensors[b_name], dtype=net.dtype)
+            # Fresh C-ordered copies: writable, owning their memory (training can resume).
+            net.params[f"W{l}"] = np.array(tensors[w_name].T, dtype=net.dtype, order="C")
+            net.params[f"b{l}"] = np.array(tensors[b_name], dtype=net.dtype, order="C")
         config = meta.get("config")
         return Model(
             net,
