@@ -1,10 +1,23 @@
 """backprop: the classic backpropagation lecture notes as tested, fast NumPy code.
 
-The public API: `MLP` (the engine), `notes` (the notes' equations, literally), and
-`gradcheck` (finite-difference checks).
+- `backprop.notes`: the notes' equations, literally (per example, batch in columns, rows).
+- `MLP`: the engine, the notes' delta recursion at any depth.
+- `backprop.gradcheck`: finite-difference checks.
+- `save`, `load`, `Model`: safetensors model files a PyTorch ``nn.Sequential`` can load.
 """
 
+from backprop import gradcheck, notes
+from backprop.io import Model, ModelFileError, load, read_metadata, save
 from backprop.network import MLP
 
-__all__ = ["MLP"]
+__all__ = [
+    "MLP",
+    "Model",
+    "ModelFileError",
+    "gradcheck",
+    "load",
+    "notes",
+    "read_metadata",
+    "save",
+]
 __version__ = "0.1.0"
