@@ -6,6 +6,8 @@
 - `save`, `load`, `Model`: safetensors model files a PyTorch ``nn.Sequential`` can load.
 """
 
+__version__ = "0.1.0"  # before the imports: submodules read it
+
 from backprop import gradcheck, notes
 from backprop.io import Model, ModelFileError, load, read_metadata, save
 from backprop.network import MLP
@@ -20,4 +22,3 @@ __all__ = [
     "read_metadata",
     "save",
 ]
-__version__ = "0.1.0"

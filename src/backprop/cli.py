@@ -2,27 +2,759 @@
 
 Subcommands:
 
+- ``backprop train``: train a network on a dataset; write the model, metrics, history
+  and plots into one results directory.
+- ``backprop evaluate MODEL --data ...``: a saved model's accuracy/loss or RMSE on a
+  dataset's test split.
+- ``backprop predict MODEL INPUT``: predictions for a CSV, NPY or IDX file.
+- ``backprop info MODEL``: what a model file holds.
 - ``backprop gradcheck``: the finite-difference table for the notes' forms and the engine.
 
-Every user mistake ends in one line on stderr naming the problem and a non-zero exit
-status, never a traceback.
+Every user mistake (bad flag value, missing or malformed file, wrong input width) ends in
+one line ``backprop <command>: error: ...`` on stderr and exit status 2, never a
+traceback; a diverged training run ends in one line naming the learning rate and exit
+status 1; Ctrl-C in exit status 130. Nothing half-written is left behind: files are
+written to a temporary name and renamed into place, and ``train`` builds its results in a
+temporary directory that only becomes ``--out`` once everything is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import shutil
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from backprop import __version__
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from backprop.data import Dataset
+    from backprop.io import Model
+
+__all__ = [
+    "build_parser",
+    "fraction",
+    "main",
+    "nonnegative_float",
+    "nonnegative_int",
+    "positive_float",
+    "positive_int",
+]
 
 EXIT_USAGE = 2  # what argparse itself uses for a bad flag
+EXIT_FAILED = 1  # a run that failed on its own (divergence, a failing check)
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT (128 + 2)
+
+# Every file `train` may write; with --force, those of an earlier run that this run does
+# not write (e.g. confusion.png after switching to regression) are removed so that a
+# results directory never mixes two runs.
+RESULT_FILES = (
+    "model.safetensors",
+    "metrics.json",
+    "history.csv",
+    "loss.png",
+    "confusion.png",
+    "weights.png",
+    "mistakes.png",
+)
 
 
 class CLIError(Exception):
     """A user's mistake: printed as one line, exit status 2."""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" after each flag's help, except where there is nothing to show
+    (switches, and defaults of None whose help text says what happens instead)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+# ----------------------------------------------------------------------- flag types
+# argparse calls these on the flag's text; an ArgumentTypeError becomes its usage error
+# ("argument --epochs: must be a positive integer, got '-1'") and exit status 2.
+
+
+def _number(text: str, kind: type[int] | type[float]) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be {'an integer' if kind is int else 'a number'}, got {text!r}"
+        ) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(_number(text, int))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(_number(text, int))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1)."""
+    value = _number(text, float)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
+def _momentum(text: str) -> float:
+    value = _number(text, float)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
+# -------------------------------------------------------------------- atomic files
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path next to ``path`` that is renamed onto it if the block succeeds.
+
+    On any failure (including Ctrl-C) the temporary file is removed and ``path`` is left
+    as it was: never a half-written file under the final name.
+    """
+    if path.is_dir():
+        raise CLIError(f"{path}: is a directory, not a file name")
+    if not path.parent.is_dir():
+        raise CLIError(f"{path}: directory {path.parent} does not exist")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    with _atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _prepare_out_dir(out: str | None, force: bool) -> Path:
+    """Decide the results directory and check it can be used, before any work is done.
+
+    Rule: ``--out`` may be missing (created) or an empty directory; a non-empty directory
+    is refused unless ``--force``, which replaces the files ``train`` writes there and
+    leaves any other file alone.
+    """
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path("runs") / stamp
+        n = 2
+        while path.exists():  # two runs in the same second
+            path = Path("runs") / f"{stamp}-{n}"
+            n += 1
+        return path
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"--out {path}: exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise CLIError(
+            f"--out {path}: directory exists and is not empty; choose a new --out or pass "
+            "--force to replace the results in it"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def _staging_dir(out: Path) -> Iterator[Path]:
+    """A temporary directory beside ``out`` that becomes ``out`` if the block succeeds.
+
+    If the block fails or is interrupted, the temporary directory is deleted and ``out``
+    is untouched: no half-written results.
+    """
+    created_parent = None
+    if not out.parent.exists():
+        created_parent = out.parent
+        out.parent.mkdir(parents=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created_parent is not None:
+            with contextlib.suppress(OSError):  # only if still empty
+                created_parent.rmdir()
+        raise
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move the finished results from ``tmp`` to ``out``, each move an atomic rename."""
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        os.replace(tmp, out)  # one rename: the whole directory appears at once
+        return
+    written = {p.name for p in tmp.iterdir()}
+    for name in RESULT_FILES:
+        if name not in written:
+            (out / name).unlink(missing_ok=True)
+    for name in sorted(written):
+        os.replace(tmp / name, out / name)
+    tmp.rmdir()
+
+
+# -------------------------------------------------------------------------- train
+
+
+def _config_defaults() -> dict[str, Any]:
+    """TrainConfig's defaults: the one source of truth for the flags' defaults."""
+    import dataclasses
+
+    from backprop.training import TrainConfig
+
+    return {f.name: getattr(TrainConfig(), f.name) for f in dataclasses.fields(TrainConfig)}
+
+
+def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
+    """(flag, argparse keyword arguments, help) of each TrainConfig field's flag."""
+    from backprop.layers import ACTIVATIONS
+    from backprop.optim import OPTIMIZERS, SCHEDULES
+    from backprop.training import DTYPES
+
+    def num(kind: Callable[[str], Any], metavar: str) -> dict[str, Any]:
+        return {"type": kind, "metavar": metavar}
+
+    hidden = {"type": positive_int, "nargs": "+", "metavar": "WIDTH"}
+    return [
+        ("--hidden", hidden, "hidden layer widths, e.g. --hidden 256 128 for two layers"),
+        ("--activation", {"choices": sorted(ACTIVATIONS)}, "activation of the hidden layers"),
+        ("--epochs", num(positive_int, "N"), "passes over the training data (at most)"),
+        ("--batch-size", num(positive_int, "B"), "examples per update"),
+        ("--optimizer", {"choices": OPTIMIZERS}, "update rule"),
+        ("--lr", num(positive_float, "LR"), "learning rate (the peak of the schedule)"),
+        ("--momentum", num(_momentum, "M"), "momentum of the momentum and nesterov optimizers"),
+        ("--weight-decay", num(nonnegative_float, "WD"), "L2 weight decay (decoupled for adamw)"),
+        ("--schedule", {"choices": SCHEDULES}, "learning-rate schedule over the whole run"),
+        (
+            "--val-fraction",
+            num(fraction, "F"),
+            "share of the training data held out for validation (0: none)",
+        ),
+        (
+            "--patience",
+            num(nonnegative_int, "P"),
+            "early stopping: stop after P epochs without a lower validation loss and keep the "
+            "best weights (0: train every epoch)",
+        ),
+        ("--seed", num(nonnegative_int, "S"), "seed of the test split, weights and shuffling"),
+        ("--dtype", {"choices": DTYPES}, "floating-point type of parameters and arithmetic"),
+    ]
+
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a network and save the model, metrics, history and plots",
+        description="Train a multi-layer perceptron by backpropagation on a named dataset "
+        "or a data file, then evaluate it on the test split and write model.safetensors, "
+        "metrics.json, history.csv and plots (loss.png; confusion.png for classification; "
+        "weights.png and mistakes.png for image data) into the --out directory. The "
+        "defaults are a tested recipe.",
+        formatter_class=_HelpFormatter,
+    )
+    _add_data_flags(p, default_data="digits")
+    defaults = _config_defaults()
+    for flag, kwargs, help_text in _train_flags():
+        name = flag[2:].replace("-", "_")
+        default = defaults[name]
+        if name == "hidden":
+            default = list(default)
+        elif name == "patience" and default is None:
+            default = 0  # the flag's spelling of "no early stopping"
+        p.add_argument(flag, dest=name, default=default, help=help_text, **kwargs)
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="results directory; must be new or empty unless --force (default: "
+        "runs/<YYYYmmdd-HHMMSS>)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out, replacing the result files of an earlier run",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(func=_cmd_train)
+
+
+def _add_data_flags(p: argparse.ArgumentParser, *, default_data: str | None) -> None:
+    from backprop.data import NAMED_DATASETS
+
+    p.add_argument(
+        "--data",
+        metavar="NAME|PATH",
+        default=default_data,
+        required=default_data is None,
+        help=f"a named dataset ({', '.join(NAMED_DATASETS)}) or a .csv, .npy, .npz file or "
+        "a directory of IDX files",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="where to look first for IDX datasets (then $BACKPROP_DATA/<name>, then "
+        "/usr/share/datasets/<name>)",
+    )
+    p.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        default=None,
+        help="what to learn (default: inferred from the target)",
+    )
+    p.add_argument("--target", metavar="COL", default=None, help="target column of a CSV file")
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    """A validated TrainConfig from the parsed flags."""
+    from backprop.training import TrainConfig
+
+    defaults = _config_defaults()
+    values = {name: getattr(args, name) for name in defaults if hasattr(args, name)}
+    if "hidden" in values:
+        values["hidden"] = tuple(values["hidden"])
+    if values.get("patience") == 0:
+        values["patience"] = None
+    config = TrainConfig(**values)
+    config.validate()
+    return config
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from backprop.data import load_dataset
+    from backprop.training import evaluate, train
+
+    config = _train_config(args)
+    out = _prepare_out_dir(args.out, args.force)
+    ds = load_dataset(
+        args.data,
+        data_dir=args.data_dir,
+        task=args.task,
+        target=args.target,
+        seed=config.seed,
+        dtype=np.dtype(config.dtype),
+    )
+    with _staging_dir(out) as tmp:
+        model, result = train(ds, config, progress=False if args.quiet else None)
+        test = evaluate(model, ds.X_test, _model_targets(model, ds, ds.y_test))
+        metrics = _train_metrics(ds, config, result, test)
+        _write_results(tmp, model, ds, result, metrics)
+    if not args.quiet:
+        _print_summary(ds, metrics, out)
+    return 0
+
+
+def _train_metrics(ds: Dataset, config: Any, result: Any, test: dict[str, float]) -> dict:
+    """The contents of metrics.json."""
+    metrics: dict[str, Any] = {"task": ds.task}
+    if ds.task == "classification":
+        metrics["test_accuracy"] = float(test["accuracy"])
+    else:
+        metrics["test_rmse"] = float(test["rmse"])
+        metrics["baseline_rmse"] = float(test["baseline_rmse"])
+    metrics["test_loss"] = float(test["loss"])
+    metrics["train_seconds"] = float(result.train_seconds)
+    metrics["epochs_run"] = int(result.epochs_run)
+    metrics["best_epoch"] = int(result.best_epoch)
+    metrics["dataset"] = {
+        "name": ds.name,
+        "n_train": len(ds.X_train),
+        "n_test": len(ds.X_test),
+        "n_features": ds.n_features,
+        "n_classes": ds.n_classes,
+        "image_shape": None if ds.image_shape is None else list(ds.image_shape),
+    }
+    metrics["config"] = config.to_dict()
+    metrics["backprop_version"] = __version__
+    return metrics
+
+
+def _write_results(
+    tmp: Path, model: Model, ds: Dataset, result: Any, metrics: dict[str, Any]
+) -> None:
+    """Write every result file into the staging directory ``tmp``."""
+    from backprop import plots
+    from backprop.io import save
+
+    save(tmp / "model.safetensors", model)
+    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    result.history.to_csv(tmp / "history.csv")
+    plots.plot_loss(result.history, tmp / "loss.png")
+    if ds.task != "classification":
+        return
+    assert ds.classes is not None  # classification sets always have classes
+    names = [str(c) for c in ds.classes]
+    y_pred = _model_targets(model, ds, None, X=ds.X_test)
+    plots.plot_confusion(ds.y_test, y_pred, names, tmp / "confusion.png")
+    if ds.image_shape is not None:
+        plots.plot_first_layer_weights(model.net.params["W1"], ds.image_shape, tmp / "weights.png")
+        plots.plot_mistakes(
+            np.asarray(ds.X_test), ds.y_test, y_pred, names, ds.image_shape, tmp / "mistakes.png"
+        )
+
+
+def _print_summary(ds: Dataset, metrics: dict[str, Any], out: Path) -> None:
+    n_test = metrics["dataset"]["n_test"]
+    if ds.task == "classification":
+        score = f"test accuracy {metrics['test_accuracy']:.4f}"
+    else:
+        score = (
+            f"test RMSE {metrics['test_rmse']:.4g} (predicting the mean: "
+            f"{metrics['baseline_rmse']:.4g})"
+        )
+    print(f"{ds.name}: {score} on {n_test} test examples, test loss {metrics['test_loss']:.4g}")
+    print(
+        f"trained {metrics['epochs_run']} epochs (best {metrics['best_epoch']}) in "
+        f"{metrics['train_seconds']:.1f} s"
+    )
+    files = ", ".join(p.name for p in sorted(out.iterdir()) if p.name in RESULT_FILES)
+    print(f"results in {out}/: {files}")
+
+
+# -------------------------------------------------------------------------- labels
+
+
+def _model_targets(
+    model: Model, ds: Dataset, y: np.ndarray | None, *, X: np.ndarray | None = None
+) -> np.ndarray:
+    """Targets in the model's own encoding (class indices of ``model.classes``).
+
+    With ``y`` (dataset class indices of ``ds.classes``): those labels re-encoded for the
+    model. With ``X`` instead: the model's predictions as dataset class indices.
+    """
+    if not model.net.is_classifier:
+        if y is None:
+            assert X is not None
+            return model.predict(X)
+        return y
+    assert ds.classes is not None
+    model_classes = (
+        np.arange(model.net.n_outputs) if model.classes is None else np.asarray(model.classes)
+    )
+    if y is None:
+        assert X is not None
+        pred_labels = model_classes[model.forward(X).argmax(axis=1)]
+        return _encode(pred_labels, np.asarray(ds.classes), "predicted")
+    return _encode(np.asarray(ds.classes)[y], model_classes, "test")
+
+
+def _encode(labels: np.ndarray, classes: np.ndarray, what: str) -> np.ndarray:
+    """Positions of ``labels`` in ``classes``; a label not in ``classes`` is an error."""
+    if labels.dtype.kind != classes.dtype.kind and {labels.dtype.kind, classes.dtype.kind} & {
+        "U",
+        "S",
+    }:
+        raise CLIError(
+            f"the {what} labels ({labels.dtype.kind}) and the model's classes "
+            f"({', '.join(map(str, classes[:10]))}) are of different kinds"
+        )
+    order = np.argsort(classes, kind="stable")
+    pos = np.searchsorted(classes[order], labels)
+    pos = np.minimum(pos, len(classes) - 1)
+    found = classes[order][pos] == labels
+    if not np.all(found):
+        unknown = np.unique(labels[~found])
+        raise CLIError(
+            f"{what} labels {', '.join(map(str, unknown[:10]))} are not among the model's "
+            f"classes ({', '.join(map(str, classes[:20]))})"
+        )
+    return order[pos].astype(np.int64)
+
+
+# ------------------------------------------------------------------------ evaluate
+
+
+def _load_model(path: str) -> Model:
+    from backprop.io import load
+
+    return load(path)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from backprop.data import load_dataset
+    from backprop.training import evaluate
+
+    model = _load_model(args.model)
+    task = "classification" if model.net.is_classifier else "regression"
+    if args.task is not None and args.task != task:
+        raise CLIError(f"--task {args.task}: the model is a {task} model")
+    seed = args.seed
+    if seed is None:  # reproduce the training run's test split
+        seed = int(model.config.get("seed", 0)) if isinstance(model.config, dict) else 0
+    ds = load_dataset(
+        args.data,
+        data_dir=args.data_dir,
+        task=task,
+        target=args.target,
+        seed=seed,
+        dtype=model.net.dtype,
+    )
+    if ds.n_features != model.n_features:
+        raise CLIError(
+            f"model expects {model.n_features} features per row, dataset {ds.name!r} has "
+            f"{ds.n_features}"
+        )
+    result = evaluate(model, ds.X_test, _model_targets(model, ds, ds.y_test))
+    doc = {"model": args.model, "data": ds.name, "task": task, "n_test": len(ds.X_test)}
+    doc.update({k: float(v) for k, v in result.items()})
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        shown = ", ".join(f"{k} {float(v):.4f}" for k, v in result.items())
+        print(f"{ds.name} test split ({len(ds.X_test)} examples): {shown}")
+    return 0
+
+
+def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="a saved model's accuracy and loss (or RMSE) on a dataset's test split",
+        description="Evaluate a saved model on the test split of a dataset: accuracy and "
+        "cross-entropy for a classifier, RMSE and squared-error loss for a regressor. "
+        "Labels are matched through the model's class labels.",
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="a .safetensors file written by train")
+    _add_data_flags(p, default_data=None)
+    p.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=None,
+        help="seed of the test split for files without one (default: the model's training "
+        "seed, so the split is the one train held out)",
+    )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+# ------------------------------------------------------------------------- predict
+
+
+def _read_inputs(path: Path, model: Model) -> np.ndarray:
+    """Inputs for ``model`` from a CSV, NPY or IDX file, shape (n, d)."""
+    from backprop.data import DataError, images_to_features, read_csv, read_idx
+
+    if not path.exists():
+        raise CLIError(f"{path}: no such file")
+    if path.is_dir():
+        raise CLIError(f"{path}: is a directory, expected a .csv, .npy or IDX file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        X, y, names = read_csv(path)
+        full = np.column_stack([X, y]) if names is None or "target" not in names else X
+        # A labelled file like the training CSV: its extra (target) column is dropped.
+        if full.shape[1] == model.n_features + 1 and X.shape[1] == model.n_features:
+            return X
+        return full
+    if suffix == ".npy":
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise DataError(f"{path}: not a .npy file (bad magic bytes)")
+        try:
+            A = np.load(path, allow_pickle=False, mmap_mode="r")
+        except ValueError as exc:
+            raise DataError(f"{path}: cannot read .npy file: {exc}") from None
+    else:
+        A = read_idx(path)
+        if A.dtype == np.uint8:  # images: scaled as the IDX datasets are for training
+            return images_to_features(A, dtype=model.net.dtype)
+    if A.ndim == 1:
+        A = A.reshape(-1, 1) if model.n_features == 1 else A.reshape(1, -1)
+    if A.ndim == 3 and model.image_shape is not None and A.shape[1:] == model.image_shape:
+        A = A.reshape(len(A), -1)
+    return np.asarray(A)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    model = _load_model(args.model)
+    if args.proba and not model.net.is_classifier:
+        raise CLIError("--proba needs a classifier; this model is a regressor")
+    out = Path(args.output) if args.output is not None else None
+    if out is not None and out.suffix.lower() not in (".csv", ".npy"):
+        raise CLIError(f"--output {out}: unsupported extension; use .csv or .npy")
+    X = _read_inputs(Path(args.input), model)
+    if X.ndim == 2 and X.shape[1] != model.n_features:
+        raise CLIError(
+            f"{args.input}: model expects {model.n_features} features per row, input has "
+            f"{X.shape[1]}"
+        )
+    if args.proba:
+        values = model.predict_proba(X)
+        classes = np.arange(values.shape[1]) if model.classes is None else model.classes
+        header = [f"p_{c}" for c in classes]
+    else:
+        values = model.predict(X)
+        header = (
+            ["prediction"]
+            if values.ndim == 1
+            else [f"prediction_{j}" for j in range(values.shape[1])]
+        )
+    if out is not None and out.suffix.lower() == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, values, allow_pickle=False)
+        with _atomic_path(out) as tmp:
+            tmp.write_bytes(buf.getvalue())
+        return 0
+    text = _csv_text(header, values)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        _write_text(out, text)
+    return 0
+
+
+def _csv_text(header: list[str], values: np.ndarray) -> str:
+    """A CSV document: a header row, then one row per example (floats round-trip)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    rows = values.reshape(len(values), -1)
+    for row in rows.tolist():
+        writer.writerow([repr(v) if isinstance(v, float) else v for v in row])
+    return buf.getvalue()
+
+
+def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="predictions of a saved model for a CSV, NPY or IDX file",
+        description="Predict with a saved model. INPUT is a CSV file (numeric, optional "
+        "header; a column named 'target', or one column more than the model takes, is "
+        "dropped as the label column), a .npy array of shape (n, d) (or (n, h, w) images) "
+        "or an IDX image file (uint8 pixels are scaled to [0, 1] as in training). The "
+        "output has a header row and one row per input row: the predicted label (or "
+        "value), or with --proba one probability per class.",
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="a .safetensors file written by train")
+    p.add_argument("input", metavar="INPUT", help="a .csv, .npy or IDX (.gz or raw) file")
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        default=None,
+        help="write here instead of stdout; .csv or .npy chooses the format (written atomically)",
+    )
+    p.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
+    p.set_defaults(func=_cmd_predict)
+
+
+# ---------------------------------------------------------------------------- info
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from backprop.io import read_metadata
+
+    model = _load_model(args.model)  # validates the whole file first
+    meta = read_metadata(args.model)
+    net = model.net
+    doc = {
+        "file": args.model,
+        "format_version": meta.get("format_version"),
+        "backprop_version": meta.get("backprop_version"),
+        "layer_sizes": list(net.layer_sizes),
+        "n_params": int(net.n_params),
+        "activation": net.activation,
+        "loss": net.loss,
+        "dtype": net.dtype.name,
+        "classes": None if model.classes is None else model.classes.tolist(),
+        "standardized": model.x_mean is not None,
+        "image_shape": None if model.image_shape is None else list(model.image_shape),
+        "feature_names": model.feature_names,
+        "config": model.config,
+    }
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    arch = " -> ".join(map(str, net.layer_sizes))
+    print(f"file:            {args.model}")
+    print(
+        f"format version:  {doc['format_version']} (written by backprop {doc['backprop_version']})"
+    )
+    print(f"architecture:    {arch} ({net.n_layers} weight layers)")
+    print(f"parameters:      {net.n_params:,}")
+    print(f"activation:      {net.activation}")
+    print(f"loss:            {net.loss}")
+    print(f"dtype:           {net.dtype.name}")
+    if model.classes is not None or net.is_classifier:
+        classes = doc["classes"] if doc["classes"] is not None else list(range(net.n_outputs))
+        print(f"classes:         {', '.join(map(str, classes))}")
+    if model.image_shape is not None:
+        print(f"image shape:     {model.image_shape[0]}x{model.image_shape[1]}")
+    print(f"standardized:    {'yes' if doc['standardized'] else 'no'}")
+    if model.config:
+        print("training config:")
+        for key, value in model.config.items():
+            print(f"  {key}: {value}")
+    return 0
+
+
+def _add_info_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info",
+        help="what a model file holds",
+        description="Show a model file's architecture, parameter count, activation, loss, "
+        "class labels, training config and file format version (the file is fully "
+        "validated first).",
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="a .safetensors file written by train")
+    p.add_argument("--json", action="store_true", help="print the information as JSON")
+    p.set_defaults(func=_cmd_info)
+
+
+# ----------------------------------------------------------------------- gradcheck
 
 
 def _cmd_gradcheck(args: argparse.Namespace) -> int:
@@ -35,21 +767,12 @@ def _cmd_gradcheck(args: argparse.Namespace) -> int:
         print(
             f"{len(bad)} check(s) not as expected (threshold {args.threshold:g})", file=sys.stderr
         )
-        return 1
+        return EXIT_FAILED
     print(f"all {len(rows)} checks as expected (threshold {args.threshold:g})")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``backprop`` command."""
-    parser = argparse.ArgumentParser(
-        prog="backprop",
-        description="Backpropagation lecture notes as code: check, train, evaluate, predict.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def _add_gradcheck_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "gradcheck",
         help="compare every gradient with centred finite differences",
@@ -57,15 +780,40 @@ def build_parser() -> argparse.ArgumentParser:
         "engine (depths 1-4, every activation, both losses) with centred finite differences "
         "in float64. Also shows the notes' as-written dJ/ds (page 3) failing. Exits 1 if any "
         "check is not as expected.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random problems")
     p.add_argument(
-        "--threshold", type=float, default=1e-7, help="largest relative error that passes"
+        "--threshold", type=positive_float, default=1e-7, help="largest relative error that passes"
     )
     p.add_argument("--notes-only", action="store_true", help="skip the engine checks")
     p.set_defaults(func=_cmd_gradcheck)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``backprop`` command."""
+    parser = argparse.ArgumentParser(
+        prog="backprop",
+        description="Backpropagation lecture notes as code: check, train, evaluate, predict.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_train_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_predict_parser(sub)
+    _add_info_parser(sub)
+    _add_gradcheck_parser(sub)
     return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line (a user reads it in a terminal)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,20 +827,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 when a check or a run fails, 2 for a usage or input error.
+        0 on success, 1 when a check or a training run fails (divergence), 2 for a usage
+        or input error, 130 when interrupted with Ctrl-C.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or argparse's own usage error
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     func: Callable[[argparse.Namespace], int] = args.func
+    prefix = f"backprop {args.command}: error:"
     try:
         return func(args)
-    except (CLIError, ValueError, OSError) as exc:
-        # A user's mistake (bad path, bad file, bad value): one line, no traceback.
-        print(f"backprop {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"backprop {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"backprop {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        diverged = _training_diverged()
+        if diverged is not None and isinstance(exc, diverged):
+            print(f"{prefix} {_one_line(exc)}", file=sys.stderr)
+            return EXIT_FAILED
+        if isinstance(exc, CLIError | ValueError):
+            # A user's mistake (bad file, bad value, wrong width): one line, no traceback.
+            print(f"{prefix} {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, OSError):
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"{prefix} {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        raise  # a bug: the traceback is what a maintainer needs
+
+
+def _training_diverged() -> type[Exception] | None:
+    try:
+        from backprop.training import TrainingDiverged
+    except ImportError:  # pragma: no cover - only while training.py is being written
+        return None
+    return TrainingDiverged
 
 
 if __name__ == "__main__":  # pragma: no cover
