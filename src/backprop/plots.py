@@ -1,0 +1,293 @@
+"""Plots of a training run: loss curves, confusion matrix, first-layer weights, mistakes.
+
+Each function takes the data and a path, writes a PNG there with matplotlib's
+non-interactive Agg backend (no display needed) and returns the path. Figures are closed
+after saving, so plotting in a loop does not leak memory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: never needs a display
+
+import matplotlib.pyplot as plt
+import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from backprop.training import History
+
+__all__ = [
+    "confusion_counts",
+    "plot_confusion",
+    "plot_first_layer_weights",
+    "plot_loss",
+    "plot_mistakes",
+]
+
+_PathLike = str | os.PathLike[str]
+DPI = 100
+
+
+def _save(fig: Figure, path: _PathLike) -> Path:
+    path = Path(path)
+    fig.savefig(path, dpi=DPI, format="png")
+    plt.close(fig)
+    return path
+
+
+def _grid(n: int) -> tuple[int, int]:
+    """Rows and columns of a near-square grid holding n panels."""
+    cols = max(1, math.ceil(math.sqrt(n)))
+    return max(1, math.ceil(n / cols)), cols
+
+
+def plot_loss(history: History, path: _PathLike) -> Path:
+    """Training and validation loss per epoch, and the validation metric beside them.
+
+    Parameters
+    ----------
+    history : backprop.training.History
+        One row per epoch; ``val_loss``/``val_metric`` may be NaN (no validation data).
+    path : str or path-like
+        Where to write the PNG (1100 x 420 pixels).
+
+    Returns
+    -------
+    path : Path
+    """
+    cols = history.as_columns()
+    epochs = cols["epoch"]
+    if len(epochs) == 0:
+        raise ValueError("history is empty: nothing to plot")
+    metric = history.metric_name
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    marker = "o" if len(epochs) <= 30 else None
+    ax_loss.plot(epochs, cols["train_loss"], marker=marker, label="training (mean over epoch)")
+    has_val = bool(np.isfinite(cols["val_loss"]).any())
+    if has_val:
+        ax_loss.plot(epochs, cols["val_loss"], marker=marker, label="validation (end of epoch)")
+    ax_loss.set_title("Loss")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    if np.all(cols["train_loss"] > 0) and cols["train_loss"].max() / cols["train_loss"].min() > 20:
+        ax_loss.set_yscale("log")  # a loss falling over decades reads better on a log axis
+    ax_loss.grid(True, alpha=0.3)
+    ax_loss.legend()
+
+    label = "accuracy" if metric == "accuracy" else "RMSE"
+    if has_val:
+        ax_metric.plot(epochs, cols["val_metric"], marker=marker, color="C1", label="validation")
+        best = (
+            int(np.nanargmax(cols["val_metric"]))
+            if metric == "accuracy"
+            else int(np.nanargmin(cols["val_metric"]))
+        )
+        ax_metric.plot(
+            epochs[best],
+            cols["val_metric"][best],
+            "*",
+            color="C3",
+            markersize=14,
+            label=f"best: {cols['val_metric'][best]:.4g} (epoch {int(epochs[best])})",
+        )
+        ax_metric.legend()
+    else:
+        ax_metric.text(0.5, 0.5, "no validation data", ha="center", va="center")
+    ax_metric.set_title(f"Validation {label}")
+    ax_metric.set_xlabel("epoch")
+    ax_metric.set_ylabel(label)
+    ax_metric.grid(True, alpha=0.3)
+    for ax in (ax_loss, ax_metric):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return _save(fig, path)
+
+
+def confusion_counts(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np.ndarray:
+    """Confusion matrix: entry (i, j) counts examples of class i predicted as j.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (n,)
+        Class indices in ``0 .. n_classes-1``.
+    n_classes : int
+
+    Returns
+    -------
+    counts : ndarray of int64, shape (n_classes, n_classes)
+    """
+    t = np.asarray(y_true).astype(np.int64, copy=False)
+    p = np.asarray(y_pred).astype(np.int64, copy=False)
+    if t.shape != p.shape or t.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D of equal length: {t.shape}, {p.shape}")
+    for name, a in (("y_true", t), ("y_pred", p)):
+        if a.size and (a.min() < 0 or a.max() >= n_classes):
+            raise ValueError(f"{name} has class indices outside 0..{n_classes - 1}")
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (t, p), 1)
+    return counts
+
+
+def plot_confusion(
+    y_true: ArrayLike, y_pred: ArrayLike, class_names: Sequence[str], path: _PathLike
+) -> Path:
+    """Confusion matrix with counts written in each cell, coloured by row share.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (n,)
+        True and predicted class indices ``0 .. c-1``.
+    class_names : sequence of str, length c
+    path : str or path-like
+        Where to write the PNG (800 x 700 pixels).
+
+    Returns
+    -------
+    path : Path
+    """
+    names = [str(c) for c in class_names]
+    c = len(names)
+    counts = confusion_counts(y_true, y_pred, c)
+    totals = counts.sum(axis=1, keepdims=True)
+    # Colour = share of the true class's examples, so rare classes are as visible as
+    # common ones; the text gives the raw count.
+    share = counts / np.maximum(totals, 1)
+    fig, ax = plt.subplots(figsize=(8, 7), layout="constrained")
+    im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax, label="share of the true class")
+    size = 10 if c <= 10 else max(5, 100 // c)
+    for i in range(c):
+        for j in range(c):
+            ax.text(
+                j,
+                i,
+                str(counts[i, j]),
+                ha="center",
+                va="center",
+                fontsize=size,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
+    ax.set_xticks(range(c), names, rotation=45, ha="right")
+    ax.set_yticks(range(c), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    n = int(counts.sum())
+    acc = np.trace(counts) / n if n else float("nan")
+    ax.set_title(f"Confusion matrix ({n} examples, accuracy {acc:.4f})")
+    return _save(fig, path)
+
+
+def plot_first_layer_weights(
+    W1: ArrayLike, image_shape: tuple[int, int], path: _PathLike, max_units: int = 64
+) -> Path:
+    """Each hidden unit's incoming weights drawn as an image, in a grid.
+
+    Parameters
+    ----------
+    W1 : array-like of shape (d, m)
+        First-layer weights (the notes' layout: fan_in x fan_out), d = h * w.
+    image_shape : (int, int)
+        Height and width of an input image.
+    path : str or path-like
+        Where to write the PNG (about 900 x 950 pixels).
+    max_units : int, default 64
+        Draw the first ``min(m, max_units)`` units.
+
+    Returns
+    -------
+    path : Path
+    """
+    W = np.asarray(W1, dtype=np.float64)
+    h, w = image_shape
+    if W.ndim != 2 or W.shape[0] != h * w:
+        raise ValueError(f"W1 must have shape ({h * w}, m) for {h}x{w} images, got {W.shape}")
+    if max_units < 1:
+        raise ValueError(f"max_units must be >= 1, got {max_units}")
+    k = min(W.shape[1], max_units)
+    rows, cols = _grid(k)
+    fig, axes = plt.subplots(rows, cols, figsize=(9, 9.5), squeeze=False, layout="constrained")
+    for u, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if u >= k:
+            continue
+        img = W[:, u].reshape(h, w)
+        # Each unit on its own symmetric scale: white 0, red positive, blue negative.
+        lim = float(np.abs(img).max()) or 1.0
+        ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        ax.set_title(f"unit {u + 1}", fontsize=7)
+    fig.suptitle(
+        f"First-layer weights: {k} of {W.shape[1]} hidden units "
+        "(red positive, blue negative, each unit scaled to its own maximum)"
+        if k < W.shape[1]
+        else f"First-layer weights of all {k} hidden units (red positive, blue negative)",
+        fontsize=10,
+    )
+    return _save(fig, path)
+
+
+def plot_mistakes(
+    X_images: ArrayLike,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    class_names: Sequence[str],
+    image_shape: tuple[int, int],
+    path: _PathLike,
+    max_images: int = 25,
+) -> Path:
+    """A grid of misclassified images, each titled "true: X / pred: Y".
+
+    Parameters
+    ----------
+    X_images : array-like of shape (n, h * w) or (n, h, w)
+        The raw (unstandardised) test images.
+    y_true, y_pred : array-like of int, shape (n,)
+        Class indices.
+    class_names : sequence of str
+    image_shape : (int, int)
+    path : str or path-like
+        Where to write the PNG (about 900 x 950 pixels).
+    max_images : int, default 25
+        Show the first ``max_images`` mistakes, in data order.
+
+    Returns
+    -------
+    path : Path
+    """
+    h, w = image_shape
+    X = np.asarray(X_images)
+    t = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    if X.shape[0] != len(t) or len(t) != len(p):
+        raise ValueError(
+            f"X_images, y_true and y_pred must have the same length: "
+            f"{X.shape[0]}, {len(t)}, {len(p)}"
+        )
+    if X[0].size != h * w:
+        raise ValueError(f"images have {X[0].size} pixels, image_shape {h}x{w} needs {h * w}")
+    names = [str(c) for c in class_names]
+    wrong = np.flatnonzero(t != p)[:max_images]
+    rows, cols = _grid(max(len(wrong), 1))
+    fig, axes = plt.subplots(rows, cols, figsize=(9, 9.5), squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, i in zip(axes.flat, wrong, strict=False):
+        ax.imshow(X[i].reshape(h, w), cmap="gray_r", interpolation="nearest")
+        ax.set_title(f"true: {names[t[i]]}\npred: {names[p[i]]}", fontsize=8)
+    total = int(np.count_nonzero(t != p))
+    if total == 0:
+        axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    fig.suptitle(
+        f"Misclassified test images: first {len(wrong)} of {total} mistakes "
+        f"({total / len(t):.1%} of {len(t)})",
+        fontsize=11,
+    )
+    return _save(fig, path)
