@@ -1,0 +1,701 @@
+"""Write and execute ``notebooks/backprop.ipynb``: the notes, page by page, next to the code.
+
+The notebook is kept as Python here so that it can be reviewed as text and regenerated:
+
+    .venv/bin/python notebooks/build_notebook.py            # write and execute (outputs stored)
+    .venv/bin/python notebooks/build_notebook.py --no-run   # write the cells only
+
+Every derivation is a markdown cell in the order of the notes (pages 1-7), fixed where the
+notes are wrong (see ``docs/errata.md``); every code cell after it imports the function of
+`backprop.notes` that implements it, checks its gradients by finite differences and prints
+its shapes. `tests/test_notebook.py` executes the stored notebook and checks that its cells
+are the ones this script writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+NOTEBOOK = HERE / "backprop.ipynb"
+KERNEL = "python3"
+CELL_TIMEOUT_S = 120
+
+CELLS: list[tuple[str, str]] = []
+
+
+def md(text: str) -> None:
+    """Append a markdown cell."""
+    CELLS.append(("markdown", text.strip("\n")))
+
+
+def code(text: str) -> None:
+    """Append a code cell."""
+    CELLS.append(("code", text.strip("\n")))
+
+
+# ============================================================================ intro
+md(r"""
+# Backpropagation, page by page
+
+This notebook walks through the lecture notes on backpropagation in their order, and puts
+next to every equation the function of `backprop.notes` that implements it, a
+finite-difference check that the gradient is right, and the shapes it produces.
+
+The notes end with *"check Typo for notebook"*. They contain a handful of mistakes: a
+swapped softmax gradient, $1_m$ where $1_n$ is meant, shapes with $m$ and $n$ mixed up. The
+equations below are **fixed**; each fix names its entry in [the errata](../docs/errata.md),
+and the most important one, the softmax gradient, is shown failing the gradient check as
+written.
+
+Then the same two-layer network trains on real data (handwritten digits, diabetes) in
+seconds.
+
+| section | notes |
+|---|---|
+| 1. The multivariate chain rule | page 1 |
+| 2. A regression network and each of its gradients | pages 1-3 |
+| 3. A classification network and the softmax | pages 3-4 |
+| 4. Alg 3 for one example | page 4 |
+| 5. A batch, examples in columns | pages 5-6 |
+| 6. "In practice": examples in rows | page 7 |
+| 7. Any depth: the general recursion and `backprop.MLP` | - |
+| 8. Training on digits | - |
+| 9. Regression on diabetes | - |
+""")
+
+code(r"""
+%matplotlib inline
+%config InlineBackend.figure_formats = ["png"]
+import numpy as np
+import matplotlib.pyplot as plt
+
+from backprop import MLP, notes
+from backprop.gradcheck import check_gradients, notes_problem, numerical_gradient, relative_error
+
+np.set_printoptions(precision=4, suppress=True)
+plt.rcParams.update({"figure.dpi": 80, "font.size": 10})
+KEYS = ("W1", "b1", "W2", "b2")
+""")
+
+md(r"""
+Two small helpers used throughout. `check` compares a form's gradients with centred finite
+differences, $\frac{\partial J}{\partial \theta} \approx \frac{J(\theta + h) - J(\theta - h)}{2h}$,
+one relative error per parameter
+($\max_i |a_i - b_i| / \max_i (|a_i| + |b_i|)$, see `backprop.gradcheck`); anything below
+$10^{-7}$ is right to the precision finite differences allow.
+""")
+
+code(r"""
+def check(form, args, **kw):
+    # Relative error of each analytic gradient of notes.<form> against finite differences.
+    fn = getattr(notes, form)
+    _, grads = fn(*args, **kw)
+    params = dict(zip(KEYS, args[2:]))  # perturbed in place by the check
+    return check_gradients(lambda: fn(*args, **kw)[0], params, grads)
+
+
+def shapes(arrays):
+    return {k: v.shape for k, v in arrays.items()}
+
+
+def errors(errs):
+    return "  ".join(f"{k} {e:.1e}" for k, e in errs.items())
+""")
+
+# ============================================================================ 1. chain rule
+md(r"""
+## 1. The multivariate chain rule (page 1)
+
+A loss $J$ depends on the parameters $\theta_1, \dots, \theta_p$ only through $k$
+intermediate quantities $g_1, \dots, g_k$:
+
+$$J = J(g_1, \dots, g_k), \qquad g_j = g_j(\theta_1, \dots, \theta_p), \quad j = 1, \dots, k.$$
+
+(The notes write $J = J(\theta_1, \dots, \theta_k)$: $J$ is a function of the $g$'s, not of
+the $\theta$'s directly; [errata #3](../docs/errata.md).) Then
+
+$$\boxed{\frac{\partial J}{\partial \theta_i} = \sum_{j=1}^{k} \frac{\partial J}{\partial g_j}\,\frac{\partial g_j}{\partial \theta_i}}$$
+
+i.e. the row vector $\partial J / \partial g$ ($1 \times k$) times the Jacobian
+$\partial g / \partial \theta$ ($k \times p$). A tiny example with $p = 2$, $k = 3$:
+
+$$g_1 = \theta_1 \theta_2, \quad g_2 = \sin \theta_1, \quad g_3 = \theta_2^2, \qquad J = g_1 g_2 + g_3.$$
+""")
+
+code(r"""
+theta = np.array([0.5, -2.0])
+t1, t2 = theta
+g = np.array([t1 * t2, np.sin(t1), t2**2])
+
+dJ_dg = np.array([g[1], g[0], 1.0])  # dJ/dg_j for J = g1 g2 + g3           1 x k
+dg_dtheta = np.array([[t2, t1],  # row j: dg_j/dtheta_i                   k x p
+                      [np.cos(t1), 0.0],
+                      [0.0, 2 * t2]])
+dJ_dtheta = dJ_dg @ dg_dtheta  # sum over j of dJ/dg_j dg_j/dtheta_i       1 x p
+
+
+def J():
+    t1, t2 = theta
+    return t1 * t2 * np.sin(t1) + t2**2
+
+
+numeric = numerical_gradient(J, theta)
+print("chain rule        :", dJ_dtheta)
+print("finite differences:", numeric)
+print("relative error    :", relative_error(dJ_dtheta, numeric))
+""")
+
+# ============================================================================ 2. regression
+md(r"""
+## 2. A regression network and each of its gradients (pages 1-3)
+
+One example $x \in \mathbb{R}^d$, one hidden layer of $m$ ReLU units, one output:
+
+$$
+\begin{aligned}
+z &= W^{(1)} x + b^{(1)} && m \times 1 = (m \times d)(d \times 1) + m \times 1 \\
+a &= \operatorname{ReLU}(z) && m \times 1 \\
+o &= W^{(2)} a + b^{(2)} = \sum_{i=1}^{m} W^{(2)}_i a_i + b^{(2)} && 1 \times 1 = (1 \times m)(m \times 1) + 1 \times 1 \\
+J &= \tfrac12 (y - o)^2
+\end{aligned}
+$$
+
+(The notes write $W_i^2$ on page 2 and the shape line of $z$ as "$m \times 1 \;\, m \times 1
+\times d \times 1$": [errata #15, #17](../docs/errata.md).)
+
+**Output layer.** Since $\partial J / \partial o = o - y$ and $\partial o / \partial W^{(2)}_i = a_i$,
+
+$$\frac{\partial J}{\partial W^{(2)}} = (o - y)\, a^T \quad (1 \times m), \qquad
+\frac{\partial J}{\partial b^{(2)}} = o - y \in \mathbb{R}.$$
+
+**Back into the hidden layer.** $\partial o / \partial a_i = W^{(2)}_i$, so
+
+$$\frac{\partial J}{\partial a} = W^{(2)T} (o - y) \quad (m \times 1), \qquad
+\frac{\partial J}{\partial z} = \frac{\partial J}{\partial a} \odot \operatorname{ReLU}'(z), \quad
+\operatorname{ReLU}'(z_i) = \mathbb{1}\{z_i > 0\}.$$
+
+**First layer.** $z_i = \sum_k W^{(1)}_{ik} x_k + b^{(1)}_i$, so
+$\partial J / \partial W^{(1)}_{ij} = \frac{\partial J}{\partial z_i} x_j$ and
+$\partial J / \partial b^{(1)}_i = \frac{\partial J}{\partial z_i}$:
+
+$$\frac{\partial J}{\partial W^{(1)}} = \frac{\partial J}{\partial z}\, x^T \quad (m \times d) = (m \times 1)(1 \times d), \qquad
+\frac{\partial J}{\partial b^{(1)}} = \frac{\partial J}{\partial z} \quad (m \times 1).$$
+
+`notes.regression_example(x, y, W1, b1, W2, b2)` is these lines, one per equation. First on
+an example small enough to work on paper ($d = m = 2$; the same numbers are checked in
+`tests/test_notes.py`):
+""")
+
+code(r"""
+x = np.array([[1.0], [2.0]])  # d x 1
+y = 3.0
+W1 = np.array([[1.0, -1.0], [0.5, 1.0]])  # m x d
+b1 = np.array([[0.0], [-1.0]])  # m x 1
+W2 = np.array([[2.0, -1.0]])  # 1 x m
+b2 = np.array([[0.5]])  # 1 x 1
+
+z = W1 @ x + b1
+a = notes.relu(z)
+o = W2 @ a + b2
+print("z =", z.ravel(), "  a =", a.ravel(), "  o =", o.ravel())
+
+J, grads = notes.regression_example(x, y, W1, b1, W2, b2)
+print("J = 1/2 (y - o)^2 =", J)
+for k in KEYS:
+    print(f"dJ/d{k} =", (grads[k] + 0.0).tolist())  # + 0.0 prints -0.0 as 0.0
+""")
+
+md(r"""
+By hand: $z = (1 - 2,\; 0.5 + 2 - 1) = (-1, 1.5)$, $a = (0, 1.5)$, $o = -1.5 + 0.5 = -1$,
+$J = \frac12 \cdot 4^2 = 8$, $o - y = -4$;
+$\partial J / \partial W^{(2)} = -4\,(0, 1.5) = (0, -6)$,
+$\partial J / \partial a = (2, -1)^T \cdot (-4) = (-8, 4)$, and the dead first unit
+($z_1 < 0$) blocks its gradient: $\partial J / \partial z = (0, 4)$,
+$\partial J / \partial W^{(1)} = (0, 4)^T (1, 2) = \begin{pmatrix} 0 & 0 \\ 4 & 8 \end{pmatrix}$.
+
+Now with random parameters and **distinct** sizes $d = 7$, $m = 5$, $n = 11$ (so a mix-up of
+any two of them would break a shape), checked by finite differences:
+""")
+
+code(r"""
+D, M, C, N = 7, 5, 3, 11
+reg = notes_problem(classification=False, d=D, m=M, c=C, n=N, seed=0)
+args = reg.args("regression_example")  # x (d x 1), y, W1 (m x d), b1, W2 (1 x m), b2
+print("x:", args[0].shape, " W1:", args[2].shape, " W2:", args[4].shape)
+_, grads = notes.regression_example(*args)
+print("gradient shapes:", shapes(grads))
+print("relative errors:", errors(check("regression_example", args)))
+""")
+
+# ============================================================================ 3. softmax
+md(r"""
+## 3. A classification network and the softmax (pages 3-4)
+
+Same hidden layer; now $c$ scores and a softmax over them:
+
+$$
+\begin{aligned}
+s &= W^{(2)} a + b^{(2)} && c \times 1 = (c \times m)(m \times 1) + c \times 1 \\
+p_k &= \frac{e^{s_k}}{\sum_{j=1}^{c} e^{s_j}} \\
+J &= -\log p_y = -s_y + \log \sum_{j=1}^{c} e^{s_j} = -\sum_{k=1}^{c} \mathbb{1}\{y = k\} \log p_k
+\end{aligned}
+$$
+
+(The notes write $-\log p_k$: the loss reads the probability of the true class $y$;
+[errata #2](../docs/errata.md).) Differentiating the middle form,
+
+$$\boxed{\frac{\partial J}{\partial s_k} = p_k - \mathbb{1}\{k = y\}}
+\qquad\text{i.e.}\qquad \frac{\partial J}{\partial s} = p - e_y.$$
+
+**The typo.** The notes write $\frac{\partial J}{\partial s_k} = p_k$ if $k = y$ and
+$p_k - 1$ if $k \ne y$: the two cases are swapped ([errata #1](../docs/errata.md)). It can't
+be right: the true class's score must be pushed *up* (negative gradient, $p_y - 1 < 0$),
+and the gradient of $J$ must sum to zero over $k$ (adding a constant to every score leaves
+$p$ unchanged); the as-written version sums to $1 - (c - 1) = 2 - c$.
+
+The rest is as for regression, with $\partial J / \partial s$ in place of $o - y$
+(page 4):
+
+$$\frac{\partial J}{\partial W^{(2)}} = \frac{\partial J}{\partial s}\, a^T \quad (c \times m), \qquad
+\frac{\partial J}{\partial b^{(2)}} = \frac{\partial J}{\partial s}, \qquad
+\frac{\partial J}{\partial a_i} = \sum_{e=1}^{c} \frac{\partial J}{\partial s_e} W^{(2)}_{e,i}
+\;\Rightarrow\; \frac{\partial J}{\partial a} = W^{(2)T} \frac{\partial J}{\partial s} \quad (m \times c)(c \times 1).$$
+
+($\partial J / \partial a_i$ uses the $i$-th **column** of $W^{(2)}$, not a row;
+[errata #16](../docs/errata.md).)
+
+On paper: keep the hidden layer of section 2 ($a = (0, 1.5)$), take $c = 2$ and
+$W^{(2)} = \begin{pmatrix} 0 & 0 \\ 0 & \frac23 \ln 3 \end{pmatrix}$, $b^{(2)} = 0$, so
+$s = (0, \ln 3)$, $p = (\frac14, \frac34)$ and, for $y = 0$, $J = \ln 4$ and
+$\partial J / \partial s = (-\frac34, \frac34)$:
+""")
+
+code(r"""
+W2c = np.array([[0.0, 0.0], [0.0, 2 / 3 * np.log(3)]])  # c x m
+b2c = np.zeros((2, 1))  # c x 1
+s = W2c @ notes.relu(W1 @ x + b1) + b2c
+p = np.exp(s) / np.exp(s).sum()
+J, grads = notes.classification_example(x, 0, W1, b1, W2c, b2c)
+print("s =", s.ravel(), "  p =", p.ravel(), "  J =", J, "  ln 4 =", np.log(4))
+print("dJ/ds fixed     :", notes.dJ_ds(p, 0).ravel())
+print("dJ/ds as written:", notes.dJ_ds_as_written(p, 0).ravel())
+""")
+
+md(r"""
+The gradient check settles it. `notes.classification_example` takes the score gradient as an
+argument; with the notes' version every gradient downstream of $\partial J / \partial s$ is
+wrong, with the fixed one all four agree with finite differences ($d = 7$, $m = 5$, $c = 3$):
+""")
+
+code(r"""
+cls = notes_problem(classification=True, d=D, m=M, c=C, n=N, seed=0)
+args = cls.args("classification_example")  # x (d x 1), y, W1 (m x d), b1, W2 (c x m), b2
+fixed = check("classification_example", args, score_grad=notes.dJ_ds)
+as_written = check("classification_example", args, score_grad=notes.dJ_ds_as_written)
+print("param  fixed dJ/ds   as written")
+for k in KEYS:
+    print(f"{k:5}  {fixed[k]:11.1e}   {as_written[k]:10.1e}")
+print("fixed passes:", max(fixed.values()) < 1e-7, "| as written passes:",
+      max(as_written.values()) < 1e-7)
+""")
+
+md(r"""
+With $c = 3$ classes the sum test fails too: summed over $k$, the fixed $\partial J / \partial s$
+is 0 and the as-written one is $2 - c = -1$.
+""")
+
+code(r"""
+x, y, W1, b1, W2, b2 = args
+s = W2 @ notes.relu(W1 @ x + b1) + b2
+p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+print("y =", y, " p =", p.ravel())
+print("fixed     :", notes.dJ_ds(p, y).ravel(), " sum:", round(notes.dJ_ds(p, y).sum(), 12) + 0.0)
+print("as written:", notes.dJ_ds_as_written(p, y).ravel(), " sum:",
+      round(notes.dJ_ds_as_written(p, y).sum(), 12))
+""")
+
+code(r"""
+_, grads = notes.classification_example(*args)
+print("x:", args[0].shape, " W1:", args[2].shape, " W2:", args[4].shape)
+print("gradient shapes:", shapes(grads))
+""")
+
+# ============================================================================ 4. alg 3
+md(r"""
+## 4. Alg 3: backpropagation for one example (page 4)
+
+The notes name the two "errors" that keep coming back:
+
+1. Forward: compute $z \in \mathbb{R}^m$, $a \in \mathbb{R}^m$, $s \in \mathbb{R}^c$.
+2. Backward:
+
+$$
+\delta^{(2)} = \frac{\partial J}{\partial s} \in \mathbb{R}^{c}, \qquad
+\delta^{(1)} = \underbrace{\left(W^{(2)T} \delta^{(2)}\right)}_{\partial J / \partial a} \odot \operatorname{ReLU}'(z) \in \mathbb{R}^{m},
+$$
+
+$$
+\frac{\partial J}{\partial W^{(2)}} = \delta^{(2)} a^T, \quad
+\frac{\partial J}{\partial b^{(2)}} = \delta^{(2)}, \quad
+\frac{\partial J}{\partial W^{(1)}} = \delta^{(1)} x^T, \quad
+\frac{\partial J}{\partial b^{(1)}} = \delta^{(1)}.
+$$
+
+Written out by hand for the example of section 3 (`notes.classification_example` does the
+same inside), the four lines give the same gradients:
+""")
+
+code(r"""
+x, y, W1, b1, W2, b2 = args
+z = W1 @ x + b1  # m x 1
+a = notes.relu(z)  # m x 1
+s = W2 @ a + b2  # c x 1
+p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+delta2 = notes.dJ_ds(p, y)  # c x 1
+delta1 = (W2.T @ delta2) * notes.relu_prime(z)  # m x 1
+mine = {"W1": delta1 @ x.T, "b1": delta1, "W2": delta2 @ a.T, "b2": delta2}
+print("delta2:", delta2.shape, " delta1:", delta1.shape)
+print("by hand vs notes:", errors({k: relative_error(mine[k], grads[k]) for k in KEYS}))
+""")
+
+# ============================================================================ 5. batch
+md(r"""
+## 5. A batch, examples in columns (pages 5-6)
+
+Stack the $n$ examples as the columns of $X \in \mathbb{R}^{d \times n}$. Each column of $Z$
+is $W^{(1)} x^{(i)} + b^{(1)}$, so the bias is repeated $n$ times by an outer product with
+the ones vector $1_n$:
+
+$$
+\begin{aligned}
+Z &= W^{(1)} X + b^{(1)} 1_n^T && m \times n = (m \times d)(d \times n) + (m \times 1)(1 \times n) \\
+A &= \operatorname{ReLU}(Z) && m \times n \\
+S &= W^{(2)} A + b^{(2)} 1_n^T && c \times n = (c \times m)(m \times n) + (c \times 1)(1 \times n) \\
+J &= -\frac1n \sum_{i=1}^{n} \log p^{(i)}_{y^{(i)}}
+\end{aligned}
+$$
+
+**Fixed here** ([errata #4-#10](../docs/errata.md)): the notes write $1_m$ and $S \in
+\mathbb{R}^{c \times m}$, reusing $m$ (the hidden width) for the batch size; the ones vector
+has one entry per *example*. With the mean in $J$, column $i$ of $\partial J / \partial S$ is
+$(p^{(i)} - e_{y^{(i)}}) / n$:
+
+$$\frac{\partial J}{\partial S_{ki}} = \frac{p^{(i)}_k - \mathbb{1}\{k = y^{(i)}\}}{n} \qquad (c \times n).$$
+
+Backward, every shape written out (the notes' shape lines on page 6 mix $m$ and $n$):
+
+$$
+\begin{aligned}
+\delta^{(2)} &= \frac{\partial J}{\partial S} && c \times n \\
+\frac{\partial J}{\partial A} &= W^{(2)T} \delta^{(2)} && m \times n = (m \times c)(c \times n) \\
+\delta^{(1)} &= \frac{\partial J}{\partial Z} = \frac{\partial J}{\partial A} \odot \operatorname{ReLU}'(Z) && m \times n \\
+\frac{\partial J}{\partial W^{(2)}} &= \delta^{(2)} A^T && c \times m = (c \times n)(n \times m) \\
+\frac{\partial J}{\partial b^{(2)}} &= \delta^{(2)} 1_n && c \times 1 = (c \times n)(n \times 1) \\
+\frac{\partial J}{\partial W^{(1)}} &= \delta^{(1)} X^T && m \times d = (m \times n)(n \times d) \\
+\frac{\partial J}{\partial b^{(1)}} &= \delta^{(1)} 1_n && m \times 1 = (m \times n)(n \times 1)
+\end{aligned}
+$$
+
+(The batch Alg 3 of page 6 copies $\partial J / \partial b = \delta$ from the one-example
+version; for a batch the biases sum the deltas over the examples: $\delta 1_n$,
+[errata #9](../docs/errata.md).) `notes.classification_batch`:
+""")
+
+code(r"""
+args = cls.args("classification_batch")  # X (d x n), y (n,), W1, b1, W2, b2
+J, grads = notes.classification_batch(*args)
+print("X:", args[0].shape, " y:", args[1].shape, " J =", round(J, 4))
+print("gradient shapes:", shapes(grads))
+print("relative errors:", errors(check("classification_batch", args)))
+print("regression_batch:", errors(check("regression_batch", reg.args("regression_batch"))))
+""")
+
+md(r"""
+Because $J$ is the **mean** of the per-example losses, the batch gradient is the mean of the
+per-example gradients of Alg 3 (page 4). Running Alg 3 on each of the $n = 11$ columns and
+averaging:
+""")
+
+code(r"""
+per_example = [notes.classification_example(*cls.args("classification_example", i))[1]
+               for i in range(N)]
+averaged = {k: np.mean([g[k] for g in per_example], axis=0) for k in KEYS}
+print("mean of per-example vs batch:", errors({k: relative_error(averaged[k], grads[k]) for k in KEYS}))
+""")
+
+# ============================================================================ 6. rows
+md(r"""
+## 6. "In practice": examples in rows (page 7)
+
+Data sets store one example per **row**, $X \in \mathbb{R}^{n \times d}$, and code stores
+$W^{[1]} \in \mathbb{R}^{d \times m}$, $W^{[2]} \in \mathbb{R}^{m \times c}$ and the biases
+as rows: everything of section 5, transposed.
+
+$$
+\begin{aligned}
+Z &= X W^{[1]} + 1_n b^{[1]} && n \times m = (n \times d)(d \times m) + (n \times 1)(1 \times m) \\
+S &= A W^{[2]} + 1_n b^{[2]} && n \times c = (n \times m)(m \times c) + (n \times 1)(1 \times c) \\
+\frac{\partial J}{\partial A} &= \frac{\partial J}{\partial S} W^{[2]T} && n \times m = (n \times c)(c \times m) \\
+\frac{\partial J}{\partial Z} &= \frac{\partial J}{\partial A} \odot \operatorname{ReLU}'(Z) && n \times m \\
+\frac{\partial J}{\partial W^{[2]}} &= A^T \frac{\partial J}{\partial S} && m \times c = (m \times n)(n \times c) \\
+\frac{\partial J}{\partial b^{[2]}} &= 1_n^T \frac{\partial J}{\partial S} && 1 \times c = (1 \times n)(n \times c) \\
+\frac{\partial J}{\partial W^{[1]}} &= X^T \frac{\partial J}{\partial Z} && d \times m = (d \times n)(n \times m) \\
+\frac{\partial J}{\partial b^{[1]}} &= 1_n^T \frac{\partial J}{\partial Z} && 1 \times m = (1 \times n)(n \times m)
+\end{aligned}
+$$
+
+(Page 7 says $X$ is $m \times d$, writes $1_m$ and a column $1_m$ for the bias gradients, and
+"REW$'$" for ReLU$'$: [errata #11-#14](../docs/errata.md).) `notes.classification_batch_rows`
+gives the transposes of the column form's gradients:
+""")
+
+code(r"""
+rows = cls.args("classification_batch_rows")  # X (n x d), y, W1 (d x m), b1 (1 x m), ...
+J_rows, grads_rows = notes.classification_batch_rows(*rows)
+print("X:", rows[0].shape, " gradient shapes:", shapes(grads_rows))
+print("relative errors:", errors(check("classification_batch_rows", rows)))
+print("same J as columns:", np.isclose(J_rows, J),
+      "| dJ/dW1 rows == (dJ/dW1 columns)^T:", np.allclose(grads_rows["W1"], grads["W1"].T))
+""")
+
+# ============================================================================ 7. depth L
+md(r"""
+## 7. Any depth: the general recursion and `backprop.MLP`
+
+Nothing in Alg 3 depends on there being two layers. With $A^{[0]} = X$ and $L$ weight
+layers (rows, as on page 7):
+
+$$
+Z^{[l]} = A^{[l-1]} W^{[l]} + 1_n b^{[l]}, \qquad A^{[l]} = f(Z^{[l]}), \qquad S = Z^{[L]},
+$$
+
+$$
+\delta^{[L]} = \frac{\partial J}{\partial S}, \qquad
+\boxed{\delta^{[l]} = \left(\delta^{[l+1]} W^{[l+1]T}\right) \odot f'(Z^{[l]})}, \qquad
+\frac{\partial J}{\partial W^{[l]}} = A^{[l-1]T} \delta^{[l]}, \qquad
+\frac{\partial J}{\partial b^{[l]}} = 1_n^T \delta^{[l]}.
+$$
+
+`backprop.MLP` is this loop (in `MLP.loss_and_grads`), written for speed. With the
+notes' sizes and the same parameters, it agrees with `notes.classification_batch_rows`:
+""")
+
+code(r"""
+net = MLP([D, M, C], dtype=np.float64)
+net.params = dict(cls.params)  # the same W1 (d x m), b1, W2 (m x c), b2
+J_net, grads_net = net.loss_and_grads(cls.X, cls.y)
+print("J:", J_net, "vs", J_rows)
+print("MLP vs notes:", errors({k: relative_error(grads_net[k], grads_rows[k].reshape(grads_net[k].shape)) for k in KEYS}))
+""")
+
+md(r"""
+And at depth $L = 4$ (three hidden layers of widths 5, 6, 4), the recursion still passes the
+finite-difference check for every parameter:
+""")
+
+code(r"""
+deep = MLP([D, 5, 6, 4, C], activation="tanh", dtype=np.float64, seed=1)
+X, y = cls.X, cls.y
+_, grads_deep = deep.loss_and_grads(X, y)
+print("parameter shapes:", shapes(deep.params))
+errors = check_gradients(lambda: deep.compute_loss(X, y), deep.params, grads_deep)
+print("max relative error:", f"{max(errors.values()):.1e}")
+""")
+
+md(r"""
+`backprop gradcheck` on the command line prints the whole table: the notes' six forms, the
+as-written softmax gradient (failing), and the engine at depths 1-4 with every activation
+and both losses.
+
+## 8. Training on digits
+
+The notes stop at the gradient; training repeats "a small step against it" over a data set.
+`backprop.training.train` does it with mini-batches, Adam and a held-out validation set.
+The data: scikit-learn's 1797 handwritten digits, 8 x 8 pixels, so $d = 64$ and $c = 10$.
+""")
+
+code(r"""
+from backprop.data import load_dataset
+from backprop.training import TrainConfig, evaluate, train
+
+digits = load_dataset("digits")
+print("train:", digits.X_train.shape, " test:", digits.X_test.shape, " classes:", digits.n_classes)
+
+fig, axes = plt.subplots(1, 10, figsize=(8, 1.2))
+for ax, img, label in zip(axes, digits.X_train, digits.y_train):
+    ax.imshow(img.reshape(8, 8), cmap="gray_r")
+    ax.set_title(int(label))
+    ax.axis("off")
+""")
+
+md(r"""
+The notes' two-layer network, $d = 64 \to m = 64$ ReLU units $\to c = 10$ scores. The
+pixels go in as they are (in $[0, 1]$, not standardised) so that the weights can be drawn as
+images below, and a small weight decay (the L2 penalty $\frac{\lambda}{2}\|W\|^2$, which adds
+$\lambda W$ to each gradient) pulls weights that the data does not need towards 0:
+""")
+
+code(r"""
+config = TrainConfig(hidden=(64,), epochs=40, batch_size=32, lr=3e-3, weight_decay=3e-3,
+                     standardize=False, seed=0)
+model, result = train(digits, config, progress=False)
+metrics = evaluate(model, digits.X_test, digits.y_test)
+print(model.net)
+print(f"trained {result.epochs_run} epochs in {result.train_seconds:.1f} s")
+print(f"test accuracy: {metrics['accuracy']:.3f}")
+""")
+
+code(r"""
+h = result.history.as_columns()
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.plot(h["epoch"], h["train_loss"], label="training")
+ax.plot(h["epoch"], h["val_loss"], label="validation")
+ax.set(xlabel="epoch", ylabel="cross-entropy J", yscale="log", title="Loss on digits")
+ax.legend();
+""")
+
+md(r"""
+Each hidden unit $i$ computes $z_i = \sum_k W^{[1]}_{ki} x_k + b_i$: a weighted sum of the
+64 pixels, so column $i$ of $W^{[1]}$ (the row $W^{(1)}_{i,:}$ of the notes) can be drawn as an
+8 x 8 image of what the unit looks for (red: positive weight, blue: negative).
+
+Page 2 explains the white borders: $\frac{\partial J}{\partial W^{(1)}} = \delta^{(1)} x^T$, so
+a pixel $x_j$ that is 0 in every image gets a zero gradient, and only the weight decay moves
+its weights, to 0. (A unit whose image went blank would have died: its $z$ negative for
+every input, $\operatorname{ReLU}'(z) = 0$ blocks all of its gradients.)
+""")
+
+code(r"""
+W1_digits = model.net.params["W1"]  # d x m = 64 x 64
+print("W1:", W1_digits.shape)
+fig, axes = plt.subplots(4, 8, figsize=(7, 3.8))
+for i, ax in enumerate(axes.flat):
+    w = W1_digits[:, i].reshape(8, 8)
+    ax.imshow(w, cmap="RdBu_r", vmin=-abs(w).max(), vmax=abs(w).max())
+    ax.axis("off")
+fig.suptitle("First-layer weights of 32 hidden units");
+""")
+
+code(r"""
+pred = model.predict(digits.X_test)
+confusion = np.zeros((10, 10), int)
+np.add.at(confusion, (digits.y_test, pred), 1)
+
+fig, ax = plt.subplots(figsize=(4.2, 3.6))
+im = ax.imshow(confusion, cmap="Blues")
+for (i, j), count in np.ndenumerate(confusion):
+    if count:
+        ax.text(j, i, count, ha="center", va="center", fontsize=8,
+                color="white" if count > confusion.max() / 2 else "black")
+ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
+       title="Confusion matrix (test set)");
+""")
+
+code(r"""
+wrong = np.flatnonzero(pred != digits.y_test)
+print(len(wrong), "of", len(pred), "test digits misclassified")
+fig, axes = plt.subplots(1, min(len(wrong), 10), figsize=(8, 1.4), squeeze=False)
+for ax, i in zip(axes.flat, wrong):
+    ax.imshow(digits.X_test[i].reshape(8, 8), cmap="gray_r")
+    ax.set_title(f"{digits.y_test[i]} → {pred[i]}", fontsize=9)
+    ax.axis("off")
+fig.suptitle("Misclassified: true → predicted", y=1.08);
+""")
+
+# ============================================================================ 9. diabetes
+md(r"""
+## 9. Regression on diabetes
+
+The regression network of section 2 ($J = \frac12 (y - o)^2$, averaged over the batch) on
+scikit-learn's diabetes set: 10 measurements per patient, target a disease-progression
+score one year later. The baseline predicts the mean of the test targets for everyone.
+""")
+
+code(r"""
+diabetes = load_dataset("diabetes")
+print("train:", diabetes.X_train.shape, " test:", diabetes.X_test.shape)
+config = TrainConfig(hidden=(32,), epochs=200, batch_size=32, lr=1e-3, patience=20, seed=0)
+reg_model, reg_result = train(diabetes, config, progress=False)
+reg_metrics = evaluate(reg_model, diabetes.X_test, diabetes.y_test)
+print(f"stopped after {reg_result.epochs_run} epochs (best: {reg_result.best_epoch})")
+print(f"test RMSE: {reg_metrics['rmse']:.1f}   mean-predictor RMSE: {reg_metrics['baseline_rmse']:.1f}")
+""")
+
+code(r"""
+o = reg_model.forward(diabetes.X_test).ravel()
+fig, ax = plt.subplots(figsize=(3.6, 3.4))
+ax.scatter(diabetes.y_test, o, s=10, alpha=0.7)
+lims = [diabetes.y_test.min(), diabetes.y_test.max()]
+ax.plot(lims, lims, "k--", lw=1, label="perfect")
+ax.set(xlabel="true progression", ylabel="predicted o", title="Diabetes (test set)")
+ax.legend();
+""")
+
+md(r"""
+## 10. The full run
+
+The same code trains on Fashion-MNIST (60 000 images of 28 x 28 pixels, 10 kinds of
+clothing) from the command line; with the default recipe (one hidden layer of 512 ReLU units,
+Adam, cosine learning rate) it reaches about 90 % test accuracy and writes the model and the
+same plots as above into `runs/`:
+
+```bash
+.venv/bin/backprop train --data fashion-mnist
+.venv/bin/backprop gradcheck          # every gradient of this notebook, as a table
+```
+
+The errata are in [`docs/errata.md`](../docs/errata.md), each with the test that shows it.
+""")
+
+
+# ============================================================================ build
+def build() -> nbformat.NotebookNode:
+    """The notebook, without outputs."""
+    cells = [new_markdown_cell(t) if kind == "markdown" else new_code_cell(t) for kind, t in CELLS]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    # Stable cell ids, so regenerating the notebook gives a small diff.
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel started from this interpreter, storing outputs."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name=KERNEL,
+        resources={"metadata": {"path": str(HERE)}},
+        record_timing=False,
+    )
+    client.execute()
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-run", action="store_true", help="write the cells, do not execute")
+    parser.add_argument("--out", type=Path, default=NOTEBOOK, help="where to write the notebook")
+    args = parser.parse_args(argv)
+    nb = build()
+    if not args.no_run:
+        nb = execute(nb)
+    nbformat.validate(nb)
+    nbformat.write(nb, args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
