@@ -1,0 +1,452 @@
+"""The ``backprop`` command line end to end: train, evaluate, predict, info, and mistakes.
+
+Every command is run in-process through ``backprop.cli.main`` (fast, and the exit status
+is its return value); one test runs the installed ``backprop`` script as a subprocess to
+prove the entry point works. Reported numbers are checked against independent
+computations (the model loaded with ``backprop.io.load``, scikit-learn's metrics).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import itertools
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss
+
+from backprop import cli
+from backprop.data import load_dataset
+from backprop.io import load
+
+EPOCHS = 12  # digits reaches > 0.9 test accuracy well within this
+TRAIN_FLAGS = [
+    "--data",
+    "--data-dir",
+    "--task",
+    "--target",
+    "--hidden",
+    "--activation",
+    "--epochs",
+    "--batch-size",
+    "--optimizer",
+    "--lr",
+    "--momentum",
+    "--weight-decay",
+    "--schedule",
+    "--val-fraction",
+    "--patience",
+    "--seed",
+    "--dtype",
+    "--out",
+    "--force",
+    "--quiet",
+]
+HELP_FLAGS = {
+    "train": TRAIN_FLAGS,
+    "evaluate": ["MODEL", "--data", "--data-dir", "--task", "--target", "--seed", "--json"],
+    "predict": ["MODEL", "INPUT", "--output", "--proba"],
+    "info": ["MODEL", "--json"],
+    "gradcheck": ["--seed", "--threshold", "--notes-only"],
+}
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    """``backprop ARGV`` in-process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def listing(root: Path) -> set[str]:
+    """Every path under root (hidden temporary files included), relative to root."""
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One short training run on digits shared by the tests: (results dir, stdout)."""
+    out = tmp_path_factory.mktemp("digits") / "run"
+    code, stdout, stderr = run(
+        "train", "--data", "digits", "--epochs", EPOCHS, "--seed", 0, "--out", out
+    )
+    assert code == 0, stderr
+    return out, stdout
+
+
+@pytest.fixture(scope="module")
+def digits_test() -> tuple[np.ndarray, np.ndarray]:
+    """The digits test split train held out (seed 0): inputs and original labels."""
+    ds = load_dataset("digits", seed=0)
+    assert ds.classes is not None
+    return np.asarray(ds.X_test), ds.classes[ds.y_test]
+
+
+# ---------------------------------------------------------------------------- train
+
+
+def test_train_writes_every_result_file(digits_run: tuple[Path, str]) -> None:
+    out, _ = digits_run
+    expected = {
+        "model.safetensors",
+        "metrics.json",
+        "history.csv",
+        "loss.png",
+        "confusion.png",
+        "weights.png",
+        "mistakes.png",
+    }
+    assert {p.name for p in out.iterdir()} == expected
+    for name in expected - {"metrics.json", "history.csv"}:
+        assert (out / name).stat().st_size > 100
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The staging directory was renamed, not left beside the results.
+    assert [p.name for p in out.parent.iterdir()] == ["run"]
+
+
+def test_train_metrics_match_an_independent_evaluation(
+    digits_run: tuple[Path, str], digits_test: tuple[np.ndarray, np.ndarray]
+) -> None:
+    out, _ = digits_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("task", "test_accuracy", "test_loss", "train_seconds", "epochs_run"):
+        assert key in metrics
+    assert metrics["task"] == "classification"
+    assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] <= EPOCHS
+    assert metrics["train_seconds"] > 0
+    assert metrics["config"]["epochs"] == EPOCHS and metrics["config"]["seed"] == 0
+    assert metrics["dataset"]["name"] == "digits"
+    assert metrics["dataset"]["n_train"] + metrics["dataset"]["n_test"] == 1797
+    assert metrics["test_accuracy"] > 0.9
+
+    X_test, labels = digits_test
+    assert metrics["dataset"]["n_test"] == len(X_test)
+    model = load(out / "model.safetensors")
+    accuracy = float(np.mean(model.predict(X_test) == labels))
+    assert metrics["test_accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    p = model.predict_proba(X_test).astype(np.float64)
+    expected_loss = log_loss(labels, p / p.sum(axis=1, keepdims=True), labels=model.classes)
+    assert metrics["test_loss"] == pytest.approx(expected_loss, rel=1e-4)
+
+
+def test_train_history_has_one_row_per_epoch(digits_run: tuple[Path, str]) -> None:
+    out, _ = digits_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    lines = (out / "history.csv").read_text().strip().splitlines()
+    assert "epoch" in lines[0]
+    assert len(lines) == 1 + metrics["epochs_run"]
+
+
+def test_train_prints_a_summary(digits_run: tuple[Path, str]) -> None:
+    out, stdout = digits_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"test accuracy {metrics['test_accuracy']:.4f}" in stdout
+    assert str(out) in stdout
+    assert len(stdout.splitlines()) <= 5
+
+
+def test_train_diabetes_reports_rmse_and_mean_baseline(tmp_path: Path) -> None:
+    out = tmp_path / "diabetes"
+    code, stdout, stderr = run(
+        "train", "--data", "diabetes", "--epochs", 40, "--seed", 3, "--out", out
+    )
+    assert code == 0, stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "regression"
+    assert "test_accuracy" not in metrics
+    assert {p.name for p in out.iterdir()} == {
+        "model.safetensors",
+        "metrics.json",
+        "history.csv",
+        "loss.png",
+    }
+    ds = load_dataset("diabetes", seed=3)
+    y_test = np.asarray(ds.y_test, dtype=np.float64)
+    baseline = np.std(y_test)  # RMSE of predicting the test targets' mean
+    assert metrics["baseline_rmse"] == pytest.approx(baseline, rel=1e-9)
+    model = load(out / "model.safetensors")
+    rmse = np.sqrt(np.mean((model.predict(ds.X_test).astype(np.float64) - y_test) ** 2))
+    assert metrics["test_rmse"] == pytest.approx(rmse, rel=1e-4)
+    assert metrics["test_rmse"] < metrics["baseline_rmse"]
+    assert "RMSE" in stdout and "mean" in stdout
+
+
+def test_train_force_replaces_an_earlier_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "confusion.png").write_bytes(b"stale")
+    args = ("train", "--data", "diabetes", "--epochs", 2, "--out", out, "--quiet")
+    code, _, err = run(*args)
+    assert code == 2 and "not empty" in err and "--force" in err
+    code, stdout, err = run(*args, "--force")
+    assert code == 0, err
+    assert stdout == ""  # --quiet
+    names = {p.name for p in out.iterdir()}
+    # The user's file survives; the earlier run's plot that this run does not make is gone.
+    assert names == {"notes.txt", "model.safetensors", "metrics.json", "history.csv", "loss.png"}
+
+
+# ------------------------------------------------------------- evaluate, predict, info
+
+
+def test_evaluate_matches_independent_accuracy_and_loss(
+    digits_run: tuple[Path, str], digits_test: tuple[np.ndarray, np.ndarray]
+) -> None:
+    out, _ = digits_run
+    code, stdout, err = run("evaluate", out / "model.safetensors", "--data", "digits", "--json")
+    assert code == 0, err
+    doc = json.loads(stdout)
+    X_test, labels = digits_test
+    model = load(out / "model.safetensors")
+    assert doc["n_test"] == len(X_test)
+    assert doc["accuracy"] == pytest.approx(np.mean(model.predict(X_test) == labels), abs=1e-12)
+    p = model.predict_proba(X_test).astype(np.float64)
+    loss = log_loss(labels, p / p.sum(axis=1, keepdims=True), labels=model.classes)
+    assert doc["loss"] == pytest.approx(loss, rel=1e-4)
+    code, text, _ = run("evaluate", out / "model.safetensors", "--data", "digits")
+    assert code == 0 and "accuracy" in text and f"({len(X_test)} examples)" in text
+
+
+def test_predict_csv_and_npy_equal_model_predict(
+    digits_run: tuple[Path, str], digits_test: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    out, _ = digits_run
+    model_path = out / "model.safetensors"
+    model = load(model_path)
+    X = digits_test[0][:40].astype(np.float64)
+    csv_in = tmp_path / "x.csv"
+    np.savetxt(csv_in, X, delimiter=",")
+
+    code, stdout, err = run("predict", model_path, csv_in)
+    assert code == 0, err
+    lines = stdout.strip().splitlines()
+    assert lines[0] == "prediction"
+    np.testing.assert_array_equal(np.array(lines[1:], dtype=np.int64), model.predict(X))
+
+    npy_in = tmp_path / "x.npy"
+    np.save(npy_in, X)
+    npy_out = tmp_path / "p.npy"
+    code, stdout, err = run("predict", model_path, npy_in, "--proba", "--output", npy_out)
+    assert code == 0 and stdout == "", err
+    np.testing.assert_array_equal(np.load(npy_out), model.predict_proba(X))
+
+    csv_out = tmp_path / "p.csv"
+    code, _, err = run("predict", model_path, npy_in, "--proba", "-o", csv_out)
+    assert code == 0, err
+    rows = csv_out.read_text().strip().splitlines()
+    assert rows[0].split(",") == [f"p_{c}" for c in model.classes]
+    got = np.array([r.split(",") for r in rows[1:]], dtype=np.float64)
+    np.testing.assert_array_equal(got, model.predict_proba(X))  # floats round-trip exactly
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.npy", "x.csv", "x.npy"]
+
+
+def _idx_images(images: np.ndarray) -> bytes:
+    """An IDX3 file (magic 2051) of uint8 images, written by hand."""
+    n, h, w = images.shape
+    return struct.pack(">iiii", 2051, n, h, w) + images.astype(np.uint8).tobytes()
+
+
+def test_predict_idx_images_scaled_as_in_training(
+    digits_run: tuple[Path, str], digits_test: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    out, _ = digits_run
+    images = np.round(digits_test[0][:30] * 255).astype(np.uint8).reshape(30, 8, 8)
+    path = tmp_path / "images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(_idx_images(images)))
+    code, stdout, err = run(
+        "predict", out / "model.safetensors", path, "--proba", "-o", tmp_path / "p.npy"
+    )
+    assert code == 0, err
+    model = load(out / "model.safetensors")
+    expected = model.predict_proba(images.reshape(30, 64) / 255.0)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_info_describes_the_model(digits_run: tuple[Path, str]) -> None:
+    out, _ = digits_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    hidden = metrics["config"]["hidden"]
+    sizes = [64, *hidden, 10]
+    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    code, text, err = run("info", out / "model.safetensors")
+    assert code == 0, err
+    assert " -> ".join(map(str, sizes)) in text
+    assert f"{n_params:,}" in text
+    assert "relu" in text and "softmax_cross_entropy" in text
+    assert "format version:  1" in text
+    assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in text
+    code, text, _ = run("info", out / "model.safetensors", "--json")
+    doc = json.loads(text)
+    assert doc["n_params"] == n_params and doc["layer_sizes"] == sizes
+    assert doc["config"]["epochs"] == EPOCHS
+
+
+# ------------------------------------------------------------------------ mistakes
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path) -> dict[str, Path]:
+    """Broken inputs of every kind, in tmp_path/inputs."""
+    d = tmp_path / "inputs"
+    d.mkdir()
+    files = {
+        "text.csv": "a,b,c\n1,2,x\n3,4,5\n",
+        "narrow.csv": "1,2,3\n4,5,6\n",
+        "nan.npy": None,
+        "html.gz": "<!DOCTYPE html><html><body>404</body></html>",
+        "model.safetensors": "not a model at all",
+    }
+    for name, text in files.items():
+        if text is not None:
+            (d / name).write_text(text)
+    np.save(d / "nan.npy", np.full((3, 64), np.nan))
+    (d / "empty").mkdir()
+    (d / "short-idx3-ubyte").write_bytes(_idx_images(np.zeros((4, 8, 8)))[:-10])
+    return {p.name: p for p in d.iterdir()}
+
+
+def _mistakes(model: Path, f: dict[str, Path], out: Path) -> list[tuple[list[object], str]]:
+    """(argv, words the error line must contain) for each mistake."""
+    return [
+        (["train", "--epochs", "-1"], "--epochs"),
+        (["train", "--epochs", "two"], "integer"),
+        (["train", "--batch-size", "0"], "--batch-size"),
+        (["train", "--optimizer", "rmsprop"], "invalid choice"),
+        (["train", "--lr", "nan"], "--lr"),
+        (["train", "--lr", "-0.1"], "positive"),
+        (["train", "--val-fraction", "1.5"], "--val-fraction"),
+        (["train", "--hidden", "0"], "--hidden"),
+        (["train", "--dtype", "float16"], "invalid choice"),
+        (["train", "--data", "no/such/file.csv", "--out", out], "no/such/file.csv"),
+        (["train", "--data", "cifar", "--out", out], "known dataset"),
+        (["train", "--data", f["text.csv"], "--out", out], "non-numeric"),
+        (["train", "--data", "digits", "--task", "regression", "--out", out], "classification"),
+        (["train", "--data", f["empty"], "--out", out], "no IDX training files"),
+        (["evaluate", f["model.safetensors"], "--data", "digits"], "model.safetensors"),
+        (["evaluate", "missing.safetensors", "--data", "digits"], "missing.safetensors"),
+        (["evaluate", model, "--data", "diabetes"], "regression"),
+        (["evaluate", model, "--data", f["narrow.csv"]], "features"),
+        (["info", f["model.safetensors"]], "safetensors"),
+        (["info", f["text.csv"]], "text.csv"),
+        (["predict", model, f["narrow.csv"]], "64 features"),
+        (["predict", model, f["nan.npy"]], "NaN"),
+        (["predict", model, f["html.gz"]], "html.gz"),
+        (["predict", model, f["short-idx3-ubyte"]], "short-idx3-ubyte"),
+        (["predict", model, "nothing.csv"], "nothing.csv"),
+        (["predict", model, f["narrow.csv"], "--output", out / "p.txt"], ".csv or .npy"),
+        (["predict", model, f["narrow.csv"], "--output", out / "p.csv"], "64 features"),
+        (["predict", f["model.safetensors"], f["narrow.csv"]], "safetensors"),
+        (["gradcheck", "--threshold", "0"], "--threshold"),
+    ]
+
+
+def test_every_mistake_is_one_line_exit_2_and_leaves_nothing(
+    digits_run: tuple[Path, str], bad_files: dict[str, Path], tmp_path: Path
+) -> None:
+    model = digits_run[0] / "model.safetensors"
+    out = tmp_path / "out"
+    for argv, words in _mistakes(model, bad_files, out):
+        before = listing(tmp_path)
+        code, stdout, err = run(*map(str, argv))
+        command = str(argv[0])
+        lines = err.strip().splitlines()
+        assert code == 2, (argv, err)
+        assert "Traceback" not in err, argv
+        assert stdout == "", argv
+        assert lines, argv
+        # argparse puts its usage lines first; the error itself is one line, last.
+        assert lines[-1].startswith(f"backprop {command}: error: "), (argv, err)
+        assert words in lines[-1], (argv, lines[-1])
+        if not lines[-1].startswith(f"backprop {command}: error: argument "):
+            assert len(lines) == 1, (argv, err)  # our own errors: exactly one line
+        assert listing(tmp_path) == before, argv  # no output, no temporary file
+
+
+def test_failure_while_writing_results_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backprop import plots
+
+    def broken_plot(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plots, "plot_loss", broken_plot)
+    out = tmp_path / "runs" / "r1"
+    code, _, err = run("train", "--data", "diabetes", "--epochs", 2, "--out", out)
+    assert code == 2
+    assert err.strip().splitlines() == ["backprop train: error: No space left on device"]
+    assert listing(tmp_path) == set()  # not even the parent it created
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backprop import training
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train", interrupted)
+    code, _, err = run("train", "--data", "diabetes", "--out", tmp_path / "r", "--quiet")
+    assert code == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert listing(tmp_path) == set()
+
+
+def test_divergence_names_the_learning_rate_and_exits_1(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    code, _, err = run(
+        "train", "--data", "diabetes", "--task", "regression", "--optimizer", "sgd",
+        "--schedule", "constant", "--lr", "1e6", "--epochs", 3, "--out", out, "--quiet",
+    )  # fmt: skip
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("backprop train: error: ")
+    assert "1e+06" in lines[0] or "1000000" in lines[0]
+    assert listing(tmp_path) == set()
+
+
+# ---------------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize("command", sorted(HELP_FLAGS))
+def test_help_mentions_every_flag_and_default(command: str) -> None:
+    code, text, _ = run(command, "--help")
+    assert code == 0
+    for flag in HELP_FLAGS[command]:
+        assert flag in text, (command, flag)
+    if command == "train":
+        from backprop.training import TrainConfig
+
+        config = TrainConfig()
+        flat = " ".join(text.split())
+        assert f"(default: {config.epochs})" in flat
+        assert f"(default: {config.lr})" in flat
+        assert f"(default: {config.optimizer})" in flat
+        assert "(default: digits)" in flat
+
+
+def test_installed_entry_point_runs(digits_run: tuple[Path, str]) -> None:
+    script = Path(sys.executable).parent / "backprop"
+    if not script.exists():
+        pytest.skip(f"no installed script at {script}: pip install -e .")
+    model = digits_run[0] / "model.safetensors"
+    ok = subprocess.run([script, "info", model], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "parameters:" in ok.stdout
+    bad = subprocess.run(
+        [script, "train", "--batch-size", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].startswith("backprop train: error: argument")
