@@ -266,7 +266,7 @@ def test_predict_idx_images_scaled_as_in_training(
     code, stdout, err = run(
         "predict", out / "model.safetensors", path, "--proba", "-o", tmp_path / "p.npy"
     )
-    assert code == 0, err
+    assert code == 0 and stdout == "", err
     model = load(out / "model.safetensors")
     expected = model.predict_proba(images.reshape(30, 64) / 255.0)
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, rtol=1e-5, atol=1e-7)
