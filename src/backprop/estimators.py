@@ -1,0 +1,995 @@
+"""scikit-learn compatible estimators: `MLPClassifier` and `MLPRegressor`.
+
+They take the parameters, and set the fitted attributes, of
+``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor`` wherever the meaning is the
+same, so they drop into pipelines, grid searches and cross-validation; the arithmetic
+is the engine's (`backprop.network.MLP`: the notes' delta recursion, pages 4-7), the
+updates are `backprop.optim`'s and the batches `backprop.data.iter_batches`'.
+
+Why the estimators run their own epoch loop instead of `backprop.training.fit`: the
+scikit-learn semantics cannot be expressed in `TrainConfig` -- stopping on the *training*
+loss with ``tol``/``n_iter_no_change``, early stopping on the validation *score*
+(accuracy or R^2, not the loss), ``sample_weight``, the L2 penalty
+``alpha / (2 n_batch) * sum ||W||^2`` on weights only (the optimisers' weight decay also
+decays biases and is not divided by the batch size), ``partial_fit`` (one epoch that
+keeps the optimiser state between calls) and ``warm_start``. The loop below is short and
+reuses the engine's gradient, the optimisers and the batch iterator.
+
+Deliberate differences from scikit-learn are listed in ``docs/estimators.md``; the main
+ones: a binary classifier has a 2-column softmax output (``coefs_[-1]`` has 2 columns,
+``out_activation_`` is ``"softmax"``), multilabel targets are refused, the multi-output
+squared error and its gradient are scaled consistently, ReLU weights start He-normal and
+biases at 0, and only the "sgd" and "adam" solvers exist (no "lbfgs", constant learning
+rate only).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterable
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from backprop.data import iter_batches, train_val_split
+from backprop.network import MLP
+from backprop.optim import SGD, Adam, Optimizer
+
+__all__ = ["MLPClassifier", "MLPRegressor", "TrainingDivergedError"]
+
+# scikit-learn's activation names -> the engine's.
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_SOLVERS = ("sgd", "adam")
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN or infinite; the weights of the last finished epoch
+    (or the initial ones) are kept."""
+
+
+def _jsonable_float(v: float | None) -> str | None:
+    """Floats as repr strings, so inf and NaN survive JSON (which has neither)."""
+    return None if v is None else repr(float(v))
+
+
+def _from_json_float(v: str | None) -> float | None:
+    return None if v is None else float(v)
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared parameters, training loop, save and load of the two estimators."""
+
+    _loss: str = ""  # the engine's loss, set by the subclasses
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Iterable[int] = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 1e-4,
+        batch_size: int | str = "auto",
+        learning_rate_init: float = 1e-3,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+
+    # ------------------------------------------------------------------ parameters
+    def _hidden_sizes(self) -> list[int]:
+        h = self.hidden_layer_sizes
+        sizes = [h] if isinstance(h, Integral) else list(h)  # type: ignore[arg-type]
+        if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes) or any(
+            s <= 0 for s in sizes
+        ):
+            raise ValueError(f"hidden_layer_sizes must be whole numbers > 0, got {h!r}")
+        return [int(s) for s in sizes]
+
+    def _check_params(self) -> None:
+        """Validate every parameter (in fit, as the scikit-learn developer guide asks)."""
+
+        def real(name: str, low: float, high: float, low_open: bool, high_open: bool) -> None:
+            v = getattr(self, name)
+            ok = isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+            if ok:
+                ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+            if not ok:
+                lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+                raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}, got {v!r}")
+
+        def whole(name: str, low: int) -> None:
+            v = getattr(self, name)
+            if not isinstance(v, Integral) or isinstance(v, bool) or v < low:
+                raise ValueError(f"{name} must be a whole number >= {low}, got {v!r}")
+
+        self._hidden_sizes()
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {', '.join(_ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if self.solver not in _SOLVERS:
+            hint = " (lbfgs is not implemented)" if self.solver == "lbfgs" else ""
+            raise ValueError(
+                f"solver must be one of {', '.join(_SOLVERS)}, got {self.solver!r}{hint}"
+            )
+        real("alpha", 0.0, math.inf, False, True)
+        if self.batch_size != "auto":
+            whole("batch_size", 1)
+        real("learning_rate_init", 0.0, math.inf, True, True)
+        whole("max_iter", 1)
+        real("tol", 0.0, math.inf, False, True)
+        real("momentum", 0.0, 1.0, False, True)
+        real("validation_fraction", 0.0, 1.0, True, True)
+        real("beta_1", 0.0, 1.0, False, True)
+        real("beta_2", 0.0, 1.0, False, True)
+        real("epsilon", 0.0, math.inf, True, True)
+        whole("n_iter_no_change", 1)
+
+    # ------------------------------------------------------------------ hooks
+    def _prepare_y(
+        self, y: np.ndarray, first_pass: bool, incremental: bool, classes: ArrayLike | None
+    ) -> tuple[np.ndarray, int]:
+        """Targets for the engine and the number of outputs (subclasses)."""
+        raise NotImplementedError
+
+    def _val_score(self, net: MLP, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> float:
+        """Accuracy or R^2 on the early-stopping validation data (subclasses)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ training
+    def _fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None,
+        *,
+        incremental: bool,
+        classes: ArrayLike | None = None,
+    ) -> _BaseMLP:
+        self._check_params()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X_arr: np.ndarray
+        y_arr: np.ndarray
+        X_arr, y_arr = validate_data(
+            self,
+            X,
+            y,
+            reset=first_pass,
+            dtype=(np.float64, np.float32),
+            multi_output=True,
+            y_numeric=self._loss == "squared_error",
+        )
+        if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+            y_arr = column_or_1d(y_arr, warn=True)
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(
+                sample_weight, X_arr, dtype=X_arr.dtype, ensure_non_negative=True
+            )
+            if not sw.sum() > 0:
+                raise ValueError("sample_weight must have a positive sum")
+        yt, n_outputs = self._prepare_y(y_arr, first_pass, incremental, classes)
+        hidden = self._hidden_sizes()
+        layer_sizes = [X_arr.shape[1], *hidden, n_outputs]
+        rs = check_random_state(self.random_state)
+
+        if first_pass:
+            self._net = MLP(
+                layer_sizes,
+                activation=_ACTIVATIONS[self.activation],
+                loss=self._loss,
+                dtype=X_arr.dtype,
+                seed=int(rs.randint(np.iinfo(np.int32).max)),
+            )
+            self._set_structure()
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_: list[float] = []
+            self.loss_ = math.nan
+            if self.early_stopping:
+                self.validation_scores_: list[float] | None = []
+                self.best_validation_score_: float | None = -math.inf
+                self.best_loss_: float | None = None
+            else:
+                self.best_loss_ = math.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+            self._optimizer: Optimizer | None = None
+            self._best_params: dict[str, np.ndarray] | None = None
+        else:
+            net = self._sync_net_from_attributes()
+            if list(net.layer_sizes) != layer_sizes:
+                raise ValueError(
+                    f"warm_start/partial_fit: the network has layer sizes "
+                    f"{list(net.layer_sizes)}, but the parameters and data ask for "
+                    f"{layer_sizes}; set warm_start=False to start afresh"
+                )
+            if X_arr.dtype != net.dtype:
+                X_arr = X_arr.astype(net.dtype)
+            if self.early_stopping and self.validation_scores_ is None:
+                self.validation_scores_, self.best_validation_score_ = [], -math.inf
+            if self.best_loss_ is None:
+                self.best_loss_ = math.inf
+        net = self._net
+        if self._loss == "squared_error":
+            yt = yt.astype(net.dtype, copy=False)
+        if sw is not None:
+            sw = sw.astype(net.dtype, copy=False)
+        # Like scikit-learn: fit makes a new optimiser, partial_fit keeps its state.
+        if not incremental or getattr(self, "_optimizer", None) is None:
+            self._optimizer = self._make_optimizer(net)
+        self._epochs(net, X_arr, yt, sw, rs, incremental)
+        return self
+
+    def _make_optimizer(self, net: MLP) -> Optimizer:
+        if self.solver == "sgd":
+            mu = float(self.momentum)
+            return SGD(
+                net.params,
+                float(self.learning_rate_init),
+                momentum=mu,
+                nesterov=bool(self.nesterovs_momentum) and mu > 0,
+            )
+        return Adam(
+            net.params,
+            float(self.learning_rate_init),
+            beta1=float(self.beta_1),
+            beta2=float(self.beta_2),
+            eps=float(self.epsilon),
+        )
+
+    def _epochs(
+        self,
+        net: MLP,
+        X: np.ndarray,
+        y: np.ndarray,
+        sw: np.ndarray | None,
+        rs: np.random.RandomState,
+        incremental: bool,
+    ) -> None:
+        """The epoch loop (scikit-learn's ``_fit_stochastic``), on the engine."""
+        rng = np.random.default_rng(int(rs.randint(np.iinfo(np.int32).max)))
+        early = bool(self.early_stopping)
+        X_val = y_val = sw_val = None
+        if early:
+            classify = self._loss == "softmax_cross_entropy"
+            # Split row indices (stratified for classification), then gather X, y, weights.
+            idx_tr, idx_val, _, _ = train_val_split(
+                np.arange(len(X)),
+                y,
+                float(self.validation_fraction),
+                seed=int(rng.integers(np.iinfo(np.int32).max)),
+                stratify=classify,
+            )
+            if len(idx_val) < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            X_val, y_val = X[idx_val], y[idx_val]
+            sw_val = None if sw is None else sw[idx_val]
+            X, y = X[idx_tr], y[idx_tr]
+            sw = None if sw is None else sw[idx_tr]
+            if getattr(self, "_best_params", None) is None:
+                self._best_params = {k: p.copy() for k, p in net.params.items()}
+
+        n = len(X)
+        if self.batch_size == "auto":
+            bs = min(200, n)
+        else:
+            bs = int(self.batch_size)
+            if bs > n:
+                warnings.warn(
+                    f"batch_size={bs} is larger than the {n} training examples; "
+                    f"it is clipped to {n}",
+                    UserWarning,
+                    stacklevel=4,
+                )
+                bs = n
+        alpha = float(self.alpha)
+        weights = [net.params[f"W{l}"] for l in range(1, net.n_layers + 1)]
+        weight_grads = [f"W{l}" for l in range(1, net.n_layers + 1)]
+        grads = {k: np.empty_like(p) for k, p in net.params.items()}
+        good = {k: p.copy() for k, p in net.params.items()}  # last finished epoch
+        opt = self._optimizer
+        assert opt is not None
+        no_improvement = 0
+        self.n_iter_ = 0
+        rows = np.arange(n)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                for _ in range(int(self.max_iter)):
+                    loss_sum = weight_sum = 0.0
+                    # iter_batches over (X, row numbers): y and the weights follow the rows.
+                    for Xb, idx in iter_batches(X, rows, bs, shuffle=bool(self.shuffle), rng=rng):
+                        swb = None if sw is None else sw[idx]
+                        total = float(len(idx)) if swb is None else float(swb.sum())
+                        if total <= 0:
+                            continue  # every weight in the batch is 0: nothing to learn
+                        J, _ = net.loss_and_grads(
+                            Xb, y[idx], sample_weight=swb, grads=grads, check=False
+                        )
+                        if alpha:
+                            # scikit-learn's L2 term alpha/(2 n) sum ||W||^2 (weights only,
+                            # n = the batch's weight sum) and its gradient alpha W / n.
+                            J += 0.5 * alpha * sum(float(np.vdot(W, W)) for W in weights) / total
+                            for key, W in zip(weight_grads, weights, strict=True):
+                                grads[key] += (alpha / total) * W
+                        if not math.isfinite(J):
+                            for k, p in net.params.items():
+                                np.copyto(p, good[k])
+                            raise TrainingDivergedError(
+                                f"training diverged in epoch {self.n_iter_ + 1}: the loss "
+                                f"became NaN or infinite with learning_rate_init="
+                                f"{self.learning_rate_init:g}; try a smaller "
+                                "learning_rate_init or standardise X (weights kept from "
+                                "the last finished epoch)"
+                            )
+                        opt.step(grads)
+                        loss_sum += J * total
+                        weight_sum += total
+                    self.n_iter_ += 1
+                    self.t_ += n
+                    self.loss_ = loss_sum / weight_sum
+                    self.loss_curve_.append(self.loss_)
+                    for k, p in net.params.items():
+                        np.copyto(good[k], p)
+                    if self.verbose:
+                        print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                    no_improvement = self._update_no_improvement(
+                        no_improvement, net, X_val, y_val, sw_val
+                    )
+                    if no_improvement > self.n_iter_no_change:
+                        what = "Validation score" if early else "Training loss"
+                        if self.verbose:
+                            print(
+                                f"{what} did not improve more than tol={self.tol:f} for "
+                                f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                            )
+                        break
+                    if incremental:
+                        break
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn(
+                            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                            "reached and the optimization hasn't converged yet.",
+                            ConvergenceWarning,
+                            stacklevel=4,
+                        )
+        except KeyboardInterrupt:
+            # numpy updates each array whole between Python signal checks, so the weights
+            # are finite and usable (those of the last step, or the best epoch's below).
+            warnings.warn(
+                f"Training interrupted by user after {self.n_iter_} finished epoch(s); "
+                "the model keeps its current weights"
+                + (" (the best epoch's, early stopping)" if early else ""),
+                UserWarning,
+                stacklevel=4,
+            )
+        best = self._best_params
+        if early and self.n_iter_ > 0 and best is not None:
+            for k, p in net.params.items():
+                np.copyto(p, best[k])
+
+    def _update_no_improvement(
+        self,
+        count: int,
+        net: MLP,
+        X_val: np.ndarray | None,
+        y_val: np.ndarray | None,
+        sw_val: np.ndarray | None,
+    ) -> int:
+        """scikit-learn's rule: count epochs that improve by less than ``tol``."""
+        if X_val is not None and y_val is not None:
+            score = self._val_score(net, X_val, y_val, sw_val)
+            assert self.validation_scores_ is not None and self.best_validation_score_ is not None
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            count = count + 1 if score < self.best_validation_score_ + self.tol else 0
+            if score > self.best_validation_score_ and self._best_params is not None:
+                self.best_validation_score_ = score
+                for k, p in net.params.items():
+                    np.copyto(self._best_params[k], p)
+            return count
+        assert self.best_loss_ is not None
+        count = count + 1 if self.loss_ > self.best_loss_ - self.tol else 0
+        self.best_loss_ = min(self.best_loss_, self.loss_)
+        return count
+
+    # ------------------------------------------------------------------ attributes
+    def _set_structure(self) -> None:
+        """Fitted attributes that describe the network; coefs_ share the engine's arrays."""
+        net = self._net
+        L = net.n_layers
+        self.coefs_ = [net.params[f"W{l}"] for l in range(1, L + 1)]
+        self.intercepts_ = [net.params[f"b{l}"] for l in range(1, L + 1)]
+        self.n_layers_ = L + 1
+        self.n_outputs_ = net.n_outputs
+        self.out_activation_ = "softmax" if net.is_classifier else "identity"
+
+    def _check_coefs(self) -> list[int]:
+        """Layer sizes implied by coefs_/intercepts_ (which a user may have replaced)."""
+        coefs, intercepts = self.coefs_, self.intercepts_
+        if len(coefs) != len(intercepts) or not coefs:
+            raise ValueError(
+                f"coefs_ has {len(coefs)} arrays and intercepts_ {len(intercepts)}; "
+                "they must be equally long and non-empty"
+            )
+        sizes = [int(np.shape(coefs[0])[0])]
+        for l, (W, b) in enumerate(zip(coefs, intercepts, strict=True)):
+            W_shape, b_shape = np.shape(W), np.shape(b)
+            if len(W_shape) != 2 or W_shape[0] != sizes[-1] or b_shape != (W_shape[1],):
+                raise ValueError(
+                    f"coefs_[{l}] has shape {W_shape} and intercepts_[{l}] {b_shape}; "
+                    f"expected ({sizes[-1]}, m) and (m,)"
+                )
+            sizes.append(int(W_shape[1]))
+        return sizes
+
+    def _sync_net_from_attributes(self) -> MLP:
+        """Before more training: copy replaced coefs_/intercepts_ into the engine's arrays
+        (the optimiser holds those), and point the attributes back at them."""
+        net = self._net
+        if self._check_coefs() != list(net.layer_sizes):
+            raise ValueError(
+                f"coefs_ describe layer sizes {self._check_coefs()} but the network has "
+                f"{list(net.layer_sizes)}"
+            )
+        for l, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True), start=1):
+            for key, value in ((f"W{l}", W), (f"b{l}", b)):
+                if net.params[key] is not value:
+                    np.copyto(net.params[key], value, casting="same_kind")
+        self._set_structure()
+        return net
+
+    def _prediction_net(self) -> MLP:
+        """The engine with the current coefs_/intercepts_ (a fresh one if they were
+        replaced; the estimator itself is not modified)."""
+        check_is_fitted(self)
+        net = self._net
+        if (
+            all(
+                net.params[f"W{l}"] is W and net.params[f"b{l}"] is b
+                for l, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True), start=1)
+            )
+            and len(self.coefs_) == net.n_layers
+        ):
+            return net
+        other = MLP(self._check_coefs(), net.activation, net.loss, dtype=net.dtype, seed=0)
+        for l, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True), start=1):
+            other.params[f"W{l}"] = np.asarray(W, dtype=net.dtype)
+            other.params[f"b{l}"] = np.asarray(b, dtype=net.dtype)
+        return other
+
+    def _forward(self, X: ArrayLike) -> np.ndarray:
+        """Validated network outputs of shape (n, n_outputs_), computed in chunks."""
+        net = self._prediction_net()
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return net.forward(X, check=False)
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+        """Write the fitted estimator as a backprop model file (safetensors).
+
+        The file is the one `backprop.save` writes (the CLI reads it too): the network,
+        the class labels, the feature names, and under ``config`` the estimator's name,
+        its parameters and its training record (``n_iter_``, ``loss_curve_``, ...).
+
+        Parameters
+        ----------
+        path : str or path-like
+        overwrite : bool, default True
+
+        Returns
+        -------
+        path : Path
+        """
+        from backprop.io import save
+
+        return save(path, self.to_model(), overwrite=overwrite)
+
+    def to_model(self) -> Any:
+        """The fitted estimator as a `backprop.io.Model` (what `save` writes).
+
+        Returns
+        -------
+        model : backprop.io.Model
+        """
+        from backprop.io import Model
+
+        net = self._prediction_net()
+        params = self.get_params()
+        params["hidden_layer_sizes"] = self._hidden_sizes()
+        if not (params["random_state"] is None or isinstance(params["random_state"], Integral)):
+            params["random_state"] = None  # a RandomState object cannot be stored
+        fitted = {
+            "n_iter_": int(self.n_iter_),
+            "t_": int(self.t_),
+            "loss_": _jsonable_float(self.loss_),
+            "best_loss_": _jsonable_float(self.best_loss_),
+            "loss_curve_": [_jsonable_float(v) for v in self.loss_curve_],
+            "validation_scores_": None
+            if self.validation_scores_ is None
+            else [_jsonable_float(v) for v in self.validation_scores_],
+            "best_validation_score_": _jsonable_float(self.best_validation_score_),
+        }
+        names = getattr(self, "feature_names_in_", None)
+        return Model(
+            net,
+            classes=getattr(self, "classes_", None),
+            config={"estimator": type(self).__name__, "params": params, "fitted": fitted},
+            feature_names=None if names is None else [str(s) for s in names],
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Any:
+        """Read a model file (from `save`, `backprop.save` or the CLI) as a fitted estimator.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        estimator : MLPClassifier or MLPRegressor
+            Predicts exactly as the saved model; ``warm_start``/``partial_fit`` can
+            continue training (with a fresh optimiser state).
+
+        Raises
+        ------
+        backprop.io.ModelFileError
+            If the file is not a valid model file.
+        ValueError
+            If it holds a regressor and ``cls`` is the classifier, or the other way round.
+        """
+        from backprop.io import load
+
+        return cls.from_model(load(path))
+
+    @classmethod
+    def from_model(cls, model: Any) -> Any:
+        """A fitted estimator from a `backprop.io.Model`.
+
+        A model's input standardisation, if any, is folded into the first layer:
+        ``((X - m) / s) W + b = X (W / s^T) + (b - (m / s) W)``.
+
+        Parameters
+        ----------
+        model : backprop.io.Model
+
+        Returns
+        -------
+        estimator : MLPClassifier or MLPRegressor
+        """
+        net: MLP = model.net
+        if net.loss != cls._loss:
+            kind = "classifier" if net.is_classifier else "regressor"
+            raise ValueError(f"the model is a {kind}; load it with the matching estimator")
+        config = model.config if isinstance(model.config, dict) else {}
+        mine = config.get("estimator") == cls.__name__
+        valid = cls().get_params()
+        params = {k: v for k, v in (config.get("params") or {}).items() if mine and k in valid}
+        if isinstance(params.get("hidden_layer_sizes"), list):
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        params["hidden_layer_sizes"] = tuple(net.layer_sizes[1:-1])
+        params["activation"] = {v: k for k, v in _ACTIVATIONS.items()}[net.activation]
+        est = cls(**params)
+        new = MLP(net.layer_sizes, net.activation, net.loss, dtype=net.dtype, seed=0)
+        new.params = {k: np.array(p, dtype=net.dtype, order="C") for k, p in net.params.items()}
+        if model.x_mean is not None and model.x_scale is not None:
+            inv = 1.0 / model.x_scale
+            W1 = net.params["W1"].astype(np.float64) * inv[:, None]
+            b1 = net.params["b1"].astype(np.float64) - (model.x_mean * inv) @ net.params[
+                "W1"
+            ].astype(np.float64)
+            new.params["W1"] = W1.astype(net.dtype)
+            new.params["b1"] = b1.astype(net.dtype)
+        est._net = new
+        est._set_structure()
+        est.n_features_in_ = net.n_inputs
+        if mine and model.feature_names is not None:
+            est.feature_names_in_ = np.asarray(model.feature_names, dtype=object)
+        if net.is_classifier:
+            est.classes_ = (
+                np.arange(net.n_outputs) if model.classes is None else np.asarray(model.classes)
+            )
+        fitted = config.get("fitted") if mine else None
+        if isinstance(fitted, dict):
+            est.n_iter_ = int(fitted.get("n_iter_", 0))
+            est.t_ = int(fitted.get("t_", 0))
+            loss = _from_json_float(fitted.get("loss_"))
+            est.loss_ = math.nan if loss is None else loss
+            est.best_loss_ = _from_json_float(fitted.get("best_loss_"))
+            est.loss_curve_ = [float(v) for v in fitted.get("loss_curve_") or []]
+            scores = fitted.get("validation_scores_")
+            est.validation_scores_ = None if scores is None else [float(v) for v in scores]
+            est.best_validation_score_ = _from_json_float(fitted.get("best_validation_score_"))
+        else:
+            est.n_iter_, est.t_, est.loss_, est.loss_curve_ = 0, 0, math.nan, []
+            est.best_loss_, est.validation_scores_, est.best_validation_score_ = (
+                math.inf,
+                None,
+                None,
+            )
+        return est
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier (softmax cross-entropy), scikit-learn compatible.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default (100,)
+        Width of each hidden layer (an empty tuple: no hidden layer).
+    activation : {"relu", "tanh", "logistic", "identity"}, default "relu"
+        Hidden activation ("logistic" is the engine's "sigmoid").
+    solver : {"adam", "sgd"}, default "adam"
+    alpha : float, default 1e-4
+        L2 penalty ``alpha / (2 n) * sum ||W||^2`` over the weights (not the biases) of
+        every layer, n the batch's total sample weight (its size without weights).
+    batch_size : int or "auto", default "auto"
+        ``"auto"`` is ``min(200, n_samples)``; larger than the data is clipped (warning).
+    learning_rate_init : float, default 1e-3
+        Constant learning rate.
+    max_iter : int, default 200
+        Maximum number of epochs; reaching it warns (``ConvergenceWarning``).
+    shuffle : bool, default True
+        Reshuffle the examples every epoch.
+    random_state : int, RandomState or None, default None
+        Seeds the initialisation, the shuffling and the validation split.
+    tol : float, default 1e-4
+        Improvement of the training loss (or validation score with ``early_stopping``)
+        below which an epoch counts as no improvement.
+    verbose : bool, default False
+        Print the loss of every epoch.
+    warm_start : bool, default False
+        Continue from the current weights in ``fit``.
+    momentum : float, default 0.9
+        For ``solver="sgd"``.
+    nesterovs_momentum : bool, default True
+        For ``solver="sgd"`` with ``momentum > 0``.
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the data (stratified), stop when its
+        accuracy stops improving, and restore the best epoch's weights.
+    validation_fraction : float, default 0.1
+    beta_1, beta_2, epsilon : float, default 0.9, 0.999, 1e-8
+        For ``solver="adam"``.
+    n_iter_no_change : int, default 10
+        Stop after more than this many epochs without an improvement of ``tol``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coefs_ : list of ndarray
+        ``coefs_[i]`` of shape (fan_in, fan_out): the weights of layer i + 1. For two
+        classes the last one has 2 columns (softmax output, unlike scikit-learn's single
+        logistic column).
+    intercepts_ : list of ndarray
+        ``intercepts_[i]`` of shape (fan_out,).
+    loss_ : float
+        Loss (with the L2 term) of the last epoch.
+    best_loss_ : float or None
+        Lowest epoch loss (None with early stopping).
+    loss_curve_ : list of float
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch (early stopping only).
+    best_validation_score_ : float or None
+    n_iter_ : int
+        Epochs run by the last call to fit (1 after partial_fit).
+    t_ : int
+        Training examples seen, all calls together.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X had string column names.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of network outputs: the number of classes.
+    out_activation_ : str
+        ``"softmax"``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from backprop.estimators import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier((16,), max_iter=300, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _loss = "softmax_cross_entropy"
+
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Any:
+        """Train on X, y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (any hashable, sortable values).
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+    ) -> Any:
+        """One epoch over X, y, continuing from the current weights and optimiser state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+        classes : array-like of shape (n_classes,), optional
+            Every class of the whole data set: required on the first call, and must
+            not change afterwards.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def _prepare_y(
+        self, y: np.ndarray, first_pass: bool, incremental: bool, classes: ArrayLike | None
+    ) -> tuple[np.ndarray, int]:
+        if y.ndim != 1:
+            raise ValueError(
+                f"multilabel or multi-output classification is not supported "
+                f"(y has shape {y.shape}, type {type_of_target(y)!r}); pass 1-D class labels"
+            )
+        check_classification_targets(y)
+        if first_pass:
+            if incremental and classes is not None:
+                new_classes = unique_labels(np.asarray(classes))
+            else:
+                new_classes = unique_labels(y)
+            if len(new_classes) < 2:
+                raise ValueError(
+                    f"the classifier needs at least 2 classes, got 1 class: {new_classes}"
+                )
+            self.classes_ = new_classes
+        else:
+            if classes is not None and not np.array_equal(
+                unique_labels(np.asarray(classes)), self.classes_
+            ):
+                raise ValueError(
+                    f"classes={np.asarray(classes)} differs from the classes of the first "
+                    f"call, {self.classes_}; the set of classes cannot change"
+                )
+            seen = unique_labels(y)
+            if self.warm_start and not incremental:
+                if set(seen) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in "
+                        f"the previous call to fit. Previously got {self.classes_}, `y` has "
+                        f"{seen}"
+                    )
+        unknown = np.setdiff1d(unique_labels(y), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"`y` has classes not in `self.classes_`: {unknown}. `self.classes_` has "
+                f"{self.classes_}; the set of classes cannot change between calls"
+            )
+        return np.searchsorted(self.classes_, y).astype(np.int64), len(self.classes_)
+
+    def _val_score(self, net: MLP, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> float:
+        pred = net.forward(X, check=False).argmax(axis=1)
+        return float(accuracy_score(y, pred, sample_weight=sw))
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Values of ``classes_``.
+        """
+        index = self._forward(X).argmax(axis=1)  # first: raises NotFittedError if unfitted
+        return self.classes_[index]
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Class probabilities (softmax of the scores), in the network's dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        p : ndarray of shape (n_samples, n_classes)
+            Column i is ``classes_[i]``; rows sum to 1.
+        """
+        from backprop.losses import softmax
+
+        scores = self._forward(X)
+        return softmax(scores, out=scores)
+
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
+        """Log class probabilities, computed stably as ``s - logsumexp(s)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_p : ndarray of shape (n_samples, n_classes)
+            Finite even where ``predict_proba`` underflows to 0.
+        """
+        s = self._forward(X)
+        s -= s.max(axis=1, keepdims=True)
+        s -= np.log(np.exp(s).sum(axis=1, keepdims=True))
+        return s
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor (half squared error), scikit-learn compatible.
+
+    Parameters are those of `MLPClassifier`; ``early_stopping`` uses the validation R^2.
+    Targets may be (n_samples,) or (n_samples, n_outputs).
+
+    Attributes
+    ----------
+    coefs_, intercepts_, loss_, best_loss_, loss_curve_, validation_scores_,
+    best_validation_score_, n_iter_, t_, n_features_in_, feature_names_in_, n_layers_
+        As in `MLPClassifier`. ``loss_`` is ``1/(2n) sum_i ||y_i - o_i||^2`` (summed over
+        the outputs, see ``docs/estimators.md``) plus the L2 term.
+    n_outputs_ : int
+        Number of targets.
+    out_activation_ : str
+        ``"identity"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from backprop.estimators import MLPRegressor
+    >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+    >>> reg = MLPRegressor((8,), max_iter=20, random_state=0).fit(X, np.c_[X, -X])
+    ... # doctest: +SKIP
+    >>> reg.predict(X).shape  # doctest: +SKIP
+    (50, 2)
+    """
+
+    _loss = "squared_error"
+
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Any:
+        """Train on X, y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> Any:
+        """One epoch over X, y, continuing from the current weights and optimiser state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _prepare_y(
+        self, y: np.ndarray, first_pass: bool, incremental: bool, classes: ArrayLike | None
+    ) -> tuple[np.ndarray, int]:
+        y2 = y.reshape(len(y), -1)
+        if not first_pass and y2.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y2.shape[1]} target(s) but the network was fitted with "
+                f"{self.n_outputs_}; set warm_start=False to start afresh"
+            )
+        return y2, y2.shape[1]
+
+    def _val_score(self, net: MLP, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> float:
+        pred = net.forward(X, check=False)
+        if not np.isfinite(pred).all():
+            return math.nan
+        return float(r2_score(y, pred, sample_weight=sw))
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predicted targets, in the network's dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            1-D when the regressor was fitted on one target.
+        """
+        out = self._forward(X)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
