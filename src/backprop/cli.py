@@ -424,22 +424,25 @@ def _write_results(
     tmp: Path, model: Model, ds: Dataset, result: Any, metrics: dict[str, Any]
 ) -> None:
     """Write every result file into the staging directory ``tmp``."""
-    from backprop import plots
+    from backprop.data import FASHION_MNIST_CLASS_NAMES
     from backprop.io import save
+    from backprop.plots import plot_confusion, plot_first_layer_weights, plot_loss, plot_mistakes
 
     save(tmp / "model.safetensors", model)
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     result.history.to_csv(tmp / "history.csv")
-    plots.plot_loss(result.history, tmp / "loss.png")
+    plot_loss(result.history, tmp / "loss.png")
     if ds.task != "classification":
         return
     assert ds.classes is not None  # classification sets always have classes
     names = [str(c) for c in ds.classes]
+    if ds.name == "fashion-mnist" and len(names) == len(FASHION_MNIST_CLASS_NAMES):
+        names = [FASHION_MNIST_CLASS_NAMES[int(c)] for c in ds.classes]
     y_pred = _model_targets(model, ds, None, X=ds.X_test)
-    plots.plot_confusion(ds.y_test, y_pred, names, tmp / "confusion.png")
+    plot_confusion(ds.y_test, y_pred, names, tmp / "confusion.png")
     if ds.image_shape is not None:
-        plots.plot_first_layer_weights(model.net.params["W1"], ds.image_shape, tmp / "weights.png")
-        plots.plot_mistakes(
+        plot_first_layer_weights(model.net.params["W1"], ds.image_shape, tmp / "weights.png")
+        plot_mistakes(
             np.asarray(ds.X_test), ds.y_test, y_pred, names, ds.image_shape, tmp / "mistakes.png"
         )
 
