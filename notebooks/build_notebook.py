@@ -12,6 +12,7 @@ its shapes. `tests/test_notebook.py` executes the stored notebook and checks tha
 are the ones this script writes.
 """
 
+# ruff: noqa: E501  (the markdown cells hold LaTeX lines that cannot be wrapped)
 from __future__ import annotations
 
 import argparse
@@ -426,7 +427,8 @@ code(r"""
 per_example = [notes.classification_example(*cls.args("classification_example", i))[1]
                for i in range(N)]
 averaged = {k: np.mean([g[k] for g in per_example], axis=0) for k in KEYS}
-print("mean of per-example vs batch:", errors({k: relative_error(averaged[k], grads[k]) for k in KEYS}))
+print("mean of per-example vs batch:",
+      errors({k: relative_error(averaged[k], grads[k]) for k in KEYS}))
 """)
 
 # ============================================================================ 6. rows
@@ -491,7 +493,8 @@ net = MLP([D, M, C], dtype=np.float64)
 net.params = dict(cls.params)  # the same W1 (d x m), b1, W2 (m x c), b2
 J_net, grads_net = net.loss_and_grads(cls.X, cls.y)
 print("J:", J_net, "vs", J_rows)
-print("MLP vs notes:", errors({k: relative_error(grads_net[k], grads_rows[k].reshape(grads_net[k].shape)) for k in KEYS}))
+as_engine = {k: grads_rows[k].reshape(grads_net[k].shape) for k in KEYS}  # b: (1, m) -> (m,)
+print("MLP vs notes:", errors({k: relative_error(grads_net[k], as_engine[k]) for k in KEYS}))
 """)
 
 md(r"""
@@ -624,7 +627,8 @@ config = TrainConfig(hidden=(32,), epochs=200, batch_size=32, lr=1e-3, patience=
 reg_model, reg_result = train(diabetes, config, progress=False)
 reg_metrics = evaluate(reg_model, diabetes.X_test, diabetes.y_test)
 print(f"stopped after {reg_result.epochs_run} epochs (best: {reg_result.best_epoch})")
-print(f"test RMSE: {reg_metrics['rmse']:.1f}   mean-predictor RMSE: {reg_metrics['baseline_rmse']:.1f}")
+print(f"test RMSE: {reg_metrics['rmse']:.1f}")
+print(f"mean-predictor RMSE: {reg_metrics['baseline_rmse']:.1f}")
 """)
 
 code(r"""
