@@ -61,8 +61,7 @@ def _labelled_errors(text: str, label: str) -> list[float]:
     return found
 
 
-@pytest.fixture(scope="module")
-def executed() -> tuple[dict, float]:
+def _execute() -> tuple[dict, float]:
     """The stored notebook, executed in a fresh kernel, plus the wall time it took."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(KERNEL_PROBE))
@@ -83,7 +82,7 @@ def executed() -> tuple[dict, float]:
     return nb, seconds
 
 
-def test_runs_without_errors_in_time(executed: tuple[dict, float]) -> None:
+def _check_runs_without_errors_in_time(executed: tuple[dict, float]) -> None:
     nb, seconds = executed
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -96,7 +95,7 @@ def test_runs_without_errors_in_time(executed: tuple[dict, float]) -> None:
     assert seconds < TOTAL_BUDGET_S, f"the notebook took {seconds:.0f} s"
 
 
-def test_kernel_is_this_interpreter(executed: tuple[dict, float]) -> None:
+def _check_kernel_is_this_interpreter(executed: tuple[dict, float]) -> None:
     """The kernel runs the venv's Python (the one running the tests), not a system one."""
     nb, _ = executed
     printed = _outputs_text(nb.cells[-1]).split()
@@ -104,7 +103,7 @@ def test_kernel_is_this_interpreter(executed: tuple[dict, float]) -> None:
     assert Path(printed[1]).resolve() == Path(sys.executable).resolve()
 
 
-def test_hand_worked_regression_example(executed: tuple[dict, float]) -> None:
+def _check_hand_worked_regression_example(executed: tuple[dict, float]) -> None:
     """Page 1-3 example worked on paper: z = (-1, 1.5), o = -1, J = 8, and the gradients."""
     text = _all_text(executed[0])
     assert "z = [-1.   1.5]   a = [0.  1.5]   o = [-1.]" in text
@@ -115,7 +114,7 @@ def test_hand_worked_regression_example(executed: tuple[dict, float]) -> None:
     assert "dJ/db2 = [[-4.0]]" in text
 
 
-def test_softmax_example_and_erratum(executed: tuple[dict, float]) -> None:
+def _check_softmax_example_and_erratum(executed: tuple[dict, float]) -> None:
     """p = (1/4, 3/4), J = ln 4; the notes' dJ/ds fails the check, the fixed one passes."""
     text = _all_text(executed[0])
     assert "p = [0.25 0.75]   J = 1.38629436111989" in text
@@ -129,7 +128,7 @@ def test_softmax_example_and_erratum(executed: tuple[dict, float]) -> None:
     assert "fixed passes: True | as written passes: False" in text
 
 
-def test_every_gradient_check_passes(executed: tuple[dict, float]) -> None:
+def _check_every_gradient_check_passes(executed: tuple[dict, float]) -> None:
     """Each form's check, Alg 3 by hand, averaged per-example gradients, the engine."""
     text = _all_text(executed[0])
     assert _number_after("relative error    :", text) < 1e-7  # the chain-rule example
@@ -146,7 +145,7 @@ def test_every_gradient_check_passes(executed: tuple[dict, float]) -> None:
     assert _number_after("max relative error:", text) < 1e-7  # depth 4
 
 
-def test_shapes_use_distinct_sizes(executed: tuple[dict, float]) -> None:
+def _check_shapes_use_distinct_sizes(executed: tuple[dict, float]) -> None:
     """d=7, m=5, c=3, n=11: the shapes the fixed notes predict (page 5's 1_n, page 7's rows)."""
     text = _all_text(executed[0])
     assert "{'W1': (5, 7), 'b1': (5, 1), 'W2': (3, 5), 'b2': (3, 1)}" in text
@@ -155,10 +154,26 @@ def test_shapes_use_distinct_sizes(executed: tuple[dict, float]) -> None:
     assert "X: (11, 7)  gradient shapes: {'W1': (7, 5), 'b1': (1, 5), 'W2': (5, 3)" in text
 
 
-def test_training_results(executed: tuple[dict, float]) -> None:
+def _check_training_results(executed: tuple[dict, float]) -> None:
     text = _all_text(executed[0])
     assert _number_after("test accuracy:", text) >= 0.9
     assert _number_after("test RMSE:", text) < 0.9 * _number_after("mean-predictor RMSE:", text)
+
+
+def test_notebook_runs_and_says_what_the_notes_say() -> None:
+    """One execution (the slow part, about 10 s) shared by every check below.
+
+    A single test rather than one per check: under pytest -n 2 a module fixture would run
+    the notebook once in each worker.
+    """
+    executed = _execute()
+    _check_runs_without_errors_in_time(executed)
+    _check_kernel_is_this_interpreter(executed)
+    _check_hand_worked_regression_example(executed)
+    _check_softmax_example_and_erratum(executed)
+    _check_every_gradient_check_passes(executed)
+    _check_shapes_use_distinct_sizes(executed)
+    _check_training_results(executed)
 
 
 def test_stored_notebook_is_the_generated_one() -> None:
