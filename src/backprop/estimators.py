@@ -415,7 +415,7 @@ class _BaseMLP(BaseEstimator):
                 UserWarning,
                 stacklevel=4,
             )
-        best = self._best_params
+        best = getattr(self, "_best_params", None)
         if early and self.n_iter_ > 0 and best is not None:
             for k, p in net.params.items():
                 np.copyto(p, best[k])
@@ -635,6 +635,8 @@ class _BaseMLP(BaseEstimator):
             new.params["W1"] = W1.astype(net.dtype)
             new.params["b1"] = b1.astype(net.dtype)
         est._net = new
+        est._optimizer = None  # continued training starts a fresh optimiser state
+        est._best_params = None
         est._set_structure()
         est.n_features_in_ = net.n_inputs
         if mine and model.feature_names is not None:

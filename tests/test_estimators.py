@@ -1,0 +1,468 @@
+"""Tests for the scikit-learn compatible estimators (`backprop.estimators`).
+
+References are independent of our code: scikit-learn's own estimator checks, its own
+``MLPClassifier``/``MLPRegressor`` (same weights must give the same outputs; the same
+SGD step from the same weights must give the same new weights and loss), and loss values
+worked out with plain NumPy from the definitions.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from backprop.estimators import MLPClassifier, MLPRegressor, TrainingDivergedError
+from backprop.network import MLP
+
+# --------------------------------------------------------------------------- data
+
+
+@pytest.fixture(scope="module")
+def iris() -> tuple[np.ndarray, np.ndarray]:
+    X, y = load_iris(return_X_y=True)
+    return (X - X.mean(0)) / X.std(0), y
+
+
+@pytest.fixture(scope="module")
+def regression() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_regression(120, 5, n_targets=3, noise=0.1, random_state=0)
+    return X, y / y.std(0)
+
+
+def _quiet(fn, *args, **kw):  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn(*args, **kw)
+
+
+# --------------------------------------------------------------------------- scikit-learn's checks
+
+# Every check of scikit-learn 1.9 runs and passes; nothing is listed in
+# expected_failed_checks. In this environment pytest reports 6 of them as skipped by
+# scikit-learn itself, not by us: 2 x check_sample_weights_pandas_series and
+# 2 x check_dataframe_column_names_consistency / pandas input (pandas is not installed),
+# 2 x check_array_api_input (needs SCIPY_ARRAY_API=1 and an array API library; the
+# estimators are NumPy-only and do not claim array API support).
+# Small, fast settings: the checks fit a few hundred times (whole run ~4 s).
+
+
+@parametrize_with_checks(
+    [
+        MLPClassifier((8,), max_iter=60, learning_rate_init=0.05, random_state=0),
+        MLPRegressor((8,), max_iter=60, learning_rate_init=0.05, random_state=0),
+    ]
+)
+def test_sklearn_estimator_checks(estimator, check) -> None:  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+# --------------------------------------------------------------------------- composition
+
+
+def test_pipeline_and_grid_search_classifier(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = load_iris(return_X_y=True)  # raw: the pipeline standardises
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier(max_iter=150, learning_rate_init=0.02, random_state=0)
+    )
+    grid = GridSearchCV(
+        pipe,
+        {"mlpclassifier__hidden_layer_sizes": [(4,), (16,)], "mlpclassifier__alpha": [1e-4, 1.0]},
+        cv=3,
+    )
+    _quiet(grid.fit, X, y)
+    assert set(grid.cv_results_["params"][0]) == {
+        "mlpclassifier__hidden_layer_sizes",
+        "mlpclassifier__alpha",
+    }
+    assert len(grid.cv_results_["mean_test_score"]) == 4
+    assert grid.best_score_ > 0.9
+    assert grid.best_estimator_.predict_proba(X).shape == (150, 3)
+
+
+def test_pipeline_and_grid_search_regressor(regression) -> None:  # type: ignore[no-untyped-def]
+    X, y = regression
+    pipe = make_pipeline(
+        StandardScaler(), MLPRegressor(max_iter=200, learning_rate_init=0.01, random_state=0)
+    )
+    grid = GridSearchCV(
+        pipe,
+        {"mlpregressor__hidden_layer_sizes": [(8,), (32,)], "mlpregressor__alpha": [1e-4, 0.1]},
+        cv=3,
+    )
+    _quiet(grid.fit, X, y)
+    assert grid.best_score_ > 0.9  # R^2 on held-out folds, three targets
+    scores = _quiet(cross_val_score, grid.best_estimator_, X, y[:, 0], cv=3)
+    assert scores.min() > 0.9
+
+
+# ------------------------------------------------------------- same weights, same outputs
+
+
+def _ours_with_sklearn_weights(ours, sk):  # type: ignore[no-untyped-def]
+    ours.coefs_ = [c.copy() for c in sk.coefs_]
+    ours.intercepts_ = [b.copy() for b in sk.intercepts_]
+    return ours
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+def test_sklearn_classifier_weights_give_same_proba(iris, activation) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    sk = _quiet(
+        SkMLPClassifier((7, 5), activation=activation, max_iter=50, random_state=0).fit, X, y
+    )
+    ours = _quiet(MLPClassifier((7, 5), activation=activation, max_iter=1).fit, X, y)
+    _ours_with_sklearn_weights(ours, sk)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(X), sk.predict(X))
+    np.testing.assert_allclose(
+        ours.predict_log_proba(X), sk.predict_log_proba(X), rtol=1e-6, atol=1e-9
+    )
+    assert ours.score(X, y) == sk.score(X, y)
+
+
+def test_sklearn_binary_classifier_weights_as_two_softmax_columns(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    yb = np.where(y == 2, "virginica", "other")
+    sk = _quiet(SkMLPClassifier((6,), max_iter=50, random_state=0).fit, X, yb)
+    ours = _quiet(MLPClassifier((6,), max_iter=1).fit, X, yb)
+    assert ours.coefs_[-1].shape == (6, 2) and sk.coefs_[-1].shape == (6, 1)
+    # softmax([0, s]) = [1 - sigmoid(s), sigmoid(s)]: sklearn's logistic column w -> [0, w].
+    coefs = [c.copy() for c in sk.coefs_]
+    intercepts = [b.copy() for b in sk.intercepts_]
+    coefs[-1] = np.hstack([np.zeros_like(coefs[-1]), coefs[-1]])
+    intercepts[-1] = np.concatenate([[0.0], intercepts[-1]])
+    ours.coefs_, ours.intercepts_ = coefs, intercepts
+    p = ours.predict_proba(X)
+    assert p.shape == (150, 2)
+    np.testing.assert_allclose(p, sk.predict_proba(X), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(X), sk.predict(X))
+
+
+@pytest.mark.parametrize("n_targets", [1, 3])
+def test_sklearn_regressor_weights_give_same_predictions(regression, n_targets) -> None:  # type: ignore[no-untyped-def]
+    X, Y = regression
+    y = Y[:, 0] if n_targets == 1 else Y
+    sk = _quiet(
+        SkMLPRegressor(
+            hidden_layer_sizes=(9, 4), activation="tanh", max_iter=50, random_state=0
+        ).fit,
+        X,
+        y,
+    )
+    ours = _quiet(MLPRegressor((9, 4), activation="tanh", max_iter=1).fit, X, y)
+    _ours_with_sklearn_weights(ours, sk)
+    pred = ours.predict(X)
+    assert pred.shape == sk.predict(X).shape == y.shape
+    np.testing.assert_allclose(pred, sk.predict(X), rtol=0, atol=1e-6)
+    assert ours.score(X, y) == pytest.approx(sk.score(X, y), abs=1e-9)
+
+
+# --------------------------------------------------------------------------- loss and alpha
+
+
+def _one_sgd_step_both(est_cls, sk_cls, X, y, sw, **params):  # type: ignore[no-untyped-def]
+    """Fit both, give ours sklearn's weights, then one full-batch plain-SGD epoch each."""
+    kw = dict(solver="sgd", momentum=0.0, shuffle=False, learning_rate_init=0.1, max_iter=3)
+    sk = _quiet(sk_cls(**kw, **params).fit, X, y)
+    ours = _quiet(est_cls(**kw, **params).fit, X, y)
+    _ours_with_sklearn_weights(ours, sk)
+    before = [c.copy() for c in sk.coefs_]
+    sk.partial_fit(X, y, sample_weight=sw)
+    ours.partial_fit(X, y, sample_weight=sw)
+    return ours, sk, before
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_alpha_loss_and_gradient_match_sklearn_classifier(iris, weighted) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    sw = np.random.default_rng(0).uniform(0.2, 3.0, len(y)) if weighted else None
+    ours, sk, before = _one_sgd_step_both(
+        MLPClassifier, SkMLPClassifier, X, y, sw, hidden_layer_sizes=(5,), alpha=3.0
+    )
+    # The step moved the weights, and by the same amount: same gradient of the same loss.
+    assert np.abs(sk.coefs_[0] - before[0]).max() > 1e-3
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-12)
+
+
+def test_alpha_gradient_matches_sklearn_multioutput_regressor(regression) -> None:  # type: ignore[no-untyped-def]
+    """Multi-output: the same step as sklearn (its gradient is that of the summed squared
+    error); its loss_ averages over the targets, ours sums (see the next test)."""
+    X, Y = regression
+    ours, sk, before = _one_sgd_step_both(
+        MLPRegressor, SkMLPRegressor, X, Y, None, hidden_layer_sizes=(6,), alpha=2.0
+    )
+    assert np.abs(sk.coefs_[0] - before[0]).max() > 1e-3
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_regression_loss_value_by_hand(regression) -> None:  # type: ignore[no-untyped-def]
+    X, Y = regression
+    alpha = 2.0
+    kw = dict(solver="sgd", momentum=0.0, shuffle=False, learning_rate_init=1e-9)
+    ours = _quiet(MLPRegressor((6,), alpha=alpha, max_iter=1, **kw).fit, X, Y)
+    W1, W2 = (c.copy() for c in ours.coefs_)
+    b1, b2 = (b.copy() for b in ours.intercepts_)
+    ours.partial_fit(X, Y)  # one full-batch step; loss_ is the loss before it
+    out = np.maximum(X @ W1 + b1, 0) @ W2 + b2
+    n = len(X)
+    expected = 0.5 * np.sum((out - Y) ** 2) / n + alpha / (2 * n) * (np.sum(W1**2) + np.sum(W2**2))
+    assert ours.loss_ == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- dtypes
+
+
+def test_float32_input_keeps_float32_weights_and_outputs(iris, regression) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    clf = _quiet(MLPClassifier((5,), max_iter=5, random_state=0).fit, X.astype(np.float32), y)
+    assert all(c.dtype == np.float32 for c in clf.coefs_ + clf.intercepts_)
+    assert clf.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert clf.predict_log_proba(X.astype(np.float32)).dtype == np.float32
+    Xr, Y = regression
+    reg = _quiet(MLPRegressor((5,), max_iter=5, random_state=0).fit, Xr.astype(np.float32), Y)
+    assert reg.coefs_[0].dtype == np.float32
+    assert reg.predict(Xr.astype(np.float32)).dtype == np.float32
+    # float64 and integer input: float64 weights and outputs.
+    reg64 = _quiet(MLPRegressor((5,), max_iter=5, random_state=0).fit, Xr.round().astype(int), Y)
+    assert reg64.coefs_[0].dtype == np.float64 and reg64.predict(Xr).dtype == np.float64
+
+
+# --------------------------------------------------------------------------- partial_fit
+
+
+def test_partial_fit_equals_fit_epoch_by_epoch(iris) -> None:  # type: ignore[no-untyped-def]
+    """Adam state carries over between partial_fit calls: k calls = fit(max_iter=k)."""
+    X, y = iris
+    kw = dict(hidden_layer_sizes=(6,), shuffle=False, random_state=3, n_iter_no_change=100)
+    full = _quiet(MLPClassifier(max_iter=7, **kw).fit, X, y)
+    inc = MLPClassifier(**kw)
+    for _ in range(7):
+        inc.partial_fit(X, y, classes=[0, 1, 2])
+    assert inc.n_iter_ == 1 and inc.t_ == 7 * len(X) == full.t_
+    np.testing.assert_allclose(inc.loss_curve_, full.loss_curve_, rtol=1e-12)
+    for a, b in zip(inc.coefs_, full.coefs_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_partial_fit_classes_rules(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    clf = MLPClassifier((4,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])  # a subset of classes is fine
+    assert list(clf.classes_) == [0, 1, 2] and clf.predict_proba(X).shape == (150, 3)
+    with pytest.raises(ValueError, match=r"not in `self\.classes_`"):
+        clf.partial_fit(X, np.where(y == 2, 7, y))
+    with pytest.raises(ValueError, match="cannot change"):
+        clf.partial_fit(X, y, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPRegressor(early_stopping=True).partial_fit(X, y.astype(float))
+
+
+def test_warm_start_with_other_classes_is_an_error(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    clf = _quiet(MLPClassifier((4,), max_iter=3, warm_start=True, random_state=0).fit, X, y)
+    first = clf.coefs_[0].copy()
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(X[y < 2], y[y < 2])
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(X, np.where(y == 2, 5, y))
+    _quiet(clf.fit, X, y)  # same classes: continues from the current weights
+    assert clf.t_ == 6 * len(X) and len(clf.loss_curve_) == 6
+    assert not np.array_equal(clf.coefs_[0], first)
+
+
+def test_multilabel_is_refused_clearly(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    Y = np.c_[y == 0, y == 1].astype(int)
+    with pytest.raises(ValueError, match="multilabel or multi-output classification"):
+        MLPClassifier().fit(X, Y)
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+def test_convergence_warning_at_max_iter_only(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\)"):
+        MLPClassifier((4,), max_iter=3, random_state=0).fit(X, y)
+    # A huge tol: no epoch after the first improves enough; scikit-learn's rule stops when
+    # more than n_iter_no_change epochs did not improve: 1 + 3 epochs (sklearn's own
+    # MLPClassifier with these settings also gives n_iter_ == 4).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = MLPClassifier((4,), max_iter=50, tol=10.0, n_iter_no_change=2).fit(X, y)
+    assert clf.n_iter_ == 4 and len(clf.loss_curve_) == 4
+    assert clf.best_loss_ == min(clf.loss_curve_)
+
+
+def test_early_stopping_restores_best_weights(regression, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    X, Y = regression
+    seen: list[tuple[float, list[np.ndarray]]] = []
+    original = MLPRegressor._val_score
+
+    def spy(self, net, Xv, yv, sw):  # type: ignore[no-untyped-def]
+        score = original(self, net, Xv, yv, sw)
+        seen.append((score, [net.params["W1"].copy(), net.params["W2"].copy()]))
+        return score
+
+    monkeypatch.setattr(MLPRegressor, "_val_score", spy)
+    # A learning rate large enough that the validation R^2 goes up and down.
+    reg = MLPRegressor(
+        (16,),
+        solver="sgd",
+        learning_rate_init=0.3,
+        momentum=0.9,
+        early_stopping=True,
+        n_iter_no_change=5,
+        max_iter=200,
+        random_state=0,
+    )
+    _quiet(reg.fit, X, Y[:, 0])
+    scores = [s for s, _ in seen]
+    assert reg.validation_scores_ == scores and len(scores) == reg.n_iter_
+    best = int(np.argmax(scores))
+    assert best < len(scores) - 1, "the test needs a run whose last epoch is not the best"
+    assert reg.best_validation_score_ == scores[best]
+    np.testing.assert_array_equal(reg.coefs_[0], seen[best][1][0])
+    np.testing.assert_array_equal(reg.coefs_[1], seen[best][1][1])
+    assert reg.best_loss_ is None
+
+
+def test_keyboard_interrupt_leaves_usable_model(iris, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    calls = {"n": 0}
+    original = MLP.loss_and_grads
+
+    def interrupt_on_12th_batch(self, *args, **kw):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 12:
+            raise KeyboardInterrupt
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(MLP, "loss_and_grads", interrupt_on_12th_batch)
+    clf = MLPClassifier((5,), batch_size=50, max_iter=100, random_state=0)  # 3 batches/epoch
+    with pytest.warns(UserWarning, match="interrupted by user after 3 finished epoch"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3
+    p = clf.predict_proba(X)
+    assert np.isfinite(p).all() and p.shape == (150, 3)
+
+
+def test_batch_size_larger_than_data_is_clipped(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    with pytest.warns(UserWarning, match="batch_size=1000 is larger than the 150"):
+        a = _quiet(MLPClassifier((4,), batch_size=1000, max_iter=3, random_state=0).fit, X, y)
+    b = _quiet(MLPClassifier((4,), batch_size=150, max_iter=3, random_state=0).fit, X, y)
+    np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
+
+
+def test_divergence_is_a_clear_error(regression) -> None:  # type: ignore[no-untyped-def]
+    X, Y = regression
+    reg = MLPRegressor((8,), solver="sgd", momentum=0.0, learning_rate_init=1e6, max_iter=50)
+    with pytest.raises(TrainingDivergedError, match="smaller learning_rate_init"):
+        reg.fit(X * 1e3, Y)
+    assert all(np.isfinite(c).all() for c in reg.coefs_)
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("hidden_layer_sizes", (4, 0)),
+        ("activation", "softplus"),
+        ("solver", "lbfgs"),
+        ("alpha", -1.0),
+        ("batch_size", 0),
+        ("learning_rate_init", 0.0),
+        ("max_iter", 0),
+        ("momentum", 1.0),
+        ("validation_fraction", 1.0),
+        ("n_iter_no_change", 0),
+    ],
+)
+def test_bad_parameters_name_themselves(iris, param, value) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    with pytest.raises(ValueError, match=param):
+        MLPClassifier(**{param: value}).fit(X, y)
+
+
+def test_prediction_of_many_rows_matches_row_by_row(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    clf = _quiet(MLPClassifier((5,), max_iter=5, random_state=0).fit, X, y)
+    big = np.repeat(X, 70, axis=0)  # 10500 rows: more than one chunk of the engine
+    p = clf.predict_proba(big)
+    np.testing.assert_allclose(p[::70], clf.predict_proba(X), rtol=1e-12)
+    np.testing.assert_allclose(p[-1], clf.predict_proba(X[-1:])[0], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def test_save_load_round_trip_classifier(tmp_path, iris) -> None:  # type: ignore[no-untyped-def]
+    import backprop.io
+
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = _quiet(
+        MLPClassifier((6,), activation="logistic", max_iter=8, random_state=0, alpha=0.01).fit,
+        X,
+        names,
+    )
+    path = clf.save(tmp_path / "clf.safetensors")
+    back = MLPClassifier.load(path)
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+    assert back.get_params() == clf.get_params()
+    assert back.loss_curve_ == clf.loss_curve_ and back.n_iter_ == clf.n_iter_ == 8
+    assert back.best_loss_ == clf.best_loss_ and back.t_ == clf.t_
+    # The same file through the library's own loader (what the CLI uses).
+    model = backprop.io.load(path)
+    np.testing.assert_array_equal(model.predict(X), clf.predict(X))
+    with pytest.raises(ValueError, match="classifier"):
+        MLPRegressor.load(path)
+    # A loaded estimator can keep training.
+    back.set_params(warm_start=True, max_iter=2)
+    _quiet(back.fit, X, names)
+    assert len(back.loss_curve_) == 10
+
+
+def test_save_load_round_trip_regressor_early_stopping(tmp_path, regression) -> None:  # type: ignore[no-untyped-def]
+    X, Y = regression
+    reg = _quiet(
+        MLPRegressor((6,), early_stopping=True, max_iter=5, random_state=0).fit,
+        X.astype(np.float32),
+        Y,
+    )
+    back = MLPRegressor.load(reg.save(tmp_path / "reg.safetensors"))
+    assert back.coefs_[0].dtype == np.float32
+    np.testing.assert_array_equal(back.predict(X), reg.predict(X))
+    assert back.validation_scores_ == reg.validation_scores_
+    assert back.best_validation_score_ == reg.best_validation_score_ and back.best_loss_ is None
+
+
+def test_load_model_with_standardisation_folds_it_into_the_first_layer(tmp_path, iris) -> None:  # type: ignore[no-untyped-def]
+    import backprop.io
+
+    X, _ = iris
+    raw = X * np.array([1.0, 2.0, 3.0, 4.0]) + 5.0
+    net = MLP([4, 5, 3], activation="tanh", dtype=np.float64, seed=1)
+    model = backprop.io.Model(net, classes=["a", "b", "c"], x_mean=raw.mean(0), x_scale=raw.std(0))
+    backprop.io.save(tmp_path / "m.safetensors", model)
+    est = MLPClassifier.load(tmp_path / "m.safetensors")
+    np.testing.assert_allclose(est.predict_proba(raw), model.predict_proba(raw), atol=1e-12)
+    assert list(est.classes_) == ["a", "b", "c"] and est.activation == "tanh"
