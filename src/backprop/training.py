@@ -744,7 +744,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: TrainState) -> Path:
     for k, p in state.net.params.items():
         tensors[f"param.{k}"] = np.ascontiguousarray(p)
     for k, v in state.optimizer.state_dict().items():
-        tensors[f"opt.{k}"] = np.ascontiguousarray(v)
+        tensors[f"opt.{k}"] = np.array(v, order="C")  # 0-d stays 0-d
     if state.best_params is not None and state.best_epoch > 0:
         for k, p in state.best_params.items():
             tensors[f"best.{k}"] = np.ascontiguousarray(p)

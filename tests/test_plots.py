@@ -1,0 +1,103 @@
+"""Tests of the plots: each writes a non-empty PNG of the expected size; the confusion
+matrix shows the right counts."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from backprop import plots
+from backprop.training import EpochLog, History
+
+
+def png_size(path) -> tuple[int, int]:
+    """Width and height from the PNG's IHDR chunk (independent of matplotlib)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    return struct.unpack(">II", data[16:24])
+
+
+def history(n: int = 6, metric: str = "accuracy") -> History:
+    return History(
+        [
+            EpochLog(e, 1.0 / e, 1.2 / e + 0.01 * e, 0.8 + 0.02 * e, 1e-3, 0.5)
+            for e in range(1, n + 1)
+        ],
+        metric_name=metric,
+    )
+
+
+def test_plot_loss_writes_a_png(tmp_path):
+    out = plots.plot_loss(history(), tmp_path / "loss.png")
+    assert out == tmp_path / "loss.png"
+    assert png_size(out) == (1100, 420)
+
+
+def test_plot_loss_without_validation_and_for_regression(tmp_path):
+    h = History([EpochLog(1, 2.0, np.nan, np.nan, 0.1, 1.0)], metric_name="rmse")
+    assert png_size(plots.plot_loss(h, tmp_path / "a.png")) == (1100, 420)
+    assert png_size(plots.plot_loss(history(3, "rmse"), tmp_path / "b.png")) == (1100, 420)
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_loss(History(), tmp_path / "c.png")
+
+
+def test_plot_confusion_annotates_the_true_counts(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    c = 4
+    y_true = rng.integers(0, c, 500)
+    y_pred = np.where(rng.random(500) < 0.7, y_true, rng.integers(0, c, 500))
+    # Independent counts: pair (i, j) encoded as i * c + j, counted by bincount.
+    expected = np.bincount(y_true * c + y_pred, minlength=c * c).reshape(c, c)
+
+    seen = {}
+    real_save = plots._save
+
+    def spy(fig, path):
+        ax = fig.axes[0]
+        seen["texts"] = {
+            (round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts
+        }
+        seen["xlabel"], seen["ylabel"] = ax.get_xlabel(), ax.get_ylabel()
+        seen["ticks"] = [t.get_text() for t in ax.get_xticklabels()]
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    out = plots.plot_confusion(y_true, y_pred, ["a", "b", "c", "d"], tmp_path / "cm.png")
+    assert png_size(out) == (800, 700)
+    assert len(seen["texts"]) == c * c
+    for i in range(c):
+        for j in range(c):
+            assert seen["texts"][(i, j)] == str(expected[i, j])  # row = true, column = pred
+    assert seen["xlabel"] == "predicted class" and seen["ylabel"] == "true class"
+    assert seen["ticks"] == ["a", "b", "c", "d"]
+    np.testing.assert_array_equal(plots.confusion_counts(y_true, y_pred, c), expected)
+
+
+def test_confusion_counts_refuses_bad_labels():
+    with pytest.raises(ValueError, match="outside"):
+        plots.confusion_counts([0, 5], [0, 1], 3)
+    with pytest.raises(ValueError, match="equal length"):
+        plots.confusion_counts([0, 1], [0], 3)
+
+
+def test_plot_first_layer_weights(tmp_path):
+    W1 = np.random.default_rng(0).normal(size=(28 * 28, 100)).astype(np.float32)
+    out = plots.plot_first_layer_weights(W1, (28, 28), tmp_path / "w.png", max_units=16)
+    assert png_size(out) == (900, 950)
+    with pytest.raises(ValueError, match="shape"):
+        plots.plot_first_layer_weights(W1, (8, 8), tmp_path / "x.png")
+
+
+def test_plot_mistakes(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 64))
+    y = rng.integers(0, 10, 40)
+    pred = y.copy()
+    pred[::3] = (pred[::3] + 1) % 10
+    names = [str(i) for i in range(10)]
+    out = plots.plot_mistakes(X, y, pred, names, (8, 8), tmp_path / "m.png", max_images=9)
+    assert png_size(out) == (900, 950)
+    # No mistakes at all still gives a readable figure.
+    assert png_size(plots.plot_mistakes(X, y, y, names, (8, 8), tmp_path / "n.png"))[0] == 900
