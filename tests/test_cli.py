@@ -344,7 +344,8 @@ def _mistakes(model: Path, f: dict[str, Path], out: Path) -> list[tuple[list[obj
         (["predict", model, f["short-idx3-ubyte"]], "short-idx3-ubyte"),
         (["predict", model, "nothing.csv"], "nothing.csv"),
         (["predict", model, f["narrow.csv"], "--output", out / "p.txt"], ".csv or .npy"),
-        (["predict", model, f["narrow.csv"], "--output", out / "p.csv"], "64 features"),
+        (["predict", model, f["narrow.csv"], "--output", out.parent / "p.csv"], "64 features"),
+        (["predict", model, f["nan.npy"], "--output", out / "p.csv"], "does not exist"),
         (["predict", f["model.safetensors"], f["narrow.csv"]], "safetensors"),
         (["gradcheck", "--threshold", "0"], "--threshold"),
     ]

@@ -459,7 +459,7 @@ def _print_summary(ds: Dataset, metrics: dict[str, Any], out: Path) -> None:
     print(f"{ds.name}: {score} on {n_test} test examples, test loss {metrics['test_loss']:.4g}")
     print(
         f"trained {metrics['epochs_run']} epochs (best {metrics['best_epoch']}) in "
-        f"{metrics['train_seconds']:.1f} s"
+        f"{metrics['train_seconds']:.2f} s"
     )
     files = ", ".join(p.name for p in sorted(out.iterdir()) if p.name in RESULT_FILES)
     print(f"results in {out}/: {files}")
@@ -626,6 +626,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output is not None else None
     if out is not None and out.suffix.lower() not in (".csv", ".npy"):
         raise CLIError(f"--output {out}: unsupported extension; use .csv or .npy")
+    if out is not None and not out.parent.is_dir():
+        raise CLIError(f"--output {out}: directory {out.parent} does not exist")
     X = _read_inputs(Path(args.input), model)
     if X.ndim == 2 and X.shape[1] != model.n_features:
         raise CLIError(
