@@ -310,6 +310,9 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
         if text is not None:
             (d / name).write_text(text)
     np.save(d / "nan.npy", np.full((3, 64), np.nan))
+    rng = np.random.default_rng(0)
+    labelled = np.column_stack([rng.random((40, 64)), np.tile([0, 1, 42, 42], 10)])
+    np.savetxt(d / "labels42.csv", labelled, delimiter=",", fmt="%g")
     (d / "empty").mkdir()
     (d / "short-idx3-ubyte").write_bytes(_idx_images(np.zeros((4, 8, 8)))[:-10])
     return {p.name: p for p in d.iterdir()}
@@ -336,6 +339,7 @@ def _mistakes(model: Path, f: dict[str, Path], out: Path) -> list[tuple[list[obj
         (["evaluate", "missing.safetensors", "--data", "digits"], "missing.safetensors"),
         (["evaluate", model, "--data", "diabetes"], "regression"),
         (["evaluate", model, "--data", f["narrow.csv"]], "features"),
+        (["evaluate", model, "--data", f["labels42.csv"]], "42 are not among the model's"),
         (["info", f["model.safetensors"]], "safetensors"),
         (["info", f["text.csv"]], "text.csv"),
         (["predict", model, f["narrow.csv"]], "64 features"),
@@ -382,7 +386,7 @@ def test_failure_while_writing_results_leaves_nothing(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(plots, "plot_loss", broken_plot)
-    out = tmp_path / "runs" / "r1"
+    out = tmp_path / "runs" / "deep" / "r1"
     code, _, err = run("train", "--data", "diabetes", "--epochs", 2, "--out", out)
     assert code == 2
     assert err.strip().splitlines() == ["backprop train: error: No space left on device"]

@@ -212,19 +212,17 @@ def _staging_dir(out: Path) -> Iterator[Path]:
     If the block fails or is interrupted, the temporary directory is deleted and ``out``
     is untouched: no half-written results.
     """
-    created_parent = None
-    if not out.parent.exists():
-        created_parent = out.parent
-        out.parent.mkdir(parents=True)
+    created = [p for p in out.absolute().parents if not p.exists()]  # deepest first
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         yield tmp
         _publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if created_parent is not None:
-            with contextlib.suppress(OSError):  # only if still empty
-                created_parent.rmdir()
+        for parent in created:  # the directories made for --out, if still empty
+            with contextlib.suppress(OSError):
+                parent.rmdir()
         raise
 
 
