@@ -919,8 +919,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> from backprop.estimators import MLPRegressor
     >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
     >>> reg = MLPRegressor((8,), max_iter=20, random_state=0).fit(X, np.c_[X, -X])
-    ... # doctest: +SKIP
-    >>> reg.predict(X).shape  # doctest: +SKIP
+    >>> reg.predict(X).shape
     (50, 2)
     """
 
