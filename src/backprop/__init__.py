@@ -4,6 +4,8 @@
 - `MLP`: the engine, the notes' delta recursion at any depth.
 - `backprop.gradcheck`: finite-difference checks.
 - `save`, `load`, `Model`: safetensors model files a PyTorch ``nn.Sequential`` can load.
+- `MLPClassifier`, `MLPRegressor`: scikit-learn compatible estimators (imported lazily, so
+  that ``import backprop`` does not pay for importing scikit-learn).
 """
 
 __version__ = "0.1.0"  # before the imports: submodules read it
@@ -14,6 +16,8 @@ from backprop.network import MLP
 
 __all__ = [
     "MLP",
+    "MLPClassifier",
+    "MLPRegressor",
     "Model",
     "ModelFileError",
     "gradcheck",
@@ -22,3 +26,11 @@ __all__ = [
     "read_metadata",
     "save",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from backprop import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'backprop' has no attribute {name!r}")
