@@ -86,13 +86,19 @@ def softmax_cross_entropy(
     """
     n = scores.shape[0]
     rows = np.arange(n)
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    # log p_y = s_y - log sum_j e^{s_j}, evaluated on shifted scores so nothing overflows.
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
-    losses = log_norm - shifted[rows, y]
+    dJ_dS = np.empty_like(scores) if out is None else out
+    # log p_y = s_y - log sum_j e^{s_j}, evaluated on shifted scores so nothing overflows;
+    # the shifted scores are exponentiated in place and become p, so the whole loss is
+    # a handful of passes over an (n, c) array (it runs once per training step).
+    np.subtract(scores, scores.max(axis=1, keepdims=True), out=dJ_dS)
+    picked = dJ_dS[rows, y]  # s_y - max, a copy taken before the exponential
+    np.exp(dJ_dS, out=dJ_dS)
+    norm = dJ_dS.sum(axis=1, keepdims=True)
+    losses = np.log(norm[:, 0])
+    losses -= picked
     w, total = _weights_and_total(n, sample_weight, scores.dtype)
     J = float(losses @ w[:, 0] / total) if w is not None else float(losses.mean())
-    dJ_dS = softmax(shifted, out=shifted if out is None else out)
+    dJ_dS /= norm  # p = softmax(s)
     dJ_dS[rows, y] -= 1.0  # p_k - 1{k = y}
     if w is not None:
         dJ_dS *= w
