@@ -1,0 +1,122 @@
+"""Smoke test of the benchmark (benchmarks/bench.py, issue 5): a tiny run in seconds.
+
+No thresholds on speed: the machine running the tests may be busy. What is checked is that
+the benchmark runs end to end, writes its JSON, chart and table, that its ratios are the
+paired medians of the times it recorded, and that it removes OPENBLAS_CORETYPE from its own
+environment (and says so).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_paired_ratio_is_median_of_per_round_ratios():
+    bench = _load_bench()
+    times = {"a": [2.0, 4.0, 9.0], "b": [1.0, 1.0, 3.0]}
+    # per-round ratios 2, 4, 3 -> median 3 (the ratio of medians would be 4 / 1 = 4)
+    assert bench.paired_ratio(times, "a", "b") == 3.0
+
+
+def test_interleave_rotates_order_and_caps_rounds():
+    bench = _load_bench()
+    calls = []
+
+    def make(name):
+        def run():
+            calls.append(name)
+            return float(len(calls))
+
+        return run
+
+    times = bench.interleave({"x": make("x"), "y": make("y"), "z": make("z")}, 3, {"z": 1})
+    assert calls == ["x", "y", "z", "y", "x", "x", "y"]
+    assert [len(times[k]) for k in "xyz"] == [3, 3, 1]
+
+
+def test_batch_slices_cover_every_row_once():
+    bench = _load_bench()
+    sl = bench.batch_slices(10, 4)
+    assert [(s.start, s.stop) for s in sl] == [(0, 4), (4, 8), (8, 10)]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
+    env.pop("BACKPROP_BENCH_UNSET", None)
+    res = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--threads", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out, res.stdout
+
+
+def test_quick_run_writes_results_chart_and_table(quick_run):
+    out, stdout = quick_run
+    results = json.loads((out / "results.json").read_text())
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "training throughput" in stdout and "targets" in stdout
+    assert (out / "table.txt").read_text().strip() in stdout
+    m = results["machine"]
+    assert m["threads"] == 1 and m["torch_threads"] == 1
+    assert any(info.get("user_api") == "blas" for info in m["blas"])
+
+
+def test_quick_run_unsets_openblas_coretype(quick_run):
+    out, stdout = quick_run
+    results = json.loads((out / "results.json").read_text())
+    assert "unsetting OPENBLAS_CORETYPE" in stdout
+    assert results["machine"]["unset_env"] == "OPENBLAS_CORETYPE=Haswell"
+
+
+def test_quick_run_ratios_match_recorded_times(quick_run):
+    out, _ = quick_run
+    results = json.loads((out / "results.json").read_text())
+    (head,) = [r for r in results["training"] if r["headline"]]
+    t = head["times"]
+    for k, v in t.items():
+        assert len(v) == head["rounds"][k] >= 1
+        assert all(math.isfinite(x) and x > 0 for x in v)
+        assert head["samples_per_s"][k] == pytest.approx(head["samples"] / np.median(v))
+    for opt in ("sgd", "adam"):
+        bp, torch_ = np.array(t[f"backprop_{opt}"]), np.array(t[f"torch_{opt}"])
+        floor = np.array(t["gemm_floor"])
+        q = head["ratios"]
+        assert q[f"{opt}_vs_torch"] == pytest.approx(np.median(torch_ / bp))
+        assert q[f"{opt}_floor_fraction"] == pytest.approx(np.median(floor / bp))
+    names = [tg["name"] for tg in results["targets"]]
+    assert "Adam step time / SGD step time" in names
+
+
+def test_quick_run_memory_is_measured_in_a_child(quick_run):
+    out, _ = quick_run
+    mem = json.loads((out / "results.json").read_text())["memory"]
+    for kind in ("engine", "fit"):
+        e = mem[kind]
+        # The child holds the data, so its peak is at least the data on top of Python.
+        assert e["peak_rss_mb"] >= e["data_mb"] + e["import_rss_mb"] * 0.5
+        assert e["data_mb"] == pytest.approx(mem["rows"] * 784 * 4 / 2**20)
