@@ -218,6 +218,83 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Calla
     return run
 
 
+class TorchWorker:
+    """PyTorch in a process of its own, driven line by line over a pipe.
+
+    PyTorch's OpenMP threads and NumPy's OpenBLAS threads both spin-wait after parallel
+    work; in one process on 2 cores each then slows the other several-fold (measured:
+    PyTorch 10x, NumPy 5x), so PyTorch gets its own process and the two take turns.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--torch-worker", str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def call(self, fn: str, *args: Any) -> Any:
+        """Run ``fn(*args)`` in the worker and return its JSON answer."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([fn, args]) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the PyTorch worker died while running {fn}{args}")
+        return json.loads(line)
+
+    def runner(self, fn: str, *args: Any) -> Callable[[], float]:
+        """Build a timed runner in the worker; return a callable that runs it once."""
+        key = self.call(fn, *args)
+        return lambda: float(self.call("run", key))
+
+    def close(self) -> None:
+        """Stop the worker."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def _torch_worker(threads: int) -> None:
+    """The loop of `TorchWorker`'s process: answers one JSON line per request."""
+    import torch
+
+    torch.set_num_threads(threads)
+    runners: list[Callable[[], float]] = []
+
+    def make_epoch(n: int, H: int, B: int, opt: str) -> int:
+        X, y = make_data(n)
+        torch_epoch(X[: 8 * B], y[: 8 * B], H, B, "sgd")()  # warm-up
+        runners.append(torch_epoch(X, y, H, B, opt))
+        return len(runners) - 1
+
+    def make_predict(H: int, n: int) -> int:
+        X, _ = make_data(n, seed=2)
+        model, Xt = torch_model(H), torch.from_numpy(X)
+
+        def run() -> float:
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                model(Xt).argmax(dim=1).numpy()
+            return time.perf_counter() - t0
+
+        run()
+        runners.append(run)
+        return len(runners) - 1
+
+    fns: dict[str, Callable[..., Any]] = {
+        "make_epoch": make_epoch,
+        "make_predict": make_predict,
+        "run": lambda key: runners[key](),
+        "info": lambda: {"torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+        "tta": tta_torch,
+    }
+    for line in sys.stdin:
+        fn, args = json.loads(line)
+        print(json.dumps(fns[fn](*args)), flush=True)
+
+
 def sklearn_model(H: int, B: int, opt: str, **kw: Any) -> Any:
     """scikit-learn's MLPClassifier with the same network, optimiser and batch size."""
     from sklearn.neural_network import MLPClassifier
@@ -256,7 +333,14 @@ def sklearn_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Cal
 
 # ----------------------------------------------------------------------------- sections
 def training_section(
-    X: np.ndarray, y: np.ndarray, H: int, B: int, rounds: int, sk_rounds: int, with_fit: bool
+    X: np.ndarray,
+    y: np.ndarray,
+    H: int,
+    B: int,
+    rounds: int,
+    sk_rounds: int,
+    with_fit: bool,
+    worker: TorchWorker,
 ) -> dict[str, Any]:
     """Interleaved epochs of every contender at one (H, B); times, samples/s and ratios."""
     c: dict[str, Callable[[], float]] = {"gemm_floor": gemm_floor(X, H, B)}
@@ -264,13 +348,12 @@ def training_section(
         c[f"backprop_{opt}"] = engine_epoch(X, y, H, B, opt)
         if with_fit:
             c[f"backprop_fit_{opt}"] = fit_epoch(X, y, H, B, opt)
-        c[f"torch_{opt}"] = torch_epoch(X, y, H, B, opt)
+        c[f"torch_{opt}"] = worker.runner("make_epoch", len(X), H, B, opt)
         c[f"sklearn_{opt}"] = sklearn_epoch(X, y, H, B, opt)
     limits = {"sklearn_sgd": sk_rounds, "sklearn_adam": sk_rounds}
     # Warm-up (buffers, BLAS threads, torch kernels) on throwaway contenders of the same
     # kind, so that every timed round sees the same state.
     engine_epoch(X[: 8 * B], y[: 8 * B], H, B, "sgd")()
-    torch_epoch(X[: 8 * B], y[: 8 * B], H, B, "sgd")()
     c["backprop_sgd"]()
     c["torch_sgd"]()
     times = interleave(c, rounds, limits)
@@ -306,21 +389,18 @@ def training_section(
     return out
 
 
-def inference_section(H: int, n: int, rounds: int) -> dict[str, Any]:
+def inference_section(H: int, n: int, rounds: int, worker: TorchWorker) -> dict[str, Any]:
     """Predict classes of n rows: backprop vs PyTorch (inference mode) vs scikit-learn."""
-    import torch
     from sklearn.exceptions import ConvergenceWarning
 
     from backprop import MLP
 
     X, y = make_data(n, seed=2)
     net = MLP([D_IN, H, N_CLASSES], seed=0)
-    model = torch_model(H)
     clf = sklearn_model(H, 128, "adam", max_iter=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X[:256], y[:256])
-    Xt = torch.from_numpy(X)
 
     def timed(f: Callable[[], Any]) -> Callable[[], float]:
         def run() -> float:
@@ -330,13 +410,9 @@ def inference_section(H: int, n: int, rounds: int) -> dict[str, Any]:
 
         return run
 
-    def torch_predict() -> Any:
-        with torch.inference_mode():
-            return model(Xt).argmax(dim=1).numpy()
-
     c = {
         "backprop": timed(lambda: net.predict(X)),
-        "torch": timed(torch_predict),
+        "torch": worker.runner("make_predict", H, n),
         "sklearn": timed(lambda: clf.predict(X)),
     }
     for f in c.values():
@@ -455,13 +531,74 @@ def scaling_section(
     }
 
 
-def tta_section(epochs: int | None, target: float) -> dict[str, Any]:
-    """Time to `target` test accuracy on Fashion-MNIST: `backprop.training.train` with its
-    defaults, PyTorch with the same recipe, scikit-learn with the nearest one."""
+def _tta_standardizer(ds: Any, cfg: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale of the training part of `train`'s split (what `train` uses)."""
+    from backprop.data import train_val_split
+
+    X_tr = train_val_split(ds.X_train, ds.y_train, cfg.val_fraction, seed=cfg.seed, stratify=True)[
+        0
+    ]
+    X_tr = np.asarray(X_tr, np.float32)
+    mean, scale = X_tr.mean(axis=0), X_tr.std(axis=0)
+    scale[scale == 0] = 1
+    return mean, scale
+
+
+def tta_torch(epochs: int | None) -> list[tuple[float, float]]:
+    """PyTorch with `train`'s recipe: same split, standardisation, Adam, cosine schedule,
+    batch size and epochs; returns (seconds, test accuracy) after each epoch."""
     import torch
-    from sklearn.exceptions import ConvergenceWarning
 
     from backprop.data import load_dataset, train_val_split
+    from backprop.training import TrainConfig
+
+    ds = load_dataset("fashion-mnist")
+    cfg = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
+    Xte, yte = np.asarray(ds.X_test, np.float32), np.asarray(ds.y_test)
+    # The same split, standardisation and schedule for PyTorch.
+    X_tr, X_val, y_tr, _ = train_val_split(
+        ds.X_train, ds.y_train, cfg.val_fraction, seed=cfg.seed, stratify=True
+    )
+    t0 = time.perf_counter()
+    X_tr = np.array(X_tr, np.float32)
+    mean, scale = X_tr.mean(axis=0), X_tr.std(axis=0)
+    scale[scale == 0] = 1
+    X_tr = (X_tr - mean) / scale
+    Xv = torch.from_numpy(((np.asarray(X_val, np.float32) - mean) / scale).astype(np.float32))
+    Xtest = torch.from_numpy(((Xte - mean) / scale).astype(np.float32))
+    classes = np.unique(ds.y_train)
+    ytr = torch.from_numpy(np.searchsorted(classes, y_tr).astype(np.int64))
+    Xtr = torch.from_numpy(X_tr.astype(np.float32))
+    model_t = torch_model(cfg.hidden[0])
+    opt_t = torch.optim.Adam(model_t.parameters(), lr=cfg.lr)
+    steps = -(-len(Xtr) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=cfg.epochs * steps)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    paused, curve = 0.0, []
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(Xtr), generator=gen)
+        for s in batch_slices(len(Xtr), cfg.batch_size):
+            idx = order[s]
+            opt_t.zero_grad(set_to_none=True)
+            loss_fn(model_t(Xtr[idx]), ytr[idx]).backward()
+            opt_t.step()
+            sched.step()
+        with torch.inference_mode():
+            model_t(Xv)  # validation pass, as `fit` does after every epoch
+            now = time.perf_counter()
+            pred = classes[model_t(Xtest).argmax(dim=1).numpy()]
+        curve.append((now - t0 - paused, float(np.mean(pred == yte))))
+        paused += time.perf_counter() - now
+    return curve
+
+
+def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[str, Any]:
+    """Time to `target` test accuracy on Fashion-MNIST: `backprop.training.train` with its
+    defaults, PyTorch with the same recipe, scikit-learn with the nearest one."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from backprop.data import load_dataset
     from backprop.training import Callback, TrainConfig, train
 
     ds = load_dataset("fashion-mnist")
@@ -500,42 +637,8 @@ def tta_section(epochs: int | None, target: float) -> dict[str, Any]:
         curve.append((when - t0, acc))
     out["backprop"] = summarise(curve)
 
-    # The same split, standardisation and schedule for PyTorch.
-    X_tr, X_val, y_tr, _ = train_val_split(
-        ds.X_train, ds.y_train, cfg.val_fraction, seed=cfg.seed, stratify=True
-    )
-    t0 = time.perf_counter()
-    X_tr = np.array(X_tr, np.float32)
-    mean, scale = X_tr.mean(axis=0), X_tr.std(axis=0)
-    scale[scale == 0] = 1
-    X_tr = (X_tr - mean) / scale
-    Xv = torch.from_numpy(((np.asarray(X_val, np.float32) - mean) / scale).astype(np.float32))
-    Xtest = torch.from_numpy(((Xte - mean) / scale).astype(np.float32))
-    classes = np.unique(ds.y_train)
-    ytr = torch.from_numpy(np.searchsorted(classes, y_tr).astype(np.int64))
-    Xtr = torch.from_numpy(X_tr.astype(np.float32))
-    model_t = torch_model(cfg.hidden[0])
-    opt_t = torch.optim.Adam(model_t.parameters(), lr=cfg.lr)
-    steps = -(-len(Xtr) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=cfg.epochs * steps)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(cfg.seed)
-    paused, curve = 0.0, []
-    for _ in range(cfg.epochs):
-        order = torch.randperm(len(Xtr), generator=gen)
-        for s in batch_slices(len(Xtr), cfg.batch_size):
-            idx = order[s]
-            opt_t.zero_grad(set_to_none=True)
-            loss_fn(model_t(Xtr[idx]), ytr[idx]).backward()
-            opt_t.step()
-            sched.step()
-        with torch.inference_mode():
-            model_t(Xv)  # validation pass, as `fit` does after every epoch
-            now = time.perf_counter()
-            pred = classes[model_t(Xtest).argmax(dim=1).numpy()]
-        curve.append((now - t0 - paused, float(np.mean(pred == yte))))
-        paused += time.perf_counter() - now
-    out["torch"] = summarise(curve)
+    mean, scale = _tta_standardizer(ds, cfg)
+    out["torch"] = summarise(worker.call("tta", epochs))
 
     # scikit-learn: Adam at a constant rate (it has no cosine schedule), one epoch per fit.
     clf = sklearn_model(cfg.hidden[0], cfg.batch_size, "adam", max_iter=1, warm_start=True)
@@ -556,11 +659,10 @@ def tta_section(epochs: int | None, target: float) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- reporting
-def machine_info(threads: int) -> dict[str, Any]:
+def machine_info(threads: int, worker: TorchWorker) -> dict[str, Any]:
     """CPU model, cores, library versions, BLAS (threadpoolctl) and thread counts."""
     import sklearn
     import threadpoolctl
-    import torch
 
     cpu = platform.processor() or "unknown"
     try:
@@ -574,10 +676,9 @@ def machine_info(threads: int) -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "threads": threads,
-        "torch_threads": torch.get_num_threads(),
+        **worker.call("info"),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "torch": torch.__version__,
         "sklearn": sklearn.__version__,
         "blas": threadpoolctl.threadpool_info(),
         "unset_env": os.environ.get(_REEXEC_FLAG, ""),
@@ -775,17 +876,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
 
     import threadpoolctl
-    import torch
 
-    torch.set_num_threads(args.threads)
     threadpoolctl.threadpool_limits(args.threads)
+    worker = TorchWorker(args.threads)
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = args.out or Path(__file__).parent / "results" / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     results: dict[str, Any] = {
-        "machine": machine_info(args.threads),
+        "machine": machine_info(args.threads, worker),
         "args": vars(args) | {"out": str(out_dir)},
     }
     if results["machine"]["unset_env"]:
@@ -820,6 +920,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rounds if is_head else grid_rounds,
             sk_rounds if is_head else 1,
             with_fit=is_head,
+            worker=worker,
         )
         r["headline"] = is_head
         results["training"].append(r)
@@ -827,14 +928,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     headline = next(r for r in results["training"] if r["headline"])
 
     print("inference ...", flush=True)
-    results["inference"] = inference_section(head[0], n_inf, rounds)
+    results["inference"] = inference_section(head[0], n_inf, rounds, worker)
     print("memory ...", flush=True)
     results["memory"] = memory_section(n_mem, head[0], head[1])
     print("width scaling ...", flush=True)
     results["scaling"] = scaling_section(widths, n_scale, head[1], max(2, grid_rounds), n_lin)
     if not args.skip_tta and not args.quick:
         print("time to accuracy ...", flush=True)
-        results["time_to_accuracy"] = tta_section(args.tta_epochs, 0.90)
+        results["time_to_accuracy"] = tta_section(args.tta_epochs, 0.90, worker)
+    worker.close()
     results["targets"] = targets(headline, results["memory"])
     results["machine"]["load_average_end"] = os.getloadavg()
     results["wall_seconds"] = time.perf_counter() - t_start
@@ -852,4 +954,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--torch-worker"]:
+        _torch_worker(int(sys.argv[2]))
+    else:
+        main()
