@@ -267,7 +267,12 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
     return [
         ("--hidden", hidden, "hidden layer widths, e.g. --hidden 256 128 for two layers"),
         ("--activation", {"choices": sorted(ACTIVATIONS)}, "activation of the hidden layers"),
-        ("--epochs", num(positive_int, "N"), "passes over the training data (at most)"),
+        (
+            "--epochs",
+            num(positive_int, "N"),
+            "passes over the training data, at most (default: auto: 15, or more on a small "
+            "dataset so that training makes at least 1500 updates)",
+        ),
         ("--batch-size", num(positive_int, "B"), "examples per update"),
         ("--optimizer", {"choices": OPTIMIZERS}, "update rule"),
         ("--lr", num(positive_float, "LR"), "learning rate (the peak of the schedule)"),
