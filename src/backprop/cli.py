@@ -376,7 +376,7 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from backprop.data import load_dataset
-    from backprop.training import evaluate, train
+    from backprop.training import train
 
     config = _train_config(args)
     out = _prepare_out_dir(args.out, args.force)
@@ -390,7 +390,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     with _staging_dir(out) as tmp:
         model, result = train(ds, config, progress=False if args.quiet else None)
-        test = evaluate(model, ds.X_test, _model_targets(model, ds, ds.y_test))
+        test = _evaluate_on_test(model, ds)
         metrics = _train_metrics(ds, config, result, test)
         _write_results(tmp, model, ds, result, metrics)
     if not args.quiet:
@@ -471,6 +471,14 @@ def _print_summary(ds: Dataset, metrics: dict[str, Any], out: Path) -> None:
 # -------------------------------------------------------------------------- labels
 
 
+def _evaluate_on_test(model: Model, ds: Dataset) -> dict[str, float]:
+    """`evaluate` on the test split; a regressor's baseline predicts the training mean."""
+    from backprop.training import evaluate
+
+    baseline = None if model.net.is_classifier else np.mean(ds.y_train, 0, dtype=np.float64)
+    return evaluate(model, ds.X_test, _model_targets(model, ds, ds.y_test), baseline_mean=baseline)
+
+
 def _model_targets(
     model: Model, ds: Dataset, y: np.ndarray | None, *, X: np.ndarray | None = None
 ) -> np.ndarray:
@@ -529,7 +537,6 @@ def _load_model(path: str) -> Model:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from backprop.data import load_dataset
-    from backprop.training import evaluate
 
     model = _load_model(args.model)
     task = "classification" if model.net.is_classifier else "regression"
@@ -551,7 +558,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             f"model expects {model.n_features} features per row, dataset {ds.name!r} has "
             f"{ds.n_features}"
         )
-    result = evaluate(model, ds.X_test, _model_targets(model, ds, ds.y_test))
+    result = _evaluate_on_test(model, ds)
     doc = {"model": args.model, "data": ds.name, "task": task, "n_test": len(ds.X_test)}
     doc.update({k: float(v) for k, v in result.items()})
     if args.json:
