@@ -1,8 +1,9 @@
 """Plots of a training run: loss curves, confusion matrix, first-layer weights, mistakes.
 
-Each function takes the data and a path, writes a PNG there with matplotlib's
-non-interactive Agg backend (no display needed) and returns the path. Figures are closed
-after saving, so plotting in a loop does not leak memory.
+Each function takes the data and a path, writes a PNG there and returns the path. Figures
+are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``), never
+pyplot: no display is needed, no global backend is switched (importing this module in a
+notebook leaves inline plots working), and no figure is kept alive after saving.
 """
 
 from __future__ import annotations
@@ -13,17 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: never needs a display
-
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from backprop.training import History
 
 __all__ = [
@@ -41,7 +36,6 @@ DPI = 100
 def _save(fig: Figure, path: _PathLike) -> Path:
     path = Path(path)
     fig.savefig(path, dpi=DPI, format="png")
-    plt.close(fig)
     return path
 
 
@@ -70,7 +64,8 @@ def plot_loss(history: History, path: _PathLike) -> Path:
     if len(epochs) == 0:
         raise ValueError("history is empty: nothing to plot")
     metric = history.metric_name
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ax_loss, ax_metric = fig.subplots(1, 2)
     marker = "o" if len(epochs) <= 30 else None
     ax_loss.plot(epochs, cols["train_loss"], marker=marker, label="training (mean over epoch)")
     has_val = bool(np.isfinite(cols["val_loss"]).any())
@@ -161,7 +156,8 @@ def plot_confusion(
     # Colour = share of the true class's examples, so rare classes are as visible as
     # common ones; the text gives the raw count.
     share = counts / np.maximum(totals, 1)
-    fig, ax = plt.subplots(figsize=(8, 7), layout="constrained")
+    fig = Figure(figsize=(8, 7), layout="constrained")
+    ax = fig.subplots()
     im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(im, ax=ax, label="share of the true class")
     size = 10 if c <= 10 else max(5, 100 // c)
@@ -214,7 +210,8 @@ def plot_first_layer_weights(
         raise ValueError(f"max_units must be >= 1, got {max_units}")
     k = min(W.shape[1], max_units)
     rows, cols = _grid(k)
-    fig, axes = plt.subplots(rows, cols, figsize=(9, 9.5), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(9, 9.5), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     for u, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if u >= k:
@@ -276,7 +273,8 @@ def plot_mistakes(
     names = [str(c) for c in class_names]
     wrong = np.flatnonzero(t != p)[:max_images]
     rows, cols = _grid(max(len(wrong), 1))
-    fig, axes = plt.subplots(rows, cols, figsize=(9, 9.5), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(9, 9.5), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, i in zip(axes.flat, wrong, strict=False):
