@@ -41,7 +41,7 @@ import safetensors.numpy
 from numpy.typing import ArrayLike
 
 from backprop.layers import ACTIVATIONS
-from backprop.losses import LOSSES, softmax
+from backprop.losses import LOSSES
 from backprop.network import MLP
 
 __all__ = [
@@ -215,10 +215,7 @@ class Model:
         -------
         p : ndarray of shape (n, c)
         """
-        if not self.net.is_classifier:
-            raise ValueError("predict_proba needs a classifier (loss='softmax_cross_entropy')")
-        scores = self.forward(X)
-        return softmax(scores, out=scores)
+        return self.net.predict_proba(self.transform(X))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Original class labels for a classifier, values for a regressor.
@@ -233,11 +230,10 @@ class Model:
             ``classes[argmax]`` (class indices when ``classes`` is None) for a classifier;
             for a regressor shape (n,) with one output, (n, c) otherwise.
         """
-        out = self.forward(X)
-        if self.net.is_classifier:
-            idx = out.argmax(axis=1)
-            return idx if self.classes is None else self.classes[idx]
-        return out[:, 0] if self.net.n_outputs == 1 else out
+        pred = self.net.predict(self.transform(X))
+        if self.net.is_classifier and self.classes is not None:
+            return self.classes[pred]
+        return pred
 
 
 def _is_int(v: object) -> bool:
