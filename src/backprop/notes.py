@@ -204,9 +204,8 @@ def _forward_batch(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Page 5: Z = W(1) X + b(1) 1_n^T, A = ReLU(Z), S = W(2) A + b(2) 1_n^T."""
     ones_n_T = np.ones((1, X.shape[1]))  # 1_n^T (the notes write 1_m^T)
-    Z = (
-        W1 @ X + b1 @ ones_n_T
-    )  # Z = W(1) X + b(1) 1_n^T          m x n = (m x d)(d x n) + (m x 1)(1 x n)
+    # Z = W(1) X + b(1) 1_n^T                                m x n = (m x d)(d x n) + (m x 1)(1 x n)
+    Z = W1 @ X + b1 @ ones_n_T
     A = relu(Z)  # A = ReLU(Z)                                      m x n
     S = W2 @ A + b2 @ ones_n_T  # S = W(2) A + b(2) 1_n^T          c x n (the notes write c x m)
     return Z, A, S
