@@ -13,9 +13,17 @@ Subcommands:
 Every user mistake (bad flag value, missing or malformed file, wrong input width) ends in
 one line ``backprop <command>: error: ...`` on stderr and exit status 2, never a
 traceback; a diverged training run ends in one line naming the learning rate and exit
-status 1; Ctrl-C in exit status 130. Nothing half-written is left behind: files are
-written to a temporary name and renamed into place, and ``train`` builds its results in a
-temporary directory that only becomes ``--out`` once everything is written.
+status 1; Ctrl-C or SIGTERM in exit status 130. Nothing half-written is left behind: files
+are written to a temporary name and renamed into place, and ``train`` builds its results in
+a temporary directory whose files only move into ``--out`` once everything is written.
+
+``train`` also keeps a checkpoint (``checkpoint.safetensors``) and a record of what it was
+asked to do (``run.json``) in ``--out`` while it runs, both replaced atomically after every
+epoch. Interrupted (Ctrl-C, SIGTERM, or even SIGKILL) after its first epoch, a run leaves
+just those two files, and ``backprop train --resume DIR`` finishes it bit for bit as if it
+had never stopped; a finished run deletes them. The rule, documented in docs/cli.md: a
+directory with ``metrics.json`` holds a finished run; one with ``checkpoint.safetensors``
+and no ``metrics.json`` an interrupted one.
 """
 
 from __future__ import annotations
@@ -23,13 +31,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
 import os
+import shlex
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -38,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from backprop import __version__
+from backprop._fileutil import atomic_path, atomic_write_bytes, temp_name
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from backprop.data import Dataset
@@ -69,6 +82,11 @@ RESULT_FILES = (
     "weights.png",
     "mistakes.png",
 )
+# What an unfinished run keeps in --out (and a finished one deletes): see _cmd_train.
+CHECKPOINT_FILE = "checkpoint.safetensors"
+RUN_FILE = "run.json"
+RUN_FORMAT = "backprop-run"
+RUN_VERSION = 1
 
 
 class CLIError(Exception):
@@ -163,15 +181,8 @@ def _atomic_path(path: Path) -> Iterator[Path]:
         raise CLIError(f"{path}: is a directory, not a file name")
     if not path.parent.is_dir():
         raise CLIError(f"{path}: directory {path.parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -237,7 +248,9 @@ def _publish(tmp: Path, out: Path) -> None:
     for name in RESULT_FILES:
         if name not in written:
             (out / name).unlink(missing_ok=True)
-    for name in sorted(written):
+    # metrics.json last: its presence is what marks a finished run (see _cmd_train), so a
+    # process killed half way through these renames never looks finished.
+    for name in sorted(written, key=lambda n: (n == "metrics.json", n)):
         os.replace(tmp / name, out / name)
     tmp.rmdir()
 
@@ -329,6 +342,13 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="write into a non-empty --out, replacing the result files of an earlier run",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        default=None,
+        help="finish the interrupted run in DIR from its checkpoint, with the data and "
+        "training flags it recorded (giving one of them with another value is an error)",
+    )
     p.set_defaults(func=_cmd_train)
 
 
@@ -375,8 +395,38 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    with _sigterm_as_interrupt():
+        if args.resume is not None:
+            return _resume_train(args)
+        return _fresh_train(args)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt in the main thread while the block runs.
+
+    So ``kill PID`` (or a job scheduler's stop) ends a training run exactly like Ctrl-C:
+    after the last finished epoch's checkpoint, with the resume command printed. The
+    previous handler is restored afterwards; in another thread (where Python cannot set
+    handlers) the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        # None: a handler installed outside Python, which cannot be put back; the default.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
+
+
+def _fresh_train(args: argparse.Namespace) -> int:
     from backprop.data import load_dataset
-    from backprop.training import train
 
     config = _train_config(args)
     out = _prepare_out_dir(args.out, args.force)
@@ -388,14 +438,249 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seed=config.seed,
         dtype=np.dtype(config.dtype),
     )
-    with _staging_dir(out) as tmp:
-        model, result = train(ds, config, progress=False if args.quiet else None)
-        test = _evaluate_on_test(model, ds)
-        metrics = _train_metrics(ds, config, result, test)
-        _write_results(tmp, model, ds, result, metrics)
+    record = _run_record(args, config, ds)
+    # --out now holds the checkpoint while training runs; the directories made for it are
+    # removed again if the run fails or is interrupted before its first checkpoint.
+    created = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        # An earlier run's files (--force) go now, so --out never mixes two runs.
+        for name in (*RESULT_FILES, CHECKPOINT_FILE, RUN_FILE):
+            (out / name).unlink(missing_ok=True)
+        atomic_write_bytes(out / RUN_FILE, (json.dumps(record, indent=2) + "\n").encode())
+    except BaseException:
+        _remove_run_files(out, created)
+        raise
+    return _train_into(out, ds, config, args, resume=False, created=created)
+
+
+def _resume_train(args: argparse.Namespace) -> int:
+    """``train --resume DIR``: rebuild the run from ``run.json`` and continue it."""
+    from backprop.data import load_dataset
+    from backprop.training import CheckpointError, TrainConfig, load_checkpoint
+
+    out = Path(args.resume)
+    where = f"--resume {out}"
+    if args.out is not None and Path(args.out).absolute() != out.absolute():
+        raise CLIError(f"{where}: --out cannot be combined with --resume (results go into {out})")
+    if args.force:
+        raise CLIError(f"{where}: --force cannot be combined with --resume")
+    if not out.is_dir():
+        raise CLIError(f"{where}: no such directory")
+    if (out / "metrics.json").exists():
+        raise CLIError(f"{where}: holds a finished run (metrics.json); nothing to resume")
+    ck_path = out / CHECKPOINT_FILE
+    if not ck_path.is_file():
+        raise CLIError(
+            f"{where}: no {CHECKPOINT_FILE} there, nothing to resume (a run leaves one when "
+            "it is interrupted after its first epoch)"
+        )
+    record = _read_run_record(out / RUN_FILE)
+    ck = load_checkpoint(ck_path)  # CheckpointError names the file and the problem
+    try:
+        ck_config = ck.config
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{ck_path}: not a usable checkpoint: {_one_line(exc)}") from None
+    config = TrainConfig.from_dict(record["config"])
+    if ck_config != config:
+        raise CLIError(
+            f"{where}: {CHECKPOINT_FILE} and {RUN_FILE} are from different runs (their "
+            "training configs differ)"
+        )
+    _check_resume_flags(args, record, config, where)
+    ds = load_dataset(
+        record["data"],
+        data_dir=record["data_dir"],
+        task=record["task"],
+        target=record["target"],
+        seed=config.seed,
+        dtype=np.dtype(config.dtype),
+    )
+    now = _dataset_summary(ds)
+    if now != record["dataset"]:
+        diff = ", ".join(
+            f"{k} {record['dataset'].get(k)!r} -> {now[k]!r}"
+            for k in now
+            if now[k] != record["dataset"].get(k)
+        )
+        raise CLIError(f"{where}: the data changed since the run started ({diff})")
+    # A process killed mid-save leaves a hidden temporary file: never read, cleared here.
+    for stray in out.glob(temp_name(ck_path)):
+        stray.unlink(missing_ok=True)
+    return _train_into(out, ds, config, args, resume=True, created=[])
+
+
+def _train_into(
+    out: Path, ds: Dataset, config: Any, args: argparse.Namespace, *, resume: bool, created: list[Path]
+) -> int:
+    """Train with a checkpoint in ``out`` and publish the results there when finished.
+
+    Interrupted (KeyboardInterrupt: Ctrl-C or SIGTERM) once a checkpoint exists: keep it
+    and ``run.json``, print the resume command, exit 130. Any other failure of a fresh
+    run removes what it wrote; a resumed run's checkpoint is never deleted by a failure.
+    """
+    from backprop import training
+
+    ck_path = out / CHECKPOINT_FILE
+    try:
+        with _staging_dir(out) as tmp:
+            model, result = training.train(
+                ds,
+                config,
+                progress=False if args.quiet else None,
+                checkpoint=ck_path,
+                resume=resume,
+            )
+            test = _evaluate_on_test(model, ds)
+            metrics = _train_metrics(ds, config, result, test)
+            _write_results(tmp, model, ds, result, metrics)
+    except KeyboardInterrupt:
+        epoch = _checkpoint_epoch(ck_path)
+        if epoch is None:  # interrupted in the first epoch: nothing worth keeping
+            if not resume:
+                _remove_run_files(out, created)
+            raise
+        print(
+            f"backprop train: interrupted; the checkpoint after epoch {epoch} is in {out}/; "
+            f"resume with: backprop train --resume {shlex.quote(str(out))}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except BaseException:
+        if not resume:
+            _remove_run_files(out, created)
+        raise
+    # Finished: the results are in place (metrics.json last), the checkpoint is done with.
+    ck_path.unlink(missing_ok=True)
+    (out / RUN_FILE).unlink(missing_ok=True)
     if not args.quiet:
         _print_summary(ds, metrics, out)
     return 0
+
+
+def _remove_run_files(out: Path, created: list[Path]) -> None:
+    """Undo a fresh run: its checkpoint, run record, temporary files, created directories."""
+    for name in (CHECKPOINT_FILE, RUN_FILE):
+        (out / name).unlink(missing_ok=True)
+        for stray in out.glob(temp_name(out / name)):
+            stray.unlink(missing_ok=True)
+    for directory in created:  # deepest first; only if still empty
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    """The epoch a checkpoint file was saved after; None if there is no readable one."""
+    import safetensors
+
+    try:
+        with safetensors.safe_open(str(path), framework="numpy") as f:
+            meta = json.loads((f.metadata() or {})["backprop_checkpoint"])
+        return int(meta["epoch"])
+    except Exception:
+        return None
+
+
+def _data_spec(text: str | None) -> str | None:
+    """--data/--data-dir as recorded: a dataset name as is, a path made absolute (so that
+    --resume works from any working directory)."""
+    from backprop.data import NAMED_DATASETS
+
+    if text is None or text in NAMED_DATASETS:
+        return text
+    return str(Path(text).absolute())
+
+
+def _dataset_summary(ds: Dataset) -> dict[str, Any]:
+    """What identifies the data of a run: sizes, and a hash of every array's bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    for A in (ds.X_train, ds.y_train, ds.X_test, ds.y_test):
+        A = np.ascontiguousarray(A)
+        h.update(f"{A.dtype.str}{A.shape}".encode())
+        h.update(A.data)
+    return {
+        "name": ds.name,
+        "task": ds.task,
+        "n_train": len(ds.X_train),
+        "n_test": len(ds.X_test),
+        "n_features": ds.n_features,
+        "n_classes": ds.n_classes,
+        "blake2b": h.hexdigest(),
+    }
+
+
+def _run_record(args: argparse.Namespace, config: Any, ds: Dataset) -> dict[str, Any]:
+    """The contents of run.json: everything --resume needs that the checkpoint lacks."""
+    return {
+        "format": RUN_FORMAT,
+        "version": RUN_VERSION,
+        "backprop_version": __version__,
+        "data": _data_spec(args.data),
+        "data_dir": _data_spec(args.data_dir),
+        "task": args.task,
+        "target": args.target,
+        "config": config.to_dict(),
+        "dataset": _dataset_summary(ds),
+    }
+
+
+def _read_run_record(path: Path) -> dict[str, Any]:
+    """run.json, checked; every problem is a CLIError naming the file."""
+    if not path.is_file():
+        raise CLIError(f"{path}: missing; without it the run's data is unknown, cannot resume")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CLIError(f"{path}: not valid JSON ({_one_line(exc)})") from None
+    if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
+        raise CLIError(f"{path}: not a backprop run record")
+    if record.get("version") != RUN_VERSION:
+        raise CLIError(f"{path}: run record version {record.get('version')!r} is not supported")
+    keys = ("data", "data_dir", "task", "target", "config", "dataset")
+    missing = [k for k in keys if k not in record]
+    if missing or not isinstance(record["config"], dict) or not isinstance(record["dataset"], dict):
+        raise CLIError(f"{path}: incomplete run record (missing or bad: {', '.join(missing)})")
+    return record
+
+
+def _given_train_flags(argv: Sequence[str]) -> dict[str, Any]:
+    """The ``train`` flags the user actually typed, parsed (argparse fills in defaults,
+    so the parsed namespace alone cannot tell ``--seed 0`` from no ``--seed``)."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices["train"]._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    for key in ("command", "func", "resume", "out", "force", "quiet", "argv"):
+        given.pop(key, None)
+    return given
+
+
+def _check_resume_flags(
+    args: argparse.Namespace, record: dict[str, Any], config: Any, where: str
+) -> None:
+    """Rule: with --resume, a data or training flag may only repeat the recorded value."""
+    given = _given_train_flags(args.argv)
+    recorded = {
+        **config.to_dict(),
+        **{k: record[k] for k in ("data", "data_dir", "task", "target")},
+    }
+    conflicts = []
+    for name, value in sorted(given.items()):
+        if name in ("data", "data_dir"):
+            value = _data_spec(value)
+        elif name == "hidden":
+            value = list(value)
+        elif name == "patience" and value == 0:
+            value = None
+        if value != recorded.get(name):
+            flag = "--" + name.replace("_", "-")
+            conflicts.append(f"{flag} {value} (recorded: {recorded.get(name)})")
+    if conflicts:
+        raise CLIError(
+            f"{where}: {'; '.join(conflicts)} conflicts with the recorded run; leave the "
+            "flag out to resume, or start a new run with another --out"
+        )
 
 
 def _train_metrics(ds: Dataset, config: Any, result: Any, test: dict[str, float]) -> dict:
@@ -845,11 +1130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 when a check or a training run fails (divergence), 2 for a usage
         or input error, 130 when interrupted with Ctrl-C.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or argparse's own usage error
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    args.argv = argv  # train --resume tells typed flags from defaults with it
     func: Callable[[argparse.Namespace], int] = args.func
     prefix = f"backprop {args.command}: error:"
     try:

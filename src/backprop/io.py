@@ -29,7 +29,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ import safetensors
 import safetensors.numpy
 from numpy.typing import ArrayLike
 
+from backprop._fileutil import atomic_write_bytes, is_int, is_real
 from backprop.layers import ACTIVATIONS
 from backprop.losses import LOSSES
 from backprop.network import MLP
@@ -141,7 +141,7 @@ class Model:
             if (
                 not isinstance(shape, list | tuple)
                 or len(shape) != 2
-                or not all(_is_int(s) and s >= 1 for s in shape)
+                or not all(is_int(s) and s >= 1 for s in shape)
             ):
                 raise ValueError(f"image_shape must be two positive ints, got {shape!r}")
             h, w = int(shape[0]), int(shape[1])
@@ -236,14 +236,6 @@ class Model:
         return pred
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
-def _is_real(v: object) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-
-
 def _as_classes(classes: ArrayLike) -> np.ndarray:
     """Class labels as a 1-D array of ints, floats, bools or strings, all distinct."""
     try:
@@ -256,7 +248,7 @@ def _as_classes(classes: ArrayLike) -> np.ndarray:
         items = arr.tolist()
         if all(isinstance(v, str) for v in items):
             arr = np.asarray(items, dtype=str)
-        elif all(_is_int(v) for v in items):
+        elif all(is_int(v) for v in items):
             arr = np.asarray(items, dtype=np.int64)
         else:
             raise ValueError("classes must all be strings or all be integers")
@@ -271,7 +263,7 @@ def _as_classes(classes: ArrayLike) -> np.ndarray:
 
 def _as_vector(name: str, value: object, d: int) -> np.ndarray:
     """A finite float64 vector of length d (for x_mean and x_scale)."""
-    if isinstance(value, list) and not all(_is_real(v) for v in value):
+    if isinstance(value, list) and not all(is_real(v) for v in value):
         raise ValueError(f"{name} must be a list of numbers")
     try:
         arr = np.array(value, dtype=np.float64)
@@ -396,34 +388,9 @@ def save(path: _PathLike, model: Model | MLP, *, overwrite: bool = True) -> Path
         to_state_dict(model),
         metadata={"format": "pt", METADATA_KEY: _metadata_json(model)},
     )
-    tmp = tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp.name, path)
-    except BaseException:  # including KeyboardInterrupt: never leave the temp file behind
-        Path(tmp.name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    # Even KeyboardInterrupt or SIGKILL mid-write leaves the old file and no temporary one
+    # (a killed process's temporary file is a hidden ".<name>.*.tmp", never loaded).
+    return atomic_write_bytes(path, data)
 
 
 # ------------------------------------------------------------------------- load
@@ -509,7 +476,7 @@ def _parse_metadata(path: Path, header: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: the backprop metadata is not a valid JSON object")
     version: Any = meta.get("format_version")
-    if not _is_int(version) or version < 1:
+    if not is_int(version) or version < 1:
         raise ModelFileError(f"{path}: missing or invalid format_version {version!r}")
     if version > FORMAT_VERSION:
         raise ModelFileError(
@@ -525,7 +492,7 @@ def _check_structure(path: Path, meta: dict[str, Any]) -> tuple[list[int], str, 
     if (
         not isinstance(sizes, list)
         or len(sizes) < 2
-        or not all(_is_int(s) and s >= 1 for s in sizes)
+        or not all(is_int(s) and s >= 1 for s in sizes)
     ):
         raise ModelFileError(
             f"{path}: layer_sizes must be a list of >= 2 positive ints, got {sizes!r}"
@@ -583,7 +550,7 @@ def _check_tensor_entries(
         if (
             not isinstance(offsets, list)
             or len(offsets) != 2
-            or not all(_is_int(o) for o in offsets)
+            or not all(is_int(o) for o in offsets)
             or not 0 <= offsets[0] <= offsets[1] <= data_len
             or offsets[1] - offsets[0] != math.prod(shape) * itemsize
         ):

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -36,6 +35,7 @@ import safetensors
 import safetensors.numpy
 from numpy.typing import ArrayLike
 
+from backprop._fileutil import atomic_write_bytes, is_int, is_real
 from backprop.layers import ACTIVATIONS
 from backprop.losses import LOSSES
 from backprop.network import MLP
@@ -143,7 +143,7 @@ class TrainConfig:
 
         def whole(name: str, low: int) -> None:
             v = getattr(self, name)
-            if not _is_int(v) or v < low:
+            if not is_int(v) or v < low:
                 raise ValueError(f"{name} must be a whole number >= {low}, got {v!r}")
 
         def choice(name: str, allowed: Sequence[str]) -> None:
@@ -152,7 +152,7 @@ class TrainConfig:
                 raise ValueError(f"unknown {name} {v!r}; choose one of {', '.join(allowed)}")
 
         if not isinstance(self.hidden, tuple) or not all(
-            _is_int(h) and h >= 1 for h in self.hidden
+            is_int(h) and h >= 1 for h in self.hidden
         ):
             raise ValueError(f"hidden must be a list of layer widths >= 1, got {self.hidden!r}")
         choice("activation", tuple(ACTIVATIONS))
@@ -160,12 +160,12 @@ class TrainConfig:
             whole("epochs", 1)
         whole("batch_size", 1)
         choice("optimizer", OPTIMIZERS)
-        if not _is_real(self.lr) or not (math.isfinite(self.lr) and self.lr > 0):
+        if not is_real(self.lr) or not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not _is_real(self.momentum) or not 0 <= self.momentum < 1:
+        if not is_real(self.momentum) or not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if (
-            not _is_real(self.weight_decay)
+            not is_real(self.weight_decay)
             or not math.isfinite(self.weight_decay)
             or self.weight_decay < 0
         ):
@@ -173,11 +173,11 @@ class TrainConfig:
                 f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
             )
         choice("schedule", SCHEDULES)
-        if not _is_real(self.val_fraction) or not 0 <= self.val_fraction < 1:
+        if not is_real(self.val_fraction) or not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.patience is not None:
             whole("patience", 1)
-        if not _is_int(self.seed) or self.seed < 0:
+        if not is_int(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
         choice("dtype", DTYPES)
         if not isinstance(self.standardize, bool):
@@ -230,14 +230,6 @@ def resolve_epochs(config: TrainConfig, n_train: int) -> int:
         return config.epochs
     steps_per_epoch = -(-n_train // min(config.batch_size, n_train))
     return max(AUTO_EPOCHS, -(-AUTO_MIN_STEPS // steps_per_epoch))
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
-def _is_real(v: object) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
 
 
 # ----------------------------------------------------------------------------- history
@@ -733,25 +725,6 @@ def _result(state: TrainState, *, diverged: bool, epochs: int) -> TrainResult:
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
-
-    A crash at any point (even SIGKILL) leaves the old file or the new one, never a mix.
-    """
-    tmp = tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, path)
-    except BaseException:
-        Path(tmp.name).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: str | os.PathLike[str], state: TrainState) -> Path:
     """Write a checkpoint of ``state`` (safetensors, atomic).
 
@@ -794,7 +767,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: TrainState) -> Path:
         "extra": state.extra,
     }
     data = safetensors.numpy.save(tensors, metadata={"backprop_checkpoint": json.dumps(meta)})
-    _atomic_write(path, data)
+    # A crash at any point (even SIGKILL) leaves the old checkpoint or the new one.
+    atomic_write_bytes(path, data)
     return path
 
 
