@@ -550,7 +550,7 @@ def tta_torch(epochs: int | None) -> list[tuple[float, float]]:
     import torch
 
     from backprop.data import load_dataset, train_val_split
-    from backprop.training import TrainConfig
+    from backprop.training import TrainConfig, resolve_epochs
 
     ds = load_dataset("fashion-mnist")
     cfg = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
@@ -572,11 +572,12 @@ def tta_torch(epochs: int | None) -> list[tuple[float, float]]:
     model_t = torch_model(cfg.hidden[0])
     opt_t = torch.optim.Adam(model_t.parameters(), lr=cfg.lr)
     steps = -(-len(Xtr) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=cfg.epochs * steps)
+    n_epochs = resolve_epochs(cfg, len(Xtr))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=n_epochs * steps)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(cfg.seed)
     paused, curve = 0.0, []
-    for _ in range(cfg.epochs):
+    for _ in range(n_epochs):
         order = torch.randperm(len(Xtr), generator=gen)
         for s in batch_slices(len(Xtr), cfg.batch_size):
             idx = order[s]
@@ -599,7 +600,7 @@ def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[
     from sklearn.exceptions import ConvergenceWarning
 
     from backprop.data import load_dataset
-    from backprop.training import Callback, TrainConfig, train
+    from backprop.training import Callback, TrainConfig, resolve_epochs, train
 
     ds = load_dataset("fashion-mnist")
     cfg = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
@@ -648,7 +649,7 @@ def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[
     paused, curve = 0.0, []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for _ in range(cfg.epochs):
+        for _ in range(resolve_epochs(cfg, round(len(Xs) * (1 - cfg.val_fraction)))):
             clf.fit(Xs, ds.y_train)
             now = time.perf_counter()
             acc = float(np.mean(clf.predict(Xs_test) == yte))
@@ -925,14 +926,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         r["headline"] = is_head
         results["training"].append(r)
     del X, y
+    save = out_dir / "results.json"
+    save.write_text(json.dumps(results, indent=1, default=float))  # partial, in case
     headline = next(r for r in results["training"] if r["headline"])
 
     print("inference ...", flush=True)
     results["inference"] = inference_section(head[0], n_inf, rounds, worker)
     print("memory ...", flush=True)
     results["memory"] = memory_section(n_mem, head[0], head[1])
+    save.write_text(json.dumps(results, indent=1, default=float))
     print("width scaling ...", flush=True)
     results["scaling"] = scaling_section(widths, n_scale, head[1], max(2, grid_rounds), n_lin)
+    save.write_text(json.dumps(results, indent=1, default=float))
     if not args.skip_tta and not args.quick:
         print("time to accuracy ...", flush=True)
         results["time_to_accuracy"] = tta_section(args.tta_epochs, 0.90, worker)
