@@ -48,6 +48,7 @@ TRAIN_FLAGS = [
     "--out",
     "--force",
     "--quiet",
+    "--resume",
 ]
 HELP_FLAGS = {
     "train": TRAIN_FLAGS,

@@ -511,7 +511,13 @@ def _resume_train(args: argparse.Namespace) -> int:
 
 
 def _train_into(
-    out: Path, ds: Dataset, config: Any, args: argparse.Namespace, *, resume: bool, created: list[Path]
+    out: Path,
+    ds: Dataset,
+    config: Any,
+    args: argparse.Namespace,
+    *,
+    resume: bool,
+    created: list[Path],
 ) -> int:
     """Train with a checkpoint in ``out`` and publish the results there when finished.
 
@@ -1128,7 +1134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         0 on success, 1 when a check or a training run fails (divergence), 2 for a usage
-        or input error, 130 when interrupted with Ctrl-C.
+        or input error, 130 when interrupted with Ctrl-C (or, for ``train``, SIGTERM).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

@@ -151,9 +151,7 @@ class TrainConfig:
             if v not in allowed:
                 raise ValueError(f"unknown {name} {v!r}; choose one of {', '.join(allowed)}")
 
-        if not isinstance(self.hidden, tuple) or not all(
-            is_int(h) and h >= 1 for h in self.hidden
-        ):
+        if not isinstance(self.hidden, tuple) or not all(is_int(h) and h >= 1 for h in self.hidden):
             raise ValueError(f"hidden must be a list of layer widths >= 1, got {self.hidden!r}")
         choice("activation", tuple(ACTIVATIONS))
         if self.epochs is not None:
