@@ -384,6 +384,8 @@ def _finished(d: Path) -> None:
         (None, ["--epochs", "9"], ["--epochs 9", "recorded: 4", "conflicts"]),
         (None, ["--hidden", "8", "8"], ["--hidden [8, 8]", "recorded: [8]"]),
         (None, ["--data", "digits"], ["--data digits", "recorded: diabetes"]),
+        (None, ["--patience", "2"], ["--patience 2", "recorded: 0"]),
+        (None, ["--target", "y"], ["--target y", "recorded: not given"]),
         (None, ["--seed", "0", "--lr", "0.5"], ["--lr 0.5", "recorded: 0.001"]),
         (None, ["--force"], ["--force cannot be combined"]),
         (None, ["--out", "elsewhere"], ["--out cannot be combined"]),

@@ -681,7 +681,10 @@ def _check_resume_flags(
             value = None
         if value != recorded.get(name):
             flag = "--" + name.replace("_", "-")
-            conflicts.append(f"{flag} {value} (recorded: {recorded.get(name)})")
+            was = recorded.get(name)
+            if was is None:  # the flag's own spelling of "not set"
+                was = {"epochs": "auto", "patience": 0}.get(name, "not given")
+            conflicts.append(f"{flag} {value} (recorded: {was})")
     if conflicts:
         raise CLIError(
             f"{where}: {'; '.join(conflicts)} conflicts with the recorded run; leave the "
