@@ -437,7 +437,7 @@ def test_help_mentions_every_flag_and_default(command: str) -> None:
 
         config = TrainConfig()
         flat = " ".join(text.split())
-        assert config.epochs is None and "(default: auto: 15, or more" in flat
+        assert config.epochs is None and "(default: auto: 12, or more" in flat
         assert f"(default: {config.lr})" in flat
         assert f"(default: {config.optimizer})" in flat
         assert "(default: digits)" in flat

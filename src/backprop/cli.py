@@ -283,7 +283,7 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
         (
             "--epochs",
             num(positive_int, "N"),
-            "passes over the training data, at most (default: auto: 15, or more on a small "
+            "passes over the training data, at most (default: auto: 12, or more on a small "
             "dataset so that training makes at least 1500 updates)",
         ),
         ("--batch-size", num(positive_int, "B"), "examples per update"),
