@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backprop._parallel import run_split
+
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
@@ -502,28 +504,43 @@ class SGD(Optimizer):
         super().__init__(params, lr, weight_decay)
 
     def _update(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
-        mu, wd = self.momentum, self.weight_decay
+        mu, wd, nesterov = self.momentum, self.weight_decay, self.nesterov
+        v_all = self._state["v"] if mu else None
         for key, p in self.params.items():
             g, tmp = grads[key], self._scratch[key]
-            if wd:
-                # g = grad + wd * p (L2 penalty wd/2 |p|^2), without touching grads.
-                np.multiply(p, wd, out=tmp)
-                np.add(tmp, g, out=tmp)
-                g = tmp
-            if mu:
-                v = self._state["v"][key]
-                v *= mu
-                v += g
-                if self.nesterov:
-                    # p -= lr * (g + mu * v), as two passes so no second scratch is needed.
-                    np.multiply(g, lr, out=tmp)
-                    p -= tmp
-                    np.multiply(v, lr * mu, out=tmp)
-                else:
-                    np.multiply(v, lr, out=tmp)
-            else:
-                np.multiply(g, lr, out=tmp)
+            v = v_all[key] if v_all is not None else tmp  # tmp: unused placeholder
+            run_split(_sgd_kernel, (p, g, tmp, v), lr, mu, wd, nesterov)
+
+
+def _sgd_kernel(
+    p: np.ndarray,
+    g: np.ndarray,
+    tmp: np.ndarray,
+    v: np.ndarray,
+    lr: float,
+    mu: float,
+    wd: float,
+    nesterov: bool,
+) -> None:
+    """One SGD step on (parts of) one parameter, in place; see `SGD` for the algebra."""
+    if wd:
+        # g = grad + wd * p (L2 penalty wd/2 |p|^2), without touching grads.
+        np.multiply(p, wd, out=tmp)
+        np.add(tmp, g, out=tmp)
+        g = tmp
+    if mu:
+        v *= mu
+        v += g
+        if nesterov:
+            # p -= lr * (g + mu * v), as two passes so no second scratch is needed.
+            np.multiply(g, lr, out=tmp)
             p -= tmp
+            np.multiply(v, lr * mu, out=tmp)
+        else:
+            np.multiply(v, lr, out=tmp)
+    else:
+        np.multiply(g, lr, out=tmp)
+    p -= tmp
 
 
 class Adam(Optimizer):
@@ -584,25 +601,45 @@ class Adam(Optimizer):
         c = math.sqrt((1.0 - b2) / (1.0 - b2**n))
         eps_hat = self.eps / c
         step_size = lr * (1.0 - b1) / ((1.0 - b1**n) * c)
+        # AdamW decays the weights directly, Adam adds the L2 gradient wd * p.
+        decay = 1.0 - lr * wd if wd and self._decoupled else 1.0
+        l2 = 0.0 if self._decoupled else wd
         M_all, V_all = self._state["m"], self._state["v"]
         for key, p in self.params.items():
-            g, tmp, M, V = grads[key], self._scratch[key], M_all[key], V_all[key]
-            if wd and self._decoupled:
-                p *= 1.0 - lr * wd  # AdamW: decay the weights directly, before the step
-            elif wd:
-                np.multiply(p, wd, out=tmp)  # Adam: L2 gradient, g = grad + wd * p
-                np.add(tmp, g, out=tmp)
-                g = tmp
-            M *= b1
-            M += g
-            V *= b2
-            np.square(g, out=tmp)
-            V += tmp
-            np.sqrt(V, out=tmp)
-            tmp += eps_hat
-            np.divide(M, tmp, out=tmp)
-            tmp *= step_size
-            p -= tmp
+            arrays = (p, grads[key], self._scratch[key], M_all[key], V_all[key])
+            run_split(_adam_kernel, arrays, b1, b2, eps_hat, step_size, l2, decay)
+
+
+def _adam_kernel(
+    p: np.ndarray,
+    g: np.ndarray,
+    tmp: np.ndarray,
+    M: np.ndarray,
+    V: np.ndarray,
+    b1: float,
+    b2: float,
+    eps_hat: float,
+    step_size: float,
+    l2: float,
+    decay: float,
+) -> None:
+    """One Adam step on (parts of) one parameter, in place; see `Adam` for the algebra."""
+    if decay != 1.0:
+        p *= decay  # AdamW: decay the weights before the step
+    if l2:
+        np.multiply(p, l2, out=tmp)  # Adam: L2 gradient, g = grad + wd * p
+        np.add(tmp, g, out=tmp)
+        g = tmp
+    M *= b1
+    M += g
+    V *= b2
+    np.square(g, out=tmp)
+    V += tmp
+    np.sqrt(V, out=tmp)
+    tmp += eps_hat
+    np.divide(M, tmp, out=tmp)
+    tmp *= step_size
+    p -= tmp
 
 
 class AdamW(Adam):
