@@ -31,7 +31,7 @@ import pytest
 import safetensors.numpy
 
 from backprop import _fileutil, cli
-from backprop.training import load_checkpoint
+from backprop.training import TrainConfig, load_checkpoint
 
 SCRIPT = Path(sys.executable).parent / "backprop"
 # One BLAS thread: identical arithmetic in every process, and faster on 2 cores.
@@ -386,7 +386,7 @@ def _finished(d: Path) -> None:
         (None, ["--data", "digits"], ["--data digits", "recorded: diabetes"]),
         (None, ["--patience", "2"], ["--patience 2", "recorded: 0"]),
         (None, ["--target", "y"], ["--target y", "recorded: not given"]),
-        (None, ["--seed", "0", "--lr", "0.5"], ["--lr 0.5", "recorded: 0.001"]),
+        (None, ["--seed", "0", "--lr", "0.5"], ["--lr 0.5", f"recorded: {TrainConfig().lr}"]),
         (None, ["--force"], ["--force cannot be combined"]),
         (None, ["--out", "elsewhere"], ["--out cannot be combined"]),
     ],
