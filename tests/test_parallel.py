@@ -14,7 +14,7 @@ from backprop.optim import make_optimizer
 @pytest.fixture
 def restore_setting() -> Iterator[None]:
     yield
-    _parallel.set_elementwise_threads(None)
+    _parallel.set_elementwise_threads(_parallel.DEFAULT_THREADS)
 
 
 def _train_big(name: str, threads: int, steps: int = 3) -> dict[str, np.ndarray]:
@@ -90,6 +90,11 @@ def test_auto_follows_blas_threads(restore_setting: None, monkeypatch: pytest.Mo
     monkeypatch.setattr(_parallel, "_blas_threads", lambda: 4)
     monkeypatch.setattr(_parallel.os, "cpu_count", lambda: 4)
     assert _parallel.elementwise_threads() == 2
+
+
+def test_default_is_one_thread() -> None:
+    assert _parallel.DEFAULT_THREADS == 1
+    assert _parallel.elementwise_threads() == 1
 
 
 @pytest.mark.parametrize("bad", [0, 3, -1, True, 1.5, "2"])

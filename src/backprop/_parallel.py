@@ -9,9 +9,15 @@ arrays meanwhile. Elementwise results do not depend on how the elements are spli
 serial one.
 
 `run_split` does that with one persistent worker thread and one hand-off per call. How
-many threads it uses is a module setting: `set_elementwise_threads` (``None`` = auto:
-two when NumPy's BLAS itself runs on two or more threads and the machine has two or
-more cores, else one, i.e. no worker thread at all).
+many threads it uses is a module setting, `set_elementwise_threads`: 1 (the default, no
+worker thread at all), 2, or ``None`` = auto (two when NumPy's BLAS itself runs on two
+or more threads and the machine has two or more cores, else one).
+
+Why the default is 1: on the 2-core benchmark machine (docs/benchmarks.md) the split
+made the Adam update alone up to 1.5x faster when the second core was idle, but inside a
+training step it was slower (Adam: 1,367 us beyond the GEMM floor per step against
+1,006 us on one thread), because after each matrix product OpenBLAS's own threads keep
+the second core busy spin-waiting for the next one, and the worker has to wait for it.
 """
 
 from __future__ import annotations
@@ -24,13 +30,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MIN_SPLIT_SIZE", "elementwise_threads", "run_split", "set_elementwise_threads"]
+__all__ = [
+    "DEFAULT_THREADS",
+    "MIN_SPLIT_SIZE",
+    "elementwise_threads",
+    "run_split",
+    "set_elementwise_threads",
+]
+
+DEFAULT_THREADS = 1  # see the module docstring for the measurement behind it
 
 # Below this many elements one hand-off to the worker (~10-30 us) costs more than half
 # the passes it saves (measured: a pass over 400,000 float32 values takes 20-150 us).
 MIN_SPLIT_SIZE = 100_000
 
-_setting: int | None = None  # None = auto, resolved once on first use
+_setting: int | None = DEFAULT_THREADS  # None = auto, resolved once on first use
 _resolved: int | None = None
 _worker: _Worker | None = None
 _lock = threading.Lock()
@@ -56,9 +70,9 @@ def set_elementwise_threads(n: int | None) -> None:
     Parameters
     ----------
     n : {1, 2} or None
-        1 runs everything on the calling thread; 2 hands half of each large update to
-        one worker thread; None (the default) picks 2 when NumPy's BLAS uses 2 or more
-        threads and ``os.cpu_count() >= 2``, else 1.
+        1 (the default, `DEFAULT_THREADS`) runs everything on the calling thread; 2
+        hands half of each large update to one worker thread; None (auto) picks 2 when
+        NumPy's BLAS uses 2 or more threads and ``os.cpu_count() >= 2``, else 1.
 
     Raises
     ------
