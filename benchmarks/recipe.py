@@ -19,7 +19,7 @@ from backprop.training import TrainConfig, evaluate, train
 def main(argv: list[str]) -> None:
     names = [a for a in argv if not a.startswith("--") and not _is_value(argv, a)]
     overrides = {
-        argv[i][2:].replace("-", "_"): ast.literal_eval(argv[i + 1])
+        argv[i][2:].replace("-", "_"): _value(argv[i + 1])
         for i in range(len(argv))
         if argv[i].startswith("--")
     }
@@ -36,6 +36,14 @@ def main(argv: list[str]) -> None:
             f"{name:14s} {shown}  epochs={result.epochs_run} best_epoch={result.best_epoch} "
             f"fit_seconds={result.train_seconds:.1f} total_seconds={seconds:.1f}"
         )
+
+
+def _value(text: str) -> object:
+    """A Python literal (``3e-3``, ``(512,)``, ``None``), else the text itself (``adamw``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def _is_value(argv: list[str], a: str) -> bool:
