@@ -572,7 +572,7 @@ def _tta_standardizer(ds: Any, cfg: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def tta_torch(epochs: int | None) -> list[tuple[float, float]]:
-    """PyTorch with `train`'s recipe: same split, standardisation, Adam, cosine schedule,
+    """PyTorch with `train`'s recipe: same split, standardisation, optimiser, cosine schedule,
     batch size and epochs; returns (seconds, test accuracy) after each epoch."""
     import torch
 
@@ -597,7 +597,8 @@ def tta_torch(epochs: int | None) -> list[tuple[float, float]]:
     ytr = torch.from_numpy(np.searchsorted(classes, y_tr).astype(np.int64))
     Xtr = torch.from_numpy(X_tr.astype(np.float32))
     model_t = torch_model(cfg.hidden[0])
-    opt_t = torch.optim.Adam(model_t.parameters(), lr=cfg.lr)
+    opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
+    opt_t = opt_cls(model_t.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = -(-len(Xtr) // cfg.batch_size)
     n_epochs = resolve_epochs(cfg, len(Xtr))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=n_epochs * steps)

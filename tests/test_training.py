@@ -95,7 +95,7 @@ def test_fit_decreases_the_loss():
 def test_one_epoch_matches_a_hand_written_sgd_loop():
     """Seeded permutation, batches of 32 with the last partial one (300 = 9*32 + 12)."""
     X, y = blobs()
-    config = cfg(optimizer="sgd", schedule="constant", epochs=2, lr=0.05)
+    config = cfg(optimizer="sgd", schedule="constant", epochs=2, lr=0.05, weight_decay=0.0)
     net = MLP([5, 16, 3], seed=0)
     ref = MLP([5, 16, 3], seed=0)
     result = fit(net, X, y, config=config, progress=False)
