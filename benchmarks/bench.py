@@ -907,6 +907,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
         ax.loglog(
             Hs, [w_["backprop_us_per_sample"] for w_ in sc["widths"]], "b-o", label="backprop SGD"
         )
+        ax.set_xticks(Hs, [str(h) for h in Hs])  # plain labels, no crowded minor ticks
+        ax.tick_params(axis="x", which="minor", labelbottom=False)
         ax.set_xlabel("hidden width H")
         ax.set_ylabel("microseconds per training sample")
         ax.set_title(f"width scaling (batch {sc['batch']})")
