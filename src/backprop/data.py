@@ -516,7 +516,7 @@ def _encode_labels(
     if len(train_classes) < 2:
         raise DataError(
             f"{source}: classification needs at least 2 classes, the training labels hold "
-            f"only one ({train_classes[0]!r})"
+            f"only one ({train_classes[0].item()!r})"
         )
     enc = lambda y: np.searchsorted(classes, y.astype(classes.dtype)).astype(np.int64)  # noqa: E731
     return enc(y_train), enc(y_test), classes
@@ -573,7 +573,7 @@ def _finish(
     if task == "classification" and len(np.unique(y_train)) < 2:
         raise DataError(
             f"{source}: classification needs at least 2 classes, the labels hold only one "
-            f"({np.unique(y_train)[0]!r})"
+            f"({np.unique(y_train)[0].item()!r})"
         )
 
     if X_test is None or y_test is None:
