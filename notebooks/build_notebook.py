@@ -586,9 +586,10 @@ fig.suptitle("First-layer weights of 32 hidden units");
 """)
 
 code(r"""
+from backprop.plots import confusion_counts
+
 pred = model.predict(digits.X_test)
-confusion = np.zeros((10, 10), int)
-np.add.at(confusion, (digits.y_test, pred), 1)
+confusion = confusion_counts(digits.y_test, pred, n_classes=10)  # row: true, column: predicted
 
 fig, ax = plt.subplots(figsize=(4.2, 3.6))
 im = ax.imshow(confusion, cmap="Blues")
