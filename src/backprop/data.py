@@ -495,6 +495,16 @@ def _infer_task(y: np.ndarray) -> str:
     return "classification" if n_unique <= 100 and 2 * n_unique <= len(y) else "regression"
 
 
+def _require_two_classes(y: np.ndarray, source: str, what: str) -> None:
+    """DataError unless ``y`` holds at least two distinct classes."""
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise DataError(
+            f"{source}: classification needs at least 2 classes, {what} hold only one "
+            f"({classes[0].item()!r})"
+        )
+
+
 def _encode_labels(
     y_train: np.ndarray, y_test: np.ndarray, source: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -512,12 +522,8 @@ def _encode_labels(
     classes = np.unique(np.concatenate([y_train, y_test]))
     if y_train.dtype.kind == "f":
         classes = classes.astype(np.int64)  # integer-valued floats (CSV) become integer labels
-    train_classes = np.unique(y_train)
-    if len(train_classes) < 2:
-        raise DataError(
-            f"{source}: classification needs at least 2 classes, the training labels hold "
-            f"only one ({train_classes[0].item()!r})"
-        )
+    # Checked again after the split: a class with one row may have gone to the test part.
+    _require_two_classes(y_train, source, "the training labels")
     enc = lambda y: np.searchsorted(classes, y.astype(classes.dtype)).astype(np.int64)  # noqa: E731
     return enc(y_train), enc(y_test), classes
 
@@ -570,11 +576,8 @@ def _finish(
     task = task or inferred
     if task == "regression" and not np.issubdtype(y_train.dtype, np.number):
         raise DataError(f"{source}: regression needs numeric targets, got dtype {y_train.dtype}")
-    if task == "classification" and len(np.unique(y_train)) < 2:
-        raise DataError(
-            f"{source}: classification needs at least 2 classes, the labels hold only one "
-            f"({np.unique(y_train)[0].item()!r})"
-        )
+    if task == "classification":
+        _require_two_classes(y_train, source, "the labels")
 
     if X_test is None or y_test is None:
         X_train, X_test, y_train, y_test = train_val_split(
