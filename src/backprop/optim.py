@@ -23,12 +23,12 @@ allocated per step.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from backprop._parallel import run_split
+from backprop.checks import OptionError, check_choice, check_int, check_real
 
 __all__ = [
     "OPTIMIZERS",
@@ -45,40 +45,6 @@ __all__ = [
     "make_optimizer",
     "make_schedule",
 ]
-
-
-# ----------------------------------------------------------------------------------------
-# Hyper-parameter checks (shared by schedules and optimisers)
-
-
-def _check_positive(name: str, value: float) -> float:
-    """Return ``value`` as a float if it is finite and > 0, else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return float(value)
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> float:
-    """Return ``value`` as a float if low <= value < high, else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not (low <= value < high):
-        raise ValueError(f"{name} must satisfy {low} <= {name} < {high}, got {value!r}")
-    return float(value)
-
-
-def _check_nonnegative(name: str, value: float) -> float:
-    """Return ``value`` as a float if it is finite and >= 0, else raise ValueError."""
-    return _check_range(name, value, 0.0, math.inf)
-
-
-def _check_steps(name: str, value: int) -> int:
-    """Return ``value`` if it is a whole number >= 1, else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    return int(value)
 
 
 # ----------------------------------------------------------------------------------------
@@ -110,7 +76,7 @@ class Constant(Schedule):
     lr: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+        object.__setattr__(self, "lr", check_real("lr", self.lr, low=0, low_open=True))
 
     def __call__(self, t: int) -> float:
         return self.lr
@@ -137,11 +103,9 @@ class StepDecay(Schedule):
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
-        object.__setattr__(self, "step_size", _check_steps("step_size", self.step_size))
-        gamma = _check_positive("gamma", self.gamma)
-        if gamma > 1:
-            raise ValueError(f"gamma must satisfy 0 < gamma <= 1, got {self.gamma!r}")
+        object.__setattr__(self, "lr", check_real("lr", self.lr, low=0, low_open=True))
+        object.__setattr__(self, "step_size", check_int("step_size", self.step_size, low=1))
+        gamma = check_real("gamma", self.gamma, low=0, high=1, low_open=True)
         object.__setattr__(self, "gamma", gamma)
 
     def __call__(self, t: int) -> float:
@@ -171,9 +135,9 @@ class Cosine(Schedule):
     min_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
-        object.__setattr__(self, "total_steps", _check_steps("total_steps", self.total_steps))
-        min_lr = _check_nonnegative("min_lr", self.min_lr)
+        object.__setattr__(self, "lr", check_real("lr", self.lr, low=0, low_open=True))
+        object.__setattr__(self, "total_steps", check_int("total_steps", self.total_steps, low=1))
+        min_lr = check_real("min_lr", self.min_lr, low=0)
         if min_lr > self.lr:
             raise ValueError(f"min_lr must be <= lr, got min_lr={min_lr!r} > lr={self.lr!r}")
         object.__setattr__(self, "min_lr", min_lr)
@@ -222,15 +186,12 @@ class OneCycle(Schedule):
     final_div_factor: float = 1e4
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "max_lr", _check_positive("max_lr", self.max_lr))
-        object.__setattr__(self, "total_steps", _check_steps("total_steps", self.total_steps))
-        frac = _check_range("warmup_fraction", self.warmup_fraction, 0.0, 1.0)
+        object.__setattr__(self, "max_lr", check_real("max_lr", self.max_lr, low=0, low_open=True))
+        object.__setattr__(self, "total_steps", check_int("total_steps", self.total_steps, low=1))
+        frac = check_real("warmup_fraction", self.warmup_fraction, low=0, high=1, high_open=True)
         object.__setattr__(self, "warmup_fraction", frac)
         for name in ("div_factor", "final_div_factor"):
-            value = _check_positive(name, getattr(self, name))
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value!r}")
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, check_real(name, getattr(self, name), low=1))
 
     @property
     def warmup_steps(self) -> int:
@@ -257,7 +218,36 @@ class OneCycle(Schedule):
         return self.final_lr + (self.max_lr - self.final_lr) * (1.0 + cos) / 2.0
 
 
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+ScheduleFactory = Callable[..., Schedule]
+"""``factory(lr, total_steps, *, step_size, gamma, warmup_fraction) -> Schedule``.
+
+A factory reads the keyword options it needs and ignores the others (``gamma`` means
+nothing to "cosine").
+"""
+
+
+def _step_decay(
+    lr: float, total_steps: int, *, step_size: int | None = None, gamma: float = 0.1, **_: object
+) -> StepDecay:
+    if step_size is None:  # two decays over the run
+        step_size = max(1, check_int("total_steps", total_steps, low=1) // 3)
+    return StepDecay(lr, step_size, gamma)
+
+
+def _one_cycle(
+    lr: float, total_steps: int, *, warmup_fraction: float = 0.3, **_: object
+) -> OneCycle:
+    return OneCycle(lr, total_steps, warmup_fraction=warmup_fraction)
+
+
+# The registry behind ``make_schedule`` and the CLI's ``--schedule`` choices: a new
+# schedule is a `Schedule` subclass and one entry here.
+SCHEDULES: dict[str, ScheduleFactory] = {
+    "constant": lambda lr, total_steps, **_: Constant(lr),
+    "step": _step_decay,
+    "cosine": lambda lr, total_steps, **_: Cosine(lr, total_steps),
+    "onecycle": _one_cycle,
+}
 
 
 def make_schedule(
@@ -273,8 +263,8 @@ def make_schedule(
 
     Parameters
     ----------
-    name : {"constant", "step", "cosine", "onecycle"}
-        Which schedule.
+    name : str
+        A key of `SCHEDULES`: "constant", "step", "cosine" or "onecycle".
     lr : float
         The base rate: constant rate, initial rate of "step" and "cosine", peak rate of
         "onecycle".
@@ -297,17 +287,10 @@ def make_schedule(
     ValueError
         For an unknown name (the message lists the valid ones) or a bad value.
     """
-    if name == "constant":
-        return Constant(lr)
-    if name == "step":
-        if step_size is None:
-            step_size = max(1, _check_steps("total_steps", total_steps) // 3)
-        return StepDecay(lr, step_size, gamma)
-    if name == "cosine":
-        return Cosine(lr, total_steps)
-    if name == "onecycle":
-        return OneCycle(lr, total_steps, warmup_fraction=warmup_fraction)
-    raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+    factory = SCHEDULES[check_choice("schedule", name, SCHEDULES)]
+    return factory(
+        lr, total_steps, step_size=step_size, gamma=gamma, warmup_fraction=warmup_fraction
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -359,7 +342,7 @@ class Optimizer:
                 raise ValueError(f"parameter {key!r} is read-only; it must be updated in place")
         self.params: dict[str, np.ndarray] = dict(params)
         self.schedule: Schedule = lr if isinstance(lr, Schedule) else Constant(lr)
-        self.weight_decay = _check_nonnegative("weight_decay", weight_decay)
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0)
         self.t = 0
         # One scratch array per parameter for intermediate results (ufunc out=).
         self._scratch = {k: np.empty_like(p) for k, p in self.params.items()}
@@ -496,7 +479,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
     ) -> None:
-        self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
+        self.momentum = check_real("momentum", momentum, low=0, high=1, high_open=True)
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
@@ -505,42 +488,27 @@ class SGD(Optimizer):
 
     def _update(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
         mu, wd, nesterov = self.momentum, self.weight_decay, self.nesterov
-        v_all = self._state["v"] if mu else None
         for key, p in self.params.items():
             g, tmp = grads[key], self._scratch[key]
-            v = v_all[key] if v_all is not None else tmp  # tmp: unused placeholder
-            run_split(_sgd_kernel, (p, g, tmp, v), lr, mu, wd, nesterov)
-
-
-def _sgd_kernel(
-    p: np.ndarray,
-    g: np.ndarray,
-    tmp: np.ndarray,
-    v: np.ndarray,
-    lr: float,
-    mu: float,
-    wd: float,
-    nesterov: bool,
-) -> None:
-    """One SGD step on (parts of) one parameter, in place; see `SGD` for the algebra."""
-    if wd:
-        # g = grad + wd * p (L2 penalty wd/2 |p|^2), without touching grads.
-        np.multiply(p, wd, out=tmp)
-        np.add(tmp, g, out=tmp)
-        g = tmp
-    if mu:
-        v *= mu
-        v += g
-        if nesterov:
-            # p -= lr * (g + mu * v), as two passes so no second scratch is needed.
-            np.multiply(g, lr, out=tmp)
+            if wd:
+                # g = grad + wd * p (L2 penalty wd/2 |p|^2), without touching grads.
+                np.multiply(p, wd, out=tmp)
+                np.add(tmp, g, out=tmp)
+                g = tmp
+            if mu:
+                v = self._state["v"][key]
+                v *= mu
+                v += g
+                if nesterov:
+                    # p -= lr * (g + mu * v), as two passes so no second scratch is needed.
+                    np.multiply(g, lr, out=tmp)
+                    p -= tmp
+                    np.multiply(v, lr * mu, out=tmp)
+                else:
+                    np.multiply(v, lr, out=tmp)
+            else:
+                np.multiply(g, lr, out=tmp)
             p -= tmp
-            np.multiply(v, lr * mu, out=tmp)
-        else:
-            np.multiply(v, lr, out=tmp)
-    else:
-        np.multiply(g, lr, out=tmp)
-    p -= tmp
 
 
 class Adam(Optimizer):
@@ -589,9 +557,9 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        self.beta1 = _check_range("beta1", beta1, 0.0, 1.0)
-        self.beta2 = _check_range("beta2", beta2, 0.0, 1.0)
-        self.eps = _check_positive("eps", eps)
+        self.beta1 = check_real("beta1", beta1, low=0, high=1, high_open=True)
+        self.beta2 = check_real("beta2", beta2, low=0, high=1, high_open=True)
+        self.eps = check_real("eps", eps, low=0, low_open=True)
         super().__init__(params, lr, weight_decay)
 
     def _update(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
@@ -606,40 +574,23 @@ class Adam(Optimizer):
         l2 = 0.0 if self._decoupled else wd
         M_all, V_all = self._state["m"], self._state["v"]
         for key, p in self.params.items():
-            arrays = (p, grads[key], self._scratch[key], M_all[key], V_all[key])
-            run_split(_adam_kernel, arrays, b1, b2, eps_hat, step_size, l2, decay)
-
-
-def _adam_kernel(
-    p: np.ndarray,
-    g: np.ndarray,
-    tmp: np.ndarray,
-    M: np.ndarray,
-    V: np.ndarray,
-    b1: float,
-    b2: float,
-    eps_hat: float,
-    step_size: float,
-    l2: float,
-    decay: float,
-) -> None:
-    """One Adam step on (parts of) one parameter, in place; see `Adam` for the algebra."""
-    if decay != 1.0:
-        p *= decay  # AdamW: decay the weights before the step
-    if l2:
-        np.multiply(p, l2, out=tmp)  # Adam: L2 gradient, g = grad + wd * p
-        np.add(tmp, g, out=tmp)
-        g = tmp
-    M *= b1
-    M += g
-    V *= b2
-    np.square(g, out=tmp)
-    V += tmp
-    np.sqrt(V, out=tmp)
-    tmp += eps_hat
-    np.divide(M, tmp, out=tmp)
-    tmp *= step_size
-    p -= tmp
+            g, tmp, M, V = grads[key], self._scratch[key], M_all[key], V_all[key]
+            if decay != 1.0:
+                p *= decay  # AdamW: decay the weights before the step
+            if l2:
+                np.multiply(p, l2, out=tmp)  # Adam: L2 gradient, g = grad + wd * p
+                np.add(tmp, g, out=tmp)
+                g = tmp
+            M *= b1
+            M += g
+            V *= b2
+            np.square(g, out=tmp)
+            V += tmp
+            np.sqrt(V, out=tmp)
+            tmp += eps_hat
+            np.divide(M, tmp, out=tmp)
+            tmp *= step_size
+            p -= tmp
 
 
 class AdamW(Adam):
@@ -676,7 +627,64 @@ class AdamW(Adam):
         super().__init__(params, lr, beta1, beta2, eps, weight_decay)
 
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+OptimizerFactory = Callable[..., Optimizer]
+"""``factory(params, lr, *, momentum, weight_decay, **options) -> Optimizer``.
+
+``momentum`` is the CLI's ``--momentum``: a factory that has no use for it ignores it;
+``options`` are the optimiser's own further keywords (Adam's ``beta1``...), refused by a
+factory that takes none.
+"""
+
+
+def _sgd_variant(use_momentum: bool, nesterov: bool) -> OptimizerFactory:
+    """A factory of `SGD` without momentum, with heavy-ball momentum, or with Nesterov's."""
+
+    def make(
+        params: Mapping[str, np.ndarray],
+        lr: float | Schedule,
+        *,
+        momentum: float,
+        weight_decay: float,
+        **options: float,
+    ) -> SGD:
+        if options:
+            raise OptionError(
+                "options",
+                sorted(options),
+                "none",
+                f"SGD takes no option(s) {sorted(options)}; they are Adam's",
+            )
+        mu = momentum if use_momentum else 0.0
+        return SGD(params, lr, momentum=mu, nesterov=nesterov, weight_decay=weight_decay)
+
+    return make
+
+
+def _adam_variant(cls: type[Adam]) -> OptimizerFactory:
+    """A factory of `Adam` or `AdamW` (``momentum`` is not theirs: beta1 plays its part)."""
+
+    def make(
+        params: Mapping[str, np.ndarray],
+        lr: float | Schedule,
+        *,
+        momentum: float,
+        weight_decay: float,
+        **options: float,
+    ) -> Adam:
+        return cls(params, lr, weight_decay=weight_decay, **options)
+
+    return make
+
+
+# The registry behind ``make_optimizer`` and the CLI's ``--optimizer`` choices: a new
+# optimiser is an `Optimizer` subclass (``_buffer_names`` + ``_update``) and one entry here.
+OPTIMIZERS: dict[str, OptimizerFactory] = {
+    "sgd": _sgd_variant(use_momentum=False, nesterov=False),
+    "momentum": _sgd_variant(use_momentum=True, nesterov=False),
+    "nesterov": _sgd_variant(use_momentum=True, nesterov=True),
+    "adam": _adam_variant(Adam),
+    "adamw": _adam_variant(AdamW),
+}
 
 
 def make_optimizer(
@@ -692,9 +700,10 @@ def make_optimizer(
 
     Parameters
     ----------
-    name : {"sgd", "momentum", "nesterov", "adam", "adamw"}
-        "sgd" is plain SGD (``momentum`` is ignored), "momentum" and "nesterov" are
-        ``SGD`` with that momentum, "adam" and "adamw" are ``Adam`` and ``AdamW``.
+    name : str
+        A key of `OPTIMIZERS`: "sgd" is plain SGD (``momentum`` is ignored),
+        "momentum" and "nesterov" are ``SGD`` with that momentum, "adam" and "adamw" are
+        ``Adam`` and ``AdamW``.
     params : dict of str to ndarray
         The parameters, updated in place.
     lr : float or Schedule
@@ -717,18 +726,5 @@ def make_optimizer(
     ValueError
         For an unknown name (the message lists the valid ones) or a bad value.
     """
-    if name in ("sgd", "momentum", "nesterov"):
-        if kw:
-            raise ValueError(f"optimizer {name!r} takes no option(s) {sorted(kw)}")
-        return SGD(
-            params,
-            lr,
-            momentum=0.0 if name == "sgd" else momentum,
-            nesterov=name == "nesterov",
-            weight_decay=weight_decay,
-        )
-    if name == "adam":
-        return Adam(params, lr, weight_decay=weight_decay, **kw)
-    if name == "adamw":
-        return AdamW(params, lr, weight_decay=weight_decay, **kw)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    factory = OPTIMIZERS[check_choice("optimizer", name, OPTIMIZERS)]
+    return factory(params, lr, momentum=momentum, weight_decay=weight_decay, **kw)
