@@ -12,13 +12,13 @@ import pytest
 
 from backprop.data import load_dataset
 from backprop.network import MLP
+from backprop.trainer import Trainer
 from backprop.training import (
     Callback,
     CheckpointError,
     EpochLog,
     TrainConfig,
     TrainingDiverged,
-    TrainState,
     evaluate,
     fit,
     load_checkpoint,
@@ -56,17 +56,17 @@ class Recorder(Callback):
         self.interrupt_at = interrupt_at
         self.ended = 0
 
-    def on_train_begin(self, state: TrainState) -> None:
+    def on_train_begin(self, state: Trainer) -> None:
         self.begin += 1
 
-    def on_epoch_end(self, epoch: int, log: EpochLog, state: TrainState) -> bool | None:
+    def on_epoch_end(self, epoch: int, log: EpochLog, state: Trainer) -> bool | None:
         self.epochs.append(epoch)
         self.snapshots[epoch] = {k: p.copy() for k, p in state.net.params.items()}
         if self.interrupt_at == epoch:
             raise KeyboardInterrupt
         return self.stop_at == epoch
 
-    def on_batch_end(self, step: int, loss: float, state: TrainState) -> None:
+    def on_batch_end(self, step: int, loss: float, state: Trainer) -> None:
         self.batches += 1
 
     def on_train_end(self, state, result) -> None:
@@ -163,15 +163,32 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     assert net.compute_loss(Xv, yv) == pytest.approx(val[best - 1], rel=1e-5)
 
 
-def test_without_patience_the_final_weights_are_kept():
+def test_without_patience_every_epoch_runs_and_the_best_weights_are_kept():
+    # lr 0.05 on few noisy examples: the validation loss bottoms out before epoch 12.
     X, y = blobs(40, noise=2.0, seed=2)
     Xv, yv = blobs(200, noise=2.0, seed=3)
-    net = MLP([5, 64, 3], seed=0)
     rec = Recorder()
-    result = fit(net, X, y, Xv, yv, config=cfg(epochs=6), callbacks=[rec], progress=False)
-    assert not result.stopped_early and result.epochs_run == 6
+    config = cfg(epochs=12, lr=0.05, schedule="constant")
+    net = MLP([5, 64, 3], seed=0)
+    result = fit(net, X, y, Xv, yv, config=config, callbacks=[rec], progress=False)
+    assert not result.stopped_early and result.epochs_run == 12
+    best = int(np.argmin(result.history.column("val_loss"))) + 1
+    assert best < 12, "the setting must make the last epoch not the best"
+    assert (result.best_epoch, result.monitor, result.kept) == (best, "val_loss", "best")
     for k, p in net.params.items():
-        np.testing.assert_array_equal(p, rec.snapshots[6][k])
+        np.testing.assert_array_equal(p, rec.snapshots[best][k])
+
+
+def test_keep_last_keeps_the_final_weights():
+    X, y = blobs(40, noise=2.0, seed=2)
+    Xv, yv = blobs(200, noise=2.0, seed=3)
+    rec = Recorder()
+    config = cfg(epochs=12, lr=0.05, schedule="constant", keep="last")
+    net = MLP([5, 64, 3], seed=0)
+    result = fit(net, X, y, Xv, yv, config=config, callbacks=[rec], progress=False)
+    assert result.kept == "last" and result.best_epoch < 12
+    for k, p in net.params.items():
+        np.testing.assert_array_equal(p, rec.snapshots[12][k])
 
 
 # ------------------------------------------------------------------ divergence

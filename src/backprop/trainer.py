@@ -1,0 +1,562 @@
+"""The one training engine: mini-batch gradient descent on an `MLP`.
+
+The notes (pages 1-7) end at the gradient; `Trainer.step` is "a small step against it":
+gather a batch, run `MLP.loss_and_grads` (the delta recursion), add a penalty if any,
+check the loss is finite, let the optimiser update the weights. `Trainer.run_epoch` does
+that over a seeded permutation of the data, and `Trainer.fit` repeats epochs, validates,
+records the `History` and calls the callbacks (`backprop.callbacks`), which hold every
+policy: early stopping and the best epoch, progress bars, user hooks. `backprop.train`,
+the CLI, the scikit-learn estimators and the benchmark all drive this class.
+
+Speed: a step allocates nothing of its own. Each batch is gathered with
+``np.take(..., out=)`` into a preallocated buffer, the gradients go into a preallocated
+dict that `MLP.loss_and_grads` overwrites, and the optimiser updates in place.
+
+Divergence: when a batch loss (or the validation loss) is NaN or infinite, the weights are
+reset to those at the end of the last finished epoch (the initial ones in epoch 1) and
+`TrainingDiverged` is raised; its message names the learning rate and suggests a smaller
+one, and its ``result`` attribute holds the history so far.
+
+Checkpoints: `save_checkpoint` writes the weights, the optimiser state, the shuffling RNG,
+the history and every callback's state atomically (the `Checkpoint` callback does it after
+every epoch); `Trainer.fit(resume_from=...)` continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+
+from backprop._fileutil import atomic_write_bytes
+from backprop.callbacks import Callback, EarlyStopping, EpochLog, History
+from backprop.losses import LOSSES
+from backprop.network import MLP
+from backprop.optim import Optimizer
+
+if TYPE_CHECKING:
+    from backprop.io import Model
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "TrainResult",
+    "Trainer",
+    "TrainingDiverged",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
+CHECKPOINT_VERSION = 2
+
+#: ``penalty(grads, batch_weight) -> extra loss``: adds a regulariser's gradient to
+#: ``grads`` in place and returns its value (scikit-learn's ``alpha`` term).
+Penalty = Callable[[dict[str, np.ndarray], float], float]
+
+
+@dataclass
+class TrainResult:
+    """Summary of a `Trainer.fit` run.
+
+    Attributes
+    ----------
+    history : History
+    best_epoch : int
+        The epoch with the best monitored value (``monitor``); the last epoch when
+        nothing is monitored (no validation data).
+    epochs_run : int
+        Epochs finished, resumed ones included.
+    stopped_early : bool
+        Stopped by early stopping or by a callback before the last epoch.
+    train_seconds : float
+        Sum of the epochs' wall times (validation included).
+    diverged : bool
+        True only on the ``result`` of a `TrainingDiverged` exception.
+    monitor : str or None
+        The `EpochLog` field that chose ``best_epoch`` (``"val_loss"``); None if none.
+    kept : {"best", "last"}
+        Which weights the network holds at the end: the best epoch's or the last one's.
+    """
+
+    history: History
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    train_seconds: float
+    diverged: bool = False
+    monitor: str | None = None
+    kept: str = "last"
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite; the network holds the last good weights.
+
+    Attributes
+    ----------
+    lr : float
+        The learning rate when it happened.
+    epoch : int
+        The epoch (1-based) in which it happened.
+    result : TrainResult
+        History up to the last finished epoch, with ``diverged=True``.
+    model : backprop.io.Model or None
+        Set by `backprop.training.train`: the model with the last good weights.
+    """
+
+    def __init__(self, message: str, *, lr: float, epoch: int, result: TrainResult) -> None:
+        super().__init__(message)
+        self.lr = lr
+        self.epoch = epoch
+        self.result = result
+        self.model: Model | None = None
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, malformed, or does not match the run being resumed."""
+
+
+def _metric_fn(net: MLP, metric: str) -> Callable[[np.ndarray, np.ndarray, Any], float]:
+    """The validation metric of a forward pass ``out`` (before the loss overwrites it)."""
+    if metric == "accuracy":
+        return lambda out, y, sw: float(np.average(out.argmax(axis=1) == y, weights=sw))
+    if metric == "r2":
+        from sklearn.metrics import r2_score
+
+        return lambda out, y, sw: (
+            float(r2_score(y, out, sample_weight=sw)) if np.isfinite(out).all() else math.nan
+        )
+    if metric == "rmse":
+        return lambda out, y, sw: math.sqrt(
+            float(np.average(((out - y.reshape(out.shape)) ** 2).mean(axis=1), weights=sw))
+        )
+    raise ValueError(f"unknown metric {metric!r}; choose accuracy, rmse or r2")
+
+
+class Trainer:
+    """Mini-batch training of ``net`` by ``optimizer``: the one stepping core.
+
+    Parameters
+    ----------
+    net : MLP
+        Trained in place.
+    optimizer : Optimizer
+        Built on ``net.params`` (it updates them in place).
+    batch_size : int
+        Examples per step (clipped to the data size; the last batch may be smaller).
+    seed : int or numpy.random.Generator, default 0
+        Seeds the shuffling of each epoch.
+    shuffle : bool, default True
+        A fresh permutation every epoch; False keeps the data order.
+    metric : {"accuracy", "rmse", "r2"}, optional
+        Validation metric; default accuracy for a classifier, RMSE for a regressor.
+    penalty : Penalty, optional
+        Called after each backward pass with the gradients and the batch's weight sum.
+    y_scale : float, default 1.0
+        If the caller divided the regression targets by this scale, losses and RMSE in
+        the history are multiplied back into original units.
+    lr_name : str, default "lr"
+        How the divergence message names the learning rate.
+
+    Attributes
+    ----------
+    history : History
+    epoch : int
+        Epochs finished.
+    stop_training : bool
+        Set by a callback to end the run after the current epoch.
+    """
+
+    def __init__(
+        self,
+        net: MLP,
+        optimizer: Optimizer,
+        *,
+        batch_size: int,
+        seed: int | np.random.Generator = 0,
+        shuffle: bool = True,
+        metric: str | None = None,
+        penalty: Penalty | None = None,
+        y_scale: float = 1.0,
+        lr_name: str = "lr",
+    ) -> None:
+        self.net = net
+        self.optimizer = optimizer
+        self.batch_size = int(batch_size)
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.shuffle = shuffle
+        metric = metric or ("accuracy" if net.is_classifier else "rmse")
+        self._metric = _metric_fn(net, metric)
+        self.penalty = penalty
+        self.y_scale = float(y_scale)
+        self.lr_name = lr_name
+        self.history = History(metric_name=metric)
+        self.epoch = 0
+        self.stop_training = False
+        self.callbacks: list[Callback] = []
+        # Preallocated once: gradients (overwritten every step), last good weights.
+        self.grads = {k: np.empty_like(p) for k, p in net.params.items()}
+        self._good = {k: p.copy() for k, p in net.params.items()}
+        self._lr = optimizer.lr
+
+    # ------------------------------------------------------------------ one step
+    def step(self, Xb: np.ndarray, yb: np.ndarray, swb: np.ndarray | None = None) -> float:
+        """One update on a batch: the notes' gradient, a penalty, the optimiser's step.
+
+        Parameters
+        ----------
+        Xb : ndarray of shape (b, d)
+            Already validated, in the network's dtype.
+        yb : ndarray of shape (b,) or (b, k)
+        swb : ndarray of shape (b,), optional
+            Sample weights with a positive sum.
+
+        Returns
+        -------
+        J : float
+            The batch loss (penalty included), before the update.
+
+        Raises
+        ------
+        TrainingDiverged
+            If J is NaN or infinite (the weights are reset to the last good ones).
+        """
+        self._lr = self.optimizer.lr
+        J, grads = self.net.loss_and_grads(Xb, yb, sample_weight=swb, grads=self.grads, check=False)
+        if self.penalty is not None:
+            J += self.penalty(grads, float(len(Xb)) if swb is None else float(swb.sum()))
+        if not math.isfinite(J):
+            raise self._diverged("training loss")
+        self.optimizer.step(grads)
+        return J
+
+    def run_epoch(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        """One pass over (X, y) in batches of a fresh seeded permutation.
+
+        Returns
+        -------
+        float
+            The mean batch loss, weighted by batch size (or sample weight sum).
+        """
+        n = len(X)
+        bs = min(self.batch_size, n)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        # Batch buffers: one allocation per epoch, reused by every step of it.
+        Xb_full = np.empty((bs, *X.shape[1:]), X.dtype)
+        yb_full = np.empty((bs, *y.shape[1:]), y.dtype)
+        swb_full = None if sample_weight is None else np.empty(bs, sample_weight.dtype)
+        batch_hooks = [
+            cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end
+        ]
+        loss_sum = weight_sum = 0.0
+        for start in range(0, n, bs):
+            idx = order[start : start + bs]
+            b = len(idx)
+            Xb, yb = Xb_full[:b], yb_full[:b]
+            np.take(X, idx, axis=0, out=Xb)
+            np.take(y, idx, axis=0, out=yb)
+            swb = None
+            weight = float(b)
+            if sample_weight is not None and swb_full is not None:
+                swb = np.take(sample_weight, idx, out=swb_full[:b])
+                weight = float(swb.sum())
+                if weight <= 0:
+                    continue  # every weight in the batch is 0: nothing to learn
+            J = self.step(Xb, yb, swb)
+            loss_sum += J * weight
+            weight_sum += weight
+            for cb in batch_hooks:
+                cb.on_batch_end(self.optimizer.t, J, self)
+        return loss_sum / weight_sum if weight_sum else math.nan
+
+    def evaluate(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, float]:
+        """Loss and metric on validated data in one forward pass (original units)."""
+        out = self.net.forward(X, check=False)
+        metric = self._metric(out, y, sample_weight) * (
+            self.y_scale if self.history.metric_name == "rmse" else 1.0
+        )
+        loss, _ = LOSSES[self.net.loss](out, y, out=out, sample_weight=sample_weight)
+        return float(loss) * self.y_scale**2, metric
+
+    # ------------------------------------------------------------------ the run
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        epochs: int,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+        sample_weight: np.ndarray | None = None,
+        validation_sample_weight: np.ndarray | None = None,
+        callbacks: Sequence[Callback] = (),
+        resume_from: str | os.PathLike[str] | None = None,
+    ) -> TrainResult:
+        """Train until ``epochs`` epochs are finished or a callback stops the run.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, d)
+            Validated (``net.check_X``), in the network's dtype.
+        y : ndarray of shape (n,) or (n, k)
+            Validated (``net.check_y``).
+        epochs : int
+            Total epochs of the run (a resumed run counts those already done).
+        validation_data : (X_val, y_val), optional
+            Evaluated after every epoch; without it ``val_loss``/``val_metric`` are NaN.
+        sample_weight, validation_sample_weight : ndarray of shape (n,), optional
+        callbacks : sequence of Callback
+            Called in order; an `EarlyStopping` among them chooses the best epoch, a
+            `Checkpoint` saves the state after the callbacks before it.
+        resume_from : path, optional
+            Continue from this checkpoint (which must exist and match the `Checkpoint`
+            callback's ``meta`` and the network): bit for bit an uninterrupted run.
+
+        Returns
+        -------
+        TrainResult
+
+        Raises
+        ------
+        TrainingDiverged
+            When a loss becomes NaN or infinite.
+        CheckpointError
+            When ``resume_from`` is given and the checkpoint is missing or does not match.
+        """
+        self.callbacks = list(callbacks)
+        if resume_from is not None:
+            saver = next((cb for cb in self.callbacks if isinstance(cb, Checkpoint)), None)
+            self._restore(load_checkpoint(resume_from), {} if saver is None else saver.meta)
+        early = next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+        for k, p in self.net.params.items():
+            np.copyto(self._good[k], p)
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        # Overflow in a diverging run is expected and detected, not worth a warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            while self.epoch < epochs and not self.stop_training:
+                t0 = time.perf_counter()
+                train_loss = self.run_epoch(X, y, sample_weight) * self.y_scale**2
+                val_loss = val_metric = math.nan
+                if validation_data is not None:
+                    val_loss, val_metric = self.evaluate(*validation_data, validation_sample_weight)
+                    if not math.isfinite(val_loss):
+                        raise self._diverged("validation loss")
+                self.epoch += 1
+                log = EpochLog(
+                    self.epoch, train_loss, val_loss, val_metric, self._lr, time.perf_counter() - t0
+                )
+                self.history.append(log)
+                for k, p in self.net.params.items():
+                    np.copyto(self._good[k], p)
+                for cb in self.callbacks:
+                    if cb.on_epoch_end(self.epoch, log, self):
+                        self.stop_training = True
+        result = self._result(diverged=False, epochs=epochs, early=early)
+        for cb in self.callbacks:
+            cb.on_train_end(self, result)
+        return result
+
+    def _result(self, *, diverged: bool, epochs: int, early: EarlyStopping | None) -> TrainResult:
+        best = self.epoch
+        monitor = None
+        kept = "last"
+        if early is not None and early.best_epoch > 0:
+            best, monitor = early.best_epoch, early.monitor
+            if early.restore_best and not diverged:
+                kept = "best"
+        return TrainResult(
+            history=self.history,
+            best_epoch=best,
+            epochs_run=self.epoch,
+            stopped_early=self.stop_training and self.epoch < epochs,
+            train_seconds=float(sum(log.seconds for log in self.history)),
+            diverged=diverged,
+            monitor=monitor,
+            kept=kept,
+        )
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        """Reset to the last good weights and build the exception to raise."""
+        for k, p in self.net.params.items():
+            np.copyto(p, self._good[k])
+        epoch = self.epoch + 1
+        early = next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+        result = self._result(diverged=True, epochs=epoch, early=early)
+        where = f"the end of epoch {epoch - 1}" if epoch > 1 else "the start of training"
+        lr = self._lr
+        return TrainingDiverged(
+            f"training diverged in epoch {epoch}: the {what} became NaN or infinite with "
+            f"learning rate {lr:g}; try a smaller learning rate, e.g. {self.lr_name}="
+            f"{lr / 10:g} (weights kept from {where})",
+            lr=lr,
+            epoch=epoch,
+            result=result,
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def _restore(self, ck: _Checkpoint, meta: Mapping[str, Any]) -> None:
+        """Load a checkpoint into a fresh trainer; refuse one from a different run."""
+        saved = ck.meta
+        mine, theirs = dict(meta), saved.get("run", {})
+        if mine != theirs:
+            a, b = mine.get("config", mine), theirs.get("config", theirs)
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            raise CheckpointError(
+                f"checkpoint was written with a different config ({', '.join(diff)} differ)"
+            )
+        if saved["layer_sizes"] != list(self.net.layer_sizes):
+            raise CheckpointError(
+                f"checkpoint is for layer sizes {saved['layer_sizes']}, "
+                f"the network has {list(self.net.layer_sizes)}"
+            )
+        try:
+            for k, p in self.net.params.items():
+                np.copyto(p, ck.tensors[f"param.{k}"])
+            self.optimizer.load_state_dict(
+                {k[4:]: v for k, v in ck.tensors.items() if k.startswith("opt.")}
+            )
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint tensors do not match the network: {exc}") from None
+        states = saved.get("callbacks", [])
+        for i, cb in enumerate(self.callbacks):
+            if i < len(states) and states[i] is not None:
+                prefix = f"cb{i}."
+                cb.set_state(
+                    states[i],
+                    {k[len(prefix) :]: v for k, v in ck.tensors.items() if k.startswith(prefix)},
+                )
+        self.rng.bit_generator.state = saved["rng"]
+        self.epoch = int(saved["epoch"])
+        self.stop_training = bool(saved["stop"])
+        self.history = History.from_state(saved["history"])
+
+
+class Checkpoint(Callback):
+    """Save the whole training state to ``path`` (atomically) after every epoch.
+
+    Put it after `EarlyStopping` in the callbacks, so its state is that of the epoch just
+    finished, and before callbacks that may interrupt the run.
+
+    Parameters
+    ----------
+    path : path
+    meta : mapping, optional
+        JSON-serialisable facts about the run (the training config) that a resume must
+        match exactly.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None):
+        self.path = Path(path)
+        self.meta = dict(meta or {})
+
+    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
+        save_checkpoint(self.path, trainer, self.meta)
+        return None
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str], trainer: Trainer, meta: Mapping[str, Any] | None = None
+) -> Path:
+    """Write a checkpoint of ``trainer`` (safetensors, atomic).
+
+    Tensors: ``param.<name>`` (weights), ``opt.<key>`` (optimiser state, step count
+    included), ``cb<i>.<name>`` (callback state, e.g. the best weights). Metadata (JSON
+    under ``"backprop_checkpoint"``): version, ``run`` (``meta``: the config), layer
+    sizes, epoch, stop flag, shuffling RNG state, history, callback states.
+
+    Parameters
+    ----------
+    path : path
+    trainer : Trainer
+    meta : mapping, optional
+        JSON-serialisable facts about the run that a resume must match.
+
+    Returns
+    -------
+    path : Path
+    """
+    path = Path(path)
+    tensors: dict[str, np.ndarray] = {}
+    for k, p in trainer.net.params.items():
+        tensors[f"param.{k}"] = np.ascontiguousarray(p)
+    for k, v in trainer.optimizer.state_dict().items():
+        tensors[f"opt.{k}"] = np.array(v, order="C")  # 0-d stays 0-d
+    states: list[dict[str, Any] | None] = []
+    for i, cb in enumerate(trainer.callbacks):
+        state = cb.get_state()
+        states.append(None if state is None else state[0])
+        for k, v in ({} if state is None else state[1]).items():
+            tensors[f"cb{i}.{k}"] = np.ascontiguousarray(v)
+    doc = {
+        "version": CHECKPOINT_VERSION,
+        "run": dict(meta or {}),
+        "layer_sizes": list(trainer.net.layer_sizes),
+        "epoch": trainer.epoch,
+        "stop": trainer.stop_training,
+        "rng": trainer.rng.bit_generator.state,
+        "history": trainer.history.to_state(),
+        "callbacks": states,
+    }
+    data = safetensors.numpy.save(tensors, metadata={"backprop_checkpoint": json.dumps(doc)})
+    # A crash at any point (even SIGKILL) leaves the old checkpoint or the new one.
+    atomic_write_bytes(path, data)
+    return path
+
+
+@dataclass
+class _Checkpoint:
+    meta: dict[str, Any]
+    tensors: dict[str, np.ndarray]
+
+    @property
+    def config(self) -> Any:
+        """The `TrainConfig` of the run (checkpoints written by `backprop.train`)."""
+        from backprop.training import TrainConfig
+
+        return TrainConfig.from_dict(self.meta["run"]["config"])
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> _Checkpoint:
+    """Read a checkpoint written by `save_checkpoint`.
+
+    Returns
+    -------
+    checkpoint
+        With ``.meta``, ``.tensors`` and ``.config``.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing or not a checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint there (nothing to resume)")
+    try:
+        with safetensors.safe_open(str(path), framework="numpy") as f:
+            raw = (f.metadata() or {}).get("backprop_checkpoint")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        if raw is None:
+            raise CheckpointError(f"{path}: not a backprop checkpoint (no checkpoint metadata)")
+        meta = json.loads(raw)
+        if meta.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointError(
+                f"{path}: checkpoint version {meta.get('version')!r} is not supported"
+            )
+    except CheckpointError:
+        raise
+    except Exception as exc:  # safetensors raises its own types for corrupt files
+        raise CheckpointError(f"{path}: not a readable checkpoint: {exc}") from None
+    return _Checkpoint(meta, tensors)
