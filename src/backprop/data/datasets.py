@@ -1,0 +1,556 @@
+"""Datasets: a registry of named sets plus data files, assembled into a train/test `Dataset`.
+
+A new dataset is one entry in `DATASETS` (a name and its loader).  A `Dataset` holds the
+inputs exactly as the source gives them (digits pixels 0..16, uint8 images, CSV floats),
+with the ``input_scale`` that says what full scale the raw values have: the model's
+`backprop.data.preprocess.Preprocessor` divides it out, so a saved model takes the same
+raw values whatever the container.
+
+Sources
+-------
+* ``digits``: scikit-learn's bundled 8x8 digits (no download), pixels 0..16.
+* ``diabetes``: scikit-learn's bundled regression set (raw, unscaled features).
+* ``fashion-mnist``, ``mnist``: the four IDX files, looked up in ``data_dir``, then
+  ``$BACKPROP_DATA/<name>``, then ``/usr/share/datasets/<name>``.
+* a path: ``.csv``, ``.npy`` (memory-mapped), ``.npz`` (never unpickled) or a directory of
+  IDX files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backprop.data.formats import (
+    _IDX_FILES,
+    DataError,
+    _find_idx_files,
+    load_idx_pair,
+    read_csv,
+    read_npy,
+    read_npz,
+)
+from backprop.data.preprocess import LabelEncoder, _check_finite, train_val_split
+
+__all__ = [
+    "DATASETS",
+    "FASHION_MNIST_CLASS_NAMES",
+    "NAMED_DATASETS",
+    "Dataset",
+    "load_dataset",
+]
+
+#: Human-readable names of the ten Fashion-MNIST labels 0..9 (Xiao et al., 2017).
+FASHION_MNIST_CLASS_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+#: Last place searched for IDX datasets (Debian's ``dataset-fashion-mnist`` installs here).
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")
+
+TASKS = ("classification", "regression")
+
+#: Full scale of uint8 pixels: divided out by the model's preprocessor.
+UINT8_SCALE = 255.0
+
+
+@dataclass
+class Dataset:
+    """A train/test pair of raw arrays with what is needed to interpret them.
+
+    Attributes
+    ----------
+    name : str
+        Dataset name (``"digits"``) or the file/directory it came from.
+    task : str
+        ``"classification"`` or ``"regression"``.
+    X_train : ndarray of shape (n_train, d)
+        Raw inputs as the source gives them: integer arrays (uint8 images) keep their
+        dtype, float inputs are in the requested float dtype; may be a read-only memory
+        map for ``.npy`` files.
+    y_train : ndarray of shape (n_train,) or (n_train, k)
+        Classification: int64 class indices 0..c-1. Regression: float targets.
+    X_test : ndarray of shape (n_test, d)
+    y_test : ndarray of shape (n_test,) or (n_test, k)
+    classes : ndarray of shape (c,) or None
+        Original label value of each class index (classification), else None.
+    image_shape : tuple of (int, int) or None
+        ``(rows, cols)`` when each row of X is a flattened image, else None.
+    feature_names : list of str or None
+        Column names when the source had them.
+    input_scale : float or None
+        Full scale of the raw values when known (16 for digits, 255 for uint8 images),
+        divided out by the model's `Preprocessor`; None otherwise.
+    """
+
+    name: str
+    task: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: np.ndarray | None = None
+    image_shape: tuple[int, int] | None = None
+    feature_names: list[str] | None = None
+    input_scale: float | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Input width d."""
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes c (0 for a regression set)."""
+        return 0 if self.classes is None else len(self.classes)
+
+    @property
+    def n_outputs(self) -> int:
+        """Network output width: c for classification, k (1 for 1-D y) for regression."""
+        if self.task == "classification":
+            return self.n_classes
+        return 1 if self.y_train.ndim == 1 else int(self.y_train.shape[1])
+
+
+# --------------------------------------------------------------------------------------
+# Validation, task inference, label encoding
+
+
+def _infer_task(y: np.ndarray) -> str:
+    """Classification when y is 1-D and integer-valued with few distinct values."""
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        return "classification" if y.dtype.kind in "USb" else "regression"
+    if np.issubdtype(y.dtype, np.floating) and not np.all(y == np.round(y)):
+        return "regression"
+    # "Few" distinct values: at most 100, and each seen twice on average. Diabetes
+    # (integer targets, 214 distinct in 442 rows) is regression by this rule.
+    n_unique = len(np.unique(y))
+    return "classification" if n_unique <= 100 and 2 * n_unique <= len(y) else "regression"
+
+
+def _require_two_classes(y: np.ndarray, source: str, what: str) -> None:
+    """DataError unless ``y`` holds at least two distinct classes."""
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise DataError(
+            f"{source}: classification needs at least 2 classes, {what} hold only one "
+            f"({classes[0].item()!r})"
+        )
+
+
+def _idx_search_dirs(name: str, data_dir: str | os.PathLike[str] | None) -> list[Path]:
+    dirs: list[Path] = []
+    if data_dir is not None:
+        dirs += [Path(data_dir), Path(data_dir) / name]
+    env = os.environ.get("BACKPROP_DATA")
+    if env:
+        dirs.append(Path(env) / name)
+    dirs.append(SYSTEM_DATA_DIR / name)
+    return dirs
+
+
+def _encode_labels(
+    y_train: np.ndarray, y_test: np.ndarray, source: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Map labels to 0..c-1; returns (y_train_idx, y_test_idx, classes)."""
+    for part, y in (("training", y_train), ("test", y_test)):
+        if y.ndim != 1:
+            raise DataError(
+                f"{source}: classification needs 1-D labels, {part} labels have shape {y.shape}"
+            )
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            raise DataError(
+                f"{source}: classification labels must be integers, found non-integer values "
+                f"in the {part} labels; use task='regression' for a continuous target"
+            )
+    encoder = LabelEncoder().fit(np.concatenate([y_train, y_test]))
+    if y_train.dtype.kind == "f":
+        # Integer-valued floats (CSV) become integer labels.
+        encoder = LabelEncoder(encoder.classes_.astype(np.int64))
+        y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
+    # Checked again after the split: a class with one row may have gone to the test part.
+    _require_two_classes(y_train, source, "the training labels")
+    return encoder.transform(y_train), encoder.transform(y_test), encoder.classes_
+
+
+def _finish(
+    name: str,
+    source: str,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray | None,
+    y_test: np.ndarray | None,
+    *,
+    task: str | None,
+    test_fraction: float,
+    seed: int,
+    dtype: Any,
+    image_shape: tuple[int, int] | None = None,
+    feature_names: list[str] | None = None,
+    input_scale: float | None = None,
+) -> Dataset:
+    """Validate arrays, infer/check the task, split off a test set, encode labels."""
+    if task is not None and task not in TASKS:
+        raise DataError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    parts = [("training", X_train, y_train)]
+    if X_test is not None and y_test is not None:
+        parts.append(("test", X_test, y_test))
+    for part, X, y in parts:
+        if X.ndim != 2:
+            raise DataError(f"{source}: {part} inputs must be 2-D (n, d), got shape {X.shape}")
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise DataError(f"{source}: {part} inputs are not numeric (dtype {X.dtype})")
+        if y.ndim not in (1, 2):
+            raise DataError(f"{source}: {part} targets must be 1-D or 2-D, got shape {y.shape}")
+        if len(y) != len(X):
+            raise DataError(
+                f"{source}: {part} set has {len(X)} input rows but {len(y)} labels/targets"
+            )
+        if X.shape[1] == 0:
+            raise DataError(f"{source}: {part} inputs have zero columns")
+        _check_finite(X, f"{part} inputs", source)
+        _check_finite(y, f"{part} targets", source)
+    if len(X_train) == 0:
+        raise DataError(f"{source}: zero rows of training data")
+    if X_test is not None and X_test.shape[1] != X_train.shape[1]:
+        raise DataError(
+            f"{source}: training inputs have {X_train.shape[1]} columns, test inputs "
+            f"{X_test.shape[1]}"
+        )
+
+    inferred = _infer_task(y_train)
+    task = task or inferred
+    if task == "regression" and not np.issubdtype(y_train.dtype, np.number):
+        raise DataError(f"{source}: regression needs numeric targets, got dtype {y_train.dtype}")
+    if task == "classification":
+        _require_two_classes(y_train, source, "the labels")
+
+    if X_test is None or y_test is None:
+        X_train, X_test, y_train, y_test = train_val_split(
+            X_train, y_train, test_fraction, seed=seed, stratify=task == "classification"
+        )
+    assert X_test is not None and y_test is not None  # for mypy: set just above
+    classes = None
+    if task == "classification":
+        y_train, y_test, classes = _encode_labels(y_train, y_test, source)
+    else:
+        y_train = np.asarray(y_train, dtype=dtype)
+        y_test = np.asarray(y_test, dtype=dtype)
+    # Integer inputs (uint8 pixels) stay as they are: 4x less memory than float32, and the
+    # model's preprocessor converts them.  Floats take the requested dtype; a memory map
+    # that already has it is kept (streaming).
+    if X_train.dtype.kind not in "iu" and X_train.dtype != np.dtype(dtype):
+        X_train = X_train.astype(dtype)
+    if X_test.dtype.kind not in "iu" and X_test.dtype != np.dtype(dtype):
+        X_test = X_test.astype(dtype)
+    return Dataset(
+        name=name,
+        task=task,
+        X_train=X_train,
+        y_train=y_train,
+        X_test=X_test,
+        y_test=y_test,
+        classes=classes,
+        image_shape=image_shape,
+        feature_names=feature_names,
+        input_scale=input_scale,
+    )
+
+
+def _pixel_scale(X: np.ndarray) -> float | None:
+    """255 for uint8 inputs (images), else unknown."""
+    return UINT8_SCALE if X.dtype == np.uint8 else None
+
+
+# --------------------------------------------------------------------------------------
+# Loaders: named datasets
+
+
+#: A loader: (name, data_dir, options for `_finish`) -> Dataset.
+Loader = Callable[[str, "str | os.PathLike[str] | None", dict[str, Any]], Dataset]
+
+
+def _sklearn_loader(
+    function: str,
+    task: str,
+    *,
+    input_scale: float | None = None,
+    image_shape: tuple[int, int] | None = None,
+    **options: Any,
+) -> Loader:
+    """A loader for one of scikit-learn's bundled datasets (no download)."""
+
+    def load(name: str, data_dir: str | os.PathLike[str] | None, kw: dict[str, Any]) -> Dataset:
+        import sklearn.datasets
+
+        if kw["task"] is not None and kw["task"] != task:
+            raise DataError(f"dataset {name!r} is a {task} set, not {kw['task']}")
+        bunch = getattr(sklearn.datasets, function)(**options)
+        return _finish(
+            name,
+            name,
+            bunch.data,
+            bunch.target,
+            None,
+            None,
+            image_shape=image_shape,
+            feature_names=list(bunch.feature_names),
+            input_scale=input_scale,
+            **kw,
+        )
+
+    return load
+
+
+def _idx_loader(apt_package: str | None = None) -> Loader:
+    """A loader for a four-file IDX dataset ((Fashion-)MNIST: labels 0..9)."""
+
+    def load(name: str, data_dir: str | os.PathLike[str] | None, kw: dict[str, Any]) -> Dataset:
+        if kw["task"] not in (None, "classification"):
+            raise DataError(f"dataset {name!r} is a classification set, not {kw['task']}")
+        dirs = _idx_search_dirs(name, data_dir)
+        for d in dirs:
+            ds = _load_idx_dir(d, name, require_test=True, max_label=9, **kw)
+            if ds is not None:
+                return ds
+        notes = []
+        for d in dirs:
+            present = _find_idx_files(d)
+            if present:
+                missing = sorted(set(_IDX_FILES) - set(present))
+                notes.append(f"{d} (has some files, missing {', '.join(missing)})")
+            else:
+                notes.append(f"{d} ({'no IDX files' if d.is_dir() else 'does not exist'})")
+        files = ", ".join(f"{stem}.gz" for stem in _IDX_FILES.values())
+        apt = f"install it with `sudo apt-get install {apt_package}`, or " if apt_package else ""
+        raise DataError(
+            f"dataset {name!r} not found; looked in: {'; '.join(notes)}. To get it, "
+            f"{apt}download the four IDX files ({files}) into one of those directories "
+            f"(or into DIR/{name} and set BACKPROP_DATA=DIR, or pass data_dir / --data DIR)"
+        )
+
+    return load
+
+
+#: The named datasets: adding one is one entry here.
+DATASETS: dict[str, Loader] = {
+    "digits": _sklearn_loader(
+        "load_digits", "classification", input_scale=16.0, image_shape=(8, 8)
+    ),
+    "diabetes": _sklearn_loader("load_diabetes", "regression", scaled=False),
+    "fashion-mnist": _idx_loader(apt_package="dataset-fashion-mnist"),
+    "mnist": _idx_loader(),
+}
+
+#: Names accepted by :func:`load_dataset` besides paths.
+NAMED_DATASETS = tuple(DATASETS)
+
+
+# --------------------------------------------------------------------------------------
+# Loaders: files
+
+
+def _load_idx_dir(
+    directory: Path, name: str, *, require_test: bool, max_label: int | None = None, **kw: Any
+) -> Dataset | None:
+    """Load a directory of IDX files; None when the training pair is not there."""
+    found = _find_idx_files(directory)
+    if "train_images" not in found or "train_labels" not in found:
+        return None
+    if require_test and ("test_images" not in found or "test_labels" not in found):
+        return None
+    images, labels = load_idx_pair(found["train_images"], found["train_labels"])
+    X_test = y_test = None
+    if "test_images" in found and "test_labels" in found:
+        test_images, y_test = load_idx_pair(found["test_images"], found["test_labels"])
+        if test_images.shape[1:] != images.shape[1:]:
+            raise DataError(
+                f"{directory}: training images are {images.shape[1:]}, test images "
+                f"{test_images.shape[1:]}"
+            )
+        X_test = test_images.reshape(len(test_images), -1)
+    if max_label is not None:
+        # A known set's labels are exactly 0..max_label; anything else is a damaged file.
+        for path, y in ((found["train_labels"], labels), (found.get("test_labels"), y_test)):
+            if y is not None and y.size and y.max() > max_label:
+                raise DataError(
+                    f"{path}: label {int(y.max())} out of range for {name} (classes 0..{max_label})"
+                )
+    X = images.reshape(len(images), -1)
+    rows, cols = images.shape[1:]
+    return _finish(
+        name,
+        str(directory),
+        X,
+        labels,
+        X_test,
+        y_test,
+        image_shape=(int(rows), int(cols)),
+        input_scale=_pixel_scale(X),
+        **kw,
+    )
+
+
+def _load_dir(path: Path, **kw: Any) -> Dataset:
+    ds = _load_idx_dir(path, path.name, require_test=False, **kw)
+    if ds is None:
+        raise DataError(
+            f"{path}: directory holds no IDX training files (expected "
+            f"{_IDX_FILES['train_images']}[.gz] and {_IDX_FILES['train_labels']}[.gz])"
+        )
+    return ds
+
+
+def _load_csv(path: Path, target: str | None = None, **kw: Any) -> Dataset:
+    X, y, names = read_csv(path, target)
+    return _finish(path.name, str(path), X, y, None, None, feature_names=names, **kw)
+
+
+def _load_npz(path: Path, **kw: Any) -> Dataset:
+    npz = read_npz(path)
+    keys = set(npz)
+    if {"X_train", "y_train", "X_test", "y_test"} <= keys:
+        arrays: list[np.ndarray | None] = [
+            npz[k] for k in ("X_train", "y_train", "X_test", "y_test")
+        ]
+    elif {"X", "y"} <= keys:
+        arrays = [npz["X"], npz["y"], None, None]
+    else:
+        raise DataError(
+            f"{path}: .npz must hold arrays X and y, or X_train, y_train, X_test and "
+            f"y_test; it holds {', '.join(sorted(keys)) or 'nothing'}"
+        )
+    image_shape = None
+    for i in (0, 2):
+        a = arrays[i]
+        if a is not None and a.ndim == 3:  # images stored as (n, rows, cols)
+            image_shape = (int(a.shape[1]), int(a.shape[2]))
+            arrays[i] = a.reshape(len(a), -1)
+    X_train, y_train, X_test, y_test = arrays
+    assert X_train is not None and y_train is not None
+    return _finish(
+        path.name,
+        str(path),
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        image_shape=image_shape,
+        input_scale=_pixel_scale(X_train),
+        **kw,
+    )
+
+
+def _load_npy(path: Path, **kw: Any) -> Dataset:
+    data = read_npy(path)
+    if data.ndim != 2 or data.shape[1] < 2:
+        raise DataError(
+            f"{path}: .npy must be a 2-D array whose last column is the target, "
+            f"got shape {data.shape}"
+        )
+    # X stays a view of the memory map; the target column is small enough to copy.
+    X = data[:, :-1]
+    return _finish(
+        path.name, str(path), X, np.array(data[:, -1]), None, None,
+        input_scale=_pixel_scale(X), **kw,
+    )  # fmt: skip
+
+
+#: Data files by extension: adding a format is one entry here (and a reader in formats).
+FILE_LOADERS: dict[str, Callable[..., Dataset]] = {
+    ".csv": _load_csv,
+    ".npz": _load_npz,
+    ".npy": _load_npy,
+}
+
+
+def load_dataset(
+    name_or_path: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    task: str | None = None,
+    target: str | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    dtype: Any = np.float32,
+) -> Dataset:
+    """Load a named dataset or a data file, split into training and test sets.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A name in `DATASETS` (``"digits"``, ``"diabetes"``, ``"fashion-mnist"``,
+        ``"mnist"``), or a path to a ``.csv``, ``.npy``, ``.npz`` file or a directory of
+        IDX files.
+    data_dir : str or PathLike, optional
+        First place to look for IDX datasets (then ``$BACKPROP_DATA/<name>``, then
+        ``/usr/share/datasets/<name>``).
+    task : {"classification", "regression"}, optional
+        Inferred when None: a 1-D integer-valued target with few distinct values is
+        classification.
+    target : str, optional
+        Target column name, CSV only.
+    test_fraction : float
+        Share of rows held out as the test set when the source has no test split
+        (stratified for classification). ``0`` keeps every row for training (and a
+        memory-mapped ``.npy`` stays memory-mapped).
+    seed : int
+        Seed of that split.
+    dtype : float dtype
+        dtype of float X (integer X, such as uint8 images, keeps its dtype) and of
+        regression targets.
+
+    Returns
+    -------
+    Dataset
+        With raw ``X_train`` (n_train, d), ``y_train`` (n_train,), ``input_scale`` etc.
+
+    Raises
+    ------
+    DataError
+        Unknown name, missing files (the message lists every place searched and how to get
+        the data), or any malformed or unusable data.
+    """
+    kw: dict[str, Any] = {
+        "task": task,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "dtype": dtype,
+    }
+    if not 0 <= test_fraction < 1:
+        raise DataError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    path = Path(name_or_path)
+    suffix = path.suffix.lower()
+    if target is not None and suffix != ".csv":
+        raise DataError(f"target={target!r} only applies to CSV files, not {name_or_path!r}")
+    if name_or_path in DATASETS:
+        return DATASETS[name_or_path](name_or_path, data_dir, kw)
+    if not path.exists():
+        raise DataError(
+            f"{name_or_path!r} is neither a known dataset ({', '.join(NAMED_DATASETS)}) "
+            f"nor an existing file or directory"
+        )
+    if path.is_dir():
+        return _load_dir(path, **kw)
+    if suffix not in FILE_LOADERS:
+        raise DataError(
+            f"{path}: unsupported file type {suffix or '(no extension)'!r}; expected "
+            f"{', '.join(FILE_LOADERS)} or a directory of IDX files"
+        )
+    if target is not None:
+        kw["target"] = target
+    return FILE_LOADERS[suffix](path, **kw)
