@@ -43,13 +43,14 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backprop import __version__
+from backprop import __version__, report
 from backprop._fileutil import atomic_path, atomic_write_bytes, temp_name
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
@@ -70,18 +71,10 @@ EXIT_USAGE = 2  # what argparse itself uses for a bad flag
 EXIT_FAILED = 1  # a run that failed on its own (divergence, a failing check)
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT (128 + 2)
 
-# Every file `train` may write; with --force, those of an earlier run that this run does
-# not write (e.g. confusion.png after switching to regression) are removed so that a
-# results directory never mixes two runs.
-RESULT_FILES = (
-    "model.safetensors",
-    "metrics.json",
-    "history.csv",
-    "loss.png",
-    "confusion.png",
-    "weights.png",
-    "mistakes.png",
-)
+# Every file `train` may write (`backprop.report` writes them); with --force, those of an
+# earlier run that this run does not write (e.g. confusion.png after switching to
+# regression) are removed so that a results directory never mixes two runs.
+RESULT_FILES = report.RESULT_FILES
 # What an unfinished run keeps in --out (and a finished one deletes): see _cmd_train.
 CHECKPOINT_FILE = "checkpoint.safetensors"
 RUN_FILE = "run.json"
@@ -538,8 +531,11 @@ def _train_into(
                 resume=resume,
             )
             test = _evaluate_on_test(model, ds)
-            metrics = _train_metrics(ds, config, result, test)
-            _write_results(tmp, model, ds, result, metrics)
+            with warnings.catch_warnings(record=True) as skipped:
+                warnings.simplefilter("always", report.ResultWarning)
+                report.write_results(tmp, model, result, ds, config=config, test_metrics=test)
+            for w in skipped:  # a plot that failed: the run's results stand
+                print(f"backprop train: warning: {w.message}", file=sys.stderr)
     except KeyboardInterrupt:
         epoch = _checkpoint_epoch(ck_path)
         if epoch is None:  # interrupted in the first epoch: nothing worth keeping
@@ -560,7 +556,7 @@ def _train_into(
     ck_path.unlink(missing_ok=True)
     (out / RUN_FILE).unlink(missing_ok=True)
     if not args.quiet:
-        _print_summary(ds, metrics, out)
+        print("\n".join(report.summary_lines(out)))
     return 0
 
 
@@ -690,76 +686,6 @@ def _check_resume_flags(
             f"{where}: {'; '.join(conflicts)} conflicts with the recorded run; leave the "
             "flag out to resume, or start a new run with another --out"
         )
-
-
-def _train_metrics(ds: Dataset, config: Any, result: Any, test: dict[str, float]) -> dict:
-    """The contents of metrics.json."""
-    metrics: dict[str, Any] = {"task": ds.task}
-    if ds.task == "classification":
-        metrics["test_accuracy"] = float(test["accuracy"])
-    else:
-        metrics["test_rmse"] = float(test["rmse"])
-        metrics["baseline_rmse"] = float(test["baseline_rmse"])
-    metrics["test_loss"] = float(test["loss"])
-    metrics["train_seconds"] = float(result.train_seconds)
-    metrics["epochs_run"] = int(result.epochs_run)
-    metrics["best_epoch"] = int(result.best_epoch)
-    metrics["dataset"] = {
-        "name": ds.name,
-        "n_train": len(ds.X_train),
-        "n_test": len(ds.X_test),
-        "n_features": ds.n_features,
-        "n_classes": ds.n_classes,
-        "image_shape": None if ds.image_shape is None else list(ds.image_shape),
-    }
-    metrics["config"] = config.to_dict()
-    metrics["backprop_version"] = __version__
-    return metrics
-
-
-def _write_results(
-    tmp: Path, model: Model, ds: Dataset, result: Any, metrics: dict[str, Any]
-) -> None:
-    """Write every result file into the staging directory ``tmp``."""
-    from backprop.data import FASHION_MNIST_CLASS_NAMES
-    from backprop.io import save
-    from backprop.plots import plot_confusion, plot_first_layer_weights, plot_loss, plot_mistakes
-
-    save(tmp / "model.safetensors", model)
-    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    result.history.to_csv(tmp / "history.csv")
-    plot_loss(result.history, tmp / "loss.png")
-    if ds.task != "classification":
-        return
-    assert ds.classes is not None  # classification sets always have classes
-    names = [str(c) for c in ds.classes]
-    if ds.name == "fashion-mnist" and len(names) == len(FASHION_MNIST_CLASS_NAMES):
-        names = [FASHION_MNIST_CLASS_NAMES[int(c)] for c in ds.classes]
-    y_pred = _model_targets(model, ds, None, X=ds.X_test)
-    plot_confusion(ds.y_test, y_pred, names, tmp / "confusion.png")
-    if ds.image_shape is not None:
-        plot_first_layer_weights(model.net.params["W1"], ds.image_shape, tmp / "weights.png")
-        plot_mistakes(
-            np.asarray(ds.X_test), ds.y_test, y_pred, names, ds.image_shape, tmp / "mistakes.png"
-        )
-
-
-def _print_summary(ds: Dataset, metrics: dict[str, Any], out: Path) -> None:
-    n_test = metrics["dataset"]["n_test"]
-    if ds.task == "classification":
-        score = f"test accuracy {metrics['test_accuracy']:.4f}"
-    else:
-        score = (
-            f"test RMSE {metrics['test_rmse']:.4g} (predicting the mean: "
-            f"{metrics['baseline_rmse']:.4g})"
-        )
-    print(f"{ds.name}: {score} on {n_test} test examples, test loss {metrics['test_loss']:.4g}")
-    print(
-        f"trained {metrics['epochs_run']} epochs (best {metrics['best_epoch']}) in "
-        f"{metrics['train_seconds']:.2f} s"
-    )
-    files = ", ".join(p.name for p in sorted(out.iterdir()) if p.name in RESULT_FILES)
-    print(f"results in {out}/: {files}")
 
 
 # -------------------------------------------------------------------------- labels

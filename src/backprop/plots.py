@@ -1,9 +1,12 @@
 """Plots of a training run: loss curves, confusion matrix, first-layer weights, mistakes.
 
-Each function takes the data and a path, writes a PNG there and returns the path. Figures
-are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``), never
-pyplot: no display is needed, no global backend is switched (importing this module in a
-notebook leaves inline plots working), and no figure is kept alive after saving.
+Each function takes the data and a path, writes a PNG there and returns the path. Text that
+comes from the data (class labels) is drawn as plain text: a ``$`` in a label is escaped, so
+matplotlib never reads it as mathtext (a label such as ``$x$`` would otherwise be typeset as
+an italic x, and ``$\\foo$`` would fail to draw). Figures are built with matplotlib's
+object-oriented API (``matplotlib.figure.Figure``), never pyplot: no display is needed, no
+global backend is switched (importing this module in a notebook leaves inline plots
+working), and no figure is kept alive after saving.
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from backprop.report import monitor_words
+
 if TYPE_CHECKING:
     from backprop.training import History
 
 __all__ = [
     "confusion_counts",
+    "loss_figure",
+    "plain_text",
     "plot_confusion",
     "plot_first_layer_weights",
     "plot_loss",
@@ -39,30 +46,65 @@ def _save(fig: Figure, path: _PathLike) -> Path:
     return path
 
 
+def plain_text(label: object) -> str:
+    """``str(label)`` with every ``$`` escaped, so matplotlib draws it literally.
+
+    matplotlib treats a string with an even number of unescaped ``$`` as mathtext; with
+    every ``$`` escaped it shows the text as written (and removes the backslashes).
+    """
+    return str(label).replace("$", r"\$")
+
+
+# The validation metric's axis label, by `History.metric_name`.
+_METRIC_LABELS = {"accuracy": "accuracy", "rmse": "RMSE", "r2": "R^2"}
+
+
 def _grid(n: int) -> tuple[int, int]:
     """Rows and columns of a near-square grid holding n panels."""
     cols = max(1, math.ceil(math.sqrt(n)))
     return max(1, math.ceil(n / cols)), cols
 
 
-def plot_loss(history: History, path: _PathLike) -> Path:
-    """Training and validation loss per epoch, and the validation metric beside them.
+def loss_figure(
+    history: History, *, best_epoch: int | None = None, monitor: str | None = "val_loss"
+) -> Figure:
+    """The figure `plot_loss` saves: loss per epoch, and the validation metric beside it.
 
     Parameters
     ----------
     history : backprop.training.History
         One row per epoch; ``val_loss``/``val_metric`` may be NaN (no validation data).
-    path : str or path-like
-        Where to write the PNG (1100 x 420 pixels).
+    best_epoch : int, optional
+        The run's best epoch, as the training run chose it (``TrainResult.best_epoch``); it
+        is starred in both panels, never recomputed here, so the plot names the same epoch
+        as ``metrics.json`` and ``history.csv``. None draws no star.
+    monitor : str or None, default "val_loss"
+        The ``history.csv`` column the run monitored to choose ``best_epoch`` (see
+        `backprop.report.monitor_column`), shown in the legend; None: nothing monitored.
 
     Returns
     -------
-    path : Path
+    fig : matplotlib.figure.Figure
+        Two axes; each star is a ``Line2D`` with marker ``"*"`` and x = ``best_epoch``.
+
+    Raises
+    ------
+    ValueError
+        If the history is empty or ``best_epoch`` is not one of its epochs.
     """
     cols = history.as_columns()
     epochs = cols["epoch"]
     if len(epochs) == 0:
         raise ValueError("history is empty: nothing to plot")
+    row = None
+    if best_epoch is not None:
+        rows = np.flatnonzero(epochs == best_epoch)
+        if len(rows) != 1:
+            raise ValueError(
+                f"best_epoch {best_epoch} is not an epoch of the history "
+                f"({int(epochs[0])}..{int(epochs[-1])})"
+            )
+        row = int(rows[0])
     metric = history.metric_name
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax_loss, ax_metric = fig.subplots(1, 2)
@@ -71,6 +113,13 @@ def plot_loss(history: History, path: _PathLike) -> Path:
     has_val = bool(np.isfinite(cols["val_loss"]).any())
     if has_val:
         ax_loss.plot(epochs, cols["val_loss"], marker=marker, label="validation (end of epoch)")
+    star = {"marker": "*", "linestyle": "none", "color": "C3", "markersize": 14}
+    if row is not None:
+        # On the monitored loss where there is one, else on the training loss.
+        y_col = monitor if monitor == "train_loss" else "val_loss"
+        y = cols[y_col][row] if np.isfinite(cols[y_col][row]) else cols["train_loss"][row]
+        words = monitor_words(monitor)
+        ax_loss.plot([best_epoch], [y], **star, label=f"best: epoch {best_epoch} ({words})")
     ax_loss.set_title("Loss")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
@@ -79,22 +128,16 @@ def plot_loss(history: History, path: _PathLike) -> Path:
     ax_loss.grid(True, alpha=0.3)
     ax_loss.legend()
 
-    label = "accuracy" if metric == "accuracy" else "RMSE"
+    label = _METRIC_LABELS.get(metric, metric)
     if has_val:
         ax_metric.plot(epochs, cols["val_metric"], marker=marker, color="C1", label="validation")
-        best = (
-            int(np.nanargmax(cols["val_metric"]))
-            if metric == "accuracy"
-            else int(np.nanargmin(cols["val_metric"]))
-        )
-        ax_metric.plot(
-            epochs[best],
-            cols["val_metric"][best],
-            "*",
-            color="C3",
-            markersize=14,
-            label=f"best: {cols['val_metric'][best]:.4g} (epoch {int(epochs[best])})",
-        )
+        if row is not None and np.isfinite(cols["val_metric"][row]):
+            ax_metric.plot(
+                [best_epoch],
+                [cols["val_metric"][row]],
+                **star,
+                label=f"best epoch {best_epoch}: {cols['val_metric'][row]:.4g}",
+            )
         ax_metric.legend()
     else:
         ax_metric.text(0.5, 0.5, "no validation data", ha="center", va="center")
@@ -104,7 +147,34 @@ def plot_loss(history: History, path: _PathLike) -> Path:
     ax_metric.grid(True, alpha=0.3)
     for ax in (ax_loss, ax_metric):
         ax.xaxis.get_major_locator().set_params(integer=True)
-    return _save(fig, path)
+    return fig
+
+
+def plot_loss(
+    history: History,
+    path: _PathLike,
+    *,
+    best_epoch: int | None = None,
+    monitor: str | None = "val_loss",
+) -> Path:
+    """Training and validation loss per epoch, and the validation metric beside them.
+
+    Parameters
+    ----------
+    history : backprop.training.History
+        One row per epoch; ``val_loss``/``val_metric`` may be NaN (no validation data).
+    path : str or path-like
+        Where to write the PNG (1100 x 420 pixels).
+    best_epoch : int, optional
+        The run's best epoch (``TrainResult.best_epoch``), starred; see `loss_figure`.
+    monitor : str or None, default "val_loss"
+        What the run monitored to choose ``best_epoch`` (see `loss_figure`).
+
+    Returns
+    -------
+    path : Path
+    """
+    return _save(loss_figure(history, best_epoch=best_epoch, monitor=monitor), path)
 
 
 def confusion_counts(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np.ndarray:
@@ -149,7 +219,7 @@ def plot_confusion(
     -------
     path : Path
     """
-    names = [str(c) for c in class_names]
+    names = [plain_text(c) for c in class_names]
     c = len(names)
     counts = confusion_counts(y_true, y_pred, c)
     totals = counts.sum(axis=1, keepdims=True)
@@ -270,7 +340,7 @@ def plot_mistakes(
         )
     if X[0].size != h * w:
         raise ValueError(f"images have {X[0].size} pixels, image_shape {h}x{w} needs {h * w}")
-    names = [str(c) for c in class_names]
+    names = [plain_text(c) for c in class_names]
     wrong = np.flatnonzero(t != p)[:max_images]
     rows, cols = _grid(max(len(wrong), 1))
     fig = Figure(figsize=(9, 9.5), layout="constrained")

@@ -1,0 +1,293 @@
+"""Tests of the result files (`backprop.report`): one best epoch named by every file, the
+model and metrics kept when a plot fails, class labels drawn as plain text.
+
+The runs are built by hand (a History whose lowest validation loss, highest validation
+accuracy and last epoch are three different epochs), so each check has one right answer
+that the training code cannot move.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from matplotlib import cbook
+from matplotlib.figure import Figure
+
+from backprop import plots, report
+from backprop.data import Dataset
+from backprop.io import Model, load
+from backprop.network import MLP
+from backprop.training import EpochLog, History, TrainConfig
+
+# Validation loss is lowest at epoch 3, validation accuracy highest at epoch 6, and the
+# run lasts 8 epochs: "best" by the monitored loss is 3 and nothing else.
+VAL_LOSS = [0.9, 0.6, 0.40, 0.45, 0.50, 0.55, 0.70, 0.80]
+VAL_ACC = [0.50, 0.60, 0.70, 0.72, 0.74, 0.90, 0.80, 0.78]
+BEST_BY_LOSS = 3
+BEST_BY_ACCURACY = 6
+
+
+def make_history(metric: str = "accuracy", val_metric: list[float] = VAL_ACC) -> History:
+    return History(
+        [
+            EpochLog(e, 1.0 / e, VAL_LOSS[e - 1], val_metric[e - 1], 1e-3, 0.25)
+            for e in range(1, len(VAL_LOSS) + 1)
+        ],
+        metric_name=metric,
+    )
+
+
+def make_result(
+    history: History, best_epoch: int, monitor: str | None = "val_loss", kept: str = "best"
+) -> SimpleNamespace:
+    """What `report` reads from a TrainResult, and nothing more."""
+    return SimpleNamespace(
+        history=history,
+        best_epoch=best_epoch,
+        epochs_run=len(history),
+        train_seconds=2.0,
+        monitor=monitor,
+        kept=kept,
+    )
+
+
+def classification_run(
+    classes: list[str] | None = None, image_shape: tuple[int, int] | None = (2, 2)
+) -> tuple[Model, Dataset]:
+    """A 3-class model on 4-pixel "images" and the dataset it pretends to come from."""
+    rng = np.random.default_rng(0)
+    labels = np.array(classes or ["a", "b", "c"])
+    net = MLP([4, 5, 3], loss="softmax_cross_entropy", seed=0)
+    ds = Dataset(
+        name="toy",
+        task="classification",
+        X_train=rng.random((30, 4)).astype(np.float32),
+        y_train=rng.integers(0, 3, 30),
+        X_test=rng.random((12, 4)).astype(np.float32),
+        y_test=np.arange(12) % 3,
+        classes=labels,
+        image_shape=image_shape,
+    )
+    return Model(net, classes=labels), ds
+
+
+def regression_run() -> tuple[Model, Dataset]:
+    rng = np.random.default_rng(1)
+    ds = Dataset(
+        name="toyreg",
+        task="regression",
+        X_train=rng.random((30, 3)).astype(np.float32),
+        y_train=rng.random(30).astype(np.float32),
+        X_test=rng.random((10, 3)).astype(np.float32),
+        y_test=rng.random(10).astype(np.float32),
+    )
+    return Model(MLP([3, 4, 1], loss="squared_error", seed=0)), ds
+
+
+CLASSIFICATION_SCORES = {"accuracy": 0.5, "loss": 1.0}
+REGRESSION_SCORES = {"rmse": 0.3, "loss": 0.05, "baseline_rmse": 0.4}
+
+
+def stars(fig: Figure) -> list[list[float]]:
+    """x positions of the star markers, one list per axes."""
+    return [
+        [float(x) for line in ax.get_lines() if line.get_marker() == "*" for x in line.get_xdata()]
+        for ax in fig.axes
+    ]
+
+
+def capture_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Figure]:
+    """Record each figure `plots` saves, by the file name it is finally given."""
+    seen: dict[str, Figure] = {}
+    real_save = plots._save
+
+    def spy(fig: Figure, path: Path) -> Path:
+        # The report writes to a hidden temporary ".<name>.XXXX.tmp" and renames it.
+        seen[Path(path).name.split(".")[1] + ".png"] = fig
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    return seen
+
+
+def best_rows(path: Path) -> list[int]:
+    with open(path, newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f) if row["best"] == "1"]
+
+
+# ------------------------------------------------------------------ one best epoch
+
+
+def test_every_file_names_the_monitored_best_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = capture_figures(monkeypatch)
+    model, ds = classification_run()
+    result = make_result(make_history(), BEST_BY_LOSS)
+    out = tmp_path / "run"
+    report.write_results(
+        out, model, result, ds, config=TrainConfig(), test_metrics=CLASSIFICATION_SCORES
+    )
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["best_epoch"], metrics["monitor"], metrics["kept"]) == (3, "val_loss", "best")
+    assert best_rows(out / "history.csv") == [BEST_BY_LOSS]
+    # Both panels of loss.png star epoch 3, not the most accurate epoch 6.
+    assert stars(figures["loss.png"]) == [[BEST_BY_LOSS], [BEST_BY_LOSS]]
+    lines = report.summary_lines(out)
+    assert "best epoch 3 (lowest validation loss)" in lines[1]
+    assert "best epoch's weights (epoch 3)" in lines[1]
+
+
+def test_last_weights_kept_are_named_as_such(tmp_path: Path) -> None:
+    model, ds = regression_run()
+    result = make_result(make_history("rmse"), BEST_BY_LOSS, kept="last")
+    out = tmp_path / "run"
+    report.write_results(
+        out, model, result, ds, config=TrainConfig(), test_metrics=REGRESSION_SCORES
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["best_epoch"], metrics["kept"]) == (BEST_BY_LOSS, "last")
+    assert "last epoch's weights (epoch 8)" in report.summary_lines(out)[1]
+    assert "RMSE" in report.summary_lines(out)[0]
+
+
+def test_a_monitored_metric_is_named_by_its_history_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scikit-learn's early stopping monitors the validation score: epoch 6 here.
+    figures = capture_figures(monkeypatch)
+    model, ds = classification_run(image_shape=None)
+    result = make_result(make_history(), BEST_BY_ACCURACY, monitor="val_metric")
+    out = tmp_path / "run"
+    report.write_results(
+        out, model, result, ds, config=TrainConfig(), test_metrics=CLASSIFICATION_SCORES
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["monitor"] == "val_accuracy"
+    with open(out / "history.csv", newline="") as f:
+        assert metrics["monitor"] in next(csv.reader(f))  # a column of history.csv
+    assert best_rows(out / "history.csv") == [BEST_BY_ACCURACY]
+    assert stars(figures["loss.png"]) == [[BEST_BY_ACCURACY], [BEST_BY_ACCURACY]]
+    assert "highest validation accuracy" in report.summary_lines(out)[1]
+
+
+def test_nothing_monitored_stars_the_last_epoch(tmp_path: Path) -> None:
+    nan = float("nan")
+    history = History([EpochLog(e, 1.0 / e, nan, nan, 1e-3, 0.1) for e in (1, 2, 3)])
+    fig = plots.loss_figure(history, best_epoch=3, monitor=None)
+    assert stars(fig) == [[3], []]  # on the training loss; no validation panel to mark
+    assert report.monitor_words(None).startswith("the last epoch")
+
+
+def test_plot_refuses_a_best_epoch_outside_the_history() -> None:
+    with pytest.raises(ValueError, match="best_epoch 9 is not an epoch"):
+        plots.loss_figure(make_history(), best_epoch=9)
+    with pytest.raises(ValueError, match="best_epoch 0 is not an epoch"):
+        report.write_history_csv(make_history(), "unused.csv", best_epoch=0)
+
+
+def test_history_csv_reads_back_exactly(tmp_path: Path) -> None:
+    h = make_history()
+    path = report.write_history_csv(h, tmp_path / "h.csv", best_epoch=BEST_BY_LOSS)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "seconds",
+        "best",
+    ]
+    assert [float(r["val_loss"]) for r in rows] == VAL_LOSS
+    assert [float(r["train_loss"]) for r in rows] == [1.0 / e for e in range(1, 9)]
+    without = report.write_history_csv(h, tmp_path / "plain.csv", best_epoch=None)
+    assert without.read_text().splitlines()[0].split(",")[-1] == "seconds"
+
+
+# ------------------------------------------------------------ results before plots
+
+
+def test_a_failing_plot_is_a_warning_and_the_model_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("renderer\nexploded")
+
+    monkeypatch.setattr(plots, "plot_confusion", broken)
+    model, ds = classification_run()
+    out = tmp_path / "run"
+    with pytest.warns(report.ResultWarning, match="confusion.png not written: renderer exploded"):
+        paths = report.write_results(
+            out,
+            model,
+            make_result(make_history(), BEST_BY_LOSS),
+            ds,
+            config=TrainConfig(),
+            test_metrics=CLASSIFICATION_SCORES,
+        )
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(p.name for p in paths)  # no temporary file left behind
+    assert "confusion.png" not in names
+    assert {"model.safetensors", "metrics.json", "history.csv", "loss.png", "mistakes.png"} <= set(
+        names
+    )
+    np.testing.assert_array_equal(
+        load(out / "model.safetensors").net.params["W1"], model.net.params["W1"]
+    )
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] == 0.5
+
+
+def test_a_model_of_other_classes_is_refused_before_writing(tmp_path: Path) -> None:
+    model, ds = classification_run()
+    other = Model(model.net, classes=np.array(["a", "c", "b"]))
+    with pytest.raises(ValueError, match="classes differ"):
+        report.write_results(
+            tmp_path / "run",
+            other,
+            make_result(make_history(), BEST_BY_LOSS),
+            ds,
+            config=TrainConfig(),
+            test_metrics=CLASSIFICATION_SCORES,
+        )
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- labels as text
+
+DOLLAR_LABELS = ["$a$b$", "$x$", r"$\foo$"]
+
+
+def test_dollar_labels_are_drawn_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = capture_figures(monkeypatch)
+    model, ds = classification_run(DOLLAR_LABELS)
+    ds.y_test = np.zeros(12, dtype=np.int64)  # every prediction that is not "$a$b$" is wrong
+    out = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", report.ResultWarning)  # no plot may be skipped
+        report.write_results(
+            out,
+            model,
+            make_result(make_history(), BEST_BY_LOSS),
+            ds,
+            config=TrainConfig(),
+            test_metrics=CLASSIFICATION_SCORES,
+        )
+    assert {"confusion.png", "mistakes.png"} <= {p.name for p in out.iterdir()}
+    ticks = [t.get_text() for t in figures["confusion.png"].axes[0].get_xticklabels()]
+    assert ticks == [plots.plain_text(s) for s in DOLLAR_LABELS]
+    titles = [ax.get_title() for ax in figures["mistakes.png"].axes if ax.get_title()]
+    assert titles, "the test needs at least one mistake"
+    for text in ticks + titles:
+        assert not cbook.is_math_text(text), text
+    assert plots.plain_text("$x$") == r"\$x\$"
