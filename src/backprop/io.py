@@ -12,9 +12,10 @@ indices are the parameter-free activations). A PyTorch user can therefore do::
 
 with ``strict=True`` (for ``activation="identity"`` use ``nn.Identity()`` as the
 placeholder so that the indices still line up). Everything else -- format version,
-layer sizes, activation, loss, dtype, class labels, input mean and scale, feature names,
-image shape, training config, library version -- is one JSON document under the key
-``"backprop"`` of the safetensors ``__metadata__``. The input mean and scale live there
+layer sizes, activation, loss, dtype, class labels, the input preprocessor (raw-input
+scale, mean and scale, feature names, image shape, training range), training config,
+library version -- is one JSON document under the key ``"backprop"`` of the safetensors
+``__metadata__``. The input mean and scale live there
 (as float64 JSON numbers, which round-trip exactly) rather than as tensors, because extra
 tensors would break ``load_state_dict(strict=True)``.
 
@@ -39,7 +40,8 @@ import safetensors
 import safetensors.numpy
 from numpy.typing import ArrayLike
 
-from backprop._fileutil import atomic_write_bytes, is_int, is_real
+from backprop._fileutil import atomic_write_bytes, is_int
+from backprop.data.preprocess import Preprocessor
 from backprop.layers import ACTIVATIONS
 from backprop.losses import LOSSES
 from backprop.network import MLP
@@ -54,7 +56,10 @@ __all__ = [
     "to_state_dict",
 ]
 
-FORMAT_VERSION = 1
+# 2: the input pipeline is one "preprocessor" object (raw-input scale, global or
+# per-feature standardisation, training range); 1 had x_mean/x_scale/feature_names/
+# image_shape at the top level and is still read (`_v1_preprocessor`).
+FORMAT_VERSION = 2
 METADATA_KEY = "backprop"
 
 # A header is a few kB of JSON; a length field beyond this is corruption or an attack,
@@ -83,18 +88,16 @@ class Model:
     ----------
     net : MLP
         The trained network.
+    preprocessor : backprop.data.Preprocessor, optional
+        What training did to the raw inputs (the /16 of digits, the /255 of uint8 images,
+        the standardisation, column names, image shape), applied by `transform` to every
+        raw input. None: inputs are used as given.
     classes : array-like of shape (c,), optional
         Original class labels (ints, floats, bools or strings): output i means
         ``classes[i]``. None for a regressor, or for a classifier whose labels are
         ``0 .. c-1``.
-    x_mean, x_scale : array-like of shape (d,), optional
-        Standardisation fitted on the training data, applied as ``(X - x_mean) / x_scale``
-        (both or neither; finite; scale > 0).
     config : dict, default {}
         Training configuration (JSON-serialisable), free-form.
-    feature_names : list of str of length d, optional
-    image_shape : (int, int), optional
-        Height and width when the inputs are flattened images (h * w = d).
 
     Raises
     ------
@@ -103,12 +106,9 @@ class Model:
     """
 
     net: MLP
-    classes: np.ndarray | None = None
-    x_mean: np.ndarray | None = None
-    x_scale: np.ndarray | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    feature_names: list[str] | None = None
-    image_shape: tuple[int, int] | None = None
+    preprocessor: Preprocessor | None = field(default=None, kw_only=True)
+    classes: np.ndarray | None = field(default=None, kw_only=True)
+    config: dict[str, Any] = field(default_factory=dict, kw_only=True)
 
     def __post_init__(self) -> None:
         if not isinstance(self.net, MLP):
@@ -120,55 +120,57 @@ class Model:
             self.classes = _as_classes(self.classes)
             if len(self.classes) != c:
                 raise ValueError(f"{len(self.classes)} class labels for a network with {c} outputs")
-        if (self.x_mean is None) != (self.x_scale is None):
-            raise ValueError("give both x_mean and x_scale, or neither")
-        if self.x_mean is not None and self.x_scale is not None:
-            self.x_mean = _as_vector("x_mean", self.x_mean, d)
-            self.x_scale = _as_vector("x_scale", self.x_scale, d)
-            if not np.all(self.x_scale > 0):
-                raise ValueError("x_scale must be positive (a feature's scale is <= 0)")
+        if self.preprocessor is None:
+            self.preprocessor = Preprocessor(n_features=d)
+        if not isinstance(self.preprocessor, Preprocessor):
+            raise ValueError(
+                f"preprocessor must be a backprop.data.Preprocessor, got "
+                f"{type(self.preprocessor).__name__}"
+            )
+        if self.preprocessor.n_features != d:
+            raise ValueError(
+                f"the preprocessor takes {self.preprocessor.n_features} features but the net "
+                f"has {d} inputs"
+            )
         if not isinstance(self.config, dict):
             raise ValueError(f"config must be a dict, got {type(self.config).__name__}")
-        if self.feature_names is not None:
-            names = self.feature_names
-            if not isinstance(names, list | tuple) or not all(isinstance(s, str) for s in names):
-                raise ValueError("feature_names must be a list of strings")
-            if len(names) != d:
-                raise ValueError(f"{len(names)} feature names for a network with {d} inputs")
-            self.feature_names = list(names)
-        if self.image_shape is not None:
-            shape = self.image_shape
-            if (
-                not isinstance(shape, list | tuple)
-                or len(shape) != 2
-                or not all(is_int(s) and s >= 1 for s in shape)
-            ):
-                raise ValueError(f"image_shape must be two positive ints, got {shape!r}")
-            h, w = int(shape[0]), int(shape[1])
-            if h * w != d:
-                raise ValueError(
-                    f"image_shape {h}x{w} has {h * w} pixels but the net has {d} inputs"
-                )
-            self.image_shape = (h, w)
+
+    @property
+    def pre(self) -> Preprocessor:
+        """The preprocessor (never None after construction)."""
+        assert self.preprocessor is not None
+        return self.preprocessor
 
     @property
     def n_features(self) -> int:
         """Input width d."""
         return self.net.n_inputs
 
+    @property
+    def feature_names(self) -> list[str] | None:
+        """Input column names seen in training, or None."""
+        names = self.pre.feature_names
+        return None if names is None else list(names)
+
+    @property
+    def image_shape(self) -> tuple[int, int] | None:
+        """``(rows, cols)`` when the inputs are flattened images, else None."""
+        return self.pre.image_shape
+
     def transform(self, X: ArrayLike) -> np.ndarray:
-        """Validate raw inputs and standardise them into the network's inputs.
+        """Raw inputs -> the network's inputs, through the recorded preprocessor.
 
         Parameters
         ----------
         X : array-like of shape (n, d)
-            Raw inputs; (n, h, w) is accepted for an image model and flattened.
+            Raw inputs as training saw them (any integer or float dtype: uint8 images,
+            digits pixels 0..16, CSV values); (n, h, w) is accepted for an image model.
 
         Returns
         -------
         X : ndarray of shape (n, d)
-            ``(X - x_mean) / x_scale`` in the network's dtype (computed in that dtype, as
-            `backprop.data.Standardizer` does for training data of that dtype).
+            A new array in the network's dtype (see `Preprocessor.transform`; warns when
+            the input lies far outside the training range).
 
         Raises
         ------
@@ -176,18 +178,7 @@ class Model:
             If X has the wrong width (the message names both widths), is not 2-D, is
             empty, or holds NaN/inf.
         """
-        A = np.asarray(X)
-        if A.ndim == 3 and self.image_shape is not None and A.shape[1:] == self.image_shape:
-            A = A.reshape(A.shape[0], -1)
-        if A.ndim == 2 and A.shape[1] != self.n_features:
-            raise ValueError(
-                f"model expects {self.n_features} features per row, input has {A.shape[1]}"
-            )
-        A = self.net.check_X(A)
-        if self.x_mean is not None and self.x_scale is not None:
-            A = A - self.x_mean.astype(A.dtype)  # a new array: the caller's X is untouched
-            A /= self.x_scale.astype(A.dtype)
-        return A
+        return self.pre.transform(X, dtype=self.net.dtype)
 
     def forward(self, X: ArrayLike) -> np.ndarray:
         """Network outputs (class scores, or regression values) for raw inputs.
@@ -261,21 +252,6 @@ def _as_classes(classes: ArrayLike) -> np.ndarray:
     return arr
 
 
-def _as_vector(name: str, value: object, d: int) -> np.ndarray:
-    """A finite float64 vector of length d (for x_mean and x_scale)."""
-    if isinstance(value, list) and not all(is_real(v) for v in value):
-        raise ValueError(f"{name} must be a list of numbers")
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numbers: {exc}") from None
-    if arr.shape != (d,):
-        raise ValueError(f"{name} must have shape ({d},) for {d} inputs, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr
-
-
 # ------------------------------------------------------------------------- tensors
 
 
@@ -326,10 +302,7 @@ def _metadata_json(model: Model) -> str:
         "dtype": net.dtype.name,
         "classes": None if model.classes is None else model.classes.tolist(),
         # float64 -> Python float -> repr: every value round-trips exactly.
-        "x_mean": None if model.x_mean is None else model.x_mean.tolist(),
-        "x_scale": None if model.x_scale is None else model.x_scale.tolist(),
-        "feature_names": model.feature_names,
-        "image_shape": None if model.image_shape is None else list(model.image_shape),
+        "preprocessor": model.pre.to_dict(),
         "config": model.config,
         "backprop_version": __version__,
     }
@@ -395,6 +368,28 @@ def save(path: _PathLike, model: Model | MLP, *, overwrite: bool = True) -> Path
 
 # ------------------------------------------------------------------------- load
 
+# Format 1 stored no raw-input scale: these datasets' inputs were divided by it in data
+# loading, before the stored mean and scale applied.
+_V1_INPUT_SCALES = {"digits": 16.0, "fashion-mnist": 255.0, "mnist": 255.0}
+
+
+def _v1_preprocessor(meta: Mapping[str, Any], d: int, config: Any) -> Preprocessor:
+    """The `Preprocessor` equivalent to a format-1 model's x_mean/x_scale fields."""
+    dataset = config.get("dataset") if isinstance(config, dict) else None
+    mean, scale = meta.get("x_mean"), meta.get("x_scale")
+    for name, value in (("x_mean", mean), ("x_scale", scale)):
+        if value is not None and (not isinstance(value, list) or len(value) != d):
+            raise ValueError(f"{name} must have shape ({d},) for {d} inputs")
+    return Preprocessor(
+        n_features=d,
+        input_scale=_V1_INPUT_SCALES.get(dataset) if isinstance(dataset, str) else None,
+        mean=mean,
+        scale=scale,
+        feature_names=meta.get("feature_names"),
+        image_shape=meta.get("image_shape"),
+    )
+
+
 
 def _read_header(path: Path) -> tuple[dict[str, Any], int]:
     """Read and parse the safetensors header ourselves, trusting none of its numbers.
@@ -445,8 +440,8 @@ def read_metadata(path: _PathLike) -> dict[str, Any]:
     -------
     meta : dict
         ``format_version``, ``layer_sizes``, ``activation``, ``loss``, ``dtype``,
-        ``classes``, ``x_mean``, ``x_scale``, ``feature_names``, ``image_shape``,
-        ``config``, ``backprop_version``: the document `save` wrote. Only the header
+        ``classes``, ``preprocessor`` (format 1: ``x_mean``, ``x_scale``,
+        ``feature_names``, ``image_shape``), ``config``, ``backprop_version``: the document `save` wrote. Only the header
         is checked; use `load` to validate the whole file.
 
     Raises
@@ -603,14 +598,11 @@ def load(path: _PathLike) -> Model:
             net.params[f"W{l}"] = np.array(tensors[w_name].T, dtype=net.dtype, order="C")
             net.params[f"b{l}"] = np.array(tensors[b_name], dtype=net.dtype, order="C")
         config = meta.get("config")
-        return Model(
-            net,
-            classes=meta.get("classes"),
-            x_mean=meta.get("x_mean"),
-            x_scale=meta.get("x_scale"),
-            config={} if config is None else config,
-            feature_names=meta.get("feature_names"),
-            image_shape=meta.get("image_shape"),
-        )
+        config = {} if config is None else config
+        if meta["format_version"] == 1:
+            pre = _v1_preprocessor(meta, net.n_inputs, config)
+        else:
+            pre = Preprocessor.from_dict(meta.get("preprocessor"))
+        return Model(net, preprocessor=pre, classes=meta.get("classes"), config=config)
     except ValueError as exc:
         raise ModelFileError(f"{path}: inconsistent model file: {exc}") from None
