@@ -368,8 +368,10 @@ def train(
     """Train a network on a `Dataset` from scratch: split, standardise, build, fit.
 
     The training part of ``dataset`` is split (seeded, stratified for classification)
-    into training and validation data; inputs are standardised with the training part's
-    mean and scale (stored in the model); regression targets are standardised too and the
+    into training and validation data; a `backprop.data.Preprocessor` fitted on the
+    training part (raw-input scale such as digits' /16 or uint8's /255, then one mean and
+    scale for images or one per feature otherwise) turns raw inputs into network inputs and
+    is stored in the model, which applies it to raw input; regression targets are standardised too and the
     scaling folded back into the last layer afterwards, so the model predicts in original
     units. The test part is not touched.
 
@@ -384,8 +386,8 @@ def train(
     Returns
     -------
     model : backprop.io.Model
-        Network, class labels, input mean and scale, image shape, feature names, and the
-        config (plus ``"task"`` and ``"dataset"``) as a dict.
+        Network, preprocessor (raw-input scale, standardisation, image shape, feature
+        names), class labels, and the config (plus ``"task"`` and ``"dataset"``) as a dict.
     result : TrainResult
 
     Raises
@@ -395,7 +397,7 @@ def train(
     TrainingDiverged
         With ``.model`` set to the model holding the last good weights.
     """
-    from backprop.data import train_val_split
+    from backprop.data import Preprocessor, train_val_split
     from backprop.io import Model
 
     config = TrainConfig() if config is None else config
@@ -405,18 +407,17 @@ def train(
     X_tr, X_val, y_tr, y_val = train_val_split(
         dataset.X_train, dataset.y_train, config.val_fraction, seed=config.seed, stratify=classify
     )
-    # Owned copies in the training dtype, standardised in place (no further copies).
-    X_tr = np.array(X_tr, dtype=dt, order="C", copy=True)
-    X_val = np.array(X_val, dtype=dt, order="C", copy=True)
-    x_mean = x_scale = None
-    if config.standardize:
-        from backprop.data import Standardizer
-
-        st = Standardizer().fit(X_tr)
-        x_mean, x_scale = st.mean_.astype(np.float64), st.scale_.astype(np.float64)
-        for A in (X_tr, X_val):
-            A -= x_mean.astype(dt)
-            A /= x_scale.astype(dt)
+    # Fitted on the training part only; the same transform, recorded in the model, is what
+    # Model.predict applies to raw input later (new C-ordered arrays in the training dtype).
+    pre = Preprocessor.fit(
+        X_tr,
+        input_scale=dataset.input_scale,
+        image_shape=dataset.image_shape,
+        feature_names=dataset.feature_names,
+        standardize=config.standardize,
+    )
+    X_tr = pre.transform(X_tr, dtype=dt, warn=False)
+    X_val = pre.transform(X_val, dtype=dt, warn=False) if len(X_val) else X_tr[:0]
 
     y_mean: np.ndarray | None = None
     y_scale = 1.0
@@ -447,12 +448,9 @@ def train(
             net.params[f"b{L}"] += y_mean.astype(dt)
         return Model(
             net,
+            preprocessor=pre,
             classes=dataset.classes if classify else None,
-            x_mean=x_mean,
-            x_scale=x_scale,
             config={**config.to_dict(), "task": dataset.task, "dataset": dataset.name},
-            feature_names=dataset.feature_names,
-            image_shape=dataset.image_shape,
         )
 
     try:
@@ -481,12 +479,13 @@ def train(
 def evaluate(
     model: Model, X: ArrayLike, y: ArrayLike, *, baseline_mean: ArrayLike | None = None
 ) -> dict[str, float]:
-    """Test-set metrics of a model on raw (unstandardised) inputs.
+    """Test-set metrics of a model on raw inputs (as `Dataset` holds them).
 
     Parameters
     ----------
     model : backprop.io.Model
     X : array-like of shape (n, d)
+        Raw inputs; the model's preprocessor turns them into network inputs.
     y : array-like of shape (n,) or (n, k)
         Class indices 0..c-1 (as in `Dataset`) for a classifier; targets for a regressor.
     baseline_mean : array-like of shape () or (k,), optional
