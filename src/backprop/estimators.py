@@ -3,17 +3,15 @@
 They take the parameters, and set the fitted attributes, of
 ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor`` wherever the meaning is the
 same, so they drop into pipelines, grid searches and cross-validation; the arithmetic
-is the engine's (`backprop.network.MLP`: the notes' delta recursion, pages 4-7), the
-updates are `backprop.optim`'s and the batches `backprop.data.iter_batches`'.
-
-Why the estimators run their own epoch loop instead of `backprop.training.fit`: the
-scikit-learn semantics cannot be expressed in `TrainConfig` -- stopping on the *training*
-loss with ``tol``/``n_iter_no_change``, early stopping on the validation *score*
-(accuracy or R^2, not the loss), ``sample_weight``, the L2 penalty
-``alpha / (2 n_batch) * sum ||W||^2`` on weights only (the optimisers' weight decay also
-decays biases and is not divided by the batch size), ``partial_fit`` (one epoch that
-keeps the optimiser state between calls) and ``warm_start``. The loop below is short and
-reuses the engine's gradient, the optimisers and the batch iterator.
+is the engine's (`backprop.network.MLP`: the notes' delta recursion, pages 4-7) and the
+training is the one engine, `backprop.trainer.Trainer`, that `backprop.train` and the CLI
+drive too. This module only translates: scikit-learn's parameters into the optimiser, a
+penalty hook for ``alpha`` (``alpha / (2 n_batch) * sum ||W||^2`` on weights only: the
+optimisers' weight decay also decays biases and is not divided by the batch size), and
+an `EarlyStopping` callback with scikit-learn's rule (``tol`` and ``n_iter_no_change`` on
+the training loss, or on the validation score with ``early_stopping``); a callback keeps
+the fitted attributes (``loss_curve_``, ``n_iter_``, ...) current. ``partial_fit`` is one
+epoch that keeps the optimiser state between calls.
 
 Deliberate differences from scikit-learn are listed in ``docs/estimators.md``; the main
 ones: a binary classifier has a 2-column softmax output (``coefs_[-1]`` has 2 columns,
@@ -37,7 +35,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import (
@@ -47,20 +44,53 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from backprop.data import iter_batches, train_val_split
+from backprop.callbacks import Callback, EarlyStopping, EpochLog
+from backprop.data import LabelEncoder, Preprocessor, train_val_split
 from backprop.network import MLP
 from backprop.optim import SGD, Adam, Optimizer
+from backprop.trainer import Penalty, Trainer
 
-__all__ = ["MLPClassifier", "MLPRegressor", "TrainingDivergedError"]
+__all__ = ["MLPClassifier", "MLPRegressor"]
 
 # scikit-learn's activation names -> the engine's.
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("sgd", "adam")
 
 
-class TrainingDivergedError(ValueError):
-    """The training loss became NaN or infinite; the weights of the last finished epoch
-    (or the initial ones) are kept."""
+def _l2_penalty(net: MLP, alpha: float) -> Penalty:
+    """scikit-learn's L2 term ``alpha / (2 n) sum ||W||^2`` (weights only, n the batch's
+    weight sum) as a `Trainer` penalty: adds its gradient ``alpha W / n`` to the grads."""
+    weights = [(f"W{l}", net.params[f"W{l}"]) for l in range(1, net.n_layers + 1)]
+
+    def penalty(grads: dict[str, np.ndarray], total: float) -> float:
+        for key, W in weights:
+            grads[key] += (alpha / total) * W
+        return 0.5 * alpha * sum(float(np.vdot(W, W)) for _, W in weights) / total
+
+    return penalty
+
+
+class _FittedAttributes(Callback):
+    """Keeps scikit-learn's fitted attributes current after every epoch (``verbose``
+    prints them as scikit-learn does)."""
+
+    def __init__(self, est: _BaseMLP, n_samples: int) -> None:
+        self.est = est
+        self.n_samples = n_samples
+
+    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
+        est = self.est
+        est.n_iter_ += 1
+        est.t_ += self.n_samples
+        est.loss_ = log.train_loss
+        est.loss_curve_.append(log.train_loss)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        if est.validation_scores_ is not None and not math.isnan(log.val_metric):
+            est.validation_scores_.append(log.val_metric)
+            if est.verbose:
+                print(f"Validation score: {log.val_metric:f}")
+        return None
 
 
 def _jsonable_float(v: float | None) -> str | None:
@@ -179,11 +209,6 @@ class _BaseMLP(BaseEstimator):
         """Targets for the engine and the number of outputs (subclasses)."""
         raise NotImplementedError
 
-    def _val_score(self, net: MLP, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> float:
-        """Accuracy or R^2 on the early-stopping validation data (subclasses)."""
-        raise NotImplementedError
-
-    # ------------------------------------------------------------------ training
     def _fit(
         self,
         X: ArrayLike,
@@ -244,7 +269,6 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
             self._optimizer: Optimizer | None = None
-            self._best_params: dict[str, np.ndarray] | None = None
         else:
             net = self._sync_net_from_attributes()
             if list(net.layer_sizes) != layer_sizes:
@@ -296,10 +320,10 @@ class _BaseMLP(BaseEstimator):
         rs: np.random.RandomState,
         incremental: bool,
     ) -> None:
-        """The epoch loop (scikit-learn's ``_fit_stochastic``), on the engine."""
+        """scikit-learn's ``_fit_stochastic`` as the one engine, `Trainer`, plus callbacks."""
         rng = np.random.default_rng(int(rs.randint(np.iinfo(np.int32).max)))
         early = bool(self.early_stopping)
-        X_val = y_val = sw_val = None
+        validation = sw_val = None
         if early:
             classify = self._loss == "softmax_cross_entropy"
             # Split row indices (stratified for classification), then gather X, y, weights.
@@ -315,12 +339,10 @@ class _BaseMLP(BaseEstimator):
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
-            X_val, y_val = X[idx_val], y[idx_val]
+            validation = (X[idx_val], y[idx_val])
             sw_val = None if sw is None else sw[idx_val]
             X, y = X[idx_tr], y[idx_tr]
             sw = None if sw is None else sw[idx_tr]
-            if getattr(self, "_best_params", None) is None:
-                self._best_params = {k: p.copy() for k, p in net.params.items()}
 
         n = len(X)
         if self.batch_size == "auto":
@@ -335,76 +357,38 @@ class _BaseMLP(BaseEstimator):
                     stacklevel=4,
                 )
                 bs = n
-        alpha = float(self.alpha)
-        weights = [net.params[f"W{l}"] for l in range(1, net.n_layers + 1)]
-        weight_grads = [f"W{l}" for l in range(1, net.n_layers + 1)]
-        grads = {k: np.empty_like(p) for k, p in net.params.items()}
-        good = {k: p.copy() for k, p in net.params.items()}  # last finished epoch
-        opt = self._optimizer
-        assert opt is not None
-        no_improvement = 0
+        assert self._optimizer is not None
+        trainer = Trainer(
+            net,
+            self._optimizer,
+            batch_size=bs,
+            seed=rng,
+            shuffle=bool(self.shuffle),
+            metric="accuracy" if net.is_classifier else "r2",
+            penalty=_l2_penalty(net, float(self.alpha)) if self.alpha else None,
+            lr_name="learning_rate_init",
+        )
+        # scikit-learn's rule: stop when more than n_iter_no_change epochs in a row fail to
+        # improve by tol, on the validation score (early_stopping) or the training loss.
+        stop = EarlyStopping(
+            "val_metric" if early else "train_loss",
+            mode="max" if early else "min",
+            patience=float(self.n_iter_no_change) + 1,
+            min_delta=float(self.tol),
+            restore_best=early,
+            best=self.best_validation_score_ if early else self.best_loss_,
+        )
         self.n_iter_ = 0
-        rows = np.arange(n)
         try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                for _ in range(int(self.max_iter)):
-                    loss_sum = weight_sum = 0.0
-                    # iter_batches over (X, row numbers): y and the weights follow the rows.
-                    for Xb, idx in iter_batches(X, rows, bs, shuffle=bool(self.shuffle), rng=rng):
-                        swb = None if sw is None else sw[idx]
-                        total = float(len(idx)) if swb is None else float(swb.sum())
-                        if total <= 0:
-                            continue  # every weight in the batch is 0: nothing to learn
-                        J, _ = net.loss_and_grads(
-                            Xb, y[idx], sample_weight=swb, grads=grads, check=False
-                        )
-                        if alpha:
-                            # scikit-learn's L2 term alpha/(2 n) sum ||W||^2 (weights only,
-                            # n = the batch's weight sum) and its gradient alpha W / n.
-                            J += 0.5 * alpha * sum(float(np.vdot(W, W)) for W in weights) / total
-                            for key, W in zip(weight_grads, weights, strict=True):
-                                grads[key] += (alpha / total) * W
-                        if not math.isfinite(J):
-                            for k, p in net.params.items():
-                                np.copyto(p, good[k])
-                            raise TrainingDivergedError(
-                                f"training diverged in epoch {self.n_iter_ + 1}: the loss "
-                                f"became NaN or infinite with learning_rate_init="
-                                f"{self.learning_rate_init:g}; try a smaller "
-                                "learning_rate_init or standardise X (weights kept from "
-                                "the last finished epoch)"
-                            )
-                        opt.step(grads)
-                        loss_sum += J * total
-                        weight_sum += total
-                    self.n_iter_ += 1
-                    self.t_ += n
-                    self.loss_ = loss_sum / weight_sum
-                    self.loss_curve_.append(self.loss_)
-                    for k, p in net.params.items():
-                        np.copyto(good[k], p)
-                    if self.verbose:
-                        print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                    no_improvement = self._update_no_improvement(
-                        no_improvement, net, X_val, y_val, sw_val
-                    )
-                    if no_improvement > self.n_iter_no_change:
-                        what = "Validation score" if early else "Training loss"
-                        if self.verbose:
-                            print(
-                                f"{what} did not improve more than tol={self.tol:f} for "
-                                f"{self.n_iter_no_change} consecutive epochs. Stopping."
-                            )
-                        break
-                    if incremental:
-                        break
-                    if self.n_iter_ == self.max_iter:
-                        warnings.warn(
-                            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                            "reached and the optimization hasn't converged yet.",
-                            ConvergenceWarning,
-                            stacklevel=4,
-                        )
+            result = trainer.fit(
+                X,
+                y,
+                epochs=1 if incremental else int(self.max_iter),
+                validation_data=validation,
+                sample_weight=sw,
+                validation_sample_weight=sw_val,
+                callbacks=[_FittedAttributes(self, n), stop],
+            )
         except KeyboardInterrupt:
             # numpy updates each array whole between Python signal checks, so the weights
             # are finite and usable (those of the last step, or the best epoch's below).
@@ -415,36 +399,27 @@ class _BaseMLP(BaseEstimator):
                 UserWarning,
                 stacklevel=4,
             )
-        best = getattr(self, "_best_params", None)
-        if early and self.n_iter_ > 0 and best is not None:
-            for k, p in net.params.items():
-                np.copyto(p, best[k])
-
-    def _update_no_improvement(
-        self,
-        count: int,
-        net: MLP,
-        X_val: np.ndarray | None,
-        y_val: np.ndarray | None,
-        sw_val: np.ndarray | None,
-    ) -> int:
-        """scikit-learn's rule: count epochs that improve by less than ``tol``."""
-        if X_val is not None and y_val is not None:
-            score = self._val_score(net, X_val, y_val, sw_val)
-            assert self.validation_scores_ is not None and self.best_validation_score_ is not None
-            self.validation_scores_.append(score)
+            stop.restore(trainer)
+            return
+        finally:
+            if early:
+                self.best_validation_score_ = stop.best
+            else:
+                self.best_loss_ = stop.best
+        if result.stopped_early:
             if self.verbose:
-                print(f"Validation score: {score:f}")
-            count = count + 1 if score < self.best_validation_score_ + self.tol else 0
-            if score > self.best_validation_score_ and self._best_params is not None:
-                self.best_validation_score_ = score
-                for k, p in net.params.items():
-                    np.copyto(self._best_params[k], p)
-            return count
-        assert self.best_loss_ is not None
-        count = count + 1 if self.loss_ > self.best_loss_ - self.tol else 0
-        self.best_loss_ = min(self.best_loss_, self.loss_)
-        return count
+                what = "Validation score" if early else "Training loss"
+                print(
+                    f"{what} did not improve more than tol={self.tol:f} for "
+                    f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                )
+        elif not incremental and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                "reached and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     # ------------------------------------------------------------------ attributes
     def _set_structure(self) -> None:
@@ -564,11 +539,17 @@ class _BaseMLP(BaseEstimator):
             "best_validation_score_": _jsonable_float(self.best_validation_score_),
         }
         names = getattr(self, "feature_names_in_", None)
+        # An estimator does not preprocess (as in scikit-learn): the preprocessor only
+        # records the column names.
+        pre = Preprocessor(
+            n_features=net.n_inputs,
+            feature_names=None if names is None else tuple(str(s) for s in names),
+        )
         return Model(
             net,
+            preprocessor=pre,
             classes=getattr(self, "classes_", None),
             config={"estimator": type(self).__name__, "params": params, "fitted": fitted},
-            feature_names=None if names is None else [str(s) for s in names],
         )
 
     @classmethod
@@ -600,8 +581,10 @@ class _BaseMLP(BaseEstimator):
     def from_model(cls, model: Any) -> Any:
         """A fitted estimator from a `backprop.io.Model`.
 
-        A model's input standardisation, if any, is folded into the first layer:
-        ``((X - m) / s) W + b = X (W / s^T) + (b - (m / s) W)``.
+        A model's input pipeline (raw-input scale c, mean m, scale s; see
+        `backprop.data.Preprocessor`) is folded into the first layer:
+        ``((X / c - m) / s) W + b = X (W / (c s)^T) + (b - (m / s) W)``, so the estimator
+        takes the same raw inputs as the model (the out-of-range warning is not kept).
 
         Parameters
         ----------
@@ -626,17 +609,21 @@ class _BaseMLP(BaseEstimator):
         est = cls(**params)
         new = MLP(net.layer_sizes, net.activation, net.loss, dtype=net.dtype, seed=0)
         new.params = {k: np.array(p, dtype=net.dtype, order="C") for k, p in net.params.items()}
-        if model.x_mean is not None and model.x_scale is not None:
-            inv = 1.0 / model.x_scale
-            W1 = net.params["W1"].astype(np.float64) * inv[:, None]
-            b1 = net.params["b1"].astype(np.float64) - (model.x_mean * inv) @ net.params[
-                "W1"
-            ].astype(np.float64)
-            new.params["W1"] = W1.astype(net.dtype)
+        # The model's raw-input pipeline is affine per feature, z = (X / s_in - m) / s
+        # = X * k - m / s with k = 1 / (s_in * s): fold it into the first layer (page 7's
+        # s = x W + b), so the estimator takes raw input as the model did.
+        pre = model.pre
+        s_in = 1.0 if pre.input_scale is None else pre.input_scale
+        s = np.ones(net.n_inputs) if pre.scale is None else np.broadcast_to(pre.scale, net.n_inputs)
+        m = np.zeros(net.n_inputs) if pre.mean is None else np.broadcast_to(pre.mean, net.n_inputs)
+        if pre.input_scale is not None or pre.mean is not None:
+            k = 1.0 / (s_in * s)
+            W1 = net.params["W1"].astype(np.float64)
+            new.params["W1"] = (W1 * k[:, None]).astype(net.dtype)
+            b1 = net.params["b1"].astype(np.float64) - (m / s) @ W1
             new.params["b1"] = b1.astype(net.dtype)
         est._net = new
         est._optimizer = None  # continued training starts a fresh optimiser state
-        est._best_params = None
         est._set_structure()
         est.n_features_in_ = net.n_inputs
         if mine and model.feature_names is not None:
@@ -840,11 +827,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 f"`y` has classes not in `self.classes_`: {unknown}. `self.classes_` has "
                 f"{self.classes_}; the set of classes cannot change between calls"
             )
-        return np.searchsorted(self.classes_, y).astype(np.int64), len(self.classes_)
-
-    def _val_score(self, net: MLP, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> float:
-        pred = net.forward(X, check=False).argmax(axis=1)
-        return float(accuracy_score(y, pred, sample_weight=sw))
+        return LabelEncoder(self.classes_).transform(y), len(self.classes_)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted class labels.
@@ -967,12 +950,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                 f"{self.n_outputs_}; set warm_start=False to start afresh"
             )
         return y2, y2.shape[1]
-
-    def _val_score(self, net: MLP, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> float:
-        pred = net.forward(X, check=False)
-        if not np.isfinite(pred).all():
-            return math.nan
-        return float(r2_score(y, pred, sample_weight=sw))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted targets, in the network's dtype.
