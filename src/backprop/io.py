@@ -441,8 +441,9 @@ def read_metadata(path: _PathLike) -> dict[str, Any]:
     meta : dict
         ``format_version``, ``layer_sizes``, ``activation``, ``loss``, ``dtype``,
         ``classes``, ``preprocessor`` (format 1: ``x_mean``, ``x_scale``,
-        ``feature_names``, ``image_shape``), ``config``, ``backprop_version``: the document `save` wrote. Only the header
-        is checked; use `load` to validate the whole file.
+        ``feature_names``, ``image_shape``), ``config``, ``backprop_version``: the
+        document `save` wrote. Only the header is checked; use `load` to validate the
+        whole file.
 
     Raises
     ------
