@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from backprop import notes
+from backprop.layers import ACTIVATIONS, get_activation
 from backprop.network import MLP
 
 __all__ = [
@@ -177,8 +178,8 @@ def random_network_problem(
         Number of examples.
     seed : int
     margin : float
-        Every hidden |z| is at least this (ReLU only), so a step h << margin never
-        crosses the kink.
+        Every hidden |z| is at least this (for an activation with a kink at 0, such as
+        ReLU), so a step h << margin never crosses the kink.
 
     Returns
     -------
@@ -195,7 +196,8 @@ def random_network_problem(
         X = rng.normal(size=(n, layer_sizes[0]))
         c = layer_sizes[-1]
         y = rng.integers(0, c, n) if net.is_classifier else rng.normal(size=(n, c))
-        if activation != "relu" or _min_abs_hidden_preactivation(net, X) > margin:
+        kink = get_activation(activation).kink_at_zero
+        if not kink or _min_abs_hidden_preactivation(net, X) > margin:
             return net, X, y
     raise RuntimeError("could not draw a problem away from the ReLU kinks")  # pragma: no cover
 
@@ -267,7 +269,7 @@ def _notes_rows(seed: int) -> Iterator[CheckResult]:
 def _engine_rows(seed: int) -> Iterator[CheckResult]:
     widths = [7, 5, 6, 4, 3]
     for depth in (1, 2, 3, 4):
-        for activation in ("relu", "tanh", "sigmoid", "identity"):
+        for activation in ACTIVATIONS:
             for loss in ("softmax_cross_entropy", "squared_error"):
                 sizes = [*widths[:depth], 3]
                 net, X, y = random_network_problem(sizes, activation, loss, n=11, seed=seed)

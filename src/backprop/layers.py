@@ -15,35 +15,113 @@ buffers so that its hot path allocates nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from backprop.checks import check_choice
+
 __all__ = [
     "ACTIVATIONS",
     "Activation",
+    "Initializer",
     "activation_backward",
     "activation_forward",
     "affine_backward",
     "affine_forward",
     "get_activation",
+    "glorot_uniform",
+    "he_normal",
 ]
+
+
+# ------------------------------------------------------------------ initialisations
+# An initialiser draws W of shape (fan_in, fan_out) with variance proportional to the
+# activation's ``gain``; biases start at 0 (`MLP.init_params`).
+
+Initializer = Callable[[np.random.Generator, int, int, float], np.ndarray]
+
+
+def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int, gain: float) -> np.ndarray:
+    """W ~ N(0, gain / fan_in): He et al. (2015) for ReLU with gain 2.
+
+    Keeps the variance of the pre-activations the same from layer to layer when f halves
+    it (ReLU zeroes half of its inputs).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    fan_in, fan_out : int
+        Shape of W, stored (fan_in, fan_out) as on page 7 of the notes.
+    gain : float
+        Variance gain (PyTorch's ``calculate_gain`` is its square root).
+
+    Returns
+    -------
+    W : ndarray of shape (fan_in, fan_out), float64
+    """
+    return rng.normal(0.0, np.sqrt(gain / fan_in), size=(fan_in, fan_out))
+
+
+def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, gain: float) -> np.ndarray:
+    """W ~ U(-limit, limit), limit = sqrt(gain * 6 / (fan_in + fan_out)) (Glorot & Bengio).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    fan_in, fan_out : int
+        Shape of W.
+    gain : float
+        Variance gain (1 for tanh, sigmoid and identity).
+
+    Returns
+    -------
+    W : ndarray of shape (fan_in, fan_out), float64
+    """
+    limit = np.sqrt(gain * 6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+# ------------------------------------------------------------------ activations
 
 
 @dataclass(frozen=True)
 class Activation:
-    """An elementwise activation f with its derivative.
+    """An elementwise activation f: its values, its derivative and how to start its weights.
+
+    Everything the engine (`backprop.network.MLP`) needs to know about an activation is
+    here, so a new one is one `ACTIVATIONS` entry: the network never asks for a name.
 
     Attributes
     ----------
     name : str
-        Its name in ``ACTIVATIONS``.
+        Its key in ``ACTIVATIONS``.
+    f : callable
+        ``f(z, out)`` writes f(z) into ``out`` (which may be ``z`` itself).
+    f_prime : callable
+        ``f_prime(z, a, out)`` writes f'(z) into ``out`` (never ``z`` or ``a``), computed
+        from z or from a = f(z), whichever is cheaper.
     gain : float
-        The factor by which the initial weight scale is multiplied (He for ReLU: 2).
+        Variance gain of the weight initialisation of the layer that feeds f.
+    init : callable, default `glorot_uniform`
+        ``init(rng, fan_in, fan_out, gain) -> W``.
+    f_and_f_prime : callable or None, default None
+        Optional fused pass ``f_and_f_prime(z, a_out, fprime_out)`` that writes f(z) and
+        f'(z) together when that is cheaper than f now and f' in the backward pass (ReLU:
+        the mask 1{z > 0} gives both). The training pass then keeps f'(z) from the forward
+        pass. Must give the same f(z) and f'(z) as ``f`` and ``f_prime``.
+    kink_at_zero : bool, default False
+        f' jumps at z = 0 (ReLU): a finite-difference check must keep |z| away from 0.
     """
 
     name: str
-    gain: float
+    f: Callable[[np.ndarray, np.ndarray], object]
+    f_prime: Callable[[np.ndarray, np.ndarray, np.ndarray], object]
+    gain: float = 1.0
+    init: Initializer = glorot_uniform
+    f_and_f_prime: Callable[[np.ndarray, np.ndarray, np.ndarray], object] | None = None
+    kink_at_zero: bool = False
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Compute a = f(z) elementwise.
@@ -61,19 +139,7 @@ class Activation:
         """
         if out is None:
             out = np.empty_like(z)
-        if self.name == "relu":
-            np.maximum(z, 0, out=out)
-        elif self.name == "tanh":
-            np.tanh(z, out=out)
-        elif self.name == "sigmoid":
-            # sigma(z) = (1 + tanh(z/2)) / 2: the same function, but tanh never overflows,
-            # whereas 1 / (1 + exp(-z)) warns for z = -1000.
-            np.multiply(z, 0.5, out=out)
-            np.tanh(out, out=out)
-            out += 1
-            out *= 0.5
-        elif self.name == "identity":
-            np.copyto(out, z)
+        self.f(z, out)
         return out
 
     def derivative(self, z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -94,16 +160,7 @@ class Activation:
         """
         if out is None:
             out = np.empty_like(z)
-        if self.name == "relu":
-            np.greater(z, 0, out=out)  # ReLU'(z) = 1{z > 0} (page 2)
-        elif self.name == "tanh":
-            np.multiply(a, a, out=out)  # tanh'(z) = 1 - tanh(z)^2 = 1 - a^2
-            np.subtract(1, out, out=out)
-        elif self.name == "sigmoid":
-            np.subtract(1, a, out=out)  # sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a)
-            out *= a
-        elif self.name == "identity":
-            out.fill(1)
+        self.f_prime(z, a, out)
         return out
 
     def backward(self, dJ_da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -124,23 +181,74 @@ class Activation:
         """
         return dJ_da * self.derivative(z, a)
 
+    def init_weights(self, rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+        """Draw the initial W of shape (fan_in, fan_out) of a layer that feeds f.
 
+        Returns
+        -------
+        W : ndarray of shape (fan_in, fan_out), float64
+        """
+        return self.init(rng, fan_in, fan_out, self.gain)
+
+
+def _relu_and_mask(z: np.ndarray, a: np.ndarray, fprime: np.ndarray) -> None:
+    # ReLU'(z) = 1{z > 0} (page 2) as a float mask, then a = z * mask: two fast passes that
+    # also give the backward pass its f'(z) for free (np.maximum is slower than both
+    # together on current NumPy). Only a pre-activation of -inf (after overflow) differs
+    # from `np.maximum`: it gives NaN, not 0, which the training loop's divergence check
+    # reports anyway.
+    np.greater(z, 0, out=fprime)
+    np.multiply(z, fprime, out=a)
+
+
+def _sigmoid(z: np.ndarray, out: np.ndarray) -> None:
+    # sigma(z) = (1 + tanh(z/2)) / 2: the same function, but tanh never overflows,
+    # whereas 1 / (1 + exp(-z)) warns for z = -1000.
+    np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+
+
+def _tanh_prime(z: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:
+    np.multiply(a, a, out=out)  # tanh'(z) = 1 - tanh(z)^2 = 1 - a^2
+    np.subtract(1, out, out=out)
+
+
+def _sigmoid_prime(z: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:
+    np.subtract(1, a, out=out)  # sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a)
+    out *= a
+
+
+# The registry: name -> Activation. `MLP`, `TrainConfig`, the model file and the CLI's
+# --activation choices all read it, so a new activation is one entry here (and its test).
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", gain=2.0),
-    "tanh": Activation("tanh", gain=1.0),
-    "sigmoid": Activation("sigmoid", gain=1.0),
-    "identity": Activation("identity", gain=1.0),
+    "relu": Activation(
+        "relu",
+        f=lambda z, out: np.maximum(z, 0, out=out),
+        f_prime=lambda z, a, out: np.greater(z, 0, out=out),  # ReLU'(z) = 1{z > 0} (page 2)
+        gain=2.0,
+        init=he_normal,
+        f_and_f_prime=_relu_and_mask,
+        kink_at_zero=True,
+    ),
+    "tanh": Activation("tanh", f=lambda z, out: np.tanh(z, out=out), f_prime=_tanh_prime),
+    "sigmoid": Activation("sigmoid", f=_sigmoid, f_prime=_sigmoid_prime),
+    "identity": Activation(
+        "identity", f=lambda z, out: np.copyto(out, z), f_prime=lambda z, a, out: out.fill(1)
+    ),
 }
 
 
 def get_activation(name: str) -> Activation:
-    """Look up an activation by name, with an error that lists the valid names."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
-        ) from None
+    """Look up an activation by name, with an error that lists the valid names.
+
+    Raises
+    ------
+    OptionError
+        ``"unknown activation 'gelu'; choose one of relu, tanh, sigmoid, identity"``.
+    """
+    return ACTIVATIONS[check_choice("activation", name, ACTIVATIONS)]
 
 
 AffineCache = tuple[np.ndarray, np.ndarray]

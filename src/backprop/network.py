@@ -56,15 +56,17 @@ class MLP:
     layer_sizes : sequence of int
         ``[d, m1, ..., c]``: input width, hidden widths, output width. ``[d, m, c]`` is the
         notes' two-layer network.
-    activation : {"relu", "tanh", "sigmoid", "identity"}, default "relu"
-        Activation of every hidden layer. The output layer is linear (scores).
+    activation : str, default "relu"
+        Activation of every hidden layer, a key of `backprop.layers.ACTIVATIONS` ("relu",
+        "tanh", "sigmoid", "identity"). The output layer is linear (scores).
     loss : {"softmax_cross_entropy", "squared_error"}, default "softmax_cross_entropy"
         Classification (softmax on the scores) or regression.
     dtype : {np.float32, np.float64}, default np.float32
         Type of parameters and of every computation.
     seed : int or None, default 0
-        Seed of the weight initialisation: He normal (std sqrt(2 / fan_in)) for ReLU,
-        Glorot uniform (limit sqrt(6 / (fan_in + fan_out))) otherwise; biases start at 0.
+        Seed of the weight initialisation, the activation's own (`Activation.init_weights`:
+        He normal, std sqrt(2 / fan_in), for ReLU; Glorot uniform, limit
+        sqrt(6 / (fan_in + fan_out)), for the others); biases start at 0.
 
     Attributes
     ----------
@@ -162,11 +164,9 @@ class MLP:
         for l, (fan_in, fan_out) in enumerate(
             zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True), start=1
         ):
-            if self._act.name == "relu":
-                W = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
-            else:
-                limit = np.sqrt(6.0 / (fan_in + fan_out))
-                W = rng.uniform(-limit, limit, size=(fan_in, fan_out))
+            # Every layer, the output one included, is drawn as the hidden activation
+            # asks (He normal for ReLU, Glorot uniform otherwise: `layers.ACTIVATIONS`).
+            W = self._act.init_weights(rng, fan_in, fan_out)
             params[f"W{l}"] = W.astype(self.dtype)
             params[f"b{l}"] = np.zeros(fan_out, self.dtype)
         self.params = params
@@ -400,7 +400,9 @@ class MLP:
         W, b = self._W_keys, self._b_keys
         buf = self._buffers_for(X.shape[0])
         act = self._act
-        relu = act.name == "relu"
+        # An activation whose forward pass yields f'(Z) for free (ReLU's mask) writes it into
+        # F now; the others compute f'(Z) in the backward pass.
+        fused = act.f_and_f_prime
 
         # Forward (page 7): Z(l) = A(l-1) W(l) + 1_n b(l),  A(l) = f(Z(l)),  A(0) = X.
         A_prev = X
@@ -408,16 +410,11 @@ class MLP:
             Z = np.matmul(A_prev, P[W[l]], out=buf.Z[l])
             Z += P[b[l]]
             if l < L - 1:
-                if relu:
-                    # ReLU'(Z) = 1{Z > 0} (page 2) as a float mask, then A = Z * mask: two
-                    # fast passes that also give the backward pass its f'(Z) for free
-                    # (np.maximum is slower than both together on current NumPy). Only a
-                    # pre-activation of -inf (after overflow) differs: it gives NaN, not 0,
-                    # which the training loop's divergence check reports anyway.
-                    np.greater(Z, 0, out=buf.F[l])
-                    A_prev = np.multiply(Z, buf.F[l], out=buf.A[l])
+                A_prev = buf.A[l]
+                if fused is not None:
+                    fused(Z, A_prev, buf.F[l])
                 else:
-                    A_prev = act.forward(Z, out=buf.A[l])
+                    act.f(Z, A_prev)
 
         # Output delta: delta(L) = dJ/dS, written over the scores S (page 5).
         J, delta = self._loss_fn(buf.Z[L - 1], y, out=buf.Z[L - 1], sample_weight=w)
@@ -430,9 +427,8 @@ class MLP:
             if l > 0:
                 dJ_dA = np.matmul(delta, P[W[l]].T, out=buf.D[l - 1])  # delta W^T
                 # delta(l) = dJ/dA * f'(Z(l)), in place in the same buffer.
-                if relu:
-                    fprime = buf.F[l - 1]  # the mask of the forward pass
-                else:
-                    fprime = act.derivative(buf.Z[l - 1], buf.A[l - 1], out=buf.F[l - 1])
+                fprime = buf.F[l - 1]
+                if fused is None:  # else F holds f'(Z) since the forward pass
+                    act.f_prime(buf.Z[l - 1], buf.A[l - 1], fprime)
                 delta = np.multiply(dJ_dA, fprime, out=dJ_dA)
         return J, grads
