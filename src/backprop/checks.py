@@ -15,7 +15,7 @@ Bools are not numbers here: ``True`` is neither an epoch count nor a learning ra
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
 import numpy as np
 
@@ -123,13 +123,13 @@ def check_int(name: str, value: object, *, low: int | None = None, high: int | N
 
 
 def check_ints(name: str, values: object, *, low: int | None = None) -> tuple[int, ...]:
-    """Return a non-empty sequence of whole numbers >= low as a tuple of ints.
+    """Return a non-empty list or tuple of whole numbers >= low as a tuple of ints.
 
     Parameters
     ----------
     name : str
         The option's name (e.g. ``"hidden"``), for the message.
-    values : iterable of int
+    values : list or tuple of int
         The numbers (e.g. layer widths).
     low : int, optional
         Inclusive lower bound of each.
@@ -141,18 +141,17 @@ def check_ints(name: str, values: object, *, low: int | None = None) -> tuple[in
     Raises
     ------
     OptionError
-        If ``values`` is not an iterable (a str is not), is empty, or holds a value that
-        `check_int` refuses; the message shows the whole sequence.
+        If ``values`` is not a list or tuple, is empty, or holds a value that `check_int`
+        refuses; the message shows the whole sequence.
     """
-    requirement = "a list of " + _int_requirement(low, None).replace(
-        "a whole number", "whole numbers"
-    )
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
-        raise OptionError(name, values, requirement)
-    items = list(values)
-    if not items or not all(is_int(v) and (low is None or v >= low) for v in items):
-        raise OptionError(name, values, requirement)
-    return tuple(int(v) for v in items)
+    plural = _int_requirement(low, None).replace("a whole number", "whole numbers")
+    if (
+        not isinstance(values, list | tuple)
+        or not values
+        or not all(is_int(v) and (low is None or v >= low) for v in values)
+    ):
+        raise OptionError(name, values, f"a list of {plural}")
+    return tuple(int(v) for v in values)
 
 
 def check_real(
@@ -231,13 +230,13 @@ def check_choice(name: str, value: object, allowed: Collection[str]) -> str:
 
 
 def check_bool(name: str, value: object) -> bool:
-    """Return ``value`` as a bool if it is ``True`` or ``False`` (NumPy's too), not 0/1 or "yes".
+    """Return ``value`` if it is ``True`` or ``False``: not 0/1, "yes", or a NumPy bool.
 
     Raises
     ------
     OptionError
         ``"<name> must be true or false, got <value>"``.
     """
-    if not isinstance(value, bool | np.bool_):
+    if not isinstance(value, bool):
         raise OptionError(name, value, "true or false")
     return bool(value)

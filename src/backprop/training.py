@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from backprop._fileutil import is_int, is_real
 from backprop.callbacks import (
     Callback,
     EarlyStopping,
@@ -29,6 +28,14 @@ from backprop.callbacks import (
     History,
     ProgressBar,
     progress_enabled,
+)
+from backprop.checks import (
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_ints,
+    check_real,
 )
 from backprop.layers import ACTIVATIONS
 from backprop.losses import LOSSES
@@ -147,47 +154,23 @@ class TrainConfig:
         ValueError
             Naming the first bad field, its value and what is allowed.
         """
-
-        def whole(name: str, low: int) -> None:
-            v = getattr(self, name)
-            if not is_int(v) or v < low:
-                raise ValueError(f"{name} must be a whole number >= {low}, got {v!r}")
-
-        def choice(name: str, allowed: Sequence[str]) -> None:
-            v = getattr(self, name)
-            if v not in allowed:
-                raise ValueError(f"unknown {name} {v!r}; choose one of {', '.join(allowed)}")
-
-        if not isinstance(self.hidden, tuple) or not all(is_int(h) and h >= 1 for h in self.hidden):
-            raise ValueError(f"hidden must be a list of layer widths >= 1, got {self.hidden!r}")
-        choice("activation", tuple(ACTIVATIONS))
+        check_ints("hidden", self.hidden, low=1)
+        check_choice("activation", self.activation, ACTIVATIONS)
         if self.epochs is not None:
-            whole("epochs", 1)
-        whole("batch_size", 1)
-        choice("optimizer", OPTIMIZERS)
-        if not is_real(self.lr) or not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not is_real(self.momentum) or not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if (
-            not is_real(self.weight_decay)
-            or not math.isfinite(self.weight_decay)
-            or self.weight_decay < 0
-        ):
-            raise ValueError(
-                f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
-            )
-        choice("schedule", SCHEDULES)
-        if not is_real(self.val_fraction) or not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+            check_int("epochs", self.epochs, low=1)
+        check_int("batch_size", self.batch_size, low=1)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_real("lr", self.lr, low=0, low_open=True)
+        check_fraction("momentum", self.momentum)
+        check_real("weight_decay", self.weight_decay, low=0)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_fraction("val_fraction", self.val_fraction)
         if self.patience is not None:
-            whole("patience", 1)
-        if not is_int(self.seed) or self.seed < 0:
-            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
-        choice("dtype", DTYPES)
-        if not isinstance(self.standardize, bool):
-            raise ValueError(f"standardize must be true or false, got {self.standardize!r}")
-        choice("keep", KEEP)
+            check_int("patience", self.patience, low=1)
+        check_int("seed", self.seed, low=0)
+        check_choice("dtype", self.dtype, DTYPES)
+        check_bool("standardize", self.standardize)
+        check_choice("keep", self.keep, KEEP)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-serialisable dict (``hidden`` as a list)."""
