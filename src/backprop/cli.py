@@ -707,6 +707,8 @@ def _model_targets(
     With ``y`` (dataset class indices of ``ds.classes``): those labels re-encoded for the
     model. With ``X`` instead: the model's predictions as dataset class indices.
     """
+    from backprop.data import LabelEncoder
+
     if not model.net.is_classifier:
         if y is None:
             assert X is not None
@@ -719,31 +721,12 @@ def _model_targets(
     if y is None:
         assert X is not None
         pred_labels = model_classes[model.forward(X).argmax(axis=1)]
-        return _encode(pred_labels, np.asarray(ds.classes), "predicted")
-    return _encode(np.asarray(ds.classes)[y], model_classes, "test")
-
-
-def _encode(labels: np.ndarray, classes: np.ndarray, what: str) -> np.ndarray:
-    """Positions of ``labels`` in ``classes``; a label not in ``classes`` is an error."""
-    if labels.dtype.kind != classes.dtype.kind and {labels.dtype.kind, classes.dtype.kind} & {
-        "U",
-        "S",
-    }:
-        raise CLIError(
-            f"the {what} labels ({labels.dtype.kind}) and the model's classes "
-            f"({', '.join(map(str, classes[:10]))}) are of different kinds"
+        return LabelEncoder(ds.classes).transform(
+            pred_labels, what="predicted labels", among="the dataset's classes"
         )
-    order = np.argsort(classes, kind="stable")
-    pos = np.searchsorted(classes[order], labels)
-    pos = np.minimum(pos, len(classes) - 1)
-    found = classes[order][pos] == labels
-    if not np.all(found):
-        unknown = np.unique(labels[~found])
-        raise CLIError(
-            f"{what} labels {', '.join(map(str, unknown[:10]))} are not among the model's "
-            f"classes ({', '.join(map(str, classes[:20]))})"
-        )
-    return order[pos].astype(np.int64)
+    return LabelEncoder(model_classes).transform(
+        np.asarray(ds.classes)[y], what="test labels", among="the model's classes"
+    )
 
 
 # ------------------------------------------------------------------------ evaluate
@@ -756,6 +739,8 @@ def _load_model(path: str) -> Model:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from backprop.data import load_dataset
 
     model = _load_model(args.model)
@@ -773,6 +758,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         seed=seed,
         dtype=model.net.dtype,
     )
+    if ds.feature_names is not None:  # a CSV header: columns matched by name
+        pick = model.pre.select_columns
+        ds = dataclasses.replace(
+            ds,
+            X_train=pick(ds.X_train, ds.feature_names, ds.name),
+            X_test=pick(ds.X_test, ds.feature_names, ds.name),
+        )
     if ds.n_features != model.n_features:
         raise CLIError(
             f"model expects {model.n_features} features per row, dataset {ds.name!r} has "
@@ -815,8 +807,13 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_inputs(path: Path, model: Model) -> np.ndarray:
-    """Inputs for ``model`` from a CSV, NPY or IDX file, shape (n, d)."""
-    from backprop.data import DataError, images_to_features, read_csv, read_idx
+    """Raw inputs for ``model`` from a CSV, NPY or IDX file, as the file holds them.
+
+    Scaling is the model's business (its preprocessor), so the same images give the same
+    answers whatever the container. CSV columns are matched by name
+    (`Preprocessor.select_columns`).
+    """
+    from backprop.data import read_csv_table, read_idx, read_npy
 
     if not path.exists():
         raise CLIError(f"{path}: no such file")
@@ -824,29 +821,12 @@ def _read_inputs(path: Path, model: Model) -> np.ndarray:
         raise CLIError(f"{path}: is a directory, expected a .csv, .npy or IDX file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        X, y, names = read_csv(path)
-        full = np.column_stack([X, y]) if names is None or "target" not in names else X
-        # A labelled file like the training CSV: its extra (target) column is dropped.
-        if full.shape[1] == model.n_features + 1 and X.shape[1] == model.n_features:
-            return X
-        return full
-    if suffix == ".npy":
-        with open(path, "rb") as f:
-            if f.read(6) != b"\x93NUMPY":
-                raise DataError(f"{path}: not a .npy file (bad magic bytes)")
-        try:
-            A = np.load(path, allow_pickle=False, mmap_mode="r")
-        except ValueError as exc:
-            raise DataError(f"{path}: cannot read .npy file: {exc}") from None
-    else:
-        A = read_idx(path)
-        if A.dtype == np.uint8:  # images: scaled as the IDX datasets are for training
-            return images_to_features(A, dtype=model.net.dtype)
-    if A.ndim == 1:
+        values, header = read_csv_table(path)
+        return model.pre.select_columns(values, header, str(path))
+    A = read_npy(path) if suffix == ".npy" else read_idx(path)
+    if A.ndim == 1:  # one feature per row, or one example
         A = A.reshape(-1, 1) if model.n_features == 1 else A.reshape(1, -1)
-    if A.ndim == 3 and model.image_shape is not None and A.shape[1:] == model.image_shape:
-        A = A.reshape(len(A), -1)
-    return np.asarray(A)
+    return A
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -859,17 +839,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if out is not None and not out.parent.is_dir():
         raise CLIError(f"--output {out}: directory {out.parent} does not exist")
     X = _read_inputs(Path(args.input), model)
-    if X.ndim == 2 and X.shape[1] != model.n_features:
-        raise CLIError(
-            f"{args.input}: model expects {model.n_features} features per row, input has "
-            f"{X.shape[1]}"
-        )
+    try:  # the model's preprocessor checks the width and warns on an unexpected range
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = model.predict_proba(X) if args.proba else model.predict(X)
+    except ValueError as exc:
+        raise CLIError(f"{args.input}: {exc}") from None
+    for w in caught:  # one line each, without Python's source-line echo
+        print(f"backprop predict: warning: {args.input}: {w.message}", file=sys.stderr)
     if args.proba:
-        values = model.predict_proba(X)
         classes = np.arange(values.shape[1]) if model.classes is None else model.classes
         header = [f"p_{c}" for c in classes]
     else:
-        values = model.predict(X)
         header = (
             ["prediction"]
             if values.ndim == 1
@@ -904,10 +885,14 @@ def _add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="predictions of a saved model for a CSV, NPY or IDX file",
-        description="Predict with a saved model. INPUT is a CSV file (numeric, optional "
-        "header; a column named 'target', or one column more than the model takes, is "
-        "dropped as the label column), a .npy array of shape (n, d) (or (n, h, w) images) "
-        "or an IDX image file (uint8 pixels are scaled to [0, 1] as in training). The "
+        description="Predict with a saved model. INPUT holds raw values as training saw "
+        "them (digits pixels 0..16, uint8 images 0..255: the model scales them itself): a "
+        ".npy array of any integer or float dtype, shape (n, d) or (n, h, w) for images; an "
+        "IDX image file; or a numeric CSV file. CSV columns are matched by name: with a "
+        "header holding the model's feature names those columns are used in the model's "
+        "order; otherwise columns named label, target, y, id, index, 'Unnamed: 0' or with "
+        "an empty name are dropped and the rest must be exactly the model's inputs; a "
+        "headerless CSV must have exactly that many columns. Anything else is refused. The "
         "output has a header row and one row per input row: the predicted label (or "
         "value), or with --proba one probability per class.",
         formatter_class=_HelpFormatter,
@@ -944,9 +929,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "loss": net.loss,
         "dtype": net.dtype.name,
         "classes": None if model.classes is None else model.classes.tolist(),
-        "standardized": model.x_mean is not None,
-        "image_shape": None if model.image_shape is None else list(model.image_shape),
-        "feature_names": model.feature_names,
+        "input": _expected_input(model),
         "config": model.config,
     }
     if args.json:
@@ -965,9 +948,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if model.classes is not None or net.is_classifier:
         classes = doc["classes"] if doc["classes"] is not None else list(range(net.n_outputs))
         print(f"classes:         {', '.join(map(str, classes))}")
-    if model.image_shape is not None:
-        print(f"image shape:     {model.image_shape[0]}x{model.image_shape[1]}")
-    print(f"standardized:    {'yes' if doc['standardized'] else 'no'}")
+    expects = doc["input"]
+    print("input:")
+    if expects["image_shape"] is not None:
+        h, w = expects["image_shape"]
+        print(f"  image shape:   {h}x{w} ({model.n_features} pixels; (n, {h}, {w}) accepted)")
+    elif expects["feature_names"] is not None:
+        names = expects["feature_names"]
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        print(f"  features:      {len(names)}, matched by name in a CSV: {shown}")
+    else:
+        print(f"  features:      {model.n_features} (no names: CSV columns by position)")
+    print(f"  raw range:     {expects['raw_range'] or 'not recorded'}")
+    scale = expects["input_scale"]
+    print(f"  input scale:   {'none' if scale is None else f'divided by {scale:g}'}")
+    print(f"  standardized:  {expects['standardization']}")
     if model.config:
         print("training config:")
         for key, value in model.config.items():
@@ -975,13 +970,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expected_input(model: Model) -> dict[str, Any]:
+    """What the model expects as raw input (shown by ``info``), from its preprocessor."""
+    pre = model.pre
+    return {
+        "n_features": model.n_features,
+        "image_shape": None if pre.image_shape is None else list(pre.image_shape),
+        "feature_names": model.feature_names,
+        "raw_range": pre.expected_range(),
+        "input_scale": pre.input_scale,
+        "standardization": pre.standardization,
+    }
+
+
 def _add_info_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "info",
         help="what a model file holds",
         description="Show a model file's architecture, parameter count, activation, loss, "
-        "class labels, training config and file format version (the file is fully "
-        "validated first).",
+        "class labels, what input it expects (image shape or feature names, raw range, "
+        "input scale, standardisation), training config and file format version (the file "
+        "is fully validated first).",
         formatter_class=_HelpFormatter,
     )
     p.add_argument("model", metavar="MODEL", help="a .safetensors file written by train")
