@@ -10,6 +10,8 @@ targets (page 5) everywhere.  The seeded split and the batch iterator live here 
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -521,7 +523,7 @@ class Preprocessor:
             f"{what} lie in {x_lo[j]:g}..{x_hi[j]:g}, far from the training range "
             f"{lo[j]:g}..{hi[j]:g}{hint}; predictions may be wrong",
             UserWarning,
-            stacklevel=3,
+            stacklevel=_stacklevel_outside_package(),
         )
 
     def _feature_label(self, j: int) -> str:
@@ -632,6 +634,16 @@ class Preprocessor:
         if unknown:
             raise DataError(f"preprocessor has unknown field(s) {', '.join(unknown)}")
         return cls(**dict(d))
+
+
+def _stacklevel_outside_package() -> int:
+    """The ``stacklevel`` (seen from the caller of this function) of the first frame
+    outside backprop, so a warning names the user's line, not Model.predict's."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _as_rows(X: ArrayLike, image_shape: tuple[int, int] | None, what: str) -> np.ndarray:
