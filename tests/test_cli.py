@@ -382,17 +382,37 @@ def test_every_mistake_is_one_line_exit_2_and_leaves_nothing(
 def test_failure_while_writing_results_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from backprop import io
+
+    def broken_save(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io, "save", broken_save)
+    out = tmp_path / "runs" / "deep" / "r1"
+    code, _, err = run("train", "--data", "diabetes", "--epochs", 2, "--out", out)
+    assert code == 2
+    assert err.strip().splitlines() == ["backprop train: error: No space left on device"]
+    assert listing(tmp_path) == set()  # not even the parent it created
+
+
+def test_a_failing_plot_is_one_warning_and_the_run_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from backprop import plots
 
     def broken_plot(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(plots, "plot_loss", broken_plot)
-    out = tmp_path / "runs" / "deep" / "r1"
-    code, _, err = run("train", "--data", "diabetes", "--epochs", 2, "--out", out)
-    assert code == 2
-    assert err.strip().splitlines() == ["backprop train: error: No space left on device"]
-    assert listing(tmp_path) == set()  # not even the parent it created
+    out = tmp_path / "r1"
+    code, stdout, err = run("train", "--data", "diabetes", "--epochs", 2, "--out", out)
+    assert code == 0, err
+    assert err.strip().splitlines() == [
+        "backprop train: warning: loss.png not written: [Errno 28] No space left on device"
+    ]
+    assert {p.name for p in out.iterdir()} == {"model.safetensors", "metrics.json", "history.csv"}
+    assert load(out / "model.safetensors").net.n_inputs == 10
+    assert "loss.png" not in stdout.splitlines()[-1]
 
 
 def test_ctrl_c_exits_130_and_leaves_nothing(

@@ -291,3 +291,30 @@ def test_dollar_labels_are_drawn_as_written(
     for text in ticks + titles:
         assert not cbook.is_math_text(text), text
     assert plots.plain_text("$x$") == r"\$x\$"
+
+
+def test_a_real_run_names_one_best_epoch_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backprop.data import load_dataset
+    from backprop.training import evaluate, train
+
+    figures = capture_figures(monkeypatch)
+    ds = load_dataset("diabetes", seed=0)
+    config = TrainConfig(hidden=(32,), epochs=40, lr=0.02, seed=0)
+    model, result = train(ds, config, progress=False)
+    scores = evaluate(model, ds.X_test, ds.y_test, baseline_mean=np.mean(ds.y_train))
+    out = tmp_path / "run"
+    report.write_results(out, model, result, ds, config=config, test_metrics=scores)
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    with open(out / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert metrics["monitor"] == "val_loss"
+    # The monitored column, read back from the file, is lowest on the row marked best.
+    val_loss = [float(r["val_loss"]) for r in rows]
+    best = int(rows[int(np.argmin(val_loss))]["epoch"])
+    assert metrics["best_epoch"] == best
+    assert best_rows(out / "history.csv") == [best]
+    assert stars(figures["loss.png"]) == [[best], [best]]
+    assert f"best epoch {best} " in report.summary_lines(out)[1]
