@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from functools import partial
 
 import numpy as np
@@ -217,3 +218,19 @@ def test_fused_pass_agrees_with_f_and_f_prime(name: str) -> None:
     act.f_and_f_prime(Z, A, F)
     np.testing.assert_array_equal(A, act.forward(Z))
     np.testing.assert_array_equal(F, act.derivative(Z, act.forward(Z)))
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_registered_activations_pickle(name: str) -> None:
+    """An `MLP` holds its entry and scikit-learn pickles estimators: entries must pickle
+    (module-level functions, not lambdas)."""
+    from backprop import MLP
+
+    net = MLP([3, 4, 2], activation=name, seed=0)
+    clone = pickle.loads(pickle.dumps(net))
+    X = RNG.normal(size=(5, 3))
+    np.testing.assert_array_equal(clone.forward(X), net.forward(X))
+    np.testing.assert_array_equal(
+        clone.loss_and_grads(X, [0, 1, 0, 1, 1])[1]["W1"],
+        net.loss_and_grads(X, [0, 1, 0, 1, 1])[1]["W1"],
+    )

@@ -27,7 +27,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterable
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,14 @@ from sklearn.utils.validation import (
 )
 
 from backprop.callbacks import Callback, EarlyStopping, EpochLog
+from backprop.checks import (
+    OptionError,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_ints,
+    check_real,
+)
 from backprop.data import LabelEncoder, Preprocessor, train_val_split
 from backprop.network import MLP
 from backprop.optim import SGD, Adam, Optimizer
@@ -155,52 +163,35 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------------ parameters
     def _hidden_sizes(self) -> list[int]:
         h = self.hidden_layer_sizes
-        sizes = [h] if isinstance(h, Integral) else list(h)  # type: ignore[arg-type]
-        if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes) or any(
-            s <= 0 for s in sizes
-        ):
-            raise ValueError(f"hidden_layer_sizes must be whole numbers > 0, got {h!r}")
-        return [int(s) for s in sizes]
+        # scikit-learn takes an int, or any array-like of ints, for hidden_layer_sizes.
+        sizes = [h] if isinstance(h, Integral) else list(h) if isinstance(h, Iterable) else h
+        try:
+            return list(check_ints("hidden_layer_sizes", sizes, low=1))
+        except OptionError as exc:  # name the value as given, not the list made of it
+            raise OptionError("hidden_layer_sizes", h, exc.requirement) from None
 
     def _check_params(self) -> None:
         """Validate every parameter (in fit, as the scikit-learn developer guide asks)."""
-
-        def real(name: str, low: float, high: float, low_open: bool, high_open: bool) -> None:
-            v = getattr(self, name)
-            ok = isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
-            if ok:
-                ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-            if not ok:
-                lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-                raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}, got {v!r}")
-
-        def whole(name: str, low: int) -> None:
-            v = getattr(self, name)
-            if not isinstance(v, Integral) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{name} must be a whole number >= {low}, got {v!r}")
-
         self._hidden_sizes()
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {', '.join(_ACTIVATIONS)}, got {self.activation!r}"
+        check_choice("activation", self.activation, _ACTIVATIONS)
+        if self.solver == "lbfgs":
+            raise OptionError(
+                "solver", "lbfgs", f"one of {', '.join(_SOLVERS)} (lbfgs is not implemented)"
             )
-        if self.solver not in _SOLVERS:
-            hint = " (lbfgs is not implemented)" if self.solver == "lbfgs" else ""
-            raise ValueError(
-                f"solver must be one of {', '.join(_SOLVERS)}, got {self.solver!r}{hint}"
-            )
-        real("alpha", 0.0, math.inf, False, True)
+        check_choice("solver", self.solver, _SOLVERS)
+        check_real("alpha", self.alpha, low=0)
         if self.batch_size != "auto":
-            whole("batch_size", 1)
-        real("learning_rate_init", 0.0, math.inf, True, True)
-        whole("max_iter", 1)
-        real("tol", 0.0, math.inf, False, True)
-        real("momentum", 0.0, 1.0, False, True)
-        real("validation_fraction", 0.0, 1.0, True, True)
-        real("beta_1", 0.0, 1.0, False, True)
-        real("beta_2", 0.0, 1.0, False, True)
-        real("epsilon", 0.0, math.inf, True, True)
-        whole("n_iter_no_change", 1)
+            check_int("batch_size", self.batch_size, low=1)
+        check_real("learning_rate_init", self.learning_rate_init, low=0, low_open=True)
+        check_int("max_iter", self.max_iter, low=1)
+        check_real("tol", self.tol, low=0)
+        check_fraction("momentum", self.momentum)
+        fraction = self.validation_fraction
+        check_real("validation_fraction", fraction, low=0, high=1, low_open=True, high_open=True)
+        check_fraction("beta_1", self.beta_1)
+        check_fraction("beta_2", self.beta_2)
+        check_real("epsilon", self.epsilon, low=0, low_open=True)
+        check_int("n_iter_no_change", self.n_iter_no_change, low=1)
 
     # ------------------------------------------------------------------ hooks
     def _prepare_y(

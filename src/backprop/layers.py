@@ -191,14 +191,35 @@ class Activation:
         return self.init(rng, fan_in, fan_out, self.gain)
 
 
+# The functions of the entries below are module-level, not lambdas, so that an `MLP`
+# (which holds its entry) pickles: scikit-learn clones and pickles estimators.
+
+
+def _relu(z: np.ndarray, out: np.ndarray) -> None:
+    np.maximum(z, 0, out=out)
+
+
+def _relu_prime(z: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:
+    np.greater(z, 0, out=out)  # ReLU'(z) = 1{z > 0} (page 2)
+
+
 def _relu_and_mask(z: np.ndarray, a: np.ndarray, fprime: np.ndarray) -> None:
     # ReLU'(z) = 1{z > 0} (page 2) as a float mask, then a = z * mask: two fast passes that
     # also give the backward pass its f'(z) for free (np.maximum is slower than both
     # together on current NumPy). Only a pre-activation of -inf (after overflow) differs
-    # from `np.maximum`: it gives NaN, not 0, which the training loop's divergence check
+    # from `_relu`: it gives NaN, not 0, which the training loop's divergence check
     # reports anyway.
     np.greater(z, 0, out=fprime)
     np.multiply(z, fprime, out=a)
+
+
+def _tanh(z: np.ndarray, out: np.ndarray) -> None:
+    np.tanh(z, out=out)
+
+
+def _tanh_prime(z: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:
+    np.multiply(a, a, out=out)  # tanh'(z) = 1 - tanh(z)^2 = 1 - a^2
+    np.subtract(1, out, out=out)
 
 
 def _sigmoid(z: np.ndarray, out: np.ndarray) -> None:
@@ -210,14 +231,17 @@ def _sigmoid(z: np.ndarray, out: np.ndarray) -> None:
     out *= 0.5
 
 
-def _tanh_prime(z: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:
-    np.multiply(a, a, out=out)  # tanh'(z) = 1 - tanh(z)^2 = 1 - a^2
-    np.subtract(1, out, out=out)
-
-
 def _sigmoid_prime(z: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:
     np.subtract(1, a, out=out)  # sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a)
     out *= a
+
+
+def _identity(z: np.ndarray, out: np.ndarray) -> None:
+    np.copyto(out, z)
+
+
+def _identity_prime(z: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:
+    out.fill(1)
 
 
 # The registry: name -> Activation. `MLP`, `TrainConfig`, the model file and the CLI's
@@ -225,18 +249,16 @@ def _sigmoid_prime(z: np.ndarray, a: np.ndarray, out: np.ndarray) -> None:
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation(
         "relu",
-        f=lambda z, out: np.maximum(z, 0, out=out),
-        f_prime=lambda z, a, out: np.greater(z, 0, out=out),  # ReLU'(z) = 1{z > 0} (page 2)
+        f=_relu,
+        f_prime=_relu_prime,
         gain=2.0,
         init=he_normal,
         f_and_f_prime=_relu_and_mask,
         kink_at_zero=True,
     ),
-    "tanh": Activation("tanh", f=lambda z, out: np.tanh(z, out=out), f_prime=_tanh_prime),
+    "tanh": Activation("tanh", f=_tanh, f_prime=_tanh_prime),
     "sigmoid": Activation("sigmoid", f=_sigmoid, f_prime=_sigmoid_prime),
-    "identity": Activation(
-        "identity", f=lambda z, out: np.copyto(out, z), f_prime=lambda z, a, out: out.fill(1)
-    ),
+    "identity": Activation("identity", f=_identity, f_prime=_identity_prime),
 }
 
 
