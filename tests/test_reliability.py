@@ -170,8 +170,8 @@ def test_interrupted_by_sigint_sigterm_and_sigkill_then_resumed_is_bit_identical
     # are those the killed processes recorded.
     with open(out / "history.csv", newline="") as f:
         rows = list(csv.reader(f))[1:]
-    assert len(killed["history"]) == killed["epoch"]
-    for row, saved in zip(rows, killed["history"], strict=False):
+    assert len(killed["history"]["rows"]) == killed["epoch"]
+    for row, saved in zip(rows, killed["history"]["rows"], strict=False):
         assert [float(v) for v in row] == [float(v) for v in saved]
 
 
@@ -182,7 +182,7 @@ import pathlib, sys, time
 import numpy as np
 from backprop.network import MLP
 from backprop.optim import make_optimizer
-from backprop.training import History, TrainConfig, TrainState, save_checkpoint
+from backprop.trainer import Trainer, save_checkpoint
 
 def slow_disk(self, data):
     # The bytes trickle out in ten pieces, so that most kills land in the middle of
@@ -197,13 +197,12 @@ def slow_disk(self, data):
 pathlib.Path.write_bytes = slow_disk
 net = MLP([784, 256, 10], dtype=np.float64, seed=0)  # ~5 MB a checkpoint with Adam
 opt = make_optimizer("adam", net.params, lr=1e-3)
-state = TrainState(net=net, optimizer=opt, config=TrainConfig(hidden=(256,)),
-                   rng=np.random.default_rng(0), history=History())
+trainer = Trainer(net, opt, batch_size=32)
 for k in range(1, 10**9):
     for p in net.params.values():
         p.fill(k)  # every tensor of save k holds k: a mix of two saves shows
-    state.epoch = k
-    save_checkpoint(sys.argv[1], state)
+    trainer.epoch = k
+    save_checkpoint(sys.argv[1], trainer)
     print(k, flush=True)  # acknowledged: save k is complete
 """
 
@@ -252,18 +251,18 @@ def run(*argv: str | Path) -> tuple[int, str, str]:
 
 def interrupt_after_save(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     """Ctrl-C right after the n-th checkpoint save of the next run (n=0: before any)."""
-    from backprop import training
+    from backprop import trainer
 
-    real = training.save_checkpoint
+    real = trainer.save_checkpoint
     calls = []
 
-    def save(path: Path, state: training.TrainState) -> Path:
+    def save(path: Path, state: trainer.Trainer, meta: dict | None = None) -> Path:
         if len(calls) == n:
             raise KeyboardInterrupt
         calls.append(path)
-        return real(path, state)
+        return real(path, state, meta)
 
-    monkeypatch.setattr(training, "save_checkpoint", save)
+    monkeypatch.setattr(trainer, "save_checkpoint", save)
 
 
 def assert_one_error_line(err: str, *words: str) -> None:
