@@ -17,13 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backprop import data
 from backprop.data import (
     DataError,
-    Standardizer,
-    iter_batches,
+    LabelEncoder,
+    Preprocessor,
+    datasets,
+    formats,
     load_dataset,
     load_idx_pair,
+    preprocess,
     read_csv,
     read_idx,
     train_val_split,
@@ -68,7 +70,7 @@ def make_idx_dir(
         (np.arange(n_test) % (max_label + 1)).astype(np.uint8),
     )
     ext = ".gz" if gz else ""
-    for stem, a in zip(data._IDX_FILES.values(), arrays, strict=True):
+    for stem, a in zip(formats._IDX_FILES.values(), arrays, strict=True):
         write(d / (stem + ext), idx_bytes(a), gz)
     return arrays
 
@@ -264,16 +266,17 @@ def test_idx_dataset_from_data_dir(tmp_path):
     ds = load_dataset("fashion-mnist", data_dir=tmp_path / "fm")
     assert ds.task == "classification" and ds.image_shape == (4, 5)
     assert ds.X_train.shape == (12, 20) and ds.X_test.shape == (6, 20)
-    assert ds.X_train.dtype == np.float32
-    np.testing.assert_allclose(ds.X_train, tr_img.reshape(12, 20) / 255.0, rtol=1e-6)
-    np.testing.assert_allclose(ds.X_test, te_img.reshape(6, 20) / 255.0, rtol=1e-6)
+    # Raw pixels, kept uint8 (4x less memory); the model's preprocessor divides by 255.
+    assert ds.X_train.dtype == np.uint8 and ds.input_scale == 255.0
+    np.testing.assert_array_equal(ds.X_train, tr_img.reshape(12, 20))
+    np.testing.assert_array_equal(ds.X_test, te_img.reshape(6, 20))
     np.testing.assert_array_equal(ds.y_train, tr_lab)  # labels 0..3 map to themselves
     np.testing.assert_array_equal(ds.classes, [0, 1, 2, 3])
     assert ds.y_train.dtype == np.int64
 
 
 def test_idx_dataset_lookup_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "system")
     monkeypatch.setenv("BACKPROP_DATA", str(tmp_path / "env"))
     make_idx_dir(tmp_path / "env" / "mnist", n_train=10, gz=False)
     assert load_dataset("mnist").X_train.shape == (10, 20)  # found via $BACKPROP_DATA/mnist
@@ -283,7 +286,7 @@ def test_idx_dataset_lookup_order(tmp_path, monkeypatch):
 
 
 def test_missing_idx_dataset_lists_every_place_and_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "system")
     monkeypatch.setenv("BACKPROP_DATA", str(tmp_path / "env"))
     partial = tmp_path / "dd"
     make_idx_dir(partial)
@@ -411,12 +414,12 @@ def test_csv_nan_inf_named_with_count_and_position(tmp_path, bad):
 
 
 def test_nan_found_across_chunks(monkeypatch):
-    monkeypatch.setattr(data, "_CHUNK_ELEMENTS", 8)  # 2 rows of 4 per chunk
+    monkeypatch.setattr(preprocess, "_CHUNK_ELEMENTS", 8)  # 2 rows of 4 per chunk
     X = np.zeros((10, 4))
     X[7, 2] = np.nan
     X[9, 0] = np.inf
     with pytest.raises(DataError, match=r"2 NaN/inf values \(first at row 7, column 2"):
-        data._check_finite(X, "inputs", "src")
+        preprocess._check_finite(X, "inputs", "src")
 
 
 def test_one_class_only(tmp_path):
@@ -542,13 +545,14 @@ def test_digits():
     ds = load_dataset("digits", test_fraction=0.2, seed=0)
     assert ds.task == "classification" and ds.image_shape == (8, 8) and ds.n_classes == 10
     assert len(ds.X_train) + len(ds.X_test) == 1797 and ds.n_features == 64
-    assert ds.X_train.min() == 0.0 and ds.X_train.max() == 1.0
+    # Raw pixels 0..16 as scikit-learn gives them; the model's preprocessor divides by 16.
+    assert ds.X_train.min() == 0.0 and ds.X_train.max() == 16.0 and ds.input_scale == 16.0
     # Stratified: 359 = round(0.2 * 1797) test images, each class within one of its share.
     counts = np.bincount(ref.target)
     assert len(ds.X_test) == 359
     assert np.all(np.abs(np.bincount(ds.y_test) - 0.2 * counts) < 1)
-    # Every row is an original image / 16 with its original label.
-    ref_rows = {tuple(r): t for r, t in zip(ref.data / 16.0, ref.target, strict=True)}
+    # Every row is an original image with its original label.
+    ref_rows = {tuple(r): t for r, t in zip(ref.data, ref.target, strict=True)}
     for x, yi in zip(ds.X_test.astype(np.float64), ds.y_test, strict=True):
         assert ref_rows[tuple(x)] == yi
 
@@ -605,67 +609,137 @@ def test_split_unstratified_and_edge_fractions():
 
 
 # ---------------------------------------------------------------------------------------
-# Standardizer
+# Preprocessor
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_standardizer_matches_numpy(monkeypatch, dtype):
-    monkeypatch.setattr(data, "_CHUNK_ELEMENTS", 50)  # force many chunks: 10 rows of 5
+def test_preprocessor_per_feature_matches_numpy(monkeypatch, dtype):
+    monkeypatch.setattr(preprocess, "_CHUNK_ELEMENTS", 50)  # force many chunks: 10 rows of 5
     rng = np.random.default_rng(7)
     X = (rng.normal(size=(103, 5)) * [1, 10, 0.1, 3, 1] + [5, -2, 0, 100, 7]).astype(dtype)
     X[:, 4] = 7  # a constant feature: scale 1, standardised to 0
-    st_ = Standardizer().fit(X)
+    pre = Preprocessor.fit(X)
     X64 = X.astype(np.float64)
     ref_std = X64.std(axis=0)
     ref_std[4] = 1.0
     tol = 1e-6 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(st_.mean_, X64.mean(axis=0), rtol=tol, atol=tol)
-    np.testing.assert_allclose(st_.scale_, ref_std, rtol=tol)
-    assert st_.mean_.dtype == dtype and st_.scale_.dtype == dtype
-    Z = st_.transform(X)
-    assert Z.dtype == dtype
+    np.testing.assert_allclose(pre.mean, X64.mean(axis=0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(pre.scale, ref_std, rtol=tol)
+    assert pre.standardization == "per-feature"
+    Z = pre.transform(X, dtype)
+    assert Z.dtype == dtype and Z.flags.c_contiguous and Z is not X
     np.testing.assert_allclose(Z, (X64 - X64.mean(axis=0)) / ref_std, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(Z[:, 4], 0)
 
 
-def test_standardizer_on_memmap_and_errors(tmp_path):
-    X = np.random.default_rng(8).normal(3, 2, size=(40, 3)).astype(np.float32)
-    np.save(tmp_path / "x.npy", X)
+def test_preprocessor_images_one_global_mean_and_scale(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(50, 4, 5), dtype=np.uint8)
+    images[:, 0, :] = 0  # a black border row: per-pixel scaling would blow it up
+    np.save(tmp_path / "x.npy", images.reshape(50, 20))
     mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    st_ = Standardizer().fit(mm)
-    np.testing.assert_allclose(st_.scale_, X.astype(np.float64).std(axis=0), rtol=1e-6)
-    np.testing.assert_allclose(st_.fit_transform(mm), st_.transform(X), rtol=1e-6)
-    with pytest.raises(DataError, match="not fitted"):
-        Standardizer().transform(X)
-    with pytest.raises(DataError, match="3 features"):
-        st_.transform(np.zeros((2, 4), dtype=np.float32))
+    pre = Preprocessor.fit(mm, input_scale=255.0, image_shape=(4, 5))
+    pixels = images.astype(np.float64) / 255.0
+    assert pre.standardization == "global" and pre.mean.shape == (1,)
+    np.testing.assert_allclose(pre.mean[0], pixels.mean(), rtol=1e-12)
+    np.testing.assert_allclose(pre.scale[0], pixels.std(), rtol=1e-12)
+    expected = (pixels.reshape(50, 20) - pixels.mean()) / pixels.std()
+    for same in (images, images.reshape(50, 20), images.astype(np.float64), mm):
+        np.testing.assert_allclose(pre.transform(same, np.float64), expected, atol=1e-12)
+    # The border stays at the global mean's level: no huge values from a tiny scale.
+    assert np.abs(pre.transform(images)).max() < 10
+    np.testing.assert_array_equal(pre.raw_min, [0]) and np.testing.assert_array_equal(
+        pre.raw_max, [images.max()]
+    )
+
+
+def test_preprocessor_without_standardisation_only_divides():
+    X = np.array([[0, 8, 16], [4, 4, 4]], dtype=np.float64)
+    pre = Preprocessor.fit(X, input_scale=16.0, standardize=False)
+    assert pre.standardization == "none"
+    np.testing.assert_array_equal(pre.transform(X, np.float64), X / 16)
+
+
+def test_preprocessor_round_trips_through_json():
+    import json
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    pre = Preprocessor.fit(X, feature_names=["a", "b", "c"])
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    np.testing.assert_array_equal(again.transform(X), pre.transform(X))
+    assert again.feature_names == ("a", "b", "c")
+    with pytest.raises(DataError, match="unknown field"):
+        Preprocessor.from_dict({**pre.to_dict(), "x_mean": [0.0]})
+    with pytest.raises(DataError, match="scale must be positive"):
+        Preprocessor.from_dict({**pre.to_dict(), "scale": [1.0, 0.0, 1.0]})
+    with pytest.raises(DataError, match="mean must have 1 or 3 values"):
+        Preprocessor.from_dict({**pre.to_dict(), "mean": [0.0, 0.0]})
+
+
+def test_preprocessor_refuses_bad_input():
+    pre = Preprocessor.fit(np.zeros((4, 3)) + np.arange(3))
+    with pytest.raises(DataError, match="expects 3 features per row, input has 4"):
+        pre.transform(np.zeros((2, 4)))
+    with pytest.raises(DataError, match="2 NaN/inf values"):
+        pre.transform(np.array([[np.nan, 0, 0], [0, np.inf, 0]]))
+    with pytest.raises(DataError, match="2-D"):
+        pre.transform(np.zeros(3))
+    with pytest.raises(DataError, match="not numeric"):
+        pre.transform(np.array([["a", "b", "c"]]))
+
+
+def test_preprocessor_warns_once_naming_the_expected_range():
+    import warnings
+
+    digits = np.random.default_rng(0).integers(0, 17, size=(30, 64)).astype(np.float64)
+    pre = Preprocessor.fit(digits, input_scale=16.0, image_shape=(8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pre.transform(digits[:3])  # in range: silent
+    for wrong in (digits / 16, digits * 255):
+        with pytest.warns(UserWarning, match=r"training range 0\.\.16") as caught:
+            pre.transform(wrong)
+        assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    tab = Preprocessor.fit(np.column_stack([np.linspace(19, 79, 20), np.tile([1.0, 2.0], 10)]),
+                           feature_names=["age", "sex"])  # fmt: skip
+    with pytest.warns(UserWarning, match=r"feature 'sex' \(column 2\) lie in -0\.05\.\."):
+        tab.transform(np.array([[0.05, -0.05], [-0.05, 0.05]]))
+
+
+def test_select_columns_by_name():
+    pre = Preprocessor(n_features=3, feature_names=("a", "b", "c"))
+    table = np.array([[3.0, 1.0, 9.0, 2.0]])
+    np.testing.assert_array_equal(pre.select_columns(table, ["c", "a", "label", "b"]), [[1, 2, 3]])
+    np.testing.assert_array_equal(pre.select_columns(table[:, :3], None), [[3, 1, 9]])
+    unnamed = Preprocessor(n_features=3)
+    for header in (
+        ["label", "p1", "p2", "p3"],
+        ["Unnamed: 0", "p1", "p2", "p3"],
+        ["", "x", "y2", "z"],
+    ):
+        np.testing.assert_array_equal(unnamed.select_columns(table, header), [table[0, 1:]])
+    with pytest.raises(DataError, match=r"has 4 columns.*expects 3"):
+        unnamed.select_columns(table, None)
+    with pytest.raises(DataError, match=r"has 4 columns .4 after.*expects 3"):
+        unnamed.select_columns(table, ["p0", "p1", "p2", "p3"])
+    with pytest.raises(DataError, match=r"lacks the model's column.s. c"):
+        pre.select_columns(table[:, :3], ["a", "b", "z"])
 
 
 # ---------------------------------------------------------------------------------------
-# Batches
+# Labels
 
 
-def test_iter_batches_cover_every_row_once(tmp_path):
-    X = np.arange(23 * 2, dtype=np.float32).reshape(23, 2)
-    np.save(tmp_path / "x.npy", X)
-    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    y = np.arange(23)
-    batches = list(iter_batches(mm, y, 5, shuffle=True, rng=np.random.default_rng(0)))
-    assert [len(b[1]) for b in batches] == [5, 5, 5, 5, 3]
-    seen = np.concatenate([b[1] for b in batches])
-    np.testing.assert_array_equal(np.sort(seen), y)
-    for Xb, yb in batches:
-        np.testing.assert_array_equal(Xb, X[yb])  # rows stay paired with their labels
-    again = list(iter_batches(mm, y, 5, shuffle=True, rng=np.random.default_rng(0)))
-    np.testing.assert_array_equal(np.concatenate([b[1] for b in again]), seen)
-    in_order = np.concatenate([b[1] for b in iter_batches(X, y, 4, shuffle=False)])
-    np.testing.assert_array_equal(in_order, y)
-    assert not np.array_equal(seen, y)
-
-
-def test_iter_batches_errors():
-    X, y = np.zeros((4, 2)), np.zeros(4)
-    with pytest.raises(DataError, match="batch_size"):
-        list(iter_batches(X, y, 0, shuffle=False))
-    with pytest.raises(DataError, match="rng"):
-        list(iter_batches(X, y, 2, shuffle=True, rng=None))
+def test_label_encoder():
+    enc = LabelEncoder().fit(np.array(["b", "a", "c", "a"]))
+    np.testing.assert_array_equal(enc.classes_, ["a", "b", "c"])
+    np.testing.assert_array_equal(enc.transform(["c", "a"]), [2, 0])
+    np.testing.assert_array_equal(enc.inverse_transform([1, 2]), ["b", "c"])
+    unsorted = LabelEncoder(np.array([10, 3, 7]))  # the model's output order is kept
+    np.testing.assert_array_equal(unsorted.transform([7, 10, 3]), [2, 0, 1])
+    with pytest.raises(
+        DataError, match=r"^test labels 4, 5 are not among the classes \(10, 3, 7\)$"
+    ):
+        unsorted.transform([4, 7, 5], what="test labels")
+    with pytest.raises(DataError, match="different kinds"):
+        unsorted.transform(["a"])

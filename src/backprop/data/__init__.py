@@ -2,7 +2,7 @@
 
 * `backprop.data.formats`: one validated reader per format (IDX, CSV, NPY/NPZ).
 * `backprop.data.datasets`: the registry of named datasets and `load_dataset`.
-* `backprop.data.preprocess`: `Preprocessor`, `LabelEncoder`, the split and batches.
+* `backprop.data.preprocess`: `Preprocessor`, `LabelEncoder`, the split.
 """
 
 from backprop.data.datasets import (
@@ -21,7 +21,7 @@ from backprop.data.formats import (
     read_npy,
     read_npz,
 )
-from backprop.data.preprocess import LabelEncoder, Preprocessor, iter_batches, train_val_split
+from backprop.data.preprocess import LabelEncoder, Preprocessor, train_val_split
 
 __all__ = [
     "DATASETS",
@@ -31,7 +31,6 @@ __all__ = [
     "Dataset",
     "LabelEncoder",
     "Preprocessor",
-    "iter_batches",
     "load_dataset",
     "load_idx_pair",
     "read_csv",

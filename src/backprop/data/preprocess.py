@@ -4,7 +4,7 @@ One `Preprocessor` is fitted on the training rows only and recorded in the model
 `Model.predict`, the command line and the estimators apply exactly the transformation
 training applied, to any container (array, ``.npy`` of any dtype, flat or (n, h, w), CSV,
 IDX).  One `LabelEncoder` maps labels to the class indices 0..c-1 of the notes' one-hot
-targets (page 5) everywhere.  The seeded split and the batch iterator live here too.
+targets (page 5) everywhere.  The seeded train/validation split lives here too.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from backprop.data.formats import LABEL_COLUMNS, DataError, is_index_column
 __all__ = [
     "LabelEncoder",
     "Preprocessor",
-    "iter_batches",
     "train_val_split",
 ]
 
@@ -130,56 +129,6 @@ def train_val_split(
     tr_idx = rng.permutation(np.flatnonzero(~is_val))
     val_idx = rng.permutation(np.flatnonzero(is_val))
     return X[tr_idx], X[val_idx], y[tr_idx], y[val_idx]
-
-
-def iter_batches(
-    X: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    rng: np.random.Generator | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield mini-batches ``(Xb, yb)``; the last, partial batch is included.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, d)
-        May be a memory map: each batch reads only its own rows.
-    y : ndarray of shape (n,) or (n, k)
-    batch_size : int >= 1
-    shuffle : bool
-        Draw a fresh permutation from ``rng`` (required then) for this pass.
-    rng : numpy.random.Generator, optional
-
-    Yields
-    ------
-    Xb : ndarray of shape (b, d)
-    yb : ndarray of shape (b,) or (b, k)
-        ``b = batch_size`` except possibly for the last batch.
-    """
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise DataError(f"batch_size must be a positive integer, got {batch_size}")
-    n = len(X)
-    if len(y) != n:
-        raise DataError(f"X has {n} rows but y has {len(y)}")
-    if shuffle and rng is None:
-        raise DataError("shuffle=True needs rng (a numpy.random.Generator) for reproducibility")
-    batch_size = int(batch_size)
-    if not shuffle:
-        for start in range(0, n, batch_size):
-            yield (
-                np.asarray(X[start : start + batch_size]),
-                np.asarray(y[start : start + batch_size]),
-            )
-        return
-    assert rng is not None
-    order = rng.permutation(n)
-    for start in range(0, n, batch_size):
-        # Sorted indices read a memory map front to back; the order inside a batch does not
-        # change a mean-over-the-batch gradient.
-        idx = np.sort(order[start : start + batch_size])
-        yield np.asarray(X[idx]), np.asarray(y[idx])
 
 
 # --------------------------------------------------------------------------------------
