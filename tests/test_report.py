@@ -166,10 +166,11 @@ def test_a_monitored_metric_is_named_by_its_history_column(
     model, ds = classification_run(image_shape=None)
     result = make_result(make_history(), BEST_BY_ACCURACY, monitor="val_metric")
     out = tmp_path / "run"
-    report.write_results(
-        out, model, result, ds, config=TrainConfig(), test_metrics=CLASSIFICATION_SCORES
-    )
+    report.write_results(out, model, result, ds, config=TrainConfig())  # default scores
     metrics = json.loads((out / "metrics.json").read_text())
+    assert ds.classes is not None
+    accuracy = np.mean(model.predict(ds.X_test) == ds.classes[ds.y_test])
+    assert metrics["test_accuracy"] == pytest.approx(accuracy, abs=1e-12)
     assert metrics["monitor"] == "val_accuracy"
     with open(out / "history.csv", newline="") as f:
         assert metrics["monitor"] in next(csv.reader(f))  # a column of history.csv
@@ -297,15 +298,14 @@ def test_a_real_run_names_one_best_epoch_everywhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from backprop.data import load_dataset
-    from backprop.training import evaluate, train
+    from backprop.training import train
 
     figures = capture_figures(monkeypatch)
     ds = load_dataset("diabetes", seed=0)
     config = TrainConfig(hidden=(32,), epochs=40, lr=0.02, seed=0)
     model, result = train(ds, config, progress=False)
-    scores = evaluate(model, ds.X_test, ds.y_test, baseline_mean=np.mean(ds.y_train))
     out = tmp_path / "run"
-    report.write_results(out, model, result, ds, config=config, test_metrics=scores)
+    report.write_results(out, model, result, ds, config=config)  # scores computed inside
 
     metrics = json.loads((out / "metrics.json").read_text())
     with open(out / "history.csv", newline="") as f:
@@ -318,3 +318,9 @@ def test_a_real_run_names_one_best_epoch_everywhere(
     assert best_rows(out / "history.csv") == [best]
     assert stars(figures["loss.png"]) == [[best], [best]]
     assert f"best epoch {best} " in report.summary_lines(out)[1]
+    # The default test scores: RMSE against the targets, and the training mean baseline.
+    y_test = np.asarray(ds.y_test, dtype=np.float64)
+    rmse = np.sqrt(np.mean((model.predict(ds.X_test).astype(np.float64) - y_test) ** 2))
+    assert metrics["test_rmse"] == pytest.approx(rmse, rel=1e-5)
+    baseline = np.sqrt(np.mean((y_test - np.mean(ds.y_train, dtype=np.float64)) ** 2))
+    assert metrics["baseline_rmse"] == pytest.approx(baseline, rel=1e-9)

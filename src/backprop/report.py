@@ -286,7 +286,7 @@ def write_results(
     dataset: Dataset,
     *,
     config: TrainConfig,
-    test_metrics: Mapping[str, float],
+    test_metrics: Mapping[str, float] | None = None,
 ) -> list[Path]:
     """Write a training run's result files into ``out_dir``.
 
@@ -309,8 +309,9 @@ def write_results(
         The data the model was trained on; the plots use its test part.
     config : TrainConfig
         The run's configuration (recorded in ``metrics.json``).
-    test_metrics : mapping
-        The model's scores on the test part (`backprop.training.evaluate`).
+    test_metrics : mapping, optional
+        The model's scores on the test part; by default `backprop.training.evaluate` on
+        ``dataset.X_test``, with the training targets' mean as the regression baseline.
 
     Returns
     -------
@@ -331,6 +332,13 @@ def write_results(
     if dataset.task == "classification":
         _check_same_classes(model, dataset)
     best = best_epoch_record(result)
+    if test_metrics is None:
+        from backprop.training import evaluate
+
+        # The model's outputs are the dataset's classes (checked above), so the dataset's
+        # class indices are the model's targets as they stand.
+        baseline = None if model.net.is_classifier else np.mean(dataset.y_train, 0, dtype=float)
+        test_metrics = evaluate(model, dataset.X_test, dataset.y_test, baseline_mean=baseline)
     metrics = run_metrics(dataset, result, config=config, test_metrics=test_metrics)
     if best["best_epoch"] not in [log.epoch for log in result.history]:
         raise ValueError(f"best_epoch {best['best_epoch']} is not an epoch of the history")
