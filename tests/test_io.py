@@ -18,6 +18,7 @@ import safetensors.numpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backprop.data import Preprocessor
 from backprop.io import FORMAT_VERSION, Model, ModelFileError, load, save, to_state_dict
 from backprop.network import MLP
 
@@ -41,8 +42,11 @@ def _reference_forward(model: Model, X: np.ndarray) -> np.ndarray:
     """Standardise and run the network by hand in float64, independently of MLP.forward."""
     net = model.net
     A = X.astype(np.float64)
-    if model.x_mean is not None:
-        A = (A - model.x_mean) / model.x_scale
+    pre = model.preprocessor
+    if pre is not None and pre.input_scale is not None:
+        A = A / pre.input_scale
+    if pre is not None and pre.mean is not None:
+        A = (A - pre.mean) / pre.scale
     f = {
         "relu": lambda z: np.maximum(z, 0.0),
         "tanh": np.tanh,
@@ -95,22 +99,33 @@ def test_round_trip_labels_and_standardisation(tmp_path, labels, standardise):
         net, classes = _net(2, "tanh", np.float64), labels
     mean = RNG.normal(size=4) * 10 if standardise else None
     scale = RNG.uniform(0.1, 5, size=4) / 3 if standardise else None  # not short in decimal
+    pre = Preprocessor(
+        n_features=4,
+        input_scale=3.0 if standardise else None,
+        mean=mean,
+        scale=scale,
+        feature_names=("a", "b", "c", "d"),
+        image_shape=(2, 2),
+        raw_min=np.full(4, -50.0),
+        raw_max=np.full(4, 50.0),
+    )
     model = Model(
         net,
+        preprocessor=pre,
         classes=classes,
-        x_mean=mean,
-        x_scale=scale,
         config={"lr": np.float32(0.1), "hidden": [6], "seed": np.int64(3), "name": "run"},
-        feature_names=["a", "b", "c", "d"],
-        image_shape=(2, 2),
     )
     loaded = load(save(tmp_path / "m.safetensors", model))
+    got = loaded.preprocessor
+    assert got is not None
     if standardise:
         # Exactly, not approximately: JSON float64 repr round-trips.
-        np.testing.assert_array_equal(loaded.x_mean, mean)
-        np.testing.assert_array_equal(loaded.x_scale, scale)
+        np.testing.assert_array_equal(got.mean, mean)
+        np.testing.assert_array_equal(got.scale, scale)
+        assert got.input_scale == 3.0
     else:
-        assert loaded.x_mean is None and loaded.x_scale is None
+        assert got.mean is None and got.scale is None and got.input_scale is None
+    np.testing.assert_array_equal(got.raw_min, pre.raw_min)
     if classes is None:
         assert loaded.classes is None
     else:
@@ -137,7 +152,10 @@ def test_round_trip_labels_and_standardisation(tmp_path, labels, standardise):
 
 def test_transform_flattens_images_and_leaves_input_alone():
     net = _net(1, "relu", np.float32)
-    model = Model(net, x_mean=np.full(4, 0.5), x_scale=np.full(4, 0.25), image_shape=(2, 2))
+    pre = Preprocessor(
+        n_features=4, mean=np.full(4, 0.5), scale=np.full(4, 0.25), image_shape=(2, 2)
+    )
+    model = Model(net, preprocessor=pre)
     images = np.arange(8, dtype=np.float64).reshape(2, 2, 2)
     before = images.copy()
     out = model.transform(images)
@@ -187,7 +205,8 @@ def test_pytorch_loads_the_file(tmp_path, dtype, depth, activation):
     import safetensors.torch
 
     net = _net(depth, activation, dtype)
-    model = Model(net, x_mean=RNG.normal(size=4), x_scale=RNG.uniform(0.5, 2, size=4))
+    pre = Preprocessor(n_features=4, mean=RNG.normal(size=4), scale=RNG.uniform(0.5, 2, size=4))
+    model = Model(net, preprocessor=pre)
     path = save(tmp_path / "m.safetensors", model)
     seq = _torch_sequential(torch, net.layer_sizes, activation)
     if dtype == np.float64:
@@ -273,6 +292,32 @@ def test_save_refusals(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
 
 
+def test_format_1_file_still_loads(tmp_path):
+    """A version-1 file (x_mean/x_scale at the top level, inputs pre-divided by 16 for
+    digits) loads as a Preprocessor that takes raw pixels."""
+    net = _net(1, "relu", np.float64)
+    path = save(tmp_path / "v2.safetensors", Model(net, classes=np.array([0, 1, 2])))
+    tensors = safetensors.numpy.load_file(path)
+    with safetensors.safe_open(path, framework="np") as f:
+        meta = json.loads(f.metadata()["backprop"])
+    del meta["preprocessor"]
+    mean, scale = RNG.uniform(0, 1, size=4), RNG.uniform(0.5, 2, size=4)
+    meta.update(
+        format_version=1,
+        x_mean=mean.tolist(),
+        x_scale=scale.tolist(),
+        feature_names=None,
+        image_shape=[2, 2],
+        config={"dataset": "digits"},
+    )
+    old = load(_write(tmp_path / "v1.safetensors", tensors, meta))
+    assert old.preprocessor is not None and old.preprocessor.input_scale == 16.0
+    assert old.image_shape == (2, 2)
+    raw = RNG.integers(0, 17, size=(5, 4)).astype(np.float64)
+    Z = (raw / 16 - mean) / scale  # what version 1's data loading and Model did
+    np.testing.assert_allclose(old.transform(raw), Z, rtol=1e-12)
+
+
 # ------------------------------------------------------------------ bad models and inputs
 
 
@@ -282,14 +327,16 @@ def test_model_rejects_inconsistent_parts():
         Model(net, classes=np.array(["a", "b"]))
     with pytest.raises(ValueError, match="duplicate"):
         Model(net, classes=np.array([1, 1, 2]))
-    with pytest.raises(ValueError, match="both x_mean and x_scale"):
-        Model(net, x_mean=np.zeros(4))
-    with pytest.raises(ValueError, match="x_scale must be positive"):
-        Model(net, x_mean=np.zeros(4), x_scale=np.array([1.0, 0.0, 1.0, 1.0]))
-    with pytest.raises(ValueError, match=r"x_mean must have shape \(4,\)"):
-        Model(net, x_mean=np.zeros(5), x_scale=np.ones(5))
+    with pytest.raises(ValueError, match="both be given"):
+        Preprocessor(n_features=4, mean=np.zeros(4))
+    with pytest.raises(ValueError, match="scale must be positive"):
+        Preprocessor(n_features=4, mean=np.zeros(4), scale=np.array([1.0, 0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="mean must have 1 or 4 values, got 5"):
+        Preprocessor(n_features=4, mean=np.zeros(5), scale=np.ones(5))
     with pytest.raises(ValueError, match="image_shape 3x3 has 9 pixels"):
-        Model(net, image_shape=(3, 3))
+        Preprocessor(n_features=4, image_shape=(3, 3))
+    with pytest.raises(ValueError, match="preprocessor takes 5 features but the net has 4"):
+        Model(net, preprocessor=Preprocessor(n_features=5))
     with pytest.raises(ValueError, match="classes given for a regressor"):
         Model(_net(1, "relu", np.float32, n_out=1), classes=np.array([0]))
 
@@ -306,7 +353,8 @@ def test_wrong_input_width_names_both_widths():
 
 def _valid_parts(tmp_path) -> tuple[dict[str, np.ndarray], dict]:
     net = _net(2, "relu", np.float32)
-    model = Model(net, classes=np.array(["a", "b", "c"]), x_mean=np.zeros(4), x_scale=np.ones(4))
+    pre = Preprocessor(n_features=4, mean=np.zeros(4), scale=np.ones(4))
+    model = Model(net, classes=np.array(["a", "b", "c"]), preprocessor=pre)
     path = save(tmp_path / "valid.safetensors", model)
     tensors = safetensors.numpy.load_file(path)
     with safetensors.safe_open(path, framework="np") as f:
@@ -372,10 +420,10 @@ def _case(name: str, tmp_path: Path) -> Path:
         meta["classes"] = ["a", "b"]
         _write(p, tensors, meta)
     elif name == "zero-scale":
-        meta["x_scale"] = [1.0, 0.0, 1.0, 1.0]
+        meta["preprocessor"]["scale"] = [1.0, 0.0, 1.0, 1.0]
         _write(p, tensors, meta)
     elif name == "mean-not-numbers":
-        meta["x_mean"] = [0.0, "zero", 0.0, 0.0]
+        meta["preprocessor"]["mean"] = [0.0, "zero", 0.0, 0.0]
         _write(p, tensors, meta)
     elif name == "nan-weight":
         tensors["0.weight"][0, 0] = np.nan
@@ -409,8 +457,8 @@ BROKEN = {
     "future-version": "upgrade backprop",
     "unknown-activation": "unknown activation 'swish'",
     "classes-count": "2 class labels for a network with 3 outputs",
-    "zero-scale": "x_scale must be positive",
-    "mean-not-numbers": "x_mean must be a list of numbers",
+    "zero-scale": "scale must be positive",
+    "mean-not-numbers": "mean must be a list of numbers",
     "nan-weight": "tensor 0.weight contains NaN",
     "directory": "directory",
     "missing-file": "does not exist",
@@ -435,7 +483,8 @@ def test_broken_file_gives_clear_error(tmp_path, name):
 def _valid_bytes() -> bytes:
     with tempfile.TemporaryDirectory() as d:
         net = MLP([3, 4, 2], activation="tanh", dtype=np.float32, seed=0)
-        model = Model(net, classes=np.array([-1, 1]), x_mean=np.zeros(3), x_scale=np.ones(3))
+        pre = Preprocessor(n_features=3, input_scale=2.0, mean=np.zeros(3), scale=np.ones(3))
+        model = Model(net, classes=np.array([-1, 1]), preprocessor=pre)
         return save(Path(d) / "m.safetensors", model).read_bytes()
 
 
@@ -501,6 +550,7 @@ META_KEYS = [
     "loss",
     "dtype",
     "classes",
+    "preprocessor",
     "x_mean",
     "x_scale",
     "feature_names",
