@@ -328,7 +328,7 @@ def _mistakes(model: Path, f: dict[str, Path], out: Path) -> list[tuple[list[obj
         (["train", "--batch-size", "0"], "--batch-size"),
         (["train", "--optimizer", "rmsprop"], "invalid choice"),
         (["train", "--lr", "nan"], "--lr"),
-        (["train", "--lr", "-0.1"], "positive"),
+        (["train", "--lr", "-0.1"], "--lr: must be a finite number > 0"),
         (["train", "--val-fraction", "1.5"], "--val-fraction"),
         (["train", "--hidden", "0"], "--hidden"),
         (["train", "--dtype", "float16"], "invalid choice"),

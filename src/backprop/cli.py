@@ -34,7 +34,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import os
 import shlex
 import shutil
@@ -45,6 +44,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ import numpy as np
 
 from backprop import __version__, report
 from backprop._fileutil import atomic_path, atomic_write_bytes, temp_name
+from backprop.checks import OptionError, check_fraction, check_int, check_real
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from backprop.data import Dataset
@@ -97,67 +98,56 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 # ----------------------------------------------------------------------- flag types
-# argparse calls these on the flag's text; an ArgumentTypeError becomes its usage error
-# ("argument --epochs: must be a positive integer, got '-1'") and exit status 2.
+# argparse calls these on the flag's text: they parse it and hand the number to the
+# library's own check (`backprop.checks`), so a flag and the option it sets obey the same
+# rule. An ArgumentTypeError becomes argparse's usage error ("argument --lr: must be a
+# finite number > 0, got '-1'") and exit status 2.
 
 
-def _number(text: str, kind: type[int] | type[float]) -> float:
+def _number(text: str, kind: type[int] | type[float], check: Callable[[str, Any], Any]) -> Any:
+    """Parse ``text`` as ``kind`` and return ``check(name, value)``'s result.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If the text is not a number of that kind or the check refuses it; the message says
+        what is allowed and shows the text as typed.
+    """
     try:
         value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be {'an integer' if kind is int else 'a number'}, got {text!r}"
         ) from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
+    try:
+        return check("value", value)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(f"must be {exc.requirement}, got {text!r}") from None
 
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
-    value = int(_number(text, int))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+    return int(_number(text, int, partial(check_int, low=1)))
 
 
 def nonnegative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    value = int(_number(text, int))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
+    return int(_number(text, int, partial(check_int, low=0)))
 
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+    return float(_number(text, float, partial(check_real, low=0, low_open=True)))
 
 
 def nonnegative_float(text: str) -> float:
     """argparse type: a finite number >= 0."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
+    return float(_number(text, float, partial(check_real, low=0)))
 
 
 def fraction(text: str) -> float:
-    """argparse type: a number in [0, 1)."""
-    value = _number(text, float)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
-    return value
-
-
-def _momentum(text: str) -> float:
-    value = _number(text, float)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
-    return value
+    """argparse type: a number in [0, 1) (a share held out, a momentum)."""
+    return float(_number(text, float, check_fraction))
 
 
 # -------------------------------------------------------------------- atomic files
@@ -282,7 +272,7 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
         ("--batch-size", num(positive_int, "B"), "examples per update"),
         ("--optimizer", {"choices": OPTIMIZERS}, "update rule"),
         ("--lr", num(positive_float, "LR"), "learning rate (the peak of the schedule)"),
-        ("--momentum", num(_momentum, "M"), "momentum of the momentum and nesterov optimizers"),
+        ("--momentum", num(fraction, "M"), "momentum of the momentum and nesterov optimizers"),
         ("--weight-decay", num(nonnegative_float, "WD"), "L2 weight decay (decoupled for adamw)"),
         ("--schedule", {"choices": SCHEDULES}, "learning-rate schedule over the whole run"),
         (
