@@ -1,4 +1,4 @@
-"""Small shared helpers: crash-safe file writes and strict number-type predicates.
+"""Small shared helper: crash-safe file writes.
 
 Every file backprop writes (model files, checkpoints, the CLI's results and predictions)
 goes through `atomic_path`: the bytes go to a temporary file in the same directory, are
@@ -19,19 +19,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
-__all__ = ["atomic_path", "atomic_write_bytes", "fsync_dir", "is_int", "is_real", "temp_name"]
-
-
-def is_int(v: object) -> bool:
-    """True for a Python or NumPy integer, but not a bool (``True`` is not an epoch count)."""
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
-def is_real(v: object) -> bool:
-    """True for a Python or NumPy integer or float, but not a bool."""
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+__all__ = ["atomic_path", "atomic_write_bytes", "fsync_dir", "temp_name"]
 
 
 def temp_name(path: Path) -> str:

@@ -40,7 +40,8 @@ import safetensors
 import safetensors.numpy
 from numpy.typing import ArrayLike
 
-from backprop._fileutil import atomic_write_bytes, is_int
+from backprop._fileutil import atomic_write_bytes
+from backprop.checks import is_int
 from backprop.data.preprocess import Preprocessor
 from backprop.layers import ACTIVATIONS
 from backprop.losses import LOSSES
