@@ -94,6 +94,14 @@ CLASSIFICATION_SCORES = {"accuracy": 0.5, "loss": 1.0}
 REGRESSION_SCORES = {"rmse": 0.3, "loss": 0.05, "baseline_rmse": 0.4}
 
 
+def write_toy(out: Path, model: Model, ds: Dataset) -> list[Path]:
+    """`write_results` for a classifier whose run's best epoch is the lowest val loss."""
+    result = make_result(make_history(), BEST_BY_LOSS)
+    return report.write_results(
+        out, model, result, ds, config=TrainConfig(), test_metrics=CLASSIFICATION_SCORES
+    )
+
+
 def stars(fig: Figure) -> list[list[float]]:
     """x positions of the star markers, one list per axes."""
     return [
@@ -129,11 +137,8 @@ def test_every_file_names_the_monitored_best_epoch(
 ) -> None:
     figures = capture_figures(monkeypatch)
     model, ds = classification_run()
-    result = make_result(make_history(), BEST_BY_LOSS)
     out = tmp_path / "run"
-    report.write_results(
-        out, model, result, ds, config=TrainConfig(), test_metrics=CLASSIFICATION_SCORES
-    )
+    write_toy(out, model, ds)  # lowest validation loss at epoch 3, best accuracy at 6
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["best_epoch"], metrics["monitor"], metrics["kept"]) == (3, "val_loss", "best")
@@ -227,14 +232,7 @@ def test_a_failing_plot_is_a_warning_and_the_model_stays(
     model, ds = classification_run()
     out = tmp_path / "run"
     with pytest.warns(report.ResultWarning, match="confusion.png not written: renderer exploded"):
-        paths = report.write_results(
-            out,
-            model,
-            make_result(make_history(), BEST_BY_LOSS),
-            ds,
-            config=TrainConfig(),
-            test_metrics=CLASSIFICATION_SCORES,
-        )
+        paths = write_toy(out, model, ds)
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(p.name for p in paths)  # no temporary file left behind
     assert "confusion.png" not in names
@@ -251,14 +249,7 @@ def test_a_model_of_other_classes_is_refused_before_writing(tmp_path: Path) -> N
     model, ds = classification_run()
     other = Model(model.net, classes=np.array(["a", "c", "b"]))
     with pytest.raises(ValueError, match="classes differ"):
-        report.write_results(
-            tmp_path / "run",
-            other,
-            make_result(make_history(), BEST_BY_LOSS),
-            ds,
-            config=TrainConfig(),
-            test_metrics=CLASSIFICATION_SCORES,
-        )
+        write_toy(tmp_path / "run", other, ds)
     assert not (tmp_path / "run").exists()
 
 
@@ -276,14 +267,7 @@ def test_dollar_labels_are_drawn_as_written(
     out = tmp_path / "run"
     with warnings.catch_warnings():
         warnings.simplefilter("error", report.ResultWarning)  # no plot may be skipped
-        report.write_results(
-            out,
-            model,
-            make_result(make_history(), BEST_BY_LOSS),
-            ds,
-            config=TrainConfig(),
-            test_metrics=CLASSIFICATION_SCORES,
-        )
+        write_toy(out, model, ds)
     assert {"confusion.png", "mistakes.png"} <= {p.name for p in out.iterdir()}
     ticks = [t.get_text() for t in figures["confusion.png"].axes[0].get_xticklabels()]
     assert ticks == [plots.plain_text(s) for s in DOLLAR_LABELS]
