@@ -424,3 +424,18 @@ def test_train_diverged_carries_a_model_with_finite_weights():
         train(ds, config, progress=False)
     assert info.value.model is not None
     assert all(np.isfinite(p).all() for p in info.value.model.net.params.values())
+
+
+def test_diabetes_default_recipe_keeps_its_best_validation_epoch():
+    # The case: 500 epochs, best validation loss early; the last weights overfit.
+    ds = load_dataset("diabetes")
+    rec = Recorder()
+    model, result = train(ds, TrainConfig(), callbacks=[rec], progress=False)
+    val = result.history.column("val_loss")
+    assert result.best_epoch == int(np.argmin(val)) + 1 < result.epochs_run
+    assert (result.monitor, result.kept) == ("val_loss", "best")
+    last, _ = train(ds, TrainConfig(keep="last"), progress=False)
+    baseline = np.mean(ds.y_train)
+    best_rmse = evaluate(model, ds.X_test, ds.y_test, baseline_mean=baseline)["rmse"]
+    last_rmse = evaluate(last, ds.X_test, ds.y_test, baseline_mean=baseline)["rmse"]
+    assert best_rmse < 0.95 * last_rmse
