@@ -101,3 +101,11 @@ def test_plot_mistakes(tmp_path):
     assert png_size(out) == (900, 950)
     # No mistakes at all still gives a readable figure.
     assert png_size(plots.plot_mistakes(X, y, y, names, (8, 8), tmp_path / "n.png"))[0] == 900
+
+
+def test_plot_loss_names_the_metric_it_shows():
+    # R^2 (scikit-learn's regressor score) is not an RMSE: the axis says which it is.
+    for metric, label in (("accuracy", "accuracy"), ("rmse", "RMSE"), ("r2", "R^2")):
+        fig = plots.loss_figure(history(4, metric), best_epoch=2)
+        assert fig.axes[1].get_ylabel() == label
+        assert fig.axes[1].get_title() == f"Validation {label}"
