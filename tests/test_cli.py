@@ -24,7 +24,7 @@ from sklearn.metrics import log_loss
 
 from backprop import cli
 from backprop.data import load_dataset
-from backprop.io import load
+from backprop.io import FORMAT_VERSION, load
 
 EPOCHS = 12  # digits reaches > 0.9 test accuracy well within this
 TRAIN_FLAGS = [
@@ -258,20 +258,22 @@ def _idx_images(images: np.ndarray) -> bytes:
     return struct.pack(">iiii", 2051, n, h, w) + images.astype(np.uint8).tobytes()
 
 
-def test_predict_idx_images_scaled_as_in_training(
+def test_predict_idx_images_scaled_by_the_model(
     digits_run: tuple[Path, str], digits_test: tuple[np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:
     out, _ = digits_run
-    images = np.round(digits_test[0][:30] * 255).astype(np.uint8).reshape(30, 8, 8)
+    # Raw digits pixels (0..16) in a uint8 IDX file: the model divides by 16, not the file
+    # format by 255.
+    images = digits_test[0][:30].astype(np.uint8).reshape(30, 8, 8)
     path = tmp_path / "images-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(_idx_images(images)))
     code, stdout, err = run(
         "predict", out / "model.safetensors", path, "--proba", "-o", tmp_path / "p.npy"
     )
-    assert code == 0 and stdout == "", err
+    assert code == 0 and stdout == "" and err == "", err
     model = load(out / "model.safetensors")
-    expected = model.predict_proba(images.reshape(30, 64) / 255.0)
-    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, rtol=1e-5, atol=1e-7)
+    expected = model.predict_proba(digits_test[0][:30])
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
 
 
 def test_info_describes_the_model(digits_run: tuple[Path, str]) -> None:
@@ -285,11 +287,16 @@ def test_info_describes_the_model(digits_run: tuple[Path, str]) -> None:
     assert " -> ".join(map(str, sizes)) in text
     assert f"{n_params:,}" in text
     assert "relu" in text and "softmax_cross_entropy" in text
-    assert "format version:  1" in text
+    assert f"format version:  {FORMAT_VERSION}" in text
     assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in text
+    # What the model expects as raw input.
+    assert "image shape:   8x8" in text and "raw range:     0..16" in text
+    assert "input scale:   divided by 16" in text and "standardized:  global" in text
     code, text, _ = run("info", out / "model.safetensors", "--json")
     doc = json.loads(text)
     assert doc["n_params"] == n_params and doc["layer_sizes"] == sizes
+    assert doc["input"]["input_scale"] == 16.0 and doc["input"]["image_shape"] == [8, 8]
+    assert doc["input"]["raw_range"] == "0..16" and doc["input"]["standardization"] == "global"
     assert doc["config"]["epochs"] == EPOCHS
 
 
@@ -344,13 +351,13 @@ def _mistakes(model: Path, f: dict[str, Path], out: Path) -> list[tuple[list[obj
         (["evaluate", model, "--data", f["labels42.csv"]], "42 are not among the model's"),
         (["info", f["model.safetensors"]], "safetensors"),
         (["info", f["text.csv"]], "text.csv"),
-        (["predict", model, f["narrow.csv"]], "64 features"),
+        (["predict", model, f["narrow.csv"]], "has 3 columns, the model expects 64"),
         (["predict", model, f["nan.npy"]], "NaN"),
         (["predict", model, f["html.gz"]], "html.gz"),
         (["predict", model, f["short-idx3-ubyte"]], "short-idx3-ubyte"),
         (["predict", model, "nothing.csv"], "nothing.csv"),
         (["predict", model, f["narrow.csv"], "--output", out / "p.txt"], ".csv or .npy"),
-        (["predict", model, f["narrow.csv"], "--output", out.parent / "p.csv"], "64 features"),
+        (["predict", model, f["narrow.csv"], "--output", out.parent / "p.csv"], "expects 64"),
         (["predict", model, f["nan.npy"], "--output", out / "p.csv"], "does not exist"),
         (["predict", f["model.safetensors"], f["narrow.csv"]], "safetensors"),
         (["gradcheck", "--threshold", "0"], "--threshold"),
