@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
 from backprop.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
     SGD,
     Adam,
     AdamW,
@@ -439,3 +442,73 @@ def test_make_schedule_names() -> None:
     sched = make_schedule("onecycle", 0.1, 50, warmup_fraction=0.2)
     assert sched == OneCycle(0.1, 50, warmup_fraction=0.2)
     assert math.isclose(sched(10), 0.1)  # peak at w = 0.2 * 50 = 10
+
+
+# ----------------------------------------------------------------------------------------
+# Registries: a new optimiser or schedule is one entry
+
+
+class _SignSGD(Optimizer):
+    """p -= lr * sign(grad): an optimiser that exists only in this test."""
+
+    def _update(self, grads: Any, lr: float) -> None:
+        for key, p in self.params.items():
+            np.sign(grads[key], out=self._scratch[key])
+            self._scratch[key] *= lr
+            p -= self._scratch[key]
+
+
+@dataclass(frozen=True)
+class _Linear(Schedule):
+    """lr(t) = lr * (1 - t / total_steps): a schedule that exists only in this test."""
+
+    lr: float
+    total_steps: int
+
+    def __call__(self, t: int) -> float:
+        return self.lr * max(0.0, 1.0 - t / self.total_steps)
+
+
+def test_a_new_optimizer_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backprop.cli import build_parser
+    from backprop.training import TrainConfig
+
+    monkeypatch.setitem(
+        OPTIMIZERS,
+        "signsgd",
+        lambda params, lr, *, momentum, weight_decay, **options: _SignSGD(params, lr, weight_decay),
+    )
+    # p0 = [1, -2], g1 = [0.5, 1], g2 = [-1, 2], lr = 0.1: p1 = [0.9, -2.1], p2 = [1.0, -2.2]
+    p1, p2 = run_two_steps(lambda ps: make_optimizer("signsgd", ps, lr=0.1))
+    np.testing.assert_allclose(p1, [0.9, -2.1])
+    np.testing.assert_allclose(p2, [1.0, -2.2])
+    TrainConfig(optimizer="signsgd").validate()
+    assert build_parser().parse_args(["train", "--optimizer", "signsgd"]).optimizer == "signsgd"
+
+
+def test_a_new_schedule_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backprop.training import TrainConfig
+
+    monkeypatch.setitem(SCHEDULES, "linear", lambda lr, total_steps, **_: _Linear(lr, total_steps))
+    sched = make_schedule("linear", 0.1, 10)
+    assert [sched(t) for t in (0, 5, 10)] == pytest.approx([0.1, 0.05, 0.0])
+    TrainConfig(schedule="linear").validate()
+
+
+def test_registries_hold_the_documented_names() -> None:
+    assert list(OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adam", "adamw"]
+    assert list(SCHEDULES) == ["constant", "step", "cosine", "onecycle"]
+    for name in ("signsgd", "linear"):  # the test entries above are gone again
+        assert name not in OPTIMIZERS and name not in SCHEDULES
+
+
+def test_make_optimizer_passes_momentum_only_where_it_means_something() -> None:
+    params = random_params(np.float64)
+    assert make_optimizer("sgd", params, lr=0.1, momentum=0.5).momentum == 0.0
+    assert make_optimizer("momentum", params, lr=0.1, momentum=0.5).momentum == 0.5
+    nesterov = make_optimizer("nesterov", params, lr=0.1, momentum=0.5)
+    assert isinstance(nesterov, SGD) and nesterov.nesterov and nesterov.momentum == 0.5
+    adam = make_optimizer("adam", params, lr=0.1, momentum=0.5, beta1=0.8)
+    assert type(adam) is Adam and adam.beta1 == 0.8
+    with pytest.raises(ValueError, match=r"SGD takes no option\(s\) \['eps'\]"):
+        make_optimizer("momentum", params, lr=0.1, eps=1e-6)
