@@ -104,15 +104,9 @@ def batch_slices(n: int, B: int) -> list[slice]:
     return [slice(s, min(s + B, n)) for s in range(0, n, B)]
 
 
-def engine_epoch(
-    X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str, threads: int | None = None
-) -> Callable[[], float]:
-    """One epoch of the backprop engine step, the way a training loop gathers batches.
-
-    ``threads``: the elementwise thread setting (`backprop._parallel`) for this epoch;
-    None is the library's default.
-    """
-    from backprop import MLP, _parallel
+def engine_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Callable[[], float]:
+    """One epoch of the backprop engine step, the way a training loop gathers batches."""
+    from backprop import MLP
     from backprop.optim import make_optimizer
 
     net = MLP([D_IN, H, N_CLASSES], seed=0)
@@ -125,7 +119,6 @@ def engine_epoch(
     slices = batch_slices(n, B)
 
     def run() -> float:
-        _parallel.set_elementwise_threads(_parallel.DEFAULT_THREADS if threads is None else threads)
         t0 = time.perf_counter()
         order = rng.permutation(n)
         for s in slices:
@@ -142,7 +135,7 @@ def engine_epoch(
 
 def fit_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Callable[[], float]:
     """One epoch of `backprop.training.fit` (validation off, constant learning rate)."""
-    from backprop import MLP, _parallel
+    from backprop import MLP
     from backprop.training import TrainConfig, fit
 
     net = MLP([D_IN, H, N_CLASSES], seed=0)
@@ -151,7 +144,6 @@ def fit_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Callabl
     )
 
     def run() -> float:
-        _parallel.set_elementwise_threads(_parallel.DEFAULT_THREADS)
         t0 = time.perf_counter()
         fit(net, X, y, config=cfg, progress=False)
         return time.perf_counter() - t0
@@ -356,8 +348,6 @@ def training_section(
         c[f"backprop_{opt}"] = engine_epoch(X, y, H, B, opt)
         if with_fit:
             c[f"backprop_fit_{opt}"] = fit_epoch(X, y, H, B, opt)
-            # The same engine with large updates split over 2 threads, for comparison.
-            c[f"backprop_2t_{opt}"] = engine_epoch(X, y, H, B, opt, threads=2)
         c[f"torch_{opt}"] = worker.runner("make_epoch", len(X), H, B, opt)
         c[f"sklearn_{opt}"] = sklearn_epoch(X, y, H, B, opt)
     limits = {"sklearn_sgd": sk_rounds, "sklearn_adam": sk_rounds}
@@ -394,22 +384,15 @@ def training_section(
             ratios[f"{opt}_fit_vs_torch"] = paired_ratio(
                 times, f"torch_{opt}", f"backprop_fit_{opt}"
             )
-            ratios[f"{opt}_2t_floor_fraction"] = paired_ratio(
-                times, "gemm_floor", f"backprop_2t_{opt}"
-            )
-            ratios[f"{opt}_2t_over_default_time"] = paired_ratio(
-                times, f"backprop_2t_{opt}", f"backprop_{opt}"
-            )
     if with_fit:
         # What the step spends beyond its matrix products, per step (median of rounds):
-        # the elementwise work, gather and Python, as shipped (1 elementwise thread) and
-        # with large updates split over 2 threads.
+        # the elementwise work, gather and Python.
         steps = len(batch_slices(n, B))
         out["non_gemm_us_per_step"] = {
             k: 1e6
             * median([t - f for t, f in zip(times[k], times["gemm_floor"], strict=True)])
             / steps
-            for k in ("backprop_sgd", "backprop_2t_sgd", "backprop_adam", "backprop_2t_adam")
+            for k in ("backprop_sgd", "backprop_adam")
         }
     ratios["adam_over_sgd_time"] = paired_ratio(times, "backprop_adam", "backprop_sgd")
     out["ratios"] = ratios
@@ -712,16 +695,7 @@ def machine_info(threads: int, worker: TorchWorker) -> dict[str, Any]:
         "blas": threadpoolctl.threadpool_info(),
         "unset_env": os.environ.get(_REEXEC_FLAG, ""),
         "load_average_start": os.getloadavg(),
-        "elementwise_threads": _elementwise_threads(),
     }
-
-
-def _elementwise_threads() -> int:
-    """The engine's default elementwise thread count (`backprop._parallel`)."""
-    from backprop import _parallel
-
-    _parallel.set_elementwise_threads(_parallel.DEFAULT_THREADS)
-    return _parallel.elementwise_threads()
 
 
 def fmt_table(results: dict[str, Any]) -> str:
@@ -730,8 +704,7 @@ def fmt_table(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines.append(
         f"machine: {m['cpu']}, {m['cores']} cores, threads={m['threads']}; numpy {m['numpy']}, "
-        f"torch {m['torch']}, scikit-learn {m['sklearn']}; elementwise threads "
-        f"{m.get('elementwise_threads', 1)}; load average at start "
+        f"torch {m['torch']}, scikit-learn {m['sklearn']}; load average at start "
         f"{' '.join(f'{x:.2f}' for x in m['load_average_start'])}"
         + (
             f", at end {' '.join(f'{x:.2f}' for x in m['load_average_end'])}"
@@ -800,15 +773,11 @@ def fmt_table(results: dict[str, Any]) -> str:
     ng = head.get("non_gemm_us_per_step")
     if ng:
         lines.append("")
-        lines.append(
-            "time beyond the GEMM floor per step (us; elementwise, gather, Python), "
-            "1 elementwise thread (default) / 2:"
-        )
+        lines.append("time beyond the GEMM floor per step (us; elementwise, gather, Python):")
         for opt in ("sgd", "adam"):
             lines.append(
-                f"  {opt:>4}: {ng[f'backprop_{opt}']:7.1f} / {ng[f'backprop_2t_{opt}']:7.1f}"
-                f"   (floor fraction {head['ratios'][f'{opt}_floor_fraction']:.3f} / "
-                f"{head['ratios'][f'{opt}_2t_floor_fraction']:.3f})"
+                f"  {opt:>4}: {ng[f'backprop_{opt}']:7.1f}"
+                f"   (floor fraction {head['ratios'][f'{opt}_floor_fraction']:.3f})"
             )
     tta = results.get("time_to_accuracy")
     if tta:
