@@ -114,22 +114,19 @@ class History:
         """The logs as a list of plain dicts (JSON-serialisable)."""
         return [asdict(log) for log in self.logs]
 
-    def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``epoch,train_loss,val_loss,val_<metric>,lr,seconds``, one row per epoch.
+    def to_csv(self, path: str | os.PathLike[str], *, best_epoch: int | None = None) -> Path:
+        """Write ``epoch,train_loss,val_loss,val_<metric>,lr,seconds`` (and ``best``).
 
-        Floats are written with ``repr`` so they read back exactly.
+        The one history writer, `backprop.report.write_history_csv`: floats read back
+        exactly; with ``best_epoch`` a ``best`` column marks that epoch.
 
         Returns
         -------
         path : Path
         """
-        path = Path(path)
-        header = [c if c != "val_metric" else f"val_{self.metric_name}" for c in self.COLUMNS]
-        lines = [",".join(header)]
-        for log in self.logs:
-            lines.append(",".join(repr(getattr(log, c)) for c in self.COLUMNS))
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return path
+        from backprop.report import write_history_csv
+
+        return write_history_csv(self, path, best_epoch=best_epoch)
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable form (floats as repr strings: JSON has no NaN or inf)."""

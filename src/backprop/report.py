@@ -114,9 +114,7 @@ def best_epoch_record(result: TrainResult) -> dict[str, Any]:
         ``{"best_epoch": int, "monitor": str or None, "kept": "best" or "last"}``, where
         ``monitor`` is the ``history.csv`` column that chose the epoch (`monitor_column`).
     """
-    # getattr: results of runs from before the trainer recorded monitor/kept.
-    monitor = getattr(result, "monitor", "val_loss")
-    kept = getattr(result, "kept", "last")
+    monitor, kept = result.monitor, result.kept
     if kept not in ("best", "last"):
         raise ValueError(f"result.kept must be 'best' or 'last', got {kept!r}")
     return {
