@@ -84,9 +84,17 @@ def _predict(model: Path, path: Path) -> np.ndarray:
     return np.array(lines[1:], dtype=np.int64)
 
 
+def _proba(model: Path, path: Path, tmp_path: Path) -> np.ndarray:
+    out = tmp_path / f"p-{path.name}.npy"
+    code, _, err = run("predict", model, path, "--proba", "-o", out)
+    assert code == 0 and err == "", err
+    return np.load(out)
+
+
 def test_same_images_same_predictions_whatever_the_file(image_model, tmp_path):
     model_path, images, idx_file = image_model
     expected = _predict(model_path, idx_file)
+    expected_p = _proba(model_path, idx_file, tmp_path)
     model = load(model_path)
     np.testing.assert_array_equal(expected, model.predict(images))
     assert len(np.unique(expected)) == 3  # a model that learnt something, not a constant
@@ -112,6 +120,9 @@ def test_same_images_same_predictions_whatever_the_file(image_model, tmp_path):
     )  # fmt: skip
     for name in [*files, "plain.csv", "kaggle.csv", "pandas.csv"]:
         np.testing.assert_array_equal(_predict(model_path, tmp_path / name), expected, name)
+        # Bit for bit: every container gives the network the same float32 inputs (a
+        # ReLU net can keep its argmax on wrongly scaled input; its probabilities cannot).
+        np.testing.assert_array_equal(_proba(model_path, tmp_path / name, tmp_path), expected_p)
 
 
 def test_column_count_mismatch_is_refused_in_one_line(image_model, tmp_path):
@@ -134,9 +145,7 @@ def test_column_count_mismatch_is_refused_in_one_line(image_model, tmp_path):
 def digits_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     """(model file, the test accuracy that training wrote to metrics.json)."""
     out = tmp_path_factory.mktemp("digits") / "run"
-    code, _, err = run(
-        "train", "--data", "digits", "--hidden", 32, "--out", out, "--quiet"
-    )
+    code, _, err = run("train", "--data", "digits", "--hidden", 32, "--out", out, "--quiet")
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
     return out / "model.safetensors", metrics["test_accuracy"]
