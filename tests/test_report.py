@@ -308,3 +308,34 @@ def test_a_real_run_names_one_best_epoch_everywhere(
     assert metrics["test_rmse"] == pytest.approx(rmse, rel=1e-5)
     baseline = np.sqrt(np.mean((y_test - np.mean(ds.y_train, dtype=np.float64)) ** 2))
     assert metrics["baseline_rmse"] == pytest.approx(baseline, rel=1e-9)
+
+
+def test_train_out_writes_the_same_directory_as_the_cli(tmp_path: Path) -> None:
+    from backprop import cli
+    from backprop.data import load_dataset
+    from backprop.training import TrainConfig, train
+
+    config = TrainConfig(hidden=(16,), epochs=3)
+    train(load_dataset("digits"), config, progress=False, out=tmp_path / "py")
+    code = cli.main(
+        [
+            "train",
+            "--data",
+            "digits",
+            "--hidden",
+            "16",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--out",
+            str(tmp_path / "cli"),
+        ]
+    )
+    assert code == 0
+    names = {p.name for p in (tmp_path / "py").iterdir()}
+    assert names == {p.name for p in (tmp_path / "cli").iterdir()}
+    assert {"model.safetensors", "metrics.json", "history.csv", "loss.png"} <= names
+    py = json.loads((tmp_path / "py" / "metrics.json").read_text())
+    cl = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_loss", "best_epoch", "monitor", "kept", "config"):
+        assert py[key] == cl[key], key

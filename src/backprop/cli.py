@@ -513,19 +513,22 @@ def _train_into(
     ck_path = out / CHECKPOINT_FILE
     try:
         with _staging_dir(out) as tmp:
-            model, result = training.train(
-                ds,
-                config,
-                progress=False if args.quiet else None,
-                checkpoint=ck_path,
-                resume=resume,
-            )
-            test = _evaluate_on_test(model, ds)
             with warnings.catch_warnings(record=True) as skipped:
                 warnings.simplefilter("always", report.ResultWarning)
-                report.write_results(tmp, model, result, ds, config=config, test_metrics=test)
-            for w in skipped:  # a plot that failed: the run's results stand
-                print(f"backprop train: warning: {w.message}", file=sys.stderr)
+                # The library writes the results (the same files as train(..., out=DIR)).
+                training.train(
+                    ds,
+                    config,
+                    progress=False if args.quiet else None,
+                    checkpoint=ck_path,
+                    resume=resume,
+                    out=tmp,
+                )
+            for w in skipped:
+                if issubclass(w.category, report.ResultWarning):  # a plot failed; results stand
+                    print(f"backprop train: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     except KeyboardInterrupt:
         epoch = _checkpoint_epoch(ck_path)
         if epoch is None:  # interrupted in the first epoch: nothing worth keeping

@@ -347,6 +347,7 @@ def train(
     progress: bool | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    out: str | os.PathLike[str] | None = None,
 ) -> tuple[Model, TrainResult]:
     """Train a network on a `Dataset` from scratch: split, standardise, build, fit.
 
@@ -365,6 +366,10 @@ def train(
         Defaults to ``TrainConfig()``.
     callbacks, progress, checkpoint, resume
         As in `fit`.
+    out : path, optional
+        Write the run's result files there (`backprop.report.write_results`: the model,
+        ``metrics.json`` with the test-set scores, ``history.csv``, the plots), the same
+        directory ``backprop train`` writes.
 
     Returns
     -------
@@ -453,7 +458,12 @@ def train(
     except TrainingDiverged as exc:
         exc.model = to_model()
         raise
-    return to_model(), result
+    model = to_model()
+    if out is not None:
+        from backprop.report import write_results
+
+        write_results(out, model, result, dataset, config=config)
+    return model, result
 
 
 # ----------------------------------------------------------------------------- evaluate
