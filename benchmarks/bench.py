@@ -105,29 +105,17 @@ def batch_slices(n: int, B: int) -> list[slice]:
 
 
 def engine_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Callable[[], float]:
-    """One epoch of the backprop engine step, the way a training loop gathers batches."""
+    """One epoch of the engine, `Trainer.run_epoch`: the step every front end drives."""
     from backprop import MLP
     from backprop.optim import make_optimizer
+    from backprop.trainer import Trainer
 
     net = MLP([D_IN, H, N_CLASSES], seed=0)
-    optim = make_optimizer(opt, net.params, lr=LR[opt])
-    grads = {k: np.empty_like(p) for k, p in net.params.items()}
-    n = len(X)
-    Xb_full = np.empty((B, D_IN), np.float32)
-    yb_full = np.empty(B, y.dtype)
-    rng = np.random.default_rng(0)
-    slices = batch_slices(n, B)
+    trainer = Trainer(net, make_optimizer(opt, net.params, lr=LR[opt]), batch_size=B, seed=0)
 
     def run() -> float:
         t0 = time.perf_counter()
-        order = rng.permutation(n)
-        for s in slices:
-            idx = order[s]
-            Xb, yb = Xb_full[: len(idx)], yb_full[: len(idx)]
-            np.take(X, idx, axis=0, out=Xb)
-            np.take(y, idx, out=yb)
-            net.loss_and_grads(Xb, yb, grads=grads, check=False)
-            optim.step(grads)
+        trainer.run_epoch(X, y)
         return time.perf_counter() - t0
 
     return run
@@ -463,15 +451,8 @@ _RSS_CHILD = textwrap.dedent(
         fit(net, X, y, config=TrainConfig(hidden=(H,), epochs=1, batch_size=B), progress=False)
     else:
         from backprop.optim import Adam
-        opt = Adam(net.params)
-        grads = {k: np.empty_like(p) for k, p in net.params.items()}
-        Xb, yb = np.empty((B, 784), np.float32), np.empty(B, y.dtype)
-        order = rng.permutation(n)
-        for s in range(0, n - B + 1, B):
-            np.take(X, order[s:s + B], axis=0, out=Xb)
-            np.take(y, order[s:s + B], out=yb)
-            net.loss_and_grads(Xb, yb, grads=grads, check=False)
-            opt.step(grads)
+        from backprop.trainer import Trainer
+        Trainer(net, Adam(net.params), batch_size=B).run_epoch(X, y)
     print(base, data_hwm, hwm(), X.nbytes)
     """
 )
