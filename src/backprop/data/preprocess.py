@@ -439,7 +439,7 @@ class Preprocessor:
         if warn:
             self._warn_if_out_of_range(out)
         if self.input_scale is not None:
-            out /= dt.type(self.input_scale)  # division, so 255 maps exactly to 1.0
+            out /= np.asarray(self.input_scale, dtype=dt)  # division: 255 maps exactly to 1
         if self.mean is not None and self.scale is not None:
             out -= self.mean.astype(dt)
             out /= self.scale.astype(dt)
@@ -574,7 +574,7 @@ class Preprocessor:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Preprocessor:
+    def from_dict(cls, d: object) -> Preprocessor:
         """Rebuild from `to_dict` output, validating every field (DataError names it)."""
         if not isinstance(d, Mapping):
             raise DataError(f"preprocessor must be a JSON object, got {type(d).__name__}")
