@@ -458,11 +458,13 @@ def test_save_load_round_trip_regressor_early_stopping(tmp_path, regression) -> 
 
 def test_load_model_with_standardisation_folds_it_into_the_first_layer(tmp_path, iris) -> None:  # type: ignore[no-untyped-def]
     import backprop.io
+    from backprop.data import Preprocessor
 
     X, _ = iris
     raw = X * np.array([1.0, 2.0, 3.0, 4.0]) + 5.0
     net = MLP([4, 5, 3], activation="tanh", dtype=np.float64, seed=1)
-    model = backprop.io.Model(net, classes=["a", "b", "c"], x_mean=raw.mean(0), x_scale=raw.std(0))
+    pre = Preprocessor(n_features=4, input_scale=8.0, mean=raw.mean(0) / 8, scale=raw.std(0) / 8)
+    model = backprop.io.Model(net, preprocessor=pre, classes=["a", "b", "c"])
     backprop.io.save(tmp_path / "m.safetensors", model)
     est = MLPClassifier.load(tmp_path / "m.safetensors")
     np.testing.assert_allclose(est.predict_proba(raw), model.predict_proba(raw), atol=1e-12)
