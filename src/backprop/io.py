@@ -391,7 +391,6 @@ def _v1_preprocessor(meta: Mapping[str, Any], d: int, config: Any) -> Preprocess
     )
 
 
-
 def _read_header(path: Path) -> tuple[dict[str, Any], int]:
     """Read and parse the safetensors header ourselves, trusting none of its numbers.
 
