@@ -522,17 +522,17 @@ def scaling_section(
     }
 
 
-def _tta_standardizer(ds: Any, cfg: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and scale of the training part of `train`'s split (what `train` uses)."""
-    from backprop.data import train_val_split
+def _tta_split(ds: Any, cfg: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """`train`'s split of the training part, and the `Preprocessor` it fits on it."""
+    from backprop.data import Preprocessor, train_val_split
 
-    X_tr = train_val_split(ds.X_train, ds.y_train, cfg.val_fraction, seed=cfg.seed, stratify=True)[
-        0
-    ]
-    X_tr = np.asarray(X_tr, np.float32)
-    mean, scale = X_tr.mean(axis=0), X_tr.std(axis=0)
-    scale[scale == 0] = 1
-    return mean, scale
+    X_tr, X_val, y_tr, _ = train_val_split(
+        ds.X_train, ds.y_train, cfg.val_fraction, seed=cfg.seed, stratify=True
+    )
+    pre = Preprocessor.fit(
+        X_tr, input_scale=ds.input_scale, image_shape=ds.image_shape, standardize=cfg.standardize
+    )
+    return pre, X_tr, X_val, y_tr
 
 
 def tta_torch(epochs: int | None) -> list[tuple[float, float]]:
@@ -540,23 +540,18 @@ def tta_torch(epochs: int | None) -> list[tuple[float, float]]:
     batch size and epochs; returns (seconds, test accuracy) after each epoch."""
     import torch
 
-    from backprop.data import load_dataset, train_val_split
+    from backprop.data import load_dataset
     from backprop.training import TrainConfig, resolve_epochs
 
     ds = load_dataset("fashion-mnist")
     cfg = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
-    Xte, yte = np.asarray(ds.X_test, np.float32), np.asarray(ds.y_test)
-    # The same split, standardisation and schedule for PyTorch.
-    X_tr, X_val, y_tr, _ = train_val_split(
-        ds.X_train, ds.y_train, cfg.val_fraction, seed=cfg.seed, stratify=True
-    )
+    yte = np.asarray(ds.y_test)
     t0 = time.perf_counter()
-    X_tr = np.array(X_tr, np.float32)
-    mean, scale = X_tr.mean(axis=0), X_tr.std(axis=0)
-    scale[scale == 0] = 1
-    X_tr = (X_tr - mean) / scale
-    Xv = torch.from_numpy(((np.asarray(X_val, np.float32) - mean) / scale).astype(np.float32))
-    Xtest = torch.from_numpy(((Xte - mean) / scale).astype(np.float32))
+    # The same split, preprocessing and schedule for PyTorch.
+    pre, X_tr, X_val, y_tr = _tta_split(ds, cfg)
+    X_tr = pre.transform(X_tr, warn=False)
+    Xv = torch.from_numpy(pre.transform(X_val, warn=False))
+    Xtest = torch.from_numpy(pre.transform(ds.X_test, warn=False))
     classes = np.unique(ds.y_train)
     ytr = torch.from_numpy(np.searchsorted(classes, y_tr).astype(np.int64))
     Xtr = torch.from_numpy(X_tr.astype(np.float32))
@@ -630,14 +625,14 @@ def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[
         curve.append((when - t0, acc))
     out["backprop"] = summarise(curve)
 
-    mean, scale = _tta_standardizer(ds, cfg)
     out["torch"] = summarise(worker.call("tta", epochs))
 
     # scikit-learn: Adam at a constant rate (it has no cosine schedule), one epoch per fit.
     clf = sklearn_model(cfg.hidden[0], cfg.batch_size, "adam", max_iter=1, warm_start=True)
     t0 = time.perf_counter()
-    Xs = ((np.asarray(ds.X_train, np.float32) - mean) / scale).astype(np.float32)
-    Xs_test = ((Xte - mean) / scale).astype(np.float32)
+    pre = _tta_split(ds, cfg)[0]
+    Xs = pre.transform(ds.X_train, warn=False)
+    Xs_test = pre.transform(ds.X_test, warn=False)
     paused, curve = 0.0, []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
