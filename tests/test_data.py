@@ -668,6 +668,8 @@ def test_preprocessor_round_trips_through_json():
     again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
     np.testing.assert_array_equal(again.transform(X), pre.transform(X))
     assert again.feature_names == ("a", "b", "c")
+    with pytest.raises(DataError, match="lacks n_features"):
+        Preprocessor.from_dict({})
     with pytest.raises(DataError, match="unknown field"):
         Preprocessor.from_dict({**pre.to_dict(), "x_mean": [0.0]})
     with pytest.raises(DataError, match="scale must be positive"):

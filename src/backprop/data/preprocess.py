@@ -582,6 +582,8 @@ class Preprocessor:
         unknown = sorted(set(d) - fields)
         if unknown:
             raise DataError(f"preprocessor has unknown field(s) {', '.join(unknown)}")
+        if "n_features" not in d:
+            raise DataError("preprocessor lacks n_features")
         return cls(**dict(d))
 
 
