@@ -330,8 +330,8 @@ def test_real_fashion_mnist(monkeypatch):
     monkeypatch.delenv("BACKPROP_DATA", raising=False)
     ds = load_dataset("fashion-mnist")
     assert ds.X_train.shape == (60000, 784) and ds.X_test.shape == (10000, 784)
-    assert ds.X_train.dtype == np.float32 and ds.image_shape == (28, 28)
-    assert 0.0 <= ds.X_train.min() and ds.X_train.max() == 1.0
+    assert ds.X_train.dtype == np.uint8 and ds.image_shape == (28, 28)
+    assert ds.X_train.min() == 0 and ds.X_train.max() == 255 and ds.input_scale == 255.0
     # Fashion-MNIST is balanced: 6000 training and 1000 test images per class.
     np.testing.assert_array_equal(np.bincount(ds.y_train), [6000] * 10)
     np.testing.assert_array_equal(np.bincount(ds.y_test), [1000] * 10)
