@@ -9,8 +9,12 @@ one example per row, weights stored (fan_in, fan_out).
 - Activations: A = f(Z) elementwise, with dJ/dZ = dJ/dA * f'(Z) (page 2, "RELU'"); the
   cache keeps both Z and A, as the notes do, because f' is cheapest from one or the other.
 
-The engine (`backprop.network.MLP`) calls the same activation objects with ``out=``
-buffers so that its hot path allocates nothing.
+Activations form a registry, ``ACTIVATIONS`` (name -> `Activation`): each entry holds f,
+f', the initialisation of the weights that feed it (initialiser and gain) and optionally a
+fused f/f' pass. The engine (`backprop.network.MLP`) calls the same entries with ``out=``
+buffers so that its hot path allocates nothing, and never compares names: a new
+activation is one entry here. Entries must pickle (module-level functions, not lambdas),
+because an `MLP` holds its entry and scikit-learn pickles estimators.
 """
 
 from __future__ import annotations
@@ -189,10 +193,6 @@ class Activation:
         W : ndarray of shape (fan_in, fan_out), float64
         """
         return self.init(rng, fan_in, fan_out, self.gain)
-
-
-# The functions of the entries below are module-level, not lambdas, so that an `MLP`
-# (which holds its entry) pickles: scikit-learn clones and pickles estimators.
 
 
 def _relu(z: np.ndarray, out: np.ndarray) -> None:
