@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from backprop.checks import check_choice
+
 if TYPE_CHECKING:
     from backprop.trainer import Trainer, TrainResult
 
@@ -200,8 +202,9 @@ class EarlyStopping(Callback):
         Stop once ``patience`` consecutive epochs have not improved on the best by more
         than ``min_delta``. None (or inf) never stops: the best epoch is still tracked.
     min_delta : float, default 0.0
-        An epoch improves only if it beats the best by more than this (scikit-learn's
-        ``tol``). The best value and weights follow any improvement, however small.
+        An epoch counts as progress only if it beats the best by at least this much
+        (scikit-learn's ``tol``); with 0, if it is strictly better. The best value and
+        weights follow any improvement, however small.
     restore_best : bool, default True
         At the end of the run put back the best epoch's weights.
     best : float, optional
@@ -226,12 +229,8 @@ class EarlyStopping(Callback):
         restore_best: bool = True,
         best: float | None = None,
     ) -> None:
-        if monitor not in _MONITORS:
-            raise ValueError(f"unknown monitor {monitor!r}; choose one of {', '.join(_MONITORS)}")
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        self.monitor = monitor
-        self.mode = mode
+        self.monitor = check_choice("monitor", monitor, _MONITORS)
+        self.mode = None if mode is None else check_choice("mode", mode, ("min", "max"))
         self.patience = math.inf if patience is None else patience
         self.min_delta = float(min_delta)
         self.restore_best = restore_best
@@ -258,8 +257,13 @@ class EarlyStopping(Callback):
         if math.isnan(value):
             return None
         s = self._sign(trainer)
-        # Counted as progress only beyond min_delta; remembered as best at any gain.
-        self.wait = 0 if s * value < s * self.best - self.min_delta else self.wait + 1
+        # Progress: strictly better, or by at least min_delta when one is set (scikit-learn:
+        # "loss > best_loss - tol" is no progress). The best follows any gain.
+        if self.min_delta:
+            progress = s * value <= s * self.best - self.min_delta
+        else:
+            progress = s * value < s * self.best
+        self.wait = 0 if progress else self.wait + 1
         if s * value < s * self.best:
             self.best, self.best_epoch = value, epoch
             if self._weights is not None:
