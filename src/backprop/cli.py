@@ -1029,6 +1029,16 @@ def _add_gradcheck_parser(sub: argparse._SubParsersAction) -> None:
 
 # ---------------------------------------------------------------------------- main
 
+# The registry of subcommands, in the order ``--help`` lists them: a new command is a
+# ``_cmd_x`` function, its ``_add_x_parser`` (which sets ``func=_cmd_x``) and one entry here.
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_train_parser,
+    _add_evaluate_parser,
+    _add_predict_parser,
+    _add_info_parser,
+    _add_gradcheck_parser,
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``backprop`` command."""
@@ -1039,11 +1049,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_train_parser(sub)
-    _add_evaluate_parser(sub)
-    _add_predict_parser(sub)
-    _add_info_parser(sub)
-    _add_gradcheck_parser(sub)
+    for add_parser in COMMANDS:
+        add_parser(sub)
     return parser
 
 
