@@ -42,6 +42,7 @@ from backprop.callbacks import Callback, EarlyStopping, EpochLog, History
 from backprop.losses import LOSSES
 from backprop.network import MLP
 from backprop.optim import Optimizer
+from backprop.threads import limit as limit_threads
 
 if TYPE_CHECKING:
     from backprop.io import Model
@@ -302,6 +303,7 @@ class Trainer:
         validation_sample_weight: np.ndarray | None = None,
         callbacks: Sequence[Callback] = (),
         resume_from: str | os.PathLike[str] | None = None,
+        threads: int | None = None,
     ) -> TrainResult:
         """Train until ``epochs`` epochs are finished or a callback stops the run.
 
@@ -322,6 +324,11 @@ class Trainer:
         resume_from : path, optional
             Continue from this checkpoint (which must exist and match the `Checkpoint`
             callback's ``meta`` and the network): bit for bit an uninterrupted run.
+        threads : int, optional
+            BLAS threads for the epochs. Default: the user's ``OPENBLAS_NUM_THREADS``
+            (or ``OMP_NUM_THREADS``...) if set, else chosen from the layer sizes and the
+            batch (`backprop.threads.choose_threads`), so that small products do not
+            spin-wait on a busy machine.
 
         Returns
         -------
@@ -344,7 +351,11 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         # Overflow in a diverging run is expected and detected, not worth a warning.
-        with np.errstate(over="ignore", invalid="ignore"):
+        batch = min(self.batch_size, len(X))
+        with (
+            np.errstate(over="ignore", invalid="ignore"),
+            limit_threads(self.net.layer_sizes, batch, threads),
+        ):
             while self.epoch < epochs and not self.stop_training:
                 t0 = time.perf_counter()
                 train_loss = self.run_epoch(X, y, sample_weight) * self.y_scale**2
