@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench notebook clean
+.PHONY: demo test lint bench notebook explore clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ $(NSTAMP): pyproject.toml | $(BIN)/python
 
 notebook: $(NSTAMP)
 	$(BIN)/jupyter lab notebooks/backprop.ipynb
+
+# The explorer: a local web app on 127.0.0.1 (docs/explore.md); Ctrl-C stops it.
+explore: $(STAMP)
+	$(BIN)/backprop explore
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1027,6 +1027,32 @@ def _add_gradcheck_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_gradcheck)
 
 
+# ----------------------------------------------------------------------------- explore
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from backprop.explore import serve
+
+    serve(args.port, open_browser=not args.no_browser, data=args.data)
+    return 0
+
+
+def _add_explore_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "explore",
+        help="see the backward pass live in the browser",
+        description="Start a local web app (127.0.0.1 only, a random token in its URL) that "
+        "trains a network step by step and shows every matrix of the notes for the current "
+        "batch, the chain rule of any weight with a finite-difference check, the loss curves "
+        "and the decision boundary. Ctrl-C stops it. See docs/explore.md.",
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the URL")
+    p.add_argument("--data", default=None, help="first data set (moons, spiral, digits, ...)")
+    p.set_defaults(func=_cmd_explore)
+
+
 # ---------------------------------------------------------------------------- main
 
 # The registry of subcommands, in the order ``--help`` lists them: a new command is a
@@ -1037,6 +1063,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_predict_parser,
     _add_info_parser,
     _add_gradcheck_parser,
+    _add_explore_parser,
 )
 
 

@@ -1,0 +1,306 @@
+"""The explorer's web server: Python's own `http.server`, JSON endpoints, one session.
+
+Why this server: the maths stays in Python, so the browser only asks for arrays and
+draws them. A standard-library `ThreadingHTTPServer` does that with no dependency, no
+event loop and nothing to download; "live" training is the page asking for the next few
+steps as soon as it has drawn the last ones (one request per frame, no WebSocket needed).
+
+Safe by default: it binds 127.0.0.1; every request must carry the random token of this
+run (in the ``X-Backprop-Token`` header, or ``?token=`` for the page itself) and a Host
+header naming this server (a DNS-rebinding page cannot reach it); a POST from another
+origin is refused; bodies, settings, steps and grids are bounded; and no request names a
+file on disk (the static files are a fixed list).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import tempfile
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from backprop.checks import check_choice, check_int
+from backprop.explore import views
+from backprop.explore.session import IMAGE_SETS, LIMITS, MAX_PARAMS, ExploreConfig, Session
+from backprop.explore.toys import TOYS
+from backprop.io import save
+from backprop.layers import ACTIVATIONS
+from backprop.optim import OPTIMIZERS
+
+__all__ = ["ExploreServer", "make_server", "serve"]
+
+MAX_BODY = 64 * 1024  # bytes of a request body (settings are a few hundred)
+STATIC = {  # the only files served: name -> content type
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+TOKEN_HEADER = "X-Backprop-Token"
+
+
+class RequestError(ValueError):
+    """A refused request: an HTTP status and a one-line message."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _static(name: str) -> bytes:
+    return resources.files("backprop.explore").joinpath("static", name).read_bytes()
+
+
+class ExploreServer(ThreadingHTTPServer):
+    """The HTTP server holding the one `Session` (and its lock) and the token."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int, config: ExploreConfig) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.token = secrets.token_urlsafe(24)
+        self.lock = threading.Lock()
+        self.session = Session(config)
+        p = self.server_address[1]
+        self.hosts = {f"127.0.0.1:{p}", f"localhost:{p}"}
+        self.origins = {f"http://{h}" for h in self.hosts}
+
+    @property
+    def url(self) -> str:
+        """The page's address, token included."""
+        return f"http://127.0.0.1:{self.server_address[1]}/?token={self.token}"
+
+
+def make_server(port: int = 0, config: ExploreConfig | None = None) -> ExploreServer:
+    """A ready server on 127.0.0.1 (``port=0``: a free port); call ``serve_forever``."""
+    return ExploreServer(port, config or ExploreConfig())
+
+
+def serve(port: int = 0, *, open_browser: bool = True, data: str | None = None) -> None:
+    """Run the explorer until Ctrl-C: print its URL and (by default) open the browser.
+
+    Parameters
+    ----------
+    port : int, default 0
+        Port on 127.0.0.1; 0 picks a free one.
+    open_browser : bool, default True
+    data : str, optional
+        The data set of the first state (a key of `TOYS` or of `IMAGE_SETS`).
+    """
+    config = ExploreConfig.from_dict({} if data is None else {"data": data})
+    server = make_server(port, config)
+    print(f"backprop explore: serving on {server.url}  (Ctrl-C stops it)", flush=True)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("backprop explore: stopped", flush=True)
+    finally:
+        server.server_close()
+
+
+def _options() -> dict[str, Any]:
+    return {
+        "data": [*TOYS, *IMAGE_SETS],
+        "activation": list(ACTIVATIONS),
+        "optimizer": list(OPTIMIZERS),
+        "forms": list(views.FORMS),
+        "limits": LIMITS,
+        "max_params": MAX_PARAMS,
+        "defaults": ExploreConfig().to_dict(),
+    }
+
+
+def _state(s: Session, full: bool) -> dict[str, Any]:
+    """What the page redraws after a step; ``full`` adds the data points and structure."""
+    d = s.data
+    out: dict[str, Any] = {
+        "step": s.steps,
+        "epoch_size": len(d.X_train),
+        "history": s.history,
+        "grad_norms": s.grad_norms,
+        "metric": s.metric_name,
+    }
+    if d.X_train.shape[1] == 2:
+        X = np.vstack([d.X_train, d.X_test])
+        lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
+        out["boundary"] = views.boundary(s.net, lo, hi, 48)
+    if full:
+        out |= {
+            "config": s.config.to_dict(),
+            "layer_sizes": list(s.net.layer_sizes),
+            "task": d.task,
+            "loss": s.net.loss,
+            "image_shape": d.image_shape,
+            "batch_size": len(s.batch_index),
+        }
+        if d.X_train.shape[1] == 2:
+            out["points"] = {
+                "train": views.encode(d.X_train, "<f4"),
+                "train_y": views.encode(d.y_train, "<f4"),
+                "test": views.encode(d.X_test, "<f4"),
+                "test_y": views.encode(d.y_test, "<f4"),
+            }
+    return out
+
+
+def _int_arg(q: dict[str, list[str]], name: str, low: int, high: int) -> int:
+    raw = q.get(name, ["0"])[0]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{name} must be a whole number") from None
+    return check_int(name, value, low=low, high=high)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ExploreServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the terminal shows the URL, not every poll."""
+
+    # ------------------------------------------------------------------ checks
+    def _check(self, query: dict[str, list[str]]) -> None:
+        srv = self.server
+        if self.headers.get("Host", "") not in srv.hosts:
+            raise RequestError(HTTPStatus.FORBIDDEN, "refused: unknown Host header")
+        token = self.headers.get(TOKEN_HEADER) or query.get("token", [""])[0]
+        if not hmac.compare_digest(token.encode(), srv.token.encode()):
+            raise RequestError(HTTPStatus.FORBIDDEN, "refused: missing or wrong token")
+        origin = self.headers.get("Origin")
+        if self.command == "POST" and origin is not None and origin not in srv.origins:
+            raise RequestError(HTTPStatus.FORBIDDEN, f"refused: foreign origin {origin}")
+
+    def _body(self) -> dict[str, Any]:
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "bad Content-Length") from None
+        if length > MAX_BODY:
+            raise RequestError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"request body of {length} bytes; at most {MAX_BODY} allowed",
+            )
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RequestError(HTTPStatus.BAD_REQUEST, "request body is not JSON") from None
+        if not isinstance(body, dict):
+            raise RequestError(HTTPStatus.BAD_REQUEST, "request body must be a JSON object")
+        return body
+
+    # ------------------------------------------------------------------ replies
+    def _send(
+        self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, obj: Any, status: int = 200) -> None:
+        self._send(status, json.dumps(obj).encode(), "application/json")
+
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        try:
+            body = self._body() if self.command == "POST" else {}
+            self._check(query)
+            route = ROUTES.get((self.command, url.path))
+            if route is None:
+                raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {url.path}")
+            route(self, query, body)
+        except RequestError as exc:
+            self._json({"error": str(exc)}, exc.status)
+        except ValueError as exc:  # bad settings, divergence: the message is for the user
+            self._json({"error": " ".join(str(exc).split())}, HTTPStatus.BAD_REQUEST)
+
+    do_GET = do_POST = _handle
+
+    # ------------------------------------------------------------------ routes
+    def page(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        # The page loads its script and style with this run's token (they are refused
+        # without it, like every request).
+        html = _static("index.html").replace(b"__TOKEN__", self.server.token.encode())
+        self._send(200, html, "text/html; charset=utf-8")
+
+    def static(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        name = urlsplit(self.path).path.rsplit("/", 1)[-1]
+        self._send(200, _static(name), STATIC[name])
+
+    def options(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        self._json(_options())
+
+    def state(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        with self.server.lock:
+            self._json(_state(self.server.session, full=True))
+
+    def reset(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        session = Session(ExploreConfig.from_dict(body.get("config", {})))
+        with self.server.lock:
+            self.server.session = session
+            self._json(_state(session, full=True))
+
+    def step(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        with self.server.lock:
+            self.server.session.step(body.get("steps", 1))
+            self._json(_state(self.server.session, full=False))
+
+    def matrices(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        form = check_choice("form", q.get("form", ["rows"])[0], views.FORMS)
+        with self.server.lock:
+            s = self.server.session
+            X, y = s.batch()
+            k = _int_arg(q, "example", 0, len(X) - 1)
+            self._json(views.matrices(s.net, X, y, form, k))
+
+    def chain(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        with self.server.lock:
+            s = self.server.session
+            X, y = s.batch()
+            sizes = s.net.layer_sizes
+            l = _int_arg(q, "layer", 1, s.net.n_layers)
+            i = _int_arg(q, "i", 0, sizes[l - 1] - 1)
+            j = _int_arg(q, "j", 0, sizes[l] - 1)
+            k = _int_arg(q, "example", 0, len(X) - 1)
+            self._json(views.chain_rule(s.net, s.optimizer, X, y, l, i, j, k))
+
+    def export(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        with self.server.lock, tempfile.TemporaryDirectory() as tmp:
+            path = save(Path(tmp) / "model.safetensors", self.server.session.model())
+            data = path.read_bytes()
+        name = f"explore-{self.server.session.config.data}.safetensors"
+        self._send(
+            200, data, "application/octet-stream",
+            {"Content-Disposition": f'attachment; filename="{name}"'},
+        )  # fmt: skip
+
+
+ROUTES = {
+    ("GET", "/"): _Handler.page,
+    **{("GET", f"/static/{name}"): _Handler.static for name in STATIC},
+    ("GET", "/api/options"): _Handler.options,
+    ("GET", "/api/state"): _Handler.state,
+    ("POST", "/api/reset"): _Handler.reset,
+    ("POST", "/api/step"): _Handler.step,
+    ("GET", "/api/matrices"): _Handler.matrices,
+    ("GET", "/api/chain"): _Handler.chain,
+    ("GET", "/api/export"): _Handler.export,
+}

@@ -1,0 +1,257 @@
+"""The explorer's state: a validated `ExploreConfig`, its data, and a `Session` that trains.
+
+Every size the browser can send is bounded here (`LIMITS`), through `backprop.checks`,
+so a bad or oversize setting is refused with a one-line message naming it. Training is
+`backprop.trainer.Trainer.step` on consecutive batches of a seeded permutation, exactly
+what `Trainer.run_epoch` does, one step at a time so that the page can watch.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from backprop.checks import check_choice, check_int, check_ints, check_real
+from backprop.data import Preprocessor, load_dataset
+from backprop.explore.toys import TOYS
+from backprop.io import Model
+from backprop.layers import ACTIVATIONS
+from backprop.network import MLP
+from backprop.optim import OPTIMIZERS, make_optimizer
+from backprop.trainer import Trainer
+
+__all__ = ["IMAGE_SETS", "LIMITS", "MAX_PARAMS", "ExploreConfig", "Session"]
+
+#: Image sets of `backprop.data`, used through a seeded subset sized for the page.
+IMAGE_SETS = ("digits", "fashion-mnist")
+
+#: The bounds on every size the browser sends (inclusive).
+LIMITS: dict[str, tuple[int, int]] = {
+    "n": (20, 2000),  # examples, training and test together
+    "depth": (0, 6),  # hidden layers
+    "width": (1, 1024),
+    "batch": (1, 512),
+    "steps": (1, 1000),  # steps per request
+}
+MAX_PARAMS = 2_000_000  # weights and biases in all
+
+MAX_HISTORY = 1000  # points per curve; beyond, every other one is dropped
+
+
+@dataclass(frozen=True)
+class ExploreConfig:
+    """One state of the explorer, as the URL carries it."""
+
+    data: str = "moons"
+    n: int = 400
+    noise: float = 0.15
+    test: float = 0.3
+    hidden: tuple[int, ...] = (8, 8)
+    activation: str = "relu"
+    optimizer: str = "adam"
+    lr: float = 0.03
+    batch: int = 32
+    wd: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ExploreConfig:
+        """A validated config from JSON values; missing keys keep their defaults.
+
+        Raises
+        ------
+        backprop.checks.OptionError
+            An unknown key, a bad value or an oversize setting (one line naming it).
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown}; known: {', '.join(sorted(known))}")
+        c = {**asdict(cls()), **values}
+        hidden = c["hidden"]
+        if hidden in ([], ()):
+            hidden = ()
+        else:
+            hidden = check_ints("hidden", hidden, low=LIMITS["width"][0])
+        hi = LIMITS["depth"][1]
+        if len(hidden) > hi:
+            raise ValueError(f"hidden must have at most {hi} layers, got {len(hidden)}")
+        for w in hidden:
+            check_int("hidden width", w, high=LIMITS["width"][1])
+        return cls(
+            data=check_choice("data", c["data"], (*TOYS, *IMAGE_SETS)),
+            n=check_int("n", c["n"], low=LIMITS["n"][0], high=LIMITS["n"][1]),
+            noise=check_real("noise", c["noise"], low=0.0, high=1.0),
+            test=check_real("test", c["test"], low=0.1, high=0.9),
+            hidden=tuple(hidden),
+            activation=check_choice("activation", c["activation"], ACTIVATIONS),
+            optimizer=check_choice("optimizer", c["optimizer"], OPTIMIZERS),
+            lr=check_real("lr", c["lr"], low=0.0, high=10.0, low_open=True),
+            batch=check_int("batch", c["batch"], low=LIMITS["batch"][0], high=LIMITS["batch"][1]),
+            wd=check_real("wd", c["wd"], low=0.0, high=1.0),
+            seed=check_int("seed", c["seed"], low=0, high=2**31 - 1),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON values (``hidden`` as a list)."""
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+@functools.lru_cache(maxsize=2)
+def _image_set(name: str) -> Any:
+    """A named image set, loaded once per process (Fashion-MNIST takes a while)."""
+    return load_dataset(name, dtype=np.float64)
+
+
+@dataclass
+class _Data:
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    task: str
+    n_out: int
+    pre: Preprocessor
+    classes: np.ndarray | None = None
+    image_shape: tuple[int, int] | None = None
+
+
+def _build_data(cfg: ExploreConfig) -> _Data:
+    """The config's data: a toy set drawn with its seed, or a seeded image subset."""
+    rng = np.random.default_rng(cfg.seed)
+    n_test = max(1, round(cfg.n * cfg.test))
+    if cfg.data in TOYS:
+        toy = TOYS[cfg.data]
+        X, y = toy.make(cfg.n, cfg.noise, rng)
+        order = rng.permutation(cfg.n)
+        te, tr = order[:n_test], order[n_test:]
+        return _Data(
+            X[tr], y[tr], X[te], y[te], toy.task, max(toy.n_classes, 1),
+            Preprocessor(n_features=2),
+        )  # fmt: skip
+    ds = _image_set(cfg.data)
+    tr = rng.choice(len(ds.X_train), cfg.n - n_test, replace=False)
+    te = rng.choice(len(ds.X_test), min(n_test, len(ds.X_test)), replace=False)
+    pre = Preprocessor.fit(ds.X_train[tr], input_scale=ds.input_scale, image_shape=ds.image_shape)
+    X_train = pre.transform(ds.X_train[tr], np.float64, warn=False)
+    X_test = pre.transform(ds.X_test[te], np.float64, warn=False)
+    return _Data(
+        X_train, ds.y_train[tr], X_test, ds.y_test[te], ds.task, ds.n_outputs, pre,
+        ds.classes, ds.image_shape,
+    )  # fmt: skip
+
+
+class Session:
+    """A network, its data and its optimiser, trained one step at a time.
+
+    Parameters
+    ----------
+    config : ExploreConfig
+    """
+
+    def __init__(self, config: ExploreConfig) -> None:
+        self.config = cfg = config
+        self.data = d = _build_data(cfg)
+        sizes = [d.X_train.shape[1], *cfg.hidden, d.n_out]
+        n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+        if n_params > MAX_PARAMS:
+            raise ValueError(
+                f"the network {sizes} has {n_params} parameters; the explorer allows at "
+                f"most {MAX_PARAMS}"
+            )
+        loss = "softmax_cross_entropy" if d.task == "classification" else "squared_error"
+        self.net = MLP(sizes, cfg.activation, loss, np.float64, seed=cfg.seed)
+        self.optimizer = make_optimizer(
+            cfg.optimizer, self.net.params, lr=cfg.lr, weight_decay=cfg.wd
+        )
+        self.trainer = Trainer(self.net, self.optimizer, batch_size=cfg.batch, seed=cfg.seed)
+        self.steps = 0
+        self._order = np.empty(0, np.int64)
+        self._pos = 0
+        self.batch_index = self._next_batch()
+        self.history: dict[str, list[float]] = {
+            k: [] for k in ("step", "train_loss", "test_loss", "train_metric", "test_metric")
+        }
+        self.grad_norms: list[list[float]] = []  # per step taken, ||dJ/dW(l)|| per layer
+        self.record()
+
+    @property
+    def metric_name(self) -> str:
+        """ "accuracy" for a classifier, "rmse" for a regressor."""
+        return self.trainer.history.metric_name
+
+    def _next_batch(self) -> np.ndarray:
+        """Indices of the next batch: consecutive slices of a fresh permutation per epoch."""
+        n = len(self.data.X_train)
+        bs = min(self.config.batch, n)
+        if self._pos >= n:
+            self._pos = 0
+        if self._pos == 0:
+            self._order = self.trainer.rng.permutation(n)
+        idx = self._order[self._pos : self._pos + bs]
+        self._pos += bs
+        return idx
+
+    def batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """The batch the next step trains on: (X, y)."""
+        return self.data.X_train[self.batch_index], self.data.y_train[self.batch_index]
+
+    def step(self, count: int = 1) -> None:
+        """Take ``count`` optimiser steps, then record the curves once.
+
+        Raises
+        ------
+        backprop.trainer.TrainingDiverged
+            The loss became NaN or infinite (the weights go back to the last good ones).
+        """
+        count = check_int("steps", count, low=LIMITS["steps"][0], high=LIMITS["steps"][1])
+        y_train = self.data.y_train
+        for _ in range(count):
+            Xb = self.data.X_train[self.batch_index]
+            yb = y_train[self.batch_index]
+            if y_train.ndim == 1 and self.data.task == "regression":
+                yb = yb.reshape(-1, 1)
+            self.trainer.step(Xb, yb)
+            self.steps += 1
+            g = self.trainer.grads
+            self.grad_norms.append(
+                [float(np.linalg.norm(g[f"W{l}"])) for l in range(1, self.net.n_layers + 1)]
+            )
+            self.batch_index = self._next_batch()
+        del self.grad_norms[:-MAX_HISTORY]
+        self.record()
+
+    def _evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        if self.data.task == "regression" and y.ndim == 1:
+            y = y.reshape(-1, 1)
+        return self.trainer.evaluate(X, y)
+
+    def record(self) -> None:
+        """Append the train and test loss and metric at the current step to the curves."""
+        h = self.history
+        if len(h["step"]) >= MAX_HISTORY:
+            for v in h.values():
+                del v[1::2]
+        d = self.data
+        (tl, tm), (vl, vm) = (
+            self._evaluate(d.X_train, d.y_train),
+            self._evaluate(d.X_test, d.y_test),
+        )
+        for key, value in zip(h, (self.steps, tl, vl, tm, vm), strict=True):
+            h[key].append(value if math.isfinite(value) else float("nan"))
+
+    def model(self) -> Model:
+        """The current network as a `backprop.io.Model` (with its preprocessing and labels)."""
+        return Model(
+            self.net,
+            preprocessor=self.data.pre,
+            classes=self.data.classes,
+            config={"explore": self.config.to_dict()},
+        )

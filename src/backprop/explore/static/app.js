@@ -1,0 +1,322 @@
+// backprop explore: the page draws what the Python server computed; it does no maths of
+// the network itself. Every request carries this run's token (the server refuses others).
+"use strict";
+const TOKEN = new URLSearchParams(location.search).get("token") || "";
+const $ = (id) => document.getElementById(id);
+const stats = (window.exploreStats = { stepMs: [], frameMs: [], matricesMs: null });
+const PALETTE = [[230, 97, 1], [94, 60, 153], [27, 158, 119], [217, 95, 2], [231, 41, 138],
+  [102, 166, 30], [230, 171, 2], [166, 118, 29], [31, 120, 180], [102, 102, 102]];
+let options = null, state = null, playing = false, matricesOn = true;
+
+async function api(method, path, body) {
+  const init = { method, headers: { "X-Backprop-Token": TOKEN } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  const data = await r.json();
+  if (!r.ok) throw new Error(data.error || r.statusText);
+  return data;
+}
+
+function decode(enc) {  // {shape, dtype, b64} -> typed array (row-major)
+  const bin = atob(enc.b64), bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return enc.dtype === "<f8" ? new Float64Array(bytes.buffer) : new Float32Array(bytes.buffer);
+}
+
+function showError(e) { $("error").textContent = e ? String(e.message || e) : ""; }
+
+// ------------------------------------------------------------------ URL state
+function configFromForm() {
+  const f = $("config"), c = {};
+  for (const [k, v] of Object.entries(options.defaults)) {
+    const raw = f.elements[k].value.trim();
+    if (k === "hidden") c[k] = raw === "" ? [] : raw.split(",").map(Number);
+    else c[k] = typeof v === "number" ? Number(raw) : raw;
+  }
+  return c;
+}
+function fillForm(c) {
+  for (const [k, v] of Object.entries(c)) {
+    const el = $("config").elements[k];
+    if (el) el.value = Array.isArray(v) ? v.join(",") : v;
+  }
+}
+function writeHash() {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(state.config)) p.set(k, Array.isArray(v) ? v.join(",") : v);
+  p.set("step", state.step);
+  history.replaceState(null, "", "#" + p.toString());
+}
+function readHash() {  // -> [config, step] or null
+  if (location.hash.length < 2) return null;
+  const p = new URLSearchParams(location.hash.slice(1)), c = {};
+  for (const [k, v] of Object.entries(options.defaults)) {
+    if (!p.has(k)) continue;
+    const raw = p.get(k);
+    if (k === "hidden") c[k] = raw === "" ? [] : raw.split(",").map(Number);
+    else c[k] = typeof v === "number" ? Number(raw) : raw;
+  }
+  return [c, Number(p.get("step") || 0)];
+}
+
+// ------------------------------------------------------------------ drawing helpers
+function diverging(v, m) {  // blue (-) white (0) red (+)
+  const t = Math.max(-1, Math.min(1, m > 0 ? v / m : 0));
+  return t >= 0 ? [255, 255 * (1 - t), 255 * (1 - t)] : [255 * (1 + t), 255 * (1 + t), 255];
+}
+function chart(canvas, series, logY) {
+  const g = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 36;
+  g.clearRect(0, 0, W, H);
+  let xs = [], ys = [];
+  for (const s of series) { xs = xs.concat(s.x); ys = ys.concat(s.y.filter((v) => isFinite(v) && (!logY || v > 0))); }
+  if (!ys.length) return;
+  const f = logY ? Math.log10 : (v) => v;
+  let y0 = Math.min(...ys.map(f)), y1 = Math.max(...ys.map(f));
+  if (!logY) y0 = Math.min(0, y0);
+  if (y1 - y0 < 1e-12) y1 = y0 + 1;
+  const x1 = Math.max(1, ...xs);
+  const px = (x) => pad + (W - pad - 8) * (x / x1), py = (y) => H - pad + (pad + 8 - H) * ((f(y) - y0) / (y1 - y0));
+  g.strokeStyle = "#999"; g.fillStyle = "#555"; g.font = "11px sans-serif";
+  g.strokeRect(pad, 8, W - pad - 8, H - pad - 8);
+  g.fillText((logY ? "1e" : "") + y1.toPrecision(3), 2, 16);
+  g.fillText((logY ? "1e" : "") + y0.toPrecision(3), 2, H - pad);
+  g.fillText("step " + x1, W - 70, H - 20);
+  for (const s of series) {
+    g.strokeStyle = s.color; g.setLineDash(s.dash || []); g.beginPath();
+    let started = false;
+    s.x.forEach((x, i) => {
+      const y = s.y[i];
+      if (!isFinite(y) || (logY && y <= 0)) return;
+      started ? g.lineTo(px(x), py(y)) : g.moveTo(px(x), py(y));
+      started = true;
+    });
+    g.stroke();
+  }
+  g.setLineDash([]);
+}
+
+// ------------------------------------------------------------------ training view
+function drawBoundary() {
+  const cv = $("boundary"), g = cv.getContext("2d");
+  g.clearRect(0, 0, cv.width, cv.height);
+  if (!state.boundary) { g.fillText("(inputs are not 2-D)", 10, 20); return; }
+  const b = state.boundary, res = b.res, v = decode(b.values), c = b.values.shape[1];
+  const img = g.createImageData(res, res), cls = state.task === "classification";
+  let m = 0;
+  if (!cls) for (const x of v) m = Math.max(m, Math.abs(x));
+  for (let p = 0; p < res * res; p++) {
+    let rgb = [0, 0, 0];
+    if (cls) {
+      for (let k = 0; k < c; k++) for (let q = 0; q < 3; q++) rgb[q] += v[p * c + k] * PALETTE[k][q];
+      rgb = rgb.map((x) => 255 - 0.45 * (255 - x));  // pale: the points stay visible
+    } else rgb = diverging(v[p], m);
+    img.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * p);
+  }
+  const tmp = document.createElement("canvas");
+  tmp.width = tmp.height = res;
+  tmp.getContext("2d").putImageData(img, 0, 0);
+  g.imageSmoothingEnabled = true;
+  g.drawImage(tmp, 0, 0, cv.width, cv.height);
+  const pts = state.points;
+  if (!pts) return;
+  const sx = (x) => ((x - b.lo[0]) / (b.hi[0] - b.lo[0])) * cv.width;
+  const sy = (y) => ((b.hi[1] - y) / (b.hi[1] - b.lo[1])) * cv.height;
+  for (const [key, filled] of [["train", true], ["test", false]]) {
+    const X = decode(pts[key]), y = decode(pts[key + "_y"]);
+    for (let i = 0; i < y.length; i++) {
+      const col = cls ? PALETTE[y[i]] : diverging(y[i], m);
+      g.beginPath(); g.arc(sx(X[2 * i]), sy(X[2 * i + 1]), 2.6, 0, 7);
+      g.fillStyle = g.strokeStyle = `rgb(${col})`;
+      filled ? g.fill() : g.stroke();
+    }
+  }
+}
+function drawTraining() {
+  const h = state.history;
+  chart($("curves"), [
+    { x: h.step, y: h.train_loss, color: "#1565c0" },
+    { x: h.step, y: h.test_loss, color: "#c62828", dash: [5, 4] },
+  ], false);
+  const L = state.layer_sizes.length - 1, n0 = Math.max(0, state.step - state.grad_norms.length);
+  const series = [];
+  for (let l = 0; l < L; l++) {
+    series.push({ x: state.grad_norms.map((_, i) => n0 + i + 1), y: state.grad_norms.map((r) => r[l]),
+      color: `rgb(${PALETTE[l % PALETTE.length]})` });
+  }
+  chart($("norms"), series, true);
+  drawBoundary();
+  const last = (k) => h[k][h[k].length - 1];
+  $("summary").textContent = `step ${state.step} (epoch of ${state.epoch_size} examples) · network ` +
+    `${state.layer_sizes.join("-")} · ${state.loss} · train loss ${last("train_loss").toFixed(4)} · ` +
+    `test loss ${last("test_loss").toFixed(4)} · test ${state.metric} ${last("test_metric").toFixed(3)}`;
+  $("summary").dataset.trainLoss = last("train_loss");
+  $("status").textContent = playing ? "training…" : "paused";
+}
+
+// ------------------------------------------------------------------ matrices view
+function heatmap(m, form, example) {
+  const v = decode(m.values), [r, c] = m.values.shape.length === 2 ? m.values.shape : [1, m.values.shape[0]];
+  let mx = 0;
+  for (const x of v) mx = Math.max(mx, Math.abs(x));
+  const cell = Math.max(1, Math.min(14, Math.floor(900 / c), Math.floor(600 / r) || 1));
+  const cv = document.createElement("canvas");
+  cv.width = c * cell; cv.height = r * cell;
+  const g = cv.getContext("2d"), img = g.createImageData(c, r);
+  for (let p = 0; p < r * c; p++) img.data.set([...diverging(v[p], mx), 255], 4 * p);
+  const tmp = document.createElement("canvas");
+  tmp.width = c; tmp.height = r;
+  tmp.getContext("2d").putImageData(img, 0, 0);
+  g.imageSmoothingEnabled = false;
+  g.drawImage(tmp, 0, 0, cv.width, cv.height);
+  if (m.batch_axis !== null && form !== "example") {  // the selected example, everywhere
+    g.strokeStyle = "#000"; g.lineWidth = 2;
+    m.batch_axis === 0 ? g.strokeRect(1, example * cell, cv.width - 2, cell) : g.strokeRect(example * cell, 1, cell, cv.height - 2);
+  }
+  const div = document.createElement("div");
+  div.className = "matrix";
+  div.innerHTML = `<div class="title"></div><div class="eq"></div>`;
+  div.querySelector(".title").textContent = `${m.name}  ${r} x ${c}`;
+  div.querySelector(".eq").textContent = `${m.equation}   (page ${m.page})`;
+  div.dataset.name = m.name;
+  div.appendChild(cv);
+  const at = (e) => [Math.floor(e.offsetY / cell), Math.floor(e.offsetX / cell)];
+  cv.addEventListener("mousemove", (e) => {
+    const [i, j] = at(e);
+    if (i >= r || j >= c) return;
+    const tip = $("tip");
+    tip.style.display = "block"; tip.style.left = e.clientX + 12 + "px"; tip.style.top = e.clientY + 12 + "px";
+    tip.textContent = `${m.name}[${i},${j}] = ${v[i * c + j].toPrecision(6)}`;
+  });
+  cv.addEventListener("mouseleave", () => ($("tip").style.display = "none"));
+  const w = /^dJ\/dW\((\d+)\)$/.exec(m.name);
+  if (w) cv.addEventListener("click", (e) => {  // rows: (fan_in, fan_out); else transposed
+    const [a, b] = at(e), [i, j] = form === "rows" ? [a, b] : [b, a];
+    $("chain-l").value = w[1]; $("chain-i").value = i; $("chain-j").value = j;
+    showChain().catch(showError);
+  });
+  return div;
+}
+async function showMatrices() {
+  if (!matricesOn) return;
+  const t0 = performance.now();
+  const form = $("form").value, k = Number($("example").value) || 0;
+  const res = await api("GET", `/api/matrices?form=${form}&example=${k}`);
+  const box = $("matrices");
+  box.replaceChildren(...res.matrices.map((m) => heatmap(m, form, k)));
+  stats.matricesMs = performance.now() - t0;
+}
+
+// ------------------------------------------------------------------ chain-rule view
+function drawNetwork(l, i, j) {
+  const cv = $("network"), g = cv.getContext("2d"), sizes = state.layer_sizes;
+  g.clearRect(0, 0, cv.width, cv.height);
+  const shown = sizes.map((s) => Math.min(s, 16));
+  const x = (a) => 30 + (a * (cv.width - 60)) / (sizes.length - 1);
+  const y = (a, u) => ((u + 0.5) * cv.height) / shown[a];
+  g.strokeStyle = "#ddd"; g.lineWidth = 1;
+  for (let a = 0; a + 1 < sizes.length; a++)
+    for (let u = 0; u < shown[a]; u++) for (let w = 0; w < shown[a + 1]; w++) {
+      g.beginPath(); g.moveTo(x(a), y(a, u)); g.lineTo(x(a + 1), y(a + 1, w)); g.stroke();
+    }
+  // The path of products: A(l-1)_i -> W(l)_ij -> Z(l)_j -> every W(l+1)_jm -> delta(l+1)_m
+  g.strokeStyle = "#d81b60"; g.lineWidth = 3;
+  const line = (a, u, b, w) => { if (u < 16 && w < 16) { g.beginPath(); g.moveTo(x(a), y(a, u)); g.lineTo(x(b), y(b, w)); g.stroke(); } };
+  line(l - 1, i, l, j);
+  g.lineWidth = 1.5;
+  if (l < sizes.length - 1) for (let m = 0; m < shown[l + 1]; m++) line(l, j, l + 1, m);
+  for (let a = 0; a < sizes.length; a++) for (let u = 0; u < shown[a]; u++) {
+    g.beginPath(); g.arc(x(a), y(a, u), 5, 0, 7);
+    g.fillStyle = (a === l - 1 && u === i) || (a === l && u === j) ? "#d81b60" : "#607d8b";
+    g.fill();
+  }
+}
+async function showChain() {
+  const l = Number($("chain-l").value), i = Number($("chain-i").value), j = Number($("chain-j").value);
+  const k = Number($("example").value) || 0;
+  const r = await api("GET", `/api/chain?layer=${l}&i=${i}&j=${j}&example=${k}`);
+  drawNetwork(l, i, j);
+  const a = decode(r.a_prev), d = decode(r.delta), t = decode(r.terms);
+  const f = (v) => Number(v).toPrecision(8);
+  let rows = "";
+  for (let q = 0; q < Math.min(t.length, 12); q++) rows += `<tr><td>${q}</td><td>${f(a[q])}</td><td>${f(d[q])}</td><td>${f(t[q])}</td></tr>`;
+  if (t.length > 12) rows += `<tr><td colspan="4">… ${t.length - 12} more examples</td></tr>`;
+  const rel = Math.abs(r.engine - r.finite_difference) / Math.max(1e-8, Math.abs(r.engine) + Math.abs(r.finite_difference));
+  let hidden = "";
+  if (r.delta_terms) {
+    const dt = decode(r.delta_terms);
+    hidden = `<p>delta(${l})<sub>${k},${j}</sub> = (Σ<sub>m</sub> delta(${l + 1})<sub>${k},m</sub> W(${l + 1})<sub>${j},m</sub>) · f'(Z(${l})<sub>${k},${j}</sub>)
+      = (${Array.from(dt.slice(0, 6), f).join(" + ")}${dt.length > 6 ? " + …" : ""}) · ${f(r.fprime)}
+      = ${f(r.dA)} · ${f(r.fprime)} = ${f(r.delta_kj)}   (page 6, example ${k})</p>`;
+  }
+  $("chain").innerHTML = `<p>W(${l})<sub>${i},${j}</sub> = ${f(r.weight)}.
+    dJ/dW(${l})<sub>${i},${j}</sub> = Σ<sub>k</sub> A(${l - 1})<sub>k,${i}</sub> delta(${l})<sub>k,${j}</sub> (page 6):</p>
+    <table><tr><th>k</th><th>A(${l - 1})_k,${i}</th><th>delta(${l})_k,${j}</th><th>product</th></tr>${rows}</table>
+    <p>sum of the terms <b id="chain-sum">${f(r.sum)}</b> · engine (MLP.loss_and_grads) <b id="chain-engine">${f(r.engine)}</b>
+    · centred finite difference <b id="chain-fd">${f(r.finite_difference)}</b>
+    <span class="${rel < 1e-6 ? "ok" : "bad"}">(relative error ${rel.toExponential(1)})</span></p>
+    <p>the next step changes this weight by <b>${f(r.next_change)}</b></p>${hidden}`;
+}
+
+// ------------------------------------------------------------------ actions
+function afterState(s) {
+  state = Object.assign(state || {}, s);
+  drawTraining();
+  writeHash();
+}
+async function reset(config, steps) {
+  showError(null);
+  afterState(await api("POST", "/api/reset", { config }));
+  fillForm(state.config);
+  $("example").max = state.batch_size - 1;
+  for (let left = steps; left > 0; left -= 1000) afterState(await api("POST", "/api/step", { steps: Math.min(left, 1000) }));
+  await showMatrices();
+}
+async function step(n) {
+  const t0 = performance.now();
+  const s = await api("POST", "/api/step", { steps: n });
+  stats.stepMs.push(performance.now() - t0);
+  afterState(s);
+}
+async function play() {
+  playing = !playing;
+  $("play").textContent = playing ? "Pause" : "Play";
+  matricesOn = !playing;  // the matrices redraw when training pauses
+  let last = performance.now();
+  while (playing) {
+    try { await step(Number($("per-frame").value)); } catch (e) { showError(e); playing = false; }
+    await new Promise(requestAnimationFrame);
+    const now = performance.now();
+    stats.frameMs.push(now - last);
+    last = now;
+  }
+  $("play").textContent = "Play";
+  matricesOn = true;
+  drawTraining();
+  await showMatrices();
+}
+async function main() {
+  options = await api("GET", "/api/options");
+  for (const k of ["data", "activation", "optimizer"]) {
+    $("config").elements[k].replaceChildren(...options[k].map((v) => new Option(v, v)));
+  }
+  const fromUrl = readHash();
+  if (fromUrl) await reset(fromUrl[0], fromUrl[1]);
+  else {
+    afterState(await api("GET", "/api/state"));
+    fillForm(state.config);
+    await showMatrices();
+  }
+  $("config").addEventListener("submit", (e) => { e.preventDefault(); reset(configFromForm(), 0).catch(showError); });
+  $("play").addEventListener("click", () => play().catch(showError));
+  $("step").addEventListener("click", () => step(1).then(showMatrices).catch(showError));
+  $("form").addEventListener("change", () => showMatrices().catch(showError));
+  $("example").addEventListener("change", () => showMatrices().catch(showError));
+  $("chain-go").addEventListener("click", () => showChain().catch(showError));
+  $("export").addEventListener("click", (e) => { e.preventDefault(); location.href = `/api/export?token=${TOKEN}`; });
+  $("status").textContent = "ready";
+  document.body.dataset.ready = "1";
+}
+main().catch(showError);

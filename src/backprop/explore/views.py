@@ -1,0 +1,217 @@
+"""What the explorer shows, computed in Python with the engine's own pieces.
+
+`backward_pass` runs the notes' forward and backward pass layer by layer with
+`backprop.layers` and `backprop.losses` (the functions `MLP.loss_and_grads` fuses), and
+keeps every intermediate matrix the notes name. The tests check every one of them against
+`MLP.loss_and_grads` and `backprop.notes` in float64. Nothing here is computed in the
+browser: it only draws these arrays.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backprop.gradcheck import numerical_gradient
+from backprop.layers import affine_backward, affine_forward
+from backprop.losses import LOSSES, softmax
+from backprop.network import MLP
+from backprop.optim import Optimizer
+
+__all__ = ["FORMS", "Pass", "backward_pass", "boundary", "chain_rule", "encode", "matrices"]
+
+#: The three forms of the notes: rows (page 7), columns (pages 5-6), one example (Alg 3).
+FORMS = ("rows", "columns", "example")
+
+
+def encode(a: np.ndarray, dtype: str = "<f8") -> dict[str, Any]:
+    """An array as JSON: its shape and its little-endian bytes in base64 (row-major)."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return {"shape": list(a.shape), "dtype": dtype, "b64": base64.b64encode(a.tobytes()).decode()}
+
+
+@dataclass
+class Pass:
+    """Every matrix of one forward and backward pass in row layout (page 7).
+
+    ``A[0]`` is X and ``A[l]`` the activation of layer l; ``Z[l]`` (l = 1..L) the
+    pre-activations, ``Z[L]`` the scores S; ``delta[l]``, ``dA[l]`` (dJ/dA(l), l < L),
+    ``fprime[l]`` and ``dW[l]``, ``db[l]`` per layer (index 0 unused).
+    """
+
+    J: float
+    A: list[np.ndarray]
+    Z: list[np.ndarray]
+    out: np.ndarray  # P (softmax of S) for a classifier, O = S for a regressor
+    Y: np.ndarray  # one-hot labels, or the targets
+    delta: list[np.ndarray]
+    dA: list[np.ndarray]
+    fprime: list[np.ndarray]
+    dW: list[np.ndarray]
+    db: list[np.ndarray]
+
+
+def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray) -> Pass:
+    """The notes' Alg 3 in row layout on a batch, keeping every matrix.
+
+    Parameters
+    ----------
+    net : MLP
+    X : ndarray of shape (n, d)
+    y : ndarray
+        Labels of shape (n,) or targets of shape (n,) / (n, c).
+
+    Returns
+    -------
+    Pass
+    """
+    X = net.check_X(X)
+    y = net.check_y(y, X.shape[0])
+    L, act = net.n_layers, net._act
+    A: list[np.ndarray] = [X]
+    Z: list[np.ndarray] = [X]  # index 0 unused, so that Z[l] is layer l
+    for l in range(1, L + 1):
+        z, _ = affine_forward(A[-1], net.params[f"W{l}"], net.params[f"b{l}"])  # Z = A W + 1_n b
+        Z.append(z)
+        if l < L:
+            A.append(act.forward(z))  # A(l) = f(Z(l))
+    S = Z[L]
+    if net.is_classifier:
+        out = softmax(S)
+        Y = np.zeros_like(S)
+        Y[np.arange(len(y)), y] = 1.0
+    else:
+        out, Y = S, y
+    J, delta_L = LOSSES[net.loss](S, y)  # delta(L) = dJ/dS = (P - Y) / n (page 6)
+    empty = [np.empty(0)] * (L + 1)
+    delta, dA, fprime, dW, db = (list(empty) for _ in range(5))
+    delta[L] = delta_L
+    for l in range(L, 0, -1):
+        dA_prev, dW[l], db[l] = affine_backward(delta[l], (A[l - 1], net.params[f"W{l}"]))
+        if l > 1:
+            dA[l - 1] = dA_prev  # dJ/dA(l-1) = delta(l) W(l)^T
+            fprime[l - 1] = act.derivative(Z[l - 1], A[l - 1])  # f'(Z(l-1))
+            delta[l - 1] = dA[l - 1] * fprime[l - 1]  # delta(l-1) = dJ/dA ⊙ f'(Z)
+    return Pass(float(J), A, Z, out, Y, delta, dA, fprime, dW, db)
+
+
+def _entries(p: Pass, classifier: bool) -> list[tuple[str, np.ndarray, str, str, str]]:
+    """(name, row-layout matrix, row equation, column equation, page), in reading order."""
+    L = len(p.Z) - 1
+    rows: list[tuple[str, np.ndarray, str, str, str]] = [
+        ("X", p.A[0], "A(0) = X, one example per row", "X, one example per column", "5, 7")
+    ]
+    for l in range(1, L + 1):
+        z = "S" if l == L else f"Z({l})"
+        rows.append((
+            z, p.Z[l], f"{z} = A({l - 1}) W({l}) + 1_n b({l})",
+            f"{z} = W({l}) A({l - 1}) + b({l}) 1_n^T", "5, 7",
+        ))  # fmt: skip
+        if l < L:
+            rows.append((f"A({l})", p.A[l], f"A({l}) = f(Z({l}))", f"A({l}) = f(Z({l}))", "5, 7"))
+    o = "P" if classifier else "O"
+    rows.append((o, p.out, "P = softmax(S), row by row" if classifier else "O = S", "", "3, 6"))
+    rows.append(("Y", p.Y, "one-hot labels" if classifier else "targets", "", "6"))
+    rows.append((
+        f"delta({L})", p.delta[L], f"delta({L}) = dJ/dS = ({o} - Y) / n",
+        f"delta({L}) = dJ/dS = ({o} - Y) / n", "3, 6",
+    ))  # fmt: skip
+    for l in range(L, 0, -1):
+        rows.append((
+            f"dJ/dW({l})", p.dW[l], f"dJ/dW({l}) = A({l - 1})^T delta({l})",
+            f"dJ/dW({l}) = delta({l}) A({l - 1})^T", "4, 6, 7",
+        ))  # fmt: skip
+        rows.append((
+            f"dJ/db({l})", p.db[l][None, :], f"dJ/db({l}) = 1_n^T delta({l})",
+            f"dJ/db({l}) = delta({l}) 1_n", "4, 6, 7",
+        ))  # fmt: skip
+        if l > 1:
+            k = l - 1
+            rows.append((
+                f"dJ/dA({k})", p.dA[k], f"dJ/dA({k}) = delta({l}) W({l})^T",
+                f"dJ/dA({k}) = W({l})^T delta({l})", "6, 7",
+            ))  # fmt: skip
+            rows.append((f"f'(Z({k}))", p.fprime[k], f"f'(Z({k}))", f"f'(Z({k}))", "2, 6"))
+            rows.append((
+                f"delta({k})", p.delta[k], f"delta({k}) = dJ/dA({k}) ⊙ f'(Z({k}))",
+                f"delta({k}) = dJ/dA({k}) ⊙ f'(Z({k}))", "4, 6",
+            ))  # fmt: skip
+    return rows
+
+
+def matrices(net: MLP, X: np.ndarray, y: np.ndarray, form: str, example: int) -> dict[str, Any]:
+    """Every matrix of the batch in one of `FORMS`, each with its shape and equation.
+
+    ``rows`` is page 7 as computed; ``columns`` is pages 5-6, every matrix transposed (so
+    W(l) reads fan_out x fan_in); ``example`` is Alg 3 (page 4) for example ``example`` of
+    the batch, as columns: the pass on that one example, where delta(L) = p - y.
+    """
+    if form == "example":
+        X, y = X[example : example + 1], y[example : example + 1]
+    p = backward_pass(net, X, y)
+    out = []
+    for name, m, eq_rows, eq_cols, page in _entries(p, net.is_classifier):
+        if form == "rows":
+            eq, values = eq_rows, m
+        else:  # dJ/dW of a column form is W's (fan_out, fan_in) layout: the transpose
+            eq, values = (eq_cols or eq_rows), m.T
+        per_example = not name.startswith(("dJ/dW", "dJ/db"))  # one row per example
+        axis = None if form == "example" or not per_example else (0 if form == "rows" else 1)
+        out.append({
+            "name": name, "equation": eq, "page": page, "batch_axis": axis,
+            "values": encode(values),
+        })  # fmt: skip
+    return {"form": form, "example": example, "J": p.J, "n": len(X), "matrices": out}
+
+
+def chain_rule(
+    net: MLP, optimizer: Optimizer, X: np.ndarray, y: np.ndarray, l: int, i: int, j: int, k: int
+) -> dict[str, Any]:
+    """The gradient of one weight W(l)_ij as the sum the notes write, checked three ways.
+
+    dJ/dW(l)_ij = sum_k A(l-1)_ki delta(l)_kj (page 6); for a hidden layer,
+    delta(l)_kj = (sum_m delta(l+1)_km W(l+1)_jm) f'(Z(l)_kj) (page 6), whose m-terms are
+    given for example k. Also: the engine's gradient (`MLP.loss_and_grads`), a centred
+    finite difference (`backprop.gradcheck.numerical_gradient`, h = 1e-6) and the change
+    the optimiser's next step will make to the weight (a copy of it steps; nothing moves).
+    """
+    p = backward_pass(net, X, y)
+    L = net.n_layers
+    terms = p.A[l - 1][:, i] * p.delta[l][:, j]
+    key = f"W{l}"
+    _, grads = net.loss_and_grads(X, y)
+    Xc, yc = net.check_X(X), net.check_y(y, len(X))
+    W = net.params[key]
+    fd = numerical_gradient(lambda: net.compute_loss(Xc, yc), W[i : i + 1, j : j + 1])[0, 0]
+    trial = copy.deepcopy(optimizer)  # its params are copies too: the network is untouched
+    trial.step(grads)
+    result: dict[str, Any] = {
+        "layer": l, "i": i, "j": j, "example": k, "weight": float(W[i, j]),
+        "a_prev": encode(p.A[l - 1][:, i]), "delta": encode(p.delta[l][:, j]),
+        "terms": encode(terms), "sum": float(terms.sum()),
+        "engine": float(grads[key][i, j]), "finite_difference": float(fd),
+        "next_change": float(trial.params[key][i, j] - W[i, j]),
+    }  # fmt: skip
+    if l < L:
+        result["delta_terms"] = encode(p.delta[l + 1][k] * net.params[f"W{l + 1}"][j])
+        result["dA"] = float(p.dA[l][k, j])
+        result["fprime"] = float(p.fprime[l][k, j])
+        result["delta_kj"] = float(p.delta[l][k, j])
+    return result
+
+
+def boundary(net: MLP, lo: np.ndarray, hi: np.ndarray, res: int) -> dict[str, Any]:
+    """The network's output on a res x res grid over [lo, hi] (2-D inputs).
+
+    Row r of the grid is x1 = hi[1] - r * step (top of the picture first), column c is
+    x0 = lo[0] + c * step; probabilities for a classifier, outputs for a regressor.
+    """
+    x0 = np.linspace(lo[0], hi[0], res)
+    x1 = np.linspace(hi[1], lo[1], res)
+    grid = np.stack(np.meshgrid(x0, x1), axis=-1).reshape(-1, 2)
+    out = net.predict_proba(grid) if net.is_classifier else net.forward(grid)
+    return {"lo": lo.tolist(), "hi": hi.tolist(), "res": res, "values": encode(out, "<f4")}

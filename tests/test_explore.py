@@ -1,0 +1,305 @@
+"""`backprop explore`'s API: every number it shows against the engine and the notes.
+
+Each matrix, chain-rule term and finite difference the page draws comes from these
+endpoints; here they are decoded and compared, in float64, with `MLP.loss_and_grads`
+and `backprop.notes` (to 1e-12), and the server's refusals are checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import backprop
+from backprop import notes
+from backprop.explore import make_server
+from backprop.explore.server import ExploreServer
+from backprop.gradcheck import numerical_gradient
+
+TOL = 1e-12
+
+
+def decode(enc: dict[str, Any]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(enc["b64"]), enc["dtype"]).reshape(enc["shape"])
+
+
+class Client:
+    def __init__(self, srv: ExploreServer) -> None:
+        self.srv = srv
+        self.port = srv.server_address[1]
+
+    def request(
+        self, method: str, path: str, body: Any = None, *, token: str | None = "",
+        host: str | None = None, headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:  # fmt: skip
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        h = {"Host": host or f"127.0.0.1:{self.port}", **(headers or {})}
+        if token is not None:
+            h["X-Backprop-Token"] = token or self.srv.token
+        data = None if body is None else json.dumps(body).encode()
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        raw = r.read()
+        conn.close()
+        ctype = r.getheader("Content-Type", "")
+        return r.status, json.loads(raw) if ctype.startswith("application/json") else raw
+
+    def get(self, path: str) -> Any:
+        status, out = self.request("GET", path)
+        assert status == 200, out
+        return out
+
+    def post(self, path: str, body: Any) -> Any:
+        status, out = self.request("POST", path, body)
+        assert status == 200, out
+        return out
+
+
+@pytest.fixture
+def app() -> Iterator[Client]:
+    srv = make_server()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield Client(srv)
+    srv.shutdown()
+    srv.server_close()
+
+
+def shown(app: Client, form: str = "rows", example: int = 0) -> dict[str, np.ndarray]:
+    res = app.get(f"/api/matrices?form={form}&example={example}")
+    return {m["name"]: decode(m["values"]) for m in res["matrices"]}
+
+
+def close(a: np.ndarray, b: np.ndarray) -> None:
+    np.testing.assert_allclose(a, b, rtol=0, atol=TOL)
+
+
+# ----------------------------------------------------------------------- the matrices
+def test_rows_form_is_page_7_and_the_engine(app: Client) -> None:
+    app.post("/api/reset", {"config": {"data": "spiral", "hidden": [7], "batch": 16}})
+    app.post("/api/step", {"steps": 5})  # weights away from their initial values
+    s = app.srv.session
+    X, y = s.batch()
+    P_ = s.net.params
+    m = shown(app)
+    # Page 7 by hand, with the notes' own ReLU: Z = X W + 1_n b, A = ReLU(Z), S = A W2 + 1_n b2.
+    n = len(X)
+    Z = X @ P_["W1"] + P_["b1"]
+    A = notes.relu(Z)
+    S = A @ P_["W2"] + P_["b2"]
+    P = np.exp(S - S.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    Y = np.eye(3)[y]
+    d2 = (P - Y) / n
+    dA = d2 @ P_["W2"].T
+    for name, want in [
+        ("X", X), ("Z(1)", Z), ("A(1)", A), ("S", S), ("P", P), ("Y", Y), ("delta(2)", d2),
+        ("dJ/dA(1)", dA), ("f'(Z(1))", notes.relu_prime(Z)), ("delta(1)", dA * (Z > 0)),
+    ]:  # fmt: skip
+        assert m[name].shape == want.shape, name
+        close(m[name], want)
+    J, engine = s.net.loss_and_grads(X, y)
+    Jn, by_notes = notes.classification_batch_rows(
+        X, y, P_["W1"], P_["b1"][None], P_["W2"], P_["b2"][None]
+    )
+    assert abs(J - Jn) < TOL
+    for k in ("W1", "b1", "W2", "b2"):
+        name = f"dJ/d{k[0]}({k[1]})"
+        close(m[name], engine[k].reshape(m[name].shape))
+        close(m[name], by_notes[k])
+
+
+def test_column_form_is_pages_5_6(app: Client) -> None:
+    app.post("/api/reset", {"config": {"data": "blobs", "hidden": [5], "batch": 8}})
+    s = app.srv.session
+    X, y = s.batch()
+    P_ = s.net.params
+    cols = shown(app, "columns")
+    rows = shown(app, "rows")
+    # The notes' column layout: W(l) is fan_out x fan_in, b(l) a column.
+    _, g = notes.classification_batch(
+        X.T, y, P_["W1"].T, P_["b1"][:, None], P_["W2"].T, P_["b2"][:, None]
+    )
+    for k in ("W1", "b1", "W2", "b2"):
+        close(cols[f"dJ/d{k[0]}({k[1]})"], g[k])
+    assert cols["X"].shape == (2, 8) and cols["Z(1)"].shape == (5, 8)
+    for name, value in rows.items():
+        close(cols[name], value.T)
+
+
+def test_example_form_is_alg_3(app: Client) -> None:
+    app.post("/api/reset", {"config": {"data": "moons", "hidden": [6], "batch": 10}})
+    s = app.srv.session
+    X, y = s.batch()
+    P_ = s.net.params
+    k = 4
+    ex = shown(app, "example", k)
+    _, g = notes.classification_example(
+        X[k][:, None], int(y[k]), P_["W1"].T, P_["b1"][:, None], P_["W2"].T, P_["b2"][:, None]
+    )
+    for key in ("W1", "b1", "W2", "b2"):
+        close(ex[f"dJ/d{key[0]}({key[1]})"], g[key])
+    # delta(2) of one example is p - e_y, not divided by the batch size (page 4).
+    rows = shown(app)
+    close(ex["delta(2)"], rows["delta(2)"][k][:, None] * len(X))
+    assert ex["X"].shape == (2, 1)
+
+
+def test_regression_matrices_are_the_notes(app: Client) -> None:
+    app.post("/api/reset", {"config": {"data": "surface", "hidden": [6], "batch": 12}})
+    s = app.srv.session
+    X, y = s.batch()
+    P_ = s.net.params
+    m = shown(app)
+    _, g = notes.regression_batch_rows(X, y, P_["W1"], P_["b1"][None], P_["W2"], P_["b2"][None])
+    for k in ("W1", "b1", "W2", "b2"):
+        close(m[f"dJ/d{k[0]}({k[1]})"], g[k])
+    O = notes.relu(X @ P_["W1"] + P_["b1"]) @ P_["W2"] + P_["b2"]
+    close(m["O"], O)
+    close(m["delta(2)"], (O - y[:, None]) / len(X))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_deep_network_gradients_are_the_engines(app: Client, activation: str) -> None:
+    config = {"data": "xor", "hidden": [5, 4, 3], "activation": activation, "batch": 9}
+    app.post("/api/reset", {"config": config})
+    s = app.srv.session
+    X, y = s.batch()
+    m = shown(app)
+    _, engine = s.net.loss_and_grads(X, y)
+    for l in range(1, 5):
+        close(m[f"dJ/dW({l})"], engine[f"W{l}"])
+        close(m[f"dJ/db({l})"], engine[f"b{l}"][None])
+    Z3 = m["Z(3)"]
+    fp = (1 - np.tanh(Z3) ** 2) if activation == "tanh" else m["A(3)"] * (1 - m["A(3)"])
+    close(m["f'(Z(3))"], fp)
+    close(m["delta(3)"], (m["delta(4)"] @ s.net.params["W4"].T) * fp)
+
+
+# ------------------------------------------------------------------- the chain rule
+def test_chain_rule_of_one_weight(app: Client) -> None:
+    config = {"data": "moons", "hidden": [6, 5], "optimizer": "sgd", "lr": 0.1, "batch": 8}
+    app.post("/api/reset", {"config": config})
+    s = app.srv.session
+    X, y = s.batch()
+    before = {k: v.copy() for k, v in s.net.params.items()}
+    l, i, j, k = 2, 3, 1, 5
+    r = app.get(f"/api/chain?layer={l}&i={i}&j={j}&example={k}")
+    _, engine = s.net.loss_and_grads(X, y)
+    m = shown(app)
+    terms = m["A(1)"][:, i] * m["delta(2)"][:, j]
+    close(decode(r["terms"]), terms)
+    assert abs(r["sum"] - engine["W2"][i, j]) < TOL
+    assert abs(r["engine"] - engine["W2"][i, j]) < TOL
+    # delta(2)_kj = (sum_m delta(3)_km W(3)_jm) f'(Z(2)_kj)
+    dt = decode(r["delta_terms"])
+    close(dt, m["delta(3)"][k] * s.net.params["W3"][j])
+    assert abs(dt.sum() * r["fprime"] - m["delta(2)"][k, j]) < TOL
+    fd = numerical_gradient(lambda: s.net.compute_loss(X, y), s.net.params["W2"])[i, j]
+    assert abs(r["finite_difference"] - fd) < TOL
+    assert abs(r["finite_difference"] - r["engine"]) < 1e-7
+    assert abs(r["next_change"] - (-0.1 * engine["W2"][i, j])) < TOL  # plain SGD: -lr g
+    for key, value in before.items():  # looking moves nothing
+        assert np.array_equal(s.net.params[key], value)
+    step_before = s.net.params["W2"][i, j]
+    app.post("/api/step", {"steps": 1})
+    assert abs(s.net.params["W2"][i, j] - step_before - r["next_change"]) < TOL
+
+
+# ------------------------------------------------------------------- training, export
+def test_200_steps_on_moons_lower_the_loss(app: Client) -> None:
+    first = app.post("/api/reset", {"config": {"data": "moons", "noise": 0.2}})
+    out = app.post("/api/step", {"steps": 200})
+    assert out["step"] == 200
+    assert out["history"]["train_loss"][-1] < 0.5 * first["history"]["train_loss"][0]
+    assert len(out["grad_norms"]) == 200 and len(out["grad_norms"][0]) == 3
+
+
+def test_same_config_same_run(app: Client) -> None:
+    config = {"data": "spiral", "hidden": [10], "seed": 3}
+    a = (app.post("/api/reset", {"config": config}), app.post("/api/step", {"steps": 30}))
+    b = (app.post("/api/reset", {"config": config}), app.post("/api/step", {"steps": 30}))
+    assert a[1]["history"] == b[1]["history"]
+
+
+def test_export_is_a_model_file(app: Client, tmp_path: Any) -> None:
+    app.post("/api/reset", {"config": {"data": "digits", "n": 300, "hidden": [16]}})
+    app.post("/api/step", {"steps": 20})
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(app.get("/api/export"))
+    model = backprop.load(path)
+    s = app.srv.session
+    X = s.data.X_test
+    np.testing.assert_array_equal(model.net.forward(X), s.net.forward(X))
+    assert model.image_shape == (8, 8)
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file
+
+    seq = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+    seq = seq.double()
+    seq.load_state_dict(load_file(path))
+    out = seq(torch.from_numpy(X)).detach().numpy()
+    np.testing.assert_allclose(out, s.net.forward(X), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------------ security
+def test_refuses_without_token_or_with_foreign_host(app: Client) -> None:
+    assert app.request("GET", "/api/state", token=None)[0] == 403
+    assert app.request("GET", "/api/state", token="x" * 32)[0] == 403
+    assert app.request("GET", "/", token=None)[0] == 403
+    assert app.request("GET", "/static/app.js", token=None)[0] == 403
+    status, out = app.request("GET", "/api/state", host="evil.example:80")
+    assert status == 403 and "Host" in out["error"]
+    status, out = app.request(
+        "POST", "/api/step", {"steps": 1}, headers={"Origin": "http://evil.example"}
+    )
+    assert status == 403 and "origin" in out["error"]
+    assert app.srv.session.steps == 0
+    assert app.request("GET", f"/?token={app.srv.token}", token=None)[0] == 200
+    assert app.request("GET", "/etc/passwd")[0] == 404
+    assert app.request("GET", "/static/../server.py")[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"hidden": [2000]}, "hidden width must be a whole number <= 1024"),
+        ({"hidden": [4] * 7}, "at most 6 layers"),
+        ({"n": 10**6}, "n must be a whole number in [20, 2000]"),
+        ({"batch": 100000}, "batch must be a whole number in [1, 512]"),
+        ({"data": "/etc/passwd"}, "unknown data"),
+        ({"data": "fashion-mnist", "hidden": [1024, 1024, 1024]}, "at most 2000000"),
+        ({"colour": 1}, "unknown setting"),
+        ({"lr": "1e9"}, "lr must be"),
+    ],
+)
+def test_oversize_or_bad_settings_are_refused(app: Client, config: dict, message: str) -> None:
+    if config.get("data") == "fashion-mnist":
+        config = {**config, "data": "digits"}  # same rule, no download needed
+    status, out = app.request("POST", "/api/reset", {"config": config})
+    assert status == 400 and message in out["error"], out
+
+
+def test_bounded_requests(app: Client) -> None:
+    status, out = app.request("POST", "/api/step", {"steps": 5000})
+    assert status == 400 and "steps must be a whole number in [1, 1000]" in out["error"]
+    status, out = app.request("POST", "/api/reset", {"config": {"x": "a" * 100_000}})
+    assert status == 413 and "at most" in out["error"]
+    status, out = app.request("GET", "/api/chain?layer=9&i=0&j=0")
+    assert status == 400 and "layer" in out["error"]
+    status, out = app.request("GET", "/api/matrices?example=999")
+    assert status == 400 and "example" in out["error"]
+
+
+def test_cli_lists_explore() -> None:
+    from backprop.cli import build_parser
+
+    args = build_parser().parse_args(["explore", "--no-browser", "--port", "0"])
+    assert args.no_browser and args.port == 0
