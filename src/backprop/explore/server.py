@@ -166,6 +166,9 @@ def _int_arg(q: dict[str, list[str]], name: str, low: int, high: int) -> int:
 class _Handler(BaseHTTPRequestHandler):
     server: ExploreServer
     protocol_version = "HTTP/1.1"
+    # Headers and body are two writes: with Nagle's algorithm on, the body of a kept-alive
+    # connection waits for the client's delayed ACK (about 40 ms a reply).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the terminal shows the URL, not every poll."""

@@ -99,6 +99,15 @@ function chart(canvas, series, logY) {
 }
 
 // ------------------------------------------------------------------ training view
+let pointsCache = [null, null];
+function decodedPoints() {  // the data points change only on reset: decode them once
+  const p = state.points;
+  if (!p) return null;
+  if (pointsCache[0] !== p) {
+    pointsCache = [p, { train: [decode(p.train), decode(p.train_y)], test: [decode(p.test), decode(p.test_y)] }];
+  }
+  return pointsCache[1];
+}
 function drawBoundary() {
   const cv = $("boundary"), g = cv.getContext("2d");
   g.clearRect(0, 0, cv.width, cv.height);
@@ -120,12 +129,12 @@ function drawBoundary() {
   tmp.getContext("2d").putImageData(img, 0, 0);
   g.imageSmoothingEnabled = true;
   g.drawImage(tmp, 0, 0, cv.width, cv.height);
-  const pts = state.points;
+  const pts = decodedPoints();
   if (!pts) return;
   const sx = (x) => ((x - b.lo[0]) / (b.hi[0] - b.lo[0])) * cv.width;
   const sy = (y) => ((b.hi[1] - y) / (b.hi[1] - b.lo[1])) * cv.height;
   for (const [key, filled] of [["train", true], ["test", false]]) {
-    const X = decode(pts[key]), y = decode(pts[key + "_y"]);
+    const [X, y] = pts[key];
     for (let i = 0; i < y.length; i++) {
       const col = cls ? PALETTE[y[i]] : diverging(y[i], m);
       g.beginPath(); g.arc(sx(X[2 * i]), sy(X[2 * i + 1]), 2.6, 0, 7);
@@ -264,7 +273,8 @@ async function showChain() {
 function afterState(s) {
   state = Object.assign(state || {}, s);
   drawTraining();
-  writeHash();
+  // Not at every frame while playing: Chrome throttles frequent history.replaceState.
+  if (!playing) writeHash();
 }
 async function reset(config, steps) {
   showError(null);
@@ -276,9 +286,8 @@ async function reset(config, steps) {
 }
 async function step(n) {
   const t0 = performance.now();
-  const s = await api("POST", "/api/step", { steps: n });
-  stats.stepMs.push(performance.now() - t0);
-  afterState(s);
+  afterState(await api("POST", "/api/step", { steps: n }));
+  stats.stepMs.push(performance.now() - t0);  // round trip and redraw
 }
 async function play() {
   playing = !playing;
@@ -287,7 +296,8 @@ async function play() {
   let last = performance.now();
   while (playing) {
     try { await step(Number($("per-frame").value)); } catch (e) { showError(e); playing = false; }
-    await new Promise(requestAnimationFrame);
+    // No wait for an animation frame: the browser paints between the fetches anyway,
+    // and waiting would cap the step rate at the display's frame rate.
     const now = performance.now();
     stats.frameMs.push(now - last);
     last = now;
@@ -295,6 +305,7 @@ async function play() {
   $("play").textContent = "Play";
   matricesOn = true;
   drawTraining();
+  writeHash();
   await showMatrices();
 }
 async function main() {
