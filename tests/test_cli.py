@@ -291,12 +291,17 @@ def test_info_describes_the_model(digits_run: tuple[Path, str]) -> None:
     assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in text
     # What the model expects as raw input.
     assert "image shape:   8x8" in text and "raw range:     0..16" in text
-    assert "input scale:   divided by 16" in text and "standardized:  global" in text
+    assert (
+        "input scale:   divided by 16" in text
+        and "standardized:  per-feature mean, global scale" in text
+    )
     code, text, _ = run("info", out / "model.safetensors", "--json")
     doc = json.loads(text)
     assert doc["n_params"] == n_params and doc["layer_sizes"] == sizes
     assert doc["input"]["input_scale"] == 16.0 and doc["input"]["image_shape"] == [8, 8]
-    assert doc["input"]["raw_range"] == "0..16" and doc["input"]["standardization"] == "global"
+    assert doc["input"]["raw_range"] == "0..16" and doc["input"]["standardization"].endswith(
+        "global scale"
+    )
     assert doc["config"]["epochs"] == EPOCHS
 
 

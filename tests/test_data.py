@@ -632,22 +632,26 @@ def test_preprocessor_per_feature_matches_numpy(monkeypatch, dtype):
     np.testing.assert_array_equal(Z[:, 4], 0)
 
 
-def test_preprocessor_images_one_global_mean_and_scale(tmp_path):
+@pytest.mark.parametrize("pixel_mean", [True, False])
+def test_preprocessor_images_one_global_scale(tmp_path, pixel_mean):
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, size=(50, 4, 5), dtype=np.uint8)
     images[:, 0, :] = 0  # a black border row: per-pixel scaling would blow it up
+    images[0, 0, 0] = 1  # ... and a near-constant pixel
     np.save(tmp_path / "x.npy", images.reshape(50, 20))
     mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    pre = Preprocessor.fit(mm, input_scale=255.0, image_shape=(4, 5))
-    pixels = images.astype(np.float64) / 255.0
-    assert pre.standardization == "global" and pre.mean.shape == (1,)
-    np.testing.assert_allclose(pre.mean[0], pixels.mean(), rtol=1e-12)
-    np.testing.assert_allclose(pre.scale[0], pixels.std(), rtol=1e-12)
-    expected = (pixels.reshape(50, 20) - pixels.mean()) / pixels.std()
+    pre = Preprocessor.fit(mm, input_scale=255.0, image_shape=(4, 5), per_feature_mean=pixel_mean)
+    pixels = images.reshape(50, 20).astype(np.float64) / 255.0
+    mean = pixels.mean(axis=0) if pixel_mean else np.array([pixels.mean()])
+    kind = "per-feature mean, global scale" if pixel_mean else "global"
+    assert pre.standardization == kind and pre.scale.shape == (1,)
+    np.testing.assert_allclose(pre.mean, mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(pre.scale[0], pixels.std(), rtol=1e-12)  # about the grand mean
+    expected = (pixels - mean) / pixels.std()
     for same in (images, images.reshape(50, 20), images.astype(np.float64), mm):
         np.testing.assert_allclose(pre.transform(same, np.float64), expected, atol=1e-12)
-    # The border stays at the global mean's level: no huge values from a tiny scale.
-    assert np.abs(pre.transform(images)).max() < 10
+    # No huge values from a near-constant pixel's tiny scale (per-pixel scaling gives ~7).
+    assert np.ptp(pre.transform(images)[:, :5]) < 0.1
     np.testing.assert_array_equal(pre.raw_min, [0]) and np.testing.assert_array_equal(
         pre.raw_max, [images.max()]
     )

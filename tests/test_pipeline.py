@@ -214,7 +214,9 @@ def test_info_says_what_the_model_expects(image_model, digits_model):
     assert code == 0, err
     expects = json.loads(text)["input"]
     assert expects["image_shape"] == [28, 28] and expects["input_scale"] == 255.0
-    assert expects["standardization"] == "global" and expects["raw_range"].startswith("0..")
+    assert expects["standardization"] == "per-feature mean, global scale" and expects[
+        "raw_range"
+    ].startswith("0..")
     code, text, err = run("info", digits_model[0])
     assert code == 0, err
     assert "raw range:     0..16" in text and "divided by 16" in text

@@ -244,9 +244,10 @@ class Preprocessor:
     """Raw inputs -> network inputs: ``((X / input_scale) - mean) / scale``, recorded.
 
     Fitted on the training rows only (`fit`) and stored in the model file, so a model
-    applies to raw input exactly what training applied.  For images the mean and scale
-    are one number each (global standardisation keeps the pixels' relative brightness, so
-    the first-layer weights look like strokes); for tabular data they are per feature.
+    applies to raw input exactly what training applied.  For images each pixel is centred
+    on its own mean but all share one scale (a per-pixel scale would blow up near-constant
+    border pixels; see docs/training.md for the measured choice); for tabular data mean
+    and scale are per feature.
 
     Parameters
     ----------
@@ -257,7 +258,7 @@ class Preprocessor:
         0..16), 255 for uint8 images. None: no division.
     mean, scale : ndarray of shape (1,) or (d,), optional
         Standardisation of the scaled inputs (both or neither; scale > 0). Shape (1,) is
-        one global value (images), (d,) one per feature.
+        one value for all features (the scale of images), (d,) one per feature.
     feature_names : tuple of str of length d, optional
         Column names seen in training; a CSV header is matched to them.
     image_shape : (int, int), optional
@@ -295,10 +296,13 @@ class Preprocessor:
             set_(self, "input_scale", float(s))
         for name in ("mean", "scale", "raw_min", "raw_max"):
             set_(self, name, _vector(name, getattr(self, name), (1, d)))
-        for a, b in (("mean", "scale"), ("raw_min", "raw_max")):
-            va, vb = getattr(self, a), getattr(self, b)
-            if (va is None) != (vb is None) or (va is not None and va.shape != vb.shape):
-                raise DataError(f"{a} and {b} must both be given, with the same length")
+        if (self.mean is None) != (self.scale is None):
+            raise DataError("mean and scale must both be given, or neither")
+        lo, hi = self.raw_min, self.raw_max
+        if (lo is None) != (hi is None) or (
+            lo is not None and hi is not None and lo.shape != hi.shape
+        ):
+            raise DataError("raw_min and raw_max must both be given, with the same length")
         if self.scale is not None and not np.all(self.scale > 0):
             raise DataError("scale must be positive (a feature's scale is <= 0)")
         if self.raw_min is not None and not np.all(self.raw_min <= self.raw_max):
@@ -335,6 +339,7 @@ class Preprocessor:
         feature_names: Sequence[str] | None = None,
         standardize: bool = True,
         per_feature: bool | None = None,
+        per_feature_mean: bool = True,
     ) -> Preprocessor:
         """Fit on raw training inputs, chunk by chunk (a memory map is never copied whole).
 
@@ -349,8 +354,12 @@ class Preprocessor:
         standardize : bool, default True
             Fit a mean and scale; False keeps only ``input_scale``.
         per_feature : bool, optional
-            One mean and scale per feature (True) or one for all (False). Default: global
-            for images (``image_shape`` given), per feature otherwise.
+            One scale (and training range) per feature (True) or one for all (False).
+            Default: one for all for images (``image_shape`` given), per feature otherwise.
+        per_feature_mean : bool, default True
+            With ``per_feature=False``: centre each feature on its own mean (True) or all
+            on one mean (False). The one scale is the standard deviation of all values
+            about their overall mean in both cases.
 
         Returns
         -------
@@ -382,7 +391,7 @@ class Preprocessor:
             # Pool the features (equal counts): total variance = mean within + between.
             grand = mean.mean()
             var = np.array([np.mean(var + (mean - grand) ** 2)])
-            mean = np.array([grand])
+            mean = mean if per_feature_mean else np.array([grand])
             lo, hi = np.array([lo.min()]), np.array([hi.max()])
         std = np.sqrt(var)
         div = 1.0 if input_scale is None else float(input_scale)
@@ -544,10 +553,17 @@ class Preprocessor:
 
     @property
     def standardization(self) -> str:
-        """``"none"``, ``"global"`` (one mean and scale) or ``"per-feature"``."""
-        if self.mean is None:
+        """``"none"``, ``"per-feature"``, ``"global"`` (one mean and one scale) or
+        ``"per-feature mean, global scale"`` (images)."""
+        if self.mean is None or self.scale is None:
             return "none"
-        return "global" if len(self.mean) == 1 and self.n_features > 1 else "per-feature"
+        if self.n_features == 1 or len(self.scale) > 1:
+            return (
+                "per-feature"
+                if len(self.mean) > 1 or self.n_features == 1
+                else "global mean, per-feature scale"
+            )
+        return "global" if len(self.mean) == 1 else "per-feature mean, global scale"
 
     def expected_range(self) -> str | None:
         """The raw training range as text (``"0..16"``; per feature: min..max over all)."""
