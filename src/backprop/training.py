@@ -353,8 +353,9 @@ def train(
 
     The training part of ``dataset`` is split (seeded, stratified for classification)
     into training and validation data; a `backprop.data.Preprocessor` fitted on the
-    training part (raw-input scale such as digits' /16 or uint8's /255, then one mean and
-    scale for images or one per feature otherwise) turns raw inputs into network inputs and
+    training part (raw-input scale such as digits' /16 or uint8's /255, then a mean per
+    feature with one scale for all pixels of images, or a scale per feature otherwise)
+    turns raw inputs into network inputs and
     is stored in the model, which applies it to raw input; regression targets are
     standardised too and the scaling folded back into the last layer afterwards, so the
     model predicts in original units. The test part is not touched.
