@@ -303,3 +303,29 @@ def test_cli_lists_explore() -> None:
 
     args = build_parser().parse_args(["explore", "--no-browser", "--port", "0"])
     assert args.no_browser and args.port == 0
+
+
+def test_image_view_probabilities_and_input_gradient(app: Client) -> None:
+    app.post("/api/reset", {"config": {"data": "digits", "n": 200, "hidden": [12]}})
+    app.post("/api/step", {"steps": 3})
+    s = app.srv.session
+    X, y = s.batch()
+    P_ = s.net.params
+    k = 2
+    r = app.get(f"/api/image?example={k}")
+    x = X[k][:, None]
+    # Pages 3-4 in column form for one example, then one step further back: dJ/dx = W(1)^T delta(1).
+    z = P_["W1"].T @ x + P_["b1"][:, None]
+    sc = P_["W2"].T @ notes.relu(z) + P_["b2"][:, None]
+    p = np.exp(sc - sc.max())
+    p /= p.sum()
+    delta1 = (P_["W2"] @ notes.dJ_ds(p, int(y[k]))) * notes.relu_prime(z)
+    close(decode(r["out"]), p[:, 0])
+    close(decode(r["dX"]), (P_["W1"] @ delta1)[:, 0])
+    close(decode(r["x"]), X[k])
+    close(decode(r["W1"]), P_["W1"][:, :64].T)
+    fd = numerical_gradient(lambda: s.net.compute_loss(x.T, y[k : k + 1]), x[:5])
+    np.testing.assert_allclose(decode(r["dX"])[:5], fd[:, 0], atol=1e-7)
+    app.post("/api/reset", {"config": {"data": "moons"}})
+    status, out = app.request("GET", "/api/image")
+    assert status == 400 and "not images" in out["error"]

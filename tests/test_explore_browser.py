@@ -188,6 +188,8 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
         timings["matrices_784_1024_10_ms"] = drv.execute_script("return exploreStats.matricesMs")
         assert server.session.net.layer_sizes == (784, 1024, 10)
         shot(drv, "matrices-view", "matrices-fashion-mnist.png")
+        wait(drv, "document.querySelectorAll('#img-w1 canvas').length === 64")
+        shot(drv, "image-view", "image-fashion-mnist.png")
     assert errors(drv) == []
     print("explore timings:", json.dumps(timings))
     assert timings["step_and_redraw_ms_median"] < 1000  # loose: a busy CI machine

@@ -274,6 +274,15 @@ class _Handler(BaseHTTPRequestHandler):
             k = _int_arg(q, "example", 0, len(X) - 1)
             self._json(views.matrices(s.net, X, y, form, k))
 
+    def image(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        with self.server.lock:
+            s = self.server.session
+            if s.data.image_shape is None:
+                raise RequestError(HTTPStatus.BAD_REQUEST, "the current data are not images")
+            X, y = s.batch()
+            k = _int_arg(q, "example", 0, len(X) - 1)
+            self._json(views.image_view(s.net, X, y, k))
+
     def chain(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
         with self.server.lock:
             s = self.server.session
@@ -305,5 +314,6 @@ ROUTES = {
     ("POST", "/api/step"): _Handler.step,
     ("GET", "/api/matrices"): _Handler.matrices,
     ("GET", "/api/chain"): _Handler.chain,
+    ("GET", "/api/image"): _Handler.image,
     ("GET", "/api/export"): _Handler.export,
 }

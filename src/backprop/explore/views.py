@@ -22,7 +22,16 @@ from backprop.losses import LOSSES, softmax
 from backprop.network import MLP
 from backprop.optim import Optimizer
 
-__all__ = ["FORMS", "Pass", "backward_pass", "boundary", "chain_rule", "encode", "matrices"]
+__all__ = [
+    "FORMS",
+    "Pass",
+    "backward_pass",
+    "boundary",
+    "chain_rule",
+    "encode",
+    "image_view",
+    "matrices",
+]
 
 #: The three forms of the notes: rows (page 7), columns (pages 5-6), one example (Alg 3).
 FORMS = ("rows", "columns", "example")
@@ -40,7 +49,8 @@ class Pass:
 
     ``A[0]`` is X and ``A[l]`` the activation of layer l; ``Z[l]`` (l = 1..L) the
     pre-activations, ``Z[L]`` the scores S; ``delta[l]``, ``dA[l]`` (dJ/dA(l), l < L),
-    ``fprime[l]`` and ``dW[l]``, ``db[l]`` per layer (index 0 unused).
+    ``fprime[l]`` and ``dW[l]``, ``db[l]`` per layer (index 0 unused), and ``dX`` =
+    dJ/dX = delta(1) W(1)^T, the gradient with respect to the inputs.
     """
 
     J: float
@@ -53,6 +63,7 @@ class Pass:
     fprime: list[np.ndarray]
     dW: list[np.ndarray]
     db: list[np.ndarray]
+    dX: np.ndarray
 
 
 def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray) -> Pass:
@@ -90,13 +101,16 @@ def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray) -> Pass:
     empty = [np.empty(0)] * (L + 1)
     delta, dA, fprime, dW, db = (list(empty) for _ in range(5))
     delta[L] = delta_L
+    dX = X
     for l in range(L, 0, -1):
         dA_prev, dW[l], db[l] = affine_backward(delta[l], (A[l - 1], net.params[f"W{l}"]))
         if l > 1:
             dA[l - 1] = dA_prev  # dJ/dA(l-1) = delta(l) W(l)^T
             fprime[l - 1] = act.derivative(Z[l - 1], A[l - 1])  # f'(Z(l-1))
             delta[l - 1] = dA[l - 1] * fprime[l - 1]  # delta(l-1) = dJ/dA ⊙ f'(Z)
-    return Pass(float(J), A, Z, out, Y, delta, dA, fprime, dW, db)
+        else:
+            dX = dA_prev  # dJ/dX = delta(1) W(1)^T: the same step one layer further
+    return Pass(float(J), A, Z, out, Y, delta, dA, fprime, dW, db, dX)
 
 
 def _entries(p: Pass, classifier: bool) -> list[tuple[str, np.ndarray, str, str, str]]:
@@ -215,3 +229,21 @@ def boundary(net: MLP, lo: np.ndarray, hi: np.ndarray, res: int) -> dict[str, An
     grid = np.stack(np.meshgrid(x0, x1), axis=-1).reshape(-1, 2)
     out = net.predict_proba(grid) if net.is_classifier else net.forward(grid)
     return {"lo": lo.tolist(), "hi": hi.tolist(), "res": res, "values": encode(out, "<f4")}
+
+
+def image_view(net: MLP, X: np.ndarray, y: np.ndarray, k: int, units: int = 64) -> dict[str, Any]:
+    """Example k of an image batch: its pixels, class probabilities and dJ/dX, and the
+    first ``units`` columns of W(1) (what each first-layer unit looks for), as rows.
+
+    dJ/dX is the gradient of that example's own loss (the pass on it alone, Alg 3):
+    W(1)^T delta(1) in the notes' column form, delta(1) W(1)^T as a row.
+    """
+    p = backward_pass(net, X[k : k + 1], y[k : k + 1])
+    return {
+        "example": k,
+        "label": int(y[k]) if net.is_classifier else None,
+        "x": encode(X[k]),
+        "out": encode(p.out[0]),
+        "dX": encode(p.dX[0]),
+        "W1": encode(net.params["W1"][:, :units].T),
+    }

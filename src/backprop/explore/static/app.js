@@ -216,6 +216,48 @@ async function showMatrices() {
   const box = $("matrices");
   box.replaceChildren(...res.matrices.map((m) => heatmap(m, form, k)));
   stats.matricesMs = performance.now() - t0;
+  await showImage();
+}
+
+// ------------------------------------------------------------------ image view
+function imageCanvas(cv, v, [h, w], mono) {  // mono: grey pixels, else diverging
+  let mx = 0, lo = Infinity, hi = -Infinity;
+  for (const x of v) { mx = Math.max(mx, Math.abs(x)); lo = Math.min(lo, x); hi = Math.max(hi, x); }
+  const img = new ImageData(w, h);
+  for (let p = 0; p < h * w; p++) {
+    const g = 255 * (1 - (v[p] - lo) / (hi - lo || 1));
+    img.data.set([...(mono ? [g, g, g] : diverging(v[p], mx)), 255], 4 * p);
+  }
+  const tmp = document.createElement("canvas");
+  tmp.width = w; tmp.height = h;
+  tmp.getContext("2d").putImageData(img, 0, 0);
+  const g = cv.getContext("2d");
+  g.imageSmoothingEnabled = false;
+  g.drawImage(tmp, 0, 0, cv.width, cv.height);
+}
+async function showImage() {
+  const box = $("image-view");
+  box.hidden = !state.image_shape;
+  if (box.hidden) return;
+  const r = await api("GET", `/api/image?example=${Number($("example").value) || 0}`);
+  const shape = state.image_shape;
+  imageCanvas($("img-x"), decode(r.x), shape, true);
+  imageCanvas($("img-dx"), decode(r.dX), shape, false);
+  const p = decode(r.out), cv = $("img-p"), g = cv.getContext("2d"), bw = cv.width / p.length;
+  g.clearRect(0, 0, cv.width, cv.height);
+  p.forEach((v, k) => {
+    g.fillStyle = k === r.label ? "#2e7d32" : "#607d8b";
+    g.fillRect(k * bw + 2, cv.height - 16 - v * (cv.height - 20), bw - 4, v * (cv.height - 20));
+    g.fillStyle = "#333"; g.fillText(String(k), k * bw + bw / 2 - 3, cv.height - 3);
+  });
+  $("img-p-caption").textContent = `class probabilities (label ${r.label} in green)`;
+  const W1 = decode(r.W1), [units, d] = r.W1.shape;
+  $("img-w1").replaceChildren(...Array.from({ length: units }, (_, j) => {
+    const c = document.createElement("canvas");
+    c.width = c.height = 48;
+    imageCanvas(c, W1.subarray(j * d, (j + 1) * d), shape, false);
+    return c;
+  }));
 }
 
 // ------------------------------------------------------------------ chain-rule view
