@@ -749,3 +749,11 @@ def test_label_encoder():
         unsorted.transform([4, 7, 5], what="test labels")
     with pytest.raises(DataError, match="different kinds"):
         unsorted.transform(["a"])
+
+
+def test_label_encoder_takes_strings_in_an_object_array():
+    # pandas and scikit-learn hand labels over as object arrays of str.
+    enc = LabelEncoder().fit(np.array(["one", "two"]))
+    np.testing.assert_array_equal(enc.transform(np.array(["two", "one"], dtype=object)), [1, 0])
+    with pytest.raises(DataError, match="different kinds"):
+        enc.transform(np.array([1, "one"], dtype=object))

@@ -187,8 +187,7 @@ class LabelEncoder:
         classes = self.classes_
         if len(classes) == 0:
             raise DataError("LabelEncoder has no classes; call fit(labels) first")
-        kinds = {y.dtype.kind, classes.dtype.kind}
-        if len(kinds) > 1 and kinds & {"U", "S", "O"}:
+        if _is_text(y) != _is_text(classes):
             raise DataError(
                 f"the {what} ({y.dtype}) and {among} ({_show(classes, 10)}) are of "
                 "different kinds (strings against numbers)"
@@ -206,6 +205,13 @@ class LabelEncoder:
     def inverse_transform(self, indices: ArrayLike) -> np.ndarray:
         """The labels of class indices (shape (n,))."""
         return self.classes_[np.asarray(indices, dtype=np.intp)]
+
+
+def _is_text(a: np.ndarray) -> bool:
+    """Strings, as a str dtype or as an object array holding only str."""
+    if a.dtype.kind == "O":
+        return all(isinstance(v, str) for v in a.ravel())
+    return a.dtype.kind in "US"
 
 
 def _show(values: np.ndarray, limit: int) -> str:
