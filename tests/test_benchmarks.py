@@ -120,3 +120,47 @@ def test_quick_run_memory_is_measured_in_a_child(quick_run):
         # The child holds the data, so its peak is at least the data on top of Python.
         assert e["peak_rss_mb"] >= e["data_mb"] + e["import_rss_mb"] * 0.5
         assert e["data_mb"] == pytest.approx(mem["rows"] * 784 * 4 / 2**20)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "threads", "busy"),
+    [
+        (0.2, None, 2, False),
+        (0.5, None, 2, False),  # at the threshold: not yet busy
+        (0.6, None, 2, True),  # something else ran before the benchmark
+        (0.1, 2.4, 2, False),  # the benchmark's own 2 threads at the end
+        (0.1, 2.6, 2, True),  # more than its own threads: others ran during it
+        (0.1, 1.6, 1, True),
+    ],
+)
+def test_busy_warning_rule(start, end, threads, busy):
+    warn = _load_bench().busy_warning(start, end, threads)
+    assert (warn is not None) == busy
+    if busy:
+        assert warn.startswith("WARNING: the machine was busy")
+        assert (f"{start:.2f} at the start" in warn) == (start > 0.5)
+
+
+def test_spinner_keeps_a_process_running_only_inside():
+    bench = _load_bench()
+    with bench.Spinner() as s:
+        assert s.proc.poll() is None
+    assert s.proc.poll() is not None
+
+
+def test_quick_run_busy_machine_case(quick_run):
+    out, stdout = quick_run
+    results = json.loads((out / "results.json").read_text())
+    busy = results["busy"]
+    for k in ("backprop", "torch", "sklearn"):
+        idle, loaded = busy["digits_idle"][k], busy["digits_busy"][k]
+        assert idle > 0 and loaded > 0
+        assert busy["digits_busy_over_idle"][k] == pytest.approx(loaded / idle)
+    assert len(busy["load_average_busy_start"]) == 3
+    assert busy["step_busy"]["samples_per_s"]["backprop_sgd"] > 0
+    names = {t["name"]: t for t in results["targets"]}
+    t = names["digits, one core busy: time / idle time"]
+    assert t["value"] == pytest.approx(busy["digits_busy_over_idle"]["backprop"])
+    assert "busy machine: one core kept busy" in stdout
+    m = results["machine"]
+    assert len(m["load_average_start"]) == 3 and len(m["load_average_end"]) == 3
