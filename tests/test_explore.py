@@ -329,3 +329,37 @@ def test_image_view_probabilities_and_input_gradient(app: Client) -> None:
     app.post("/api/reset", {"config": {"data": "moons"}})
     status, out = app.request("GET", "/api/image")
     assert status == 400 and "not images" in out["error"]
+
+
+def test_a_users_csv_is_data_file(tmp_path: Any) -> None:
+    from backprop.data import load_dataset
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    csv = tmp_path / "mine.csv"
+    rows = (f"{a},{b},{c}\n" for (a, b), c in zip(X, y, strict=True))
+    csv.write_text("a,b,label\n" + "".join(rows))
+    srv = make_server(user_data=load_dataset(str(csv), dtype=np.float64))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        c = Client(srv)
+        assert "file" in c.get("/api/options")["data"]
+        state = c.post("/api/reset", {"config": {"data": "file", "n": 150, "test": 0.2}})
+        assert state["layer_sizes"][0] == 2 and "boundary" in state
+        s = srv.session
+        assert len(s.data.X_train) + len(s.data.X_test) == 150
+        # Its rows are the file's rows through the model's Preprocessor, labels kept.
+        T = s.data.pre.transform(X, np.float64)
+        for row, label in zip(s.data.X_train, s.data.y_train, strict=True):
+            match = np.flatnonzero(np.isclose(T, row, rtol=0, atol=1e-12).all(axis=1))
+            assert len(match) == 1 and y[match[0]] == label
+        assert s.data.pre.mean is not None  # standardised, fitted on the training part
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_data_file_needs_a_file(app: Client) -> None:
+    status, out = app.request("POST", "/api/reset", {"config": {"data": "file"}})
+    assert status == 400 and "unknown data 'file'" in out["error"]

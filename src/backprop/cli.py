@@ -1049,7 +1049,12 @@ def _add_explore_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
-    p.add_argument("--data", default=None, help="first data set (moons, spiral, digits, ...)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="first data: moons, spiral, digits, ... or your data file (CSV, .npy, .npz, IDX "
+        'directory), which the page offers as data "file"',
+    )
     p.set_defaults(func=_cmd_explore)
 
 

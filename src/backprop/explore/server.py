@@ -29,8 +29,16 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from backprop.checks import check_choice, check_int
+from backprop.data import Dataset, load_dataset
 from backprop.explore import views
-from backprop.explore.session import IMAGE_SETS, LIMITS, MAX_PARAMS, ExploreConfig, Session
+from backprop.explore.session import (
+    IMAGE_SETS,
+    LIMITS,
+    MAX_PARAMS,
+    USER_FILE,
+    ExploreConfig,
+    Session,
+)
 from backprop.explore.toys import TOYS
 from backprop.io import save
 from backprop.layers import ACTIVATIONS
@@ -63,11 +71,12 @@ class ExploreServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, config: ExploreConfig) -> None:
+    def __init__(self, port: int, config: ExploreConfig, user_data: Dataset | None = None) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.token = secrets.token_urlsafe(24)
         self.lock = threading.Lock()
-        self.session = Session(config)
+        self.user_data = user_data
+        self.session = Session(config, user_data)
         p = self.server_address[1]
         self.hosts = {f"127.0.0.1:{p}", f"localhost:{p}"}
         self.origins = {f"http://{h}" for h in self.hosts}
@@ -78,9 +87,14 @@ class ExploreServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/?token={self.token}"
 
 
-def make_server(port: int = 0, config: ExploreConfig | None = None) -> ExploreServer:
-    """A ready server on 127.0.0.1 (``port=0``: a free port); call ``serve_forever``."""
-    return ExploreServer(port, config or ExploreConfig())
+def make_server(
+    port: int = 0, config: ExploreConfig | None = None, user_data: Dataset | None = None
+) -> ExploreServer:
+    """A ready server on 127.0.0.1 (``port=0``: a free port); call ``serve_forever``.
+
+    ``user_data``: a dataset the page may choose as data "file" (its path stays here).
+    """
+    return ExploreServer(port, config or ExploreConfig(), user_data)
 
 
 def serve(port: int = 0, *, open_browser: bool = True, data: str | None = None) -> None:
@@ -92,10 +106,18 @@ def serve(port: int = 0, *, open_browser: bool = True, data: str | None = None) 
         Port on 127.0.0.1; 0 picks a free one.
     open_browser : bool, default True
     data : str, optional
-        The data set of the first state (a key of `TOYS` or of `IMAGE_SETS`).
+        The data of the first state: a key of `TOYS` or of `IMAGE_SETS`, or a data file
+        or directory that `backprop.data.load_dataset` reads (a CSV with its last column
+        the target, .npy, .npz, IDX), offered to the page as data "file".
     """
-    config = ExploreConfig.from_dict({} if data is None else {"data": data})
-    server = make_server(port, config)
+    user_data = None
+    if data is not None and data not in (*TOYS, *IMAGE_SETS):
+        user_data = load_dataset(data, dtype=np.float64)
+        data = USER_FILE
+    config = ExploreConfig.from_dict(
+        {} if data is None else {"data": data}, user_file=user_data is not None
+    )
+    server = make_server(port, config, user_data)
     print(f"backprop explore: serving on {server.url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
         import webbrowser
@@ -109,9 +131,9 @@ def serve(port: int = 0, *, open_browser: bool = True, data: str | None = None) 
         server.server_close()
 
 
-def _options() -> dict[str, Any]:
+def _options(srv: ExploreServer) -> dict[str, Any]:
     return {
-        "data": [*TOYS, *IMAGE_SETS],
+        "data": [*TOYS, *IMAGE_SETS, *((USER_FILE,) if srv.user_data is not None else ())],
         "activation": list(ACTIVATIONS),
         "optimizer": list(OPTIMIZERS),
         "forms": list(views.FORMS),
@@ -249,14 +271,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, _static(name), STATIC[name])
 
     def options(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
-        self._json(_options())
+        self._json(_options(self.server))
 
     def state(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
         with self.server.lock:
             self._json(_state(self.server.session, full=True))
 
     def reset(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
-        session = Session(ExploreConfig.from_dict(body.get("config", {})))
+        srv = self.server
+        config = ExploreConfig.from_dict(
+            body.get("config", {}), user_file=srv.user_data is not None
+        )
+        session = Session(config, srv.user_data)
         with self.server.lock:
             self.server.session = session
             self._json(_state(session, full=True))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from backprop.checks import check_choice, check_int, check_ints, check_real
-from backprop.data import Preprocessor, load_dataset
+from backprop.data import Dataset, Preprocessor, load_dataset
 from backprop.explore.toys import TOYS
 from backprop.io import Model
 from backprop.layers import ACTIVATIONS
@@ -25,10 +25,14 @@ from backprop.network import MLP
 from backprop.optim import OPTIMIZERS, make_optimizer
 from backprop.trainer import Trainer
 
-__all__ = ["IMAGE_SETS", "LIMITS", "MAX_PARAMS", "ExploreConfig", "Session"]
+__all__ = ["IMAGE_SETS", "LIMITS", "MAX_PARAMS", "USER_FILE", "ExploreConfig", "Session"]
 
 #: Image sets of `backprop.data`, used through a seeded subset sized for the page.
 IMAGE_SETS = ("digits", "fashion-mnist")
+
+#: The ``data`` name of the file given to ``backprop explore --data FILE``: the browser
+#: chooses it by this name and never sees its path.
+USER_FILE = "file"
 
 #: The bounds on every size the browser sends (inclusive).
 LIMITS: dict[str, tuple[int, int]] = {
@@ -60,8 +64,10 @@ class ExploreConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ExploreConfig:
+    def from_dict(cls, values: dict[str, Any], *, user_file: bool = False) -> ExploreConfig:
         """A validated config from JSON values; missing keys keep their defaults.
+
+        ``user_file``: the server holds a data file, so ``data`` may be `USER_FILE`.
 
         Raises
         ------
@@ -84,7 +90,9 @@ class ExploreConfig:
         for w in hidden:
             check_int("hidden width", w, high=LIMITS["width"][1])
         return cls(
-            data=check_choice("data", c["data"], (*TOYS, *IMAGE_SETS)),
+            data=check_choice(
+                "data", c["data"], (*TOYS, *IMAGE_SETS, *((USER_FILE,) if user_file else ()))
+            ),
             n=check_int("n", c["n"], low=LIMITS["n"][0], high=LIMITS["n"][1]),
             noise=check_real("noise", c["noise"], low=0.0, high=1.0),
             test=check_real("test", c["test"], low=0.1, high=0.9),
@@ -123,8 +131,8 @@ class _Data:
     image_shape: tuple[int, int] | None = None
 
 
-def _build_data(cfg: ExploreConfig) -> _Data:
-    """The config's data: a toy set drawn with its seed, or a seeded image subset."""
+def _build_data(cfg: ExploreConfig, user_data: Dataset | None) -> _Data:
+    """The config's data: a toy set drawn with its seed, or a seeded subset of a dataset."""
     rng = np.random.default_rng(cfg.seed)
     n_test = max(1, round(cfg.n * cfg.test))
     if cfg.data in TOYS:
@@ -136,10 +144,18 @@ def _build_data(cfg: ExploreConfig) -> _Data:
             X[tr], y[tr], X[te], y[te], toy.task, max(toy.n_classes, 1),
             Preprocessor(n_features=2),
         )  # fmt: skip
-    ds = _image_set(cfg.data)
-    tr = rng.choice(len(ds.X_train), cfg.n - n_test, replace=False)
+    if cfg.data == USER_FILE and user_data is None:
+        raise ValueError("data 'file' needs a file given to `backprop explore --data FILE`")
+    ds = user_data if cfg.data == USER_FILE else _image_set(cfg.data)
+    assert ds is not None
+    tr = rng.choice(len(ds.X_train), min(cfg.n - n_test, len(ds.X_train)), replace=False)
     te = rng.choice(len(ds.X_test), min(n_test, len(ds.X_test)), replace=False)
-    pre = Preprocessor.fit(ds.X_train[tr], input_scale=ds.input_scale, image_shape=ds.image_shape)
+    pre = Preprocessor.fit(
+        ds.X_train[tr],
+        input_scale=ds.input_scale,
+        image_shape=ds.image_shape,
+        feature_names=ds.feature_names,
+    )
     X_train = pre.transform(ds.X_train[tr], np.float64, warn=False)
     X_test = pre.transform(ds.X_test[te], np.float64, warn=False)
     return _Data(
@@ -154,11 +170,13 @@ class Session:
     Parameters
     ----------
     config : ExploreConfig
+    user_data : backprop.data.Dataset, optional
+        The data of ``backprop explore --data FILE`` (``config.data == "file"``).
     """
 
-    def __init__(self, config: ExploreConfig) -> None:
+    def __init__(self, config: ExploreConfig, user_data: Dataset | None = None) -> None:
         self.config = cfg = config
-        self.data = d = _build_data(cfg)
+        self.data = d = _build_data(cfg, user_data)
         sizes = [d.X_train.shape[1], *cfg.hidden, d.n_out]
         n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
         if n_params > MAX_PARAMS:
