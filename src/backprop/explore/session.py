@@ -194,7 +194,7 @@ class Session:
         self._order = np.empty(0, np.int64)
         self._pos = 0
         self.batch_index = self._next_batch()
-        self.history: dict[str, list[float]] = {
+        self.history: dict[str, list[float | None]] = {
             k: [] for k in ("step", "train_loss", "test_loss", "train_metric", "test_metric")
         }
         self.grad_norms: list[list[float]] = []  # per step taken, ||dJ/dW(l)|| per layer
@@ -263,7 +263,7 @@ class Session:
             self._evaluate(d.X_test, d.y_test),
         )
         for key, value in zip(h, (self.steps, tl, vl, tm, vm), strict=True):
-            h[key].append(value if math.isfinite(value) else float("nan"))
+            h[key].append(value if math.isfinite(value) else None)  # JSON has no NaN: null
 
     def model(self) -> Model:
         """The current network as a `backprop.io.Model` (with its preprocessing and labels)."""

@@ -71,7 +71,7 @@ function chart(canvas, series, logY) {
   const g = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 36;
   g.clearRect(0, 0, W, H);
   let xs = [], ys = [];
-  for (const s of series) { xs = xs.concat(s.x); ys = ys.concat(s.y.filter((v) => isFinite(v) && (!logY || v > 0))); }
+  for (const s of series) { xs = xs.concat(s.x); ys = ys.concat(s.y.filter((v) => Number.isFinite(v) && (!logY || v > 0))); }
   if (!ys.length) return;
   const f = logY ? Math.log10 : (v) => v;
   let y0 = Math.min(...ys.map(f)), y1 = Math.max(...ys.map(f));
@@ -89,7 +89,7 @@ function chart(canvas, series, logY) {
     let started = false;
     s.x.forEach((x, i) => {
       const y = s.y[i];
-      if (!isFinite(y) || (logY && y <= 0)) return;
+      if (!Number.isFinite(y) || (logY && y <= 0)) return;
       started ? g.lineTo(px(x), py(y)) : g.moveTo(px(x), py(y));
       started = true;
     });
@@ -157,7 +157,7 @@ function drawTraining() {
   }
   chart($("norms"), series, true);
   drawBoundary();
-  const last = (k) => h[k][h[k].length - 1];
+  const last = (k) => { const v = h[k][h[k].length - 1]; return v === null ? NaN : v; };
   $("summary").textContent = `step ${state.step} (epoch of ${state.epoch_size} examples) · network ` +
     `${state.layer_sizes.join("-")} · ${state.loss} · train loss ${last("train_loss").toFixed(4)} · ` +
     `test loss ${last("test_loss").toFixed(4)} · test ${state.metric} ${last("test_metric").toFixed(3)}`;
