@@ -60,7 +60,7 @@ seconds.
 | section | notes |
 |---|---|
 | 1. The multivariate chain rule | page 1 |
-| 2. A regression network and each of its gradients | pages 1-3 |
+| 2. A regression network and each of its gradients | pages 1-2 |
 | 3. A classification network and the softmax | pages 3-4 |
 | 4. Alg 3 for one example | page 4 |
 | 5. A batch, examples in columns | pages 5-6 |
@@ -68,6 +68,7 @@ seconds.
 | 7. Any depth: the general recursion and `backprop.MLP` | - |
 | 8. Training on digits | - |
 | 9. Regression on diabetes | - |
+| 10. The full run | - |
 """)
 
 code(r"""
@@ -141,12 +142,12 @@ dg_dtheta = np.array([[t2, t1],  # row j: dg_j/dtheta_i                   k x p
 dJ_dtheta = dJ_dg @ dg_dtheta  # sum over j of dJ/dg_j dg_j/dtheta_i       1 x p
 
 
-def J():
+def J_of_theta():
     t1, t2 = theta
     return t1 * t2 * np.sin(t1) + t2**2
 
 
-numeric = numerical_gradient(J, theta)
+numeric = numerical_gradient(J_of_theta, theta)
 print("chain rule        :", dJ_dtheta)
 print("finite differences:", numeric)
 print("relative error    :", relative_error(dJ_dtheta, numeric))
@@ -154,7 +155,7 @@ print("relative error    :", relative_error(dJ_dtheta, numeric))
 
 # ============================================================================ 2. regression
 md(r"""
-## 2. A regression network and each of its gradients (pages 1-3)
+## 2. A regression network and each of its gradients (pages 1-2)
 
 One example $x \in \mathbb{R}^d$, one hidden layer of $m$ ReLU units, one output:
 
@@ -194,19 +195,20 @@ an example small enough to work on paper ($d = m = 2$; the same numbers are chec
 """)
 
 code(r"""
-x = np.array([[1.0], [2.0]])  # d x 1
-y = 3.0
-W1 = np.array([[1.0, -1.0], [0.5, 1.0]])  # m x d
-b1 = np.array([[0.0], [-1.0]])  # m x 1
-W2 = np.array([[2.0, -1.0]])  # 1 x m
-b2 = np.array([[0.5]])  # 1 x 1
+# The hand-worked network (the names end in _hand: later sections use x, W1, ... for others)
+x_hand = np.array([[1.0], [2.0]])  # d x 1
+y_hand = 3.0
+W1_hand = np.array([[1.0, -1.0], [0.5, 1.0]])  # m x d
+b1_hand = np.array([[0.0], [-1.0]])  # m x 1
+W2_hand = np.array([[2.0, -1.0]])  # 1 x m
+b2_hand = np.array([[0.5]])  # 1 x 1
 
-z = W1 @ x + b1
+z = W1_hand @ x_hand + b1_hand
 a = notes.relu(z)
-o = W2 @ a + b2
+o = W2_hand @ a + b2_hand
 print("z =", z.ravel(), "  a =", a.ravel(), "  o =", o.ravel())
 
-J, grads = notes.regression_example(x, y, W1, b1, W2, b2)
+J, grads = notes.regression_example(x_hand, y_hand, W1_hand, b1_hand, W2_hand, b2_hand)
 print("J = 1/2 (y - o)^2 =", J)
 for k in KEYS:
     print(f"dJ/d{k} =", (grads[k] + 0.0).tolist())  # + 0.0 prints -0.0 as 0.0
@@ -278,11 +280,11 @@ $\partial J / \partial s = (-\frac34, \frac34)$:
 """)
 
 code(r"""
-W2c = np.array([[0.0, 0.0], [0.0, 2 / 3 * np.log(3)]])  # c x m
-b2c = np.zeros((2, 1))  # c x 1
-s = W2c @ notes.relu(W1 @ x + b1) + b2c
+W2_soft = np.array([[0.0, 0.0], [0.0, 2 / 3 * np.log(3)]])  # c x m
+b2_soft = np.zeros((2, 1))  # c x 1
+s = W2_soft @ notes.relu(W1_hand @ x_hand + b1_hand) + b2_soft
 p = np.exp(s) / np.exp(s).sum()
-J, grads = notes.classification_example(x, 0, W1, b1, W2c, b2c)
+J, _ = notes.classification_example(x_hand, 0, W1_hand, b1_hand, W2_soft, b2_soft)
 print("s =", s.ravel(), "  p =", p.ravel(), "  J =", J, "  ln 4 =", np.log(4))
 print("dJ/ds fixed     :", notes.dJ_ds(p, 0).ravel())
 print("dJ/ds as written:", notes.dJ_ds_as_written(p, 0).ravel())
@@ -296,9 +298,9 @@ wrong, with the fixed one all four agree with finite differences ($d = 7$, $m = 
 
 code(r"""
 cls = notes_problem(classification=True, d=D, m=M, c=C, n=N, seed=0)
-args = cls.args("classification_example")  # x (d x 1), y, W1 (m x d), b1, W2 (c x m), b2
-fixed = check("classification_example", args, score_grad=notes.dJ_ds)
-as_written = check("classification_example", args, score_grad=notes.dJ_ds_as_written)
+one = cls.args("classification_example")  # x (d x 1), y, W1 (m x d), b1, W2 (c x m), b2
+fixed = check("classification_example", one, score_grad=notes.dJ_ds)
+as_written = check("classification_example", one, score_grad=notes.dJ_ds_as_written)
 print("param  fixed dJ/ds   as written")
 for k in KEYS:
     print(f"{k:5}  {fixed[k]:11.1e}   {as_written[k]:10.1e}")
@@ -312,7 +314,7 @@ is 0 and the as-written one is $2 - c = -1$.
 """)
 
 code(r"""
-x, y, W1, b1, W2, b2 = args
+x, y, W1, b1, W2, b2 = cls.args("classification_example")
 s = W2 @ notes.relu(W1 @ x + b1) + b2
 p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
 print("y =", y, " p =", p.ravel())
@@ -322,8 +324,8 @@ print("as written:", notes.dJ_ds_as_written(p, y).ravel(), " sum:",
 """)
 
 code(r"""
-_, grads = notes.classification_example(*args)
-print("x:", args[0].shape, " W1:", args[2].shape, " W2:", args[4].shape)
+_, grads = notes.classification_example(*one)
+print("x:", one[0].shape, " W1:", one[2].shape, " W2:", one[4].shape)
 print("gradient shapes:", shapes(grads))
 """)
 
@@ -353,7 +355,8 @@ same inside), the four lines give the same gradients:
 """)
 
 code(r"""
-x, y, W1, b1, W2, b2 = args
+x, y, W1, b1, W2, b2 = cls.args("classification_example")
+_, grads = notes.classification_example(x, y, W1, b1, W2, b2)
 z = W1 @ x + b1  # m x 1
 a = notes.relu(z)  # m x 1
 s = W2 @ a + b2  # c x 1
@@ -409,11 +412,11 @@ version; for a batch the biases sum the deltas over the examples: $\delta 1_n$,
 """)
 
 code(r"""
-args = cls.args("classification_batch")  # X (d x n), y (n,), W1, b1, W2, b2
-J, grads = notes.classification_batch(*args)
-print("X:", args[0].shape, " y:", args[1].shape, " J =", round(J, 4))
-print("gradient shapes:", shapes(grads))
-print("relative errors:", errors(check("classification_batch", args)))
+batch = cls.args("classification_batch")  # X (d x n), y (n,), W1, b1, W2, b2
+J_batch, grads_batch = notes.classification_batch(*batch)
+print("X:", batch[0].shape, " y:", batch[1].shape, " J =", round(J_batch, 4))
+print("gradient shapes:", shapes(grads_batch))
+print("relative errors:", errors(check("classification_batch", batch)))
 print("regression_batch:", errors(check("regression_batch", reg.args("regression_batch"))))
 """)
 
@@ -428,7 +431,7 @@ per_example = [notes.classification_example(*cls.args("classification_example", 
                for i in range(N)]
 averaged = {k: np.mean([g[k] for g in per_example], axis=0) for k in KEYS}
 print("mean of per-example vs batch:",
-      errors({k: relative_error(averaged[k], grads[k]) for k in KEYS}))
+      errors({k: relative_error(averaged[k], grads_batch[k]) for k in KEYS}))
 """)
 
 # ============================================================================ 6. rows
@@ -462,8 +465,8 @@ rows = cls.args("classification_batch_rows")  # X (n x d), y, W1 (d x m), b1 (1 
 J_rows, grads_rows = notes.classification_batch_rows(*rows)
 print("X:", rows[0].shape, " gradient shapes:", shapes(grads_rows))
 print("relative errors:", errors(check("classification_batch_rows", rows)))
-print("same J as columns:", np.isclose(J_rows, J),
-      "| dJ/dW1 rows == (dJ/dW1 columns)^T:", np.allclose(grads_rows["W1"], grads["W1"].T))
+print("same J as columns:", np.isclose(J_rows, J_batch),
+      "| dJ/dW1 rows == (dJ/dW1 columns)^T:", np.allclose(grads_rows["W1"], grads_batch["W1"].T))
 """)
 
 # ============================================================================ 7. depth L
@@ -504,11 +507,10 @@ finite-difference check for every parameter:
 
 code(r"""
 deep = MLP([D, 5, 6, 4, C], activation="tanh", dtype=np.float64, seed=1)
-X, y = cls.X, cls.y
-_, grads_deep = deep.loss_and_grads(X, y)
+_, grads_deep = deep.loss_and_grads(cls.X, cls.y)
 print("parameter shapes:", shapes(deep.params))
-errors = check_gradients(lambda: deep.compute_loss(X, y), deep.params, grads_deep)
-print("max relative error:", f"{max(errors.values()):.1e}")
+deep_errors = check_gradients(lambda: deep.compute_loss(cls.X, cls.y), deep.params, grads_deep)
+print("max relative error:", f"{max(deep_errors.values()):.1e}")
 """)
 
 md(r"""
@@ -519,7 +521,8 @@ and both losses.
 ## 8. Training on digits
 
 The notes stop at the gradient; training repeats "a small step against it" over a data set.
-`backprop.training.train` does it with mini-batches, Adam and a held-out validation set.
+`backprop.training.train` does it with mini-batches, AdamW (Adam with decoupled weight
+decay, the default optimiser) and a held-out validation set.
 The data: scikit-learn's 1797 handwritten digits, 8 x 8 pixels, so $d = 64$ and $c = 10$.
 """)
 
@@ -539,14 +542,16 @@ for ax, img, label in zip(axes, digits.X_train, digits.y_train):
 
 md(r"""
 The notes' two-layer network, $d = 64 \to m = 64$ ReLU units $\to c = 10$ scores. The
-pixels go in as they are (in $[0, 1]$, not standardised) so that the weights can be drawn as
-images below, and a small weight decay (the L2 penalty $\frac{\lambda}{2}\|W\|^2$, which adds
-$\lambda W$ to each gradient) pulls weights that the data does not need towards 0:
+pixels go in scaled to $[0, 1]$, not standardised, so that the weights can be drawn as images
+below. The optimiser is AdamW: Adam on the gradient of $J$, plus a *decoupled* weight decay
+that shrinks every weight by the factor $(1 - \eta_t \lambda)$ at each step, whatever its
+gradient. (This is not the L2 penalty $\frac{\lambda}{2}\|W\|^2$, which would add
+$\lambda W$ to the gradient, and which Adam would then rescale.)
 """)
 
 code(r"""
-config = TrainConfig(hidden=(64,), epochs=40, batch_size=32, lr=3e-3, weight_decay=3e-3,
-                     standardize=False, seed=0)
+config = TrainConfig(hidden=(64,), epochs=40, batch_size=32, optimizer="adamw", lr=3e-3,
+                     weight_decay=3e-3, standardize=False, seed=0)
 model, result = train(digits, config, progress=False)
 metrics = evaluate(model, digits.X_test, digits.y_test)
 print(model.net)
@@ -568,10 +573,15 @@ Each hidden unit $i$ computes $z_i = \sum_k W^{[1]}_{ki} x_k + b_i$: a weighted 
 64 pixels, so column $i$ of $W^{[1]}$ (the row $W^{(1)}_{i,:}$ of the notes) can be drawn as an
 8 x 8 image of what the unit looks for (red: positive weight, blue: negative).
 
-Page 2 explains the white borders: $\frac{\partial J}{\partial W^{(1)}} = \delta^{(1)} x^T$, so
-a pixel $x_j$ that is 0 in every image gets a zero gradient, and only the weight decay moves
-its weights, to 0. (A unit whose image went blank would have died: its $z$ negative for
-every input, $\operatorname{ReLU}'(z) = 0$ blocks all of its gradients.)
+Page 2 predicts what happens at the border: $\frac{\partial J}{\partial W^{(1)}} = \delta^{(1)} x^T$,
+so a pixel $x_j$ that is 0 in every training image gets a zero gradient at every step. Adam
+then moves its weights by exactly 0, and only the decay shrinks them, by
+$\prod_t (1 - \eta_t \lambda) \ge (1 - \eta_{\max} \lambda)^{\text{steps}}$, a few per cent at
+most in this short run. So those weights keep their random
+initial size (He normal: $\mathbb{E}|w| = \sqrt{2/d}\,\sqrt{2/\pi}$) and show as noise, not as
+white; the cell after the images measures it. (A unit whose image went blank would have
+died: its $z$ negative for every input, $\operatorname{ReLU}'(z) = 0$ blocks all of its
+gradients.)
 """)
 
 code(r"""
@@ -583,6 +593,20 @@ for i, ax in enumerate(axes.flat):
     ax.imshow(w, cmap="RdBu_r", vmin=-abs(w).max(), vmax=abs(w).max())
     ax.axis("off")
 fig.suptitle("First-layer weights of 32 hidden units");
+""")
+
+code(r"""
+never_on = np.flatnonzero(digits.X_train.max(axis=0) == 0)  # 0 in every training image
+others = np.setdiff1d(np.arange(64), never_on)
+d_in = W1_digits.shape[0]
+print("pixels that are 0 in every training image:", never_on.tolist())
+print(f"mean |W1| on them     : {np.abs(W1_digits[never_on]).mean():.3f}")
+print(f"He normal at the start: {np.sqrt(2 / d_in) * np.sqrt(2 / np.pi):.3f}")
+print(f"mean |W1| elsewhere   : {np.abs(W1_digits[others]).mean():.3f}")
+n_fit = round(len(digits.X_train) * (1 - config.val_fraction))  # the rest is validation
+steps = result.epochs_run * -(-n_fit // config.batch_size)
+print(f"decay can shrink them at most to {(1 - config.lr * config.weight_decay) ** steps:.3f}"
+      f" of their start ({steps} steps)")
 """)
 
 code(r"""
@@ -624,8 +648,8 @@ score one year later. The baseline predicts the mean of the test targets for eve
 code(r"""
 diabetes = load_dataset("diabetes")
 print("train:", diabetes.X_train.shape, " test:", diabetes.X_test.shape)
-config = TrainConfig(hidden=(32,), epochs=200, batch_size=32, lr=1e-3, patience=20, seed=0)
-reg_model, reg_result = train(diabetes, config, progress=False)
+reg_config = TrainConfig(hidden=(32,), epochs=200, batch_size=32, lr=1e-3, patience=20, seed=0)
+reg_model, reg_result = train(diabetes, reg_config, progress=False)
 reg_metrics = evaluate(reg_model, diabetes.X_test, diabetes.y_test)
 print(f"stopped after {reg_result.epochs_run} epochs (best: {reg_result.best_epoch})")
 print(f"test RMSE: {reg_metrics['rmse']:.1f}")
@@ -646,9 +670,9 @@ md(r"""
 ## 10. The full run
 
 The same code trains on Fashion-MNIST (60 000 images of 28 x 28 pixels, 10 kinds of
-clothing) from the command line; with the default recipe (one hidden layer of 512 ReLU units,
-Adam, cosine learning rate) it reaches about 90 % test accuracy and writes the model and the
-same plots as above into `runs/`:
+clothing) from the command line, with the default recipe printed below from
+`TrainConfig` itself (so that this text cannot go stale), and writes the model, its metrics
+and the same plots as above into `runs/`; `docs/training.md` has the measured accuracy:
 
 ```bash
 .venv/bin/backprop train --data fashion-mnist
@@ -656,6 +680,13 @@ same plots as above into `runs/`:
 ```
 
 The errata are in [`docs/errata.md`](../docs/errata.md), each with the test that shows it.
+""")
+
+code(r"""
+recipe = TrainConfig()
+print("hidden:", recipe.hidden, " activation:", recipe.activation)
+print("optimizer:", recipe.optimizer, " lr:", recipe.lr, " weight decay:", recipe.weight_decay,
+      " schedule:", recipe.schedule, " batch size:", recipe.batch_size)
 """)
 
 

@@ -43,7 +43,31 @@ def _outputs_text(cell: dict) -> str:
 
 
 def _all_text(nb: dict) -> str:
-    return "\n".join(_outputs_text(c) for c in nb["cells"] if c["cell_type"] == "code")
+    """The printed output of the notebook's own cells (not of the re-runs appended to it)."""
+    return "\n".join(
+        _outputs_text(c)
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and "rerun_of" not in c.get("metadata", {})
+    )
+
+
+def _section_code_cells(nb: dict, first: int, last: int) -> list[int]:
+    """Indices of the code cells under the headings "## <first>." to "## <last>."."""
+    section, found = 0, []
+    for i, cell in enumerate(nb["cells"]):
+        heading = re.search(r"^## (\d+)\.", cell["source"], re.M)
+        if cell["cell_type"] == "markdown" and heading:
+            section = int(heading.group(1))
+        elif cell["cell_type"] == "code" and first <= section <= last:
+            found.append(i)
+    return found
+
+
+# A student re-runs an earlier section after the end: sections 1-7 (the notes) again, in
+# order, after the whole notebook, must print what they printed the first time. The old
+# notebook failed this: section 7 assigned `errors = check_gradients(...)`, so section 2's
+# check raised "TypeError: 'dict' object is not callable".
+RERUN_SECTIONS = (1, 7)
 
 
 def _number_after(label: str, text: str) -> float:
@@ -64,6 +88,10 @@ def _labelled_errors(text: str, label: str) -> list[float]:
 def _execute() -> tuple[dict, float]:
     """The stored notebook, executed in a fresh kernel, plus the wall time it took."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    for i in _section_code_cells(nb, *RERUN_SECTIONS):
+        rerun = nbformat.v4.new_code_cell(nb.cells[i].source)
+        rerun.metadata["rerun_of"] = i
+        nb.cells.append(rerun)
     nb.cells.append(nbformat.v4.new_code_cell(KERNEL_PROBE))
     client = nbclient.NotebookClient(
         nb,
@@ -154,6 +182,22 @@ def _check_shapes_use_distinct_sizes(executed: tuple[dict, float]) -> None:
     assert "X: (11, 7)  gradient shapes: {'W1': (7, 5), 'b1': (1, 5), 'W2': (5, 3)" in text
 
 
+def _check_sections_rerun_after_the_end(executed: tuple[dict, float]) -> None:
+    """Sections 1-7 re-run after section 10 print the same text; section 2's check passes."""
+    nb, _ = executed
+    reruns = [c for c in nb.cells if "rerun_of" in c.metadata]
+    assert len(reruns) == len(_section_code_cells(nb, *RERUN_SECTIONS)) > 10
+    for cell in reruns:
+        original = nb.cells[cell.metadata["rerun_of"]]
+        assert _outputs_text(cell) == _outputs_text(original), original.source[:200]
+    # Section 2's finite-difference check, the one the shadowed `errors` broke:
+    (check_cell,) = [c for c in reruns if 'errors(check("regression_example"' in c.source]
+    found = [
+        float(v) for v in re.findall(r"(?:W|b)\d ([0-9.]+e[-+]\d+)", _outputs_text(check_cell))
+    ]
+    assert len(found) == 4 and max(found) < 1e-7, found
+
+
 def _check_training_results(executed: tuple[dict, float]) -> None:
     text = _all_text(executed[0])
     assert _number_after("test accuracy:", text) >= 0.9
@@ -173,6 +217,7 @@ def test_notebook_runs_and_says_what_the_notes_say() -> None:
     _check_softmax_example_and_erratum(executed)
     _check_every_gradient_check_passes(executed)
     _check_shapes_use_distinct_sizes(executed)
+    _check_sections_rerun_after_the_end(executed)
     _check_training_results(executed)
 
 
