@@ -270,8 +270,8 @@ $$\frac{\partial J}{\partial W^{(2)}} = \frac{\partial J}{\partial s}\, a^T \qua
 \frac{\partial J}{\partial a_i} = \sum_{e=1}^{c} \frac{\partial J}{\partial s_e} W^{(2)}_{e,i}
 \;\Rightarrow\; \frac{\partial J}{\partial a} = W^{(2)T} \frac{\partial J}{\partial s} \quad (m \times c)(c \times 1).$$
 
-($\partial J / \partial a_i$ uses the $i$-th **column** of $W^{(2)}$, not a row;
-[errata #16](../docs/errata.md).)
+($\partial J / \partial a_i$ uses the $i$-th **column** of $W^{(2)}$; the notes' "$1 \times c$"
+under $(w_i^{(2)})^T$ says just that, so [errata #16](../docs/errata.md) is not an error.)
 
 On paper: keep the hidden layer of section 2 ($a = (0, 1.5)$), take $c = 2$ and
 $W^{(2)} = \begin{pmatrix} 0 & 0 \\ 0 & \frac23 \ln 3 \end{pmatrix}$, $b^{(2)} = 0$, so
@@ -385,7 +385,7 @@ J &= -\frac1n \sum_{i=1}^{n} \log p^{(i)}_{y^{(i)}}
 \end{aligned}
 $$
 
-**Fixed here** ([errata #4-#10](../docs/errata.md)): the notes write $1_m$ and $S \in
+**Fixed here** ([errata #4-#10, #18, #21](../docs/errata.md)): the notes write $1_m$ and $S \in
 \mathbb{R}^{c \times m}$, reusing $m$ (the hidden width) for the batch size; the ones vector
 has one entry per *example*. With the mean in $J$, column $i$ of $\partial J / \partial S$ is
 $(p^{(i)} - e_{y^{(i)}}) / n$:
@@ -520,7 +520,8 @@ and both losses.
 
 ## 8. Training on digits
 
-The notes stop at the gradient; training repeats "a small step against it" over a data set.
+The notes stop at the gradient; training takes many small steps against it, each on a
+mini-batch of the data.
 `backprop.training.train` does it with mini-batches, AdamW (Adam with decoupled weight
 decay, the default optimiser) and a held-out validation set.
 The data: scikit-learn's 1797 handwritten digits, 8 x 8 pixels, so $d = 64$ and $c = 10$.

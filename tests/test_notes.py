@@ -187,3 +187,165 @@ def test_softmax_is_stable_for_huge_scores() -> None:
         J, grads = notes.classification_example(x, 1, W1, b1, W2, np.zeros((2, 1)))
     assert J == pytest.approx(2000.0)  # -log p_1 = s_0 - s_1 when p_1 is tiny
     assert all(np.isfinite(g).all() for g in grads.values())
+
+
+# ------------------------------------------------------------------ errata, as written
+# Each erratum of docs/errata.md whose formula can be computed: the notes' version computed
+# literally, failing (a shape error, a wrong shape, a failed finite-difference check), next
+# to the fix passing. Items that are notation only say so in docs/errata.md.
+def _columns_problem() -> tuple[np.ndarray, ...]:
+    problem = notes_problem(True, d=D, m=M, c=C, n=N)
+    return problem.args("classification_batch")  # X (d x n), y, W1 (m x d), b1, W2, b2
+
+
+def test_erratum_4_5_ones_m_raises_unless_m_equals_n() -> None:
+    """Page 5: Z = W(1) X + b(1) 1_m^T and S = W(2) A + b(2) 1_m^T need 1_n."""
+    X, _, W1, b1, W2, b2 = _columns_problem()
+    ones_m, ones_n = np.ones((1, W1.shape[0])), np.ones((1, X.shape[1]))
+    with pytest.raises(ValueError, match="broadcast"):
+        W1 @ X + b1 @ ones_m  # (m x n) + (m x m)
+    Z = W1 @ X + b1 @ ones_n
+    A = notes.relu(Z)
+    with pytest.raises(ValueError, match="broadcast"):
+        W2 @ A + b2 @ ones_m  # (c x n) + (c x m)
+    assert (W2 @ A + b2 @ ones_n).shape == (C, N)
+    # With m = n the typo hides: the line as written runs and gives the right Z.
+    Xs, _, W1s, b1s, W2s, b2s = notes_problem(True, d=D, m=N, c=C, n=N).args("classification_batch")
+    m = W1s.shape[0]  # the hidden width, which the notes use as the length of the ones
+    Z_as_written = W1s @ Xs + b1s @ np.ones((1, m))
+    np.testing.assert_array_equal(Z_as_written, notes._forward_batch(Xs, W1s, b1s, W2s, b2s)[0])
+
+
+def test_erratum_8_13_bias_gradients_with_ones_m_raise() -> None:
+    """Page 6: dJ/db = dJ/dS 1_m (c x n)(m x 1); page 7: 1_m dJ/dS. Both need 1_n."""
+    delta2 = np.full((C, N), 0.1)  # any dJ/dS, c x n
+    with pytest.raises(ValueError, match="mismatch"):
+        delta2 @ np.ones((M, 1))
+    assert (delta2 @ np.ones((N, 1))).shape == (C, 1)
+    with pytest.raises(ValueError, match="mismatch"):
+        np.ones((1, M)) @ delta2.T  # page 7: 1_m (row) times dJ/dS (n x c)
+    assert (np.ones((1, N)) @ delta2.T).shape == (1, C)
+
+
+def test_erratum_9_bias_gradient_delta_has_the_wrong_shape() -> None:
+    """Page 6's Alg 3 copies dJ/db = delta from page 4: for a batch delta is c x n."""
+    X, y, W1, b1, W2, b2 = _columns_problem()
+    _, grads = notes.classification_batch(X, y, W1, b1, W2, b2)
+    Z = W1 @ X + b1
+    P = np.exp(notes._log_softmax_columns(W2 @ notes.relu(Z) + b2))
+    delta2 = P.copy()
+    delta2[y, np.arange(N)] -= 1.0
+    delta2 /= N  # dJ/dS, c x n
+    assert delta2.shape == (C, N) != b2.shape  # as written: a c x n "bias gradient"
+    # A step b - lr * delta would not fail: it broadcasts b into c x n, silently.
+    assert (b2 - 0.1 * delta2).shape == (C, N)
+    np.testing.assert_allclose(delta2 @ np.ones((N, 1)), grads["b2"], rtol=1e-12)  # the fix
+
+
+def test_erratum_1_as_written_score_gradient_sums_to_2_minus_c() -> None:
+    """Page 3: dJ/ds must sum to 0 over k (a constant added to every s leaves p unchanged)."""
+    rng = np.random.default_rng(0)
+    for c in (2, 3, 7):
+        s = rng.normal(size=(c, 1))
+        p = np.exp(s) / np.exp(s).sum()
+        assert notes.dJ_ds(p, 1).sum() == pytest.approx(0.0, abs=1e-12)
+        assert notes.dJ_ds_as_written(p, 1).sum() == pytest.approx(2 - c, abs=1e-12)
+
+
+def test_erratum_10_page_5_dJ_dS_is_the_row_layout_and_confirms_page_3() -> None:
+    """Page 5's dJ/dS_ij, literally: i an example, j a class. It has the cases the right
+    way round (p_j - 1 when j = y(i)), so it is the row layout of page 7 (n x c), not the
+    c x n S of page 5; and it confirms the page-3 fix independently."""
+    problem = notes_problem(True, d=D, m=M, c=C, n=N)
+    X, y, W1, b1, W2, b2 = problem.args("classification_batch_rows")
+    Z = X @ W1 + b1
+    S = notes.relu(Z) @ W2 + b2  # n x c
+    P = np.exp(S - S.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    literal = np.array(
+        [[(P[i, j] - 1) / N if j == y[i] else P[i, j] / N for j in range(C)] for i in range(N)]
+    )
+    assert literal.shape == (N, C) != (C, N)  # not the shape of page 5's S (c x n)
+
+    def loss() -> float:
+        return notes.classification_batch_rows(X, y, W1, b1, W2, b2)[0]
+
+    # dJ/dW[2] = A^T dJ/dS with the literal page-5 entries passes finite differences ...
+    numeric = check_gradients(loss, {"W2": W2}, {"W2": notes.relu(Z).T @ literal})
+    assert numeric["W2"] <= 1e-7
+    # ... and page 3's cases as written (p_k for k = y) put into the same entries fail.
+    swapped = np.array(
+        [[P[i, j] / N if j == y[i] else (P[i, j] - 1) / N for j in range(C)] for i in range(N)]
+    )
+    assert check_gradients(loss, {"W2": W2}, {"W2": notes.relu(Z).T @ swapped})["W2"] > 1e-2
+
+
+def test_erratum_15_W_i_squared_would_change_page_2s_gradient() -> None:
+    """Page 2 writes o = sum_i W_i^2 a_i + b(2) once. Read as a square, dJ/dW_i would be
+    (o - y) 2 W_i a_i, not page 2's (o - y) a_i: finite differences tell the two apart."""
+    W2 = np.array([[2.0, -1.0]])
+    a = notes.relu(HAND_W1 @ HAND_X + HAND_B1)  # (0, 1.5)
+    y, b2 = 3.0, 0.5
+
+    def J_superscript() -> float:
+        return 0.5 * float((y - (W2 @ a)[0, 0] - b2) ** 2)
+
+    def J_square() -> float:
+        return 0.5 * float((y - ((W2**2) @ a)[0, 0] - b2) ** 2)
+
+    page_2 = {"W2": ((W2 @ a)[0, 0] + b2 - y) * a.T}  # (o - y) a^T = (0, -6)
+    np.testing.assert_allclose(page_2["W2"], HAND_REGRESSION["W2"])
+    assert check_gradients(J_superscript, {"W2": W2}, page_2)["W2"] <= 1e-7
+    o_square = ((W2**2) @ a)[0, 0] + b2
+    assert o_square == pytest.approx(2.0)  # not page 2's o = -1
+    assert check_gradients(J_square, {"W2": W2}, page_2)["W2"] > 1e-2
+
+
+# The notes' shape lines on pages 5-7 (and their Alg 3), as written and corrected, for
+# quantities the code computes: each as-written shape differs from the computed one when
+# d, m, c, n are distinct (erratum number, the notes' shape, the right shape).
+SHAPE_LINES: dict[str, tuple[int, str, str]] = {
+    "S (page 5, and page 6's Alg 3)": (5, "c x m", "c x n"),
+    "A (page 6's Alg 3)": (6, "m x m", "m x n"),
+    "dJ/dZ (page 6)": (7, "m x m", "m x n"),
+    "dJ/dA (page 6)": (7, "m x m", "m x n"),
+    "X^T (page 6, dJ/dW(1) line)": (7, "m x d", "n x d"),
+    "A^T (page 6, dJ/dW(2) line)": (7, "m x m", "n x m"),
+    "X (page 7)": (11, "m x d", "n x d"),
+    "Z (page 7)": (20, "m x m", "n x m"),
+    "S (page 7)": (12, "m x c", "n x c"),
+    "dJ/dA (page 7)": (12, "m x m", "n x m"),
+}
+
+
+def _shape(expr: str) -> tuple[int, int]:
+    size = {"d": D, "m": M, "c": C, "n": N}
+    rows, cols = expr.split(" x ")
+    return size[rows], size[cols]
+
+
+def test_errata_shape_lines_as_written_differ_from_the_computed_shapes() -> None:
+    Xc, _, W1, b1, W2, b2 = _columns_problem()
+    Z = W1 @ Xc + b1
+    A = notes.relu(Z)
+    S = W2 @ A + b2
+    dJ_dA = W2.T @ S  # any c x n in place of dJ/dS gives the shape
+    Xr = Xc.T
+    Zr = Xr @ W1.T + b1.T
+    Sr = notes.relu(Zr) @ W2.T + b2.T
+    computed = {
+        "S (page 5, and page 6's Alg 3)": S,
+        "A (page 6's Alg 3)": A,
+        "dJ/dZ (page 6)": dJ_dA * notes.relu_prime(Z),
+        "dJ/dA (page 6)": dJ_dA,
+        "X^T (page 6, dJ/dW(1) line)": Xc.T,
+        "A^T (page 6, dJ/dW(2) line)": A.T,
+        "X (page 7)": Xr,
+        "Z (page 7)": Zr,
+        "S (page 7)": Sr,
+        "dJ/dA (page 7)": Sr @ W2,
+    }
+    assert computed.keys() == SHAPE_LINES.keys()
+    for name, (_, as_written, right) in SHAPE_LINES.items():
+        assert computed[name].shape == _shape(right), name
+        assert computed[name].shape != _shape(as_written), name

@@ -1,7 +1,8 @@
 """The notes, literally: the two-layer network's gradients in the notes' three forms.
 
-Every line below sits next to the equation of the notes it implements (page numbers as
-in ``shared/seeds``; the notes' mistakes are fixed and listed in ``docs/errata.md``).
+Every line below sits next to the equation of the backpropagation lecture notes it
+implements (page numbers are the notes' circled page numbers; their mistakes are fixed and
+listed in ``docs/errata.md``).
 
 Column forms (pages 1-6), parameters as the notes write them:
     W1 : (m, d),  b1 : (m, 1),  W2 : (c, m),  b2 : (c, 1)   (c = 1 for regression)
@@ -10,6 +11,10 @@ Column forms (pages 1-6), parameters as the notes write them:
 - ``*_batch``: n examples as the columns of X, shape (d, n) (pages 5-6).
 - ``*_batch_rows``: the "in practice" page 7, X of shape (n, d), with
     W1 : (d, m),  b1 : (1, m),  W2 : (m, c),  b2 : (1, c).
+
+Pages 5-7 treat the softmax only: ``regression_batch`` and ``regression_batch_rows`` are
+this project's extension of page 2's network to a batch, and their J = 1/(2n) sum (the
+mean of page 2's per-example loss) is this project's choice.
 
 Each function returns ``(J, grads)`` where grads has keys "W1", "b1", "W2", "b2", each
 shaped exactly like its parameter. J is 1/2 (y - o)^2 or -log p_y for one example and the
@@ -214,7 +219,10 @@ def _forward_batch(
 def regression_batch(
     X: np.ndarray, y: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray
 ) -> tuple[float, Grads]:
-    """Pages 5-6 for the squared loss: n examples as columns.
+    """Page 2's squared loss for a batch in page 5's column layout (not in the notes).
+
+    Pages 5-6 treat the softmax only; this is the project's extension, with J the mean of
+    the per-example 1/2 (y - o)^2 so that the gradient is the mean of page 2's.
 
     Parameters
     ----------
@@ -302,7 +310,9 @@ def _forward_rows(
 def regression_batch_rows(
     X: np.ndarray, y: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray
 ) -> tuple[float, Grads]:
-    """Page 7 ("in practice") for the squared loss: one example per row.
+    """Page 2's squared loss for a batch in page 7's row layout (not in the notes).
+
+    Page 7 ("in practice") treats the softmax only; this is the project's extension.
 
     Parameters
     ----------
