@@ -466,3 +466,166 @@ def test_atomic_write_honours_the_umask_and_leaves_no_temporary(tmp_path: Path) 
         raise ZeroDivisionError
     assert path.read_bytes() == b"abc"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+# ------------------------------------------------------ claiming the output directory
+
+# Both processes call cli.main at the same wall-clock moment (after their imports), so
+# the window between "is --out free?" and "take it" of one overlaps the other's. With
+# STAMP set, the default runs/<stamp> name is that fixed text: two runs "in the same
+# second" whatever the clock does.
+RACER = r"""
+import os, sys, time
+from backprop import cli
+if os.environ.get("STAMP"):  # the current time's stamp only; other uses untouched
+    real = time.strftime
+    time.strftime = lambda fmt, *t: real(fmt, *t) if t else os.environ["STAMP"]
+start = float(sys.argv[1])
+while time.time() < start:
+    time.sleep(0.0005)
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def _race(cwd: Path, *runs: list[str], stamp: str = "") -> list[tuple[int, str, str]]:
+    start = time.time() + 2.0  # both imported by then (2 cores)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, repr(start), "train", *argv],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**ENV, "STAMP": stamp},
+        )
+        for argv in runs
+    ]
+    return [_finish(p) for p in procs]
+
+
+def test_two_runs_racing_for_one_out_one_wins_the_other_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    results = _race(
+        tmp_path,
+        [*DIABETES, "--seed", "1", "--out", str(out)],
+        [*DIABETES, "--seed", "2", "--out", str(out)],
+    )
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], results
+    winner = 1 + [code for code, _, _ in results].index(0)
+    _, _, err = results[[code for code, _, _ in results].index(2)]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"backprop train: error: --out {out}"), err
+    # The winner's run is whole: its own config, no checkpoint, nothing of the loser.
+    assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == winner
+    assert not (out / "checkpoint.safetensors").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging left
+
+
+def test_two_runs_without_out_in_the_same_second_get_two_directories(tmp_path: Path) -> None:
+    results = _race(
+        tmp_path, [*DIABETES, "--seed", "1"], [*DIABETES, "--seed", "2"], stamp="20990101-000000"
+    )
+    assert [code for code, _, _ in results] == [0, 0], results
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["20990101-000000", "20990101-000000-2"]
+    seeds = {
+        json.loads((tmp_path / "runs" / r / "metrics.json").read_text())["config"]["seed"]
+        for r in runs
+    }
+    assert seeds == {1, 2}  # both results survive
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_directory_claimed_by_a_live_run_is_refused_even_while_empty(
+    tmp_path: Path, force: bool
+) -> None:
+    # Another process (here: a child holding the same lock a run takes) has claimed
+    # --out and not written anything yet: the directory is empty, yet taken.
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from backprop import cli; "
+         "fd = cli._lock_dir(cli.Path(sys.argv[1]), 'x'); print('held', flush=True); "
+         "sys.stdin.read()", str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, _, err = run("train", *DIABETES, "--out", out, *(["--force"] if force else []))
+        assert code == 2
+        assert_one_error_line(err, f"--out {out}", "another backprop train is running")
+        assert list(out.iterdir()) == []
+        code, _, err = run("train", "--resume", out)
+        assert_one_error_line(err, "another backprop train is running")
+    finally:
+        holder.communicate("", timeout=30)
+    # Released when the holder ends (as it is when a run is killed): the directory is free.
+    code, _, err = run("train", *DIABETES, "--out", out)
+    assert code == 0, err
+
+
+# ----------------------------------------------------- interrupted while publishing
+
+
+def test_interrupt_while_publishing_says_the_run_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real SIGINT between two of the renames that publish the results into --out.
+    out = tmp_path / "run"
+    real_replace = os.replace
+
+    def replace(src: str, dst: str) -> None:
+        real_replace(src, dst)
+        if Path(dst) == out / "history.csv":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", replace)
+    code, _, err = run("train", *DIABETES, "--out", out)
+    assert code == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "resume" not in lines[0], err
+    assert (
+        lines[0]
+        == f"backprop train: interrupted after the run finished; its results are complete in {out}/"
+    )
+    names = {p.name for p in out.iterdir()}
+    assert {"metrics.json", "model.safetensors", "history.csv"} <= names
+    assert not names & RUN_FILES  # no stale checkpoint to mislead a later --resume
+
+
+def test_interrupt_while_printing_the_summary_says_the_run_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def summary(out: Path) -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.report, "summary_lines", summary)
+    out = tmp_path / "run"
+    code, _, err = run("train", *DIABETES[:-1], "--out", out)  # not --quiet
+    assert code == 130
+    assert "interrupted after the run finished" in err and "nothing was written" not in err
+    assert (out / "metrics.json").exists()
+
+
+def test_interrupt_while_drawing_plots_resumes_to_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After the last epoch's checkpoint, before publishing: the advised resume works.
+    from backprop import plots
+
+    def plot(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "plot_loss", plot)
+    out = tmp_path / "run"
+    code, _, err = run("train", *DIABETES, "--out", out)
+    monkeypatch.undo()
+    assert code == 130 and "after epoch 4" in err, err
+    command = shlex.split(err.strip().split("resume with: ", 1)[1])
+    code, _, err = run(*command[1:], "--quiet")
+    assert code == 0, err
+    reference = tmp_path / "reference"
+    code, _, err = run("train", *DIABETES, "--out", reference)
+    assert code == 0, err
+    _assert_same_run(out, reference, 4)

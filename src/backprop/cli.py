@@ -33,6 +33,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
 import shlex
@@ -51,9 +52,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from backprop import __version__, report
-from backprop._fileutil import atomic_path, atomic_write_bytes, temp_name
+from backprop._fileutil import atomic_path, atomic_write_bytes, fsync_dir, temp_name
 from backprop.checks import OptionError, check_fraction, check_int, check_real
 
+if sys.platform != "win32":
+    import fcntl
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from backprop.data import Dataset
     from backprop.io import Model
@@ -173,60 +176,130 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _prepare_out_dir(out: str | None, force: bool) -> Path:
-    """Decide the results directory and check it can be used, before any work is done.
+def _lock_dir(path: Path, where: str) -> int:
+    """Create ``path`` if needed and hold an exclusive lock on it; returns the descriptor.
+
+    The lock (``flock`` on the directory itself, so no lock file is ever left behind) is
+    released when the descriptor is closed or the process ends, even by SIGKILL, so a
+    killed run never blocks the next one. A directory removed by its previous holder
+    between our ``open`` and our lock is not the path any more: opened again.
+
+    Raises
+    ------
+    CLIError
+        If another process holds the lock (another ``backprop train`` in that directory).
+    """
+    while True:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if sys.platform != "win32":  # Windows has no flock: there only mkdir is exclusive
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except BlockingIOError:
+            os.close(fd)
+            raise CLIError(
+                f"{where}: another backprop train is running in this directory; wait for it "
+                "to finish or choose another directory"
+            ) from None
+        except FileNotFoundError:
+            same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            return fd
+        os.close(fd)
+
+
+def _new_stamped_dir() -> tuple[Path, list[Path]]:
+    """Create ``runs/<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``... when taken) exclusively.
+
+    ``mkdir`` fails if the name exists, so two runs started in the same second get two
+    directories. Returns the directory and the directories created, deepest first.
+    """
+    runs = Path("runs")
+    created = [] if runs.exists() else [runs.absolute()]
+    runs.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in itertools.count(1):
+        path = runs / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path, [path.absolute(), *created]
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _claim_out_dir(out: str | None, force: bool) -> Iterator[Path]:
+    """Claim the results directory for this run, before any work is done.
 
     Rule: ``--out`` may be missing (created) or an empty directory; a non-empty directory
     is refused unless ``--force``, which replaces the files ``train`` writes there and
-    leaves any other file alone.
+    leaves any other file alone. Without ``--out``, a new ``runs/<stamp>`` is created.
+    The directory stays locked (`_lock_dir`) while the block runs and the emptiness
+    check is made under the lock, so two runs racing for one directory never both pass
+    it: the second is refused in one line. If the block fails, the directories this
+    claim created are removed again when empty (still under the lock, so never one that
+    another run has just claimed).
     """
     if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path("runs") / stamp
-        n = 2
-        while path.exists():  # two runs in the same second
-            path = Path("runs") / f"{stamp}-{n}"
-            n += 1
-        return path
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise CLIError(f"--out {path}: exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise CLIError(
-            f"--out {path}: directory exists and is not empty; choose a new --out or pass "
-            "--force to replace the results in it"
-        )
-    return path
+        path, created = _new_stamped_dir()
+    else:
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise CLIError(f"--out {path}: exists and is not a directory")
+        created = [p for p in (path.absolute(), *path.absolute().parents) if not p.exists()]
+    fd = _lock_dir(path, f"--out {path}")
+    try:
+        if not force and any(path.iterdir()):
+            raise CLIError(
+                f"--out {path}: directory exists and is not empty; choose a new --out or "
+                "pass --force to replace the results in it"
+            )
+        yield path
+    except BaseException:
+        for directory in created:  # deepest first; only if still empty
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, where: str) -> Iterator[None]:
+    """Hold ``path``'s lock (`_lock_dir`) while the block runs (``train --resume``)."""
+    fd = _lock_dir(path, where)
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def _staging_dir(out: Path) -> Iterator[Path]:
-    """A temporary directory beside ``out`` that becomes ``out`` if the block succeeds.
+    """A temporary directory beside ``out`` for the results, removed when the block ends.
 
-    If the block fails or is interrupted, the temporary directory is deleted and ``out``
-    is untouched: no half-written results.
+    The block moves the finished files into ``out`` with `_publish`; if it fails or is
+    interrupted first, the temporary directory and whatever it holds are deleted and
+    ``out`` is untouched: no half-written results.
     """
-    created = [p for p in out.absolute().parents if not p.exists()]  # deepest first
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         yield tmp
-        _publish(tmp, out)
-    except BaseException:
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        for parent in created:  # the directories made for --out, if still empty
-            with contextlib.suppress(OSError):
-                parent.rmdir()
-        raise
 
 
 def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished results from ``tmp`` to ``out``, each move an atomic rename."""
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    if not out.exists():
-        os.replace(tmp, out)  # one rename: the whole directory appears at once
-        return
+    """Move the finished results from ``tmp`` into ``out``, each move an atomic rename.
+
+    Files of an earlier run (``--force``) that this run does not write are removed first,
+    so ``out`` never mixes two runs.
+    """
     written = {p.name for p in tmp.iterdir()}
     for name in RESULT_FILES:
         if name not in written:
@@ -235,7 +308,33 @@ def _publish(tmp: Path, out: Path) -> None:
     # process killed half way through these renames never looks finished.
     for name in sorted(written, key=lambda n: (n == "metrics.json", n)):
         os.replace(tmp / name, out / name)
-    tmp.rmdir()
+    fsync_dir(out)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block has finished, then raise KeyboardInterrupt.
+
+    For the few renames that turn a checkpointed run into a finished one: cut in the
+    middle, the directory would hold neither a finished run nor a resumable one that the
+    message could describe truthfully. In another thread the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    old = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 # -------------------------------------------------------------------------- train
@@ -412,36 +511,32 @@ def _fresh_train(args: argparse.Namespace) -> int:
     from backprop.data import load_dataset
 
     config = _train_config(args)
-    out = _prepare_out_dir(args.out, args.force)
-    ds = load_dataset(
-        args.data,
-        data_dir=args.data_dir,
-        task=args.task,
-        target=args.target,
-        seed=config.seed,
-        dtype=np.dtype(config.dtype),
-    )
-    record = _run_record(args, config, ds)
-    # --out now holds the checkpoint while training runs; the directories made for it are
-    # removed again if the run fails or is interrupted before its first checkpoint.
-    created = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        # An earlier run's files (--force) go now, so --out never mixes two runs.
-        for name in (*RESULT_FILES, CHECKPOINT_FILE, RUN_FILE):
-            (out / name).unlink(missing_ok=True)
-        atomic_write_bytes(out / RUN_FILE, (json.dumps(record, indent=2) + "\n").encode())
-    except BaseException:
-        _remove_run_files(out, created)
-        raise
-    return _train_into(out, ds, config, args, resume=False, created=created)
+    # --out is claimed (created and locked) before anything else, and holds the
+    # checkpoint while training runs; the directories made for it are removed again if
+    # the run fails or is interrupted before its first checkpoint.
+    with _claim_out_dir(args.out, args.force) as out:
+        ds = load_dataset(
+            args.data,
+            data_dir=args.data_dir,
+            task=args.task,
+            target=args.target,
+            seed=config.seed,
+            dtype=np.dtype(config.dtype),
+        )
+        record = _run_record(args, config, ds)
+        try:
+            # An earlier run's files (--force) go now, so --out never mixes two runs.
+            for name in (*RESULT_FILES, CHECKPOINT_FILE, RUN_FILE):
+                (out / name).unlink(missing_ok=True)
+            atomic_write_bytes(out / RUN_FILE, (json.dumps(record, indent=2) + "\n").encode())
+        except BaseException:
+            _remove_run_files(out)
+            raise
+        return _train_into(out, ds, config, args, resume=False)
 
 
 def _resume_train(args: argparse.Namespace) -> int:
     """``train --resume DIR``: rebuild the run from ``run.json`` and continue it."""
-    from backprop.data import load_dataset
-    from backprop.training import CheckpointError, TrainConfig, load_checkpoint
-
     out = Path(args.resume)
     where = f"--resume {out}"
     if args.out is not None and Path(args.out).absolute() != out.absolute():
@@ -450,6 +545,14 @@ def _resume_train(args: argparse.Namespace) -> int:
         raise CLIError(f"{where}: --force cannot be combined with --resume")
     if not out.is_dir():
         raise CLIError(f"{where}: no such directory")
+    with _locked(out, where):  # a second --resume of the same run is refused
+        return _resume_locked(args, out, where)
+
+
+def _resume_locked(args: argparse.Namespace, out: Path, where: str) -> int:
+    from backprop.data import load_dataset
+    from backprop.training import CheckpointError, TrainConfig, load_checkpoint
+
     if (out / "metrics.json").exists():
         raise CLIError(f"{where}: holds a finished run (metrics.json); nothing to resume")
     ck_path = out / CHECKPOINT_FILE
@@ -490,27 +593,25 @@ def _resume_train(args: argparse.Namespace) -> int:
     # A process killed mid-save leaves a hidden temporary file: never read, cleared here.
     for stray in out.glob(temp_name(ck_path)):
         stray.unlink(missing_ok=True)
-    return _train_into(out, ds, config, args, resume=True, created=[])
+    return _train_into(out, ds, config, args, resume=True)
 
 
 def _train_into(
-    out: Path,
-    ds: Dataset,
-    config: Any,
-    args: argparse.Namespace,
-    *,
-    resume: bool,
-    created: list[Path],
+    out: Path, ds: Dataset, config: Any, args: argparse.Namespace, *, resume: bool
 ) -> int:
     """Train with a checkpoint in ``out`` and publish the results there when finished.
 
     Interrupted (KeyboardInterrupt: Ctrl-C or SIGTERM) once a checkpoint exists: keep it
-    and ``run.json``, print the resume command, exit 130. Any other failure of a fresh
-    run removes what it wrote; a resumed run's checkpoint is never deleted by a failure.
+    and ``run.json``, print the resume command, exit 130. Publishing the results and
+    deleting the checkpoint happen with interrupts held (`_interrupts_deferred`), so an
+    interrupt finds either an unfinished run that ``--resume`` finishes or a finished one,
+    and says which. Any other failure of a fresh run removes what it wrote; a resumed
+    run's checkpoint is never deleted by a failure.
     """
     from backprop import training
 
     ck_path = out / CHECKPOINT_FILE
+    finished = False
     try:
         with _staging_dir(out) as tmp:
             with warnings.catch_warnings(record=True) as skipped:
@@ -524,44 +625,53 @@ def _train_into(
                     resume=resume,
                     out=tmp,
                 )
-            for w in skipped:
-                if issubclass(w.category, report.ResultWarning):  # a plot failed; results stand
-                    print(f"backprop train: warning: {w.message}", file=sys.stderr)
-                else:
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+            with _interrupts_deferred():
+                _publish(tmp, out)  # metrics.json last: from here the run is finished
+                # The checkpoint is done with.
+                ck_path.unlink(missing_ok=True)
+                (out / RUN_FILE).unlink(missing_ok=True)
+                finished = True
+        for w in skipped:
+            if issubclass(w.category, report.ResultWarning):  # a plot failed; results stand
+                print(f"backprop train: warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        lines = report.summary_lines(out)
+        # --quiet hides the progress and the scores, never where the results went.
+        print("\n".join(lines[-1:] if args.quiet else lines))
     except KeyboardInterrupt:
+        if finished:
+            print(
+                f"backprop train: interrupted after the run finished; its results are "
+                f"complete in {out}/",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
         epoch = _checkpoint_epoch(ck_path)
         if epoch is None:  # interrupted in the first epoch: nothing worth keeping
             if not resume:
-                _remove_run_files(out, created)
+                _remove_run_files(out)
             raise
         print(
             f"backprop train: interrupted; the checkpoint after epoch {epoch} is in {out}/; "
-            f"resume with: backprop train --resume {shlex.quote(str(out))}",
+            f"resume with: {args.invoked_as} train --resume {shlex.quote(str(out))}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
     except BaseException:
-        if not resume:
-            _remove_run_files(out, created)
+        if not resume and not finished:
+            _remove_run_files(out)
         raise
-    # Finished: the results are in place (metrics.json last), the checkpoint is done with.
-    ck_path.unlink(missing_ok=True)
-    (out / RUN_FILE).unlink(missing_ok=True)
-    if not args.quiet:
-        print("\n".join(report.summary_lines(out)))
     return 0
 
 
-def _remove_run_files(out: Path, created: list[Path]) -> None:
-    """Undo a fresh run: its checkpoint, run record, temporary files, created directories."""
+def _remove_run_files(out: Path) -> None:
+    """Undo a fresh run: its checkpoint, run record and their temporary files (the
+    directories created for it go with the claim, `_claim_out_dir`)."""
     for name in (CHECKPOINT_FILE, RUN_FILE):
         (out / name).unlink(missing_ok=True)
         for stray in out.glob(temp_name(out / name)):
             stray.unlink(missing_ok=True)
-    for directory in created:  # deepest first; only if still empty
-        with contextlib.suppress(OSError):
-            directory.rmdir()
 
 
 def _checkpoint_epoch(path: Path) -> int | None:
