@@ -339,3 +339,15 @@ def test_train_out_writes_the_same_directory_as_the_cli(tmp_path: Path) -> None:
     cl = json.loads((tmp_path / "cli" / "metrics.json").read_text())
     for key in ("test_accuracy", "test_loss", "best_epoch", "monitor", "kept", "config"):
         assert py[key] == cl[key], key
+
+
+def test_weights_plot_shows_what_training_changed_in_the_first_layer() -> None:
+    # The start is rebuilt from the run's seed: an untouched network learned nothing, and
+    # a change to one weight is exactly what is drawn.
+    config = TrainConfig(hidden=(6,), seed=3)
+    net = MLP([16, 6, 3], seed=3)
+    model = Model(net)
+    np.testing.assert_array_equal(report.learned_first_layer(model, config), 0.0)
+    net.params["W1"][5, 2] += 0.25
+    learned = report.learned_first_layer(model, config)
+    assert learned[5, 2] == pytest.approx(0.25) and np.count_nonzero(learned) == 1

@@ -253,7 +253,12 @@ def plot_confusion(
 
 
 def plot_first_layer_weights(
-    W1: ArrayLike, image_shape: tuple[int, int], path: _PathLike, max_units: int = 64
+    W1: ArrayLike,
+    image_shape: tuple[int, int],
+    path: _PathLike,
+    max_units: int = 64,
+    *,
+    what: str = "First-layer weights",
 ) -> Path:
     """Each hidden unit's incoming weights drawn as an image, in a grid.
 
@@ -267,6 +272,8 @@ def plot_first_layer_weights(
         Where to write the PNG (about 900 x 950 pixels).
     max_units : int, default 64
         Draw the first ``min(m, max_units)`` units.
+    what : str, default "First-layer weights"
+        What the columns are, for the title (e.g. the change training made to them).
 
     Returns
     -------
@@ -292,10 +299,10 @@ def plot_first_layer_weights(
         ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         ax.set_title(f"unit {u + 1}", fontsize=7)
     fig.suptitle(
-        f"First-layer weights: {k} of {W.shape[1]} hidden units "
+        f"{what}: {k} of {W.shape[1]} hidden units "
         "(red positive, blue negative, each unit scaled to its own maximum)"
         if k < W.shape[1]
-        else f"First-layer weights of all {k} hidden units (red positive, blue negative)",
+        else f"{what} of all {k} hidden units (red positive, blue negative)",
         fontsize=10,
     )
     return _save(fig, path)
