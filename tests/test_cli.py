@@ -192,7 +192,9 @@ def test_train_force_replaces_an_earlier_run(tmp_path: Path) -> None:
     assert code == 2 and "not empty" in err and "--force" in err
     code, stdout, err = run(*args, "--force")
     assert code == 0, err
-    assert stdout == ""  # --quiet
+    assert stdout.splitlines() == [  # --quiet: only where the results went
+        f"results in {out}/: history.csv, loss.png, metrics.json, model.safetensors"
+    ]
     names = {p.name for p in out.iterdir()}
     # The user's file survives; the earlier run's plot that this run does not make is gone.
     assert names == {"notes.txt", "model.safetensors", "metrics.json", "history.csv", "loss.png"}
@@ -216,7 +218,12 @@ def test_evaluate_matches_independent_accuracy_and_loss(
     loss = log_loss(labels, p / p.sum(axis=1, keepdims=True), labels=model.classes)
     assert doc["loss"] == pytest.approx(loss, rel=1e-4)
     code, text, _ = run("evaluate", out / "model.safetensors", "--data", "digits")
-    assert code == 0 and "accuracy" in text and f"({len(X_test)} examples)" in text
+    # The same line as train's summary, from the same numbers.
+    assert code == 0 and text.splitlines() == [
+        f"digits: test accuracy {doc['accuracy']:.4f} on {len(X_test)} test examples, "
+        f"test loss (cross-entropy) {doc['loss']:.4g}"
+    ]
+    assert text.splitlines()[0] == digits_run[1].splitlines()[0]
 
 
 def test_predict_csv_and_npy_equal_model_predict(
@@ -383,11 +390,10 @@ def test_every_mistake_is_one_line_exit_2_and_leaves_nothing(
         assert "Traceback" not in err, argv
         assert stdout == "", argv
         assert lines, argv
-        # argparse puts its usage lines first; the error itself is one line, last.
-        assert lines[-1].startswith(f"backprop {command}: error: "), (argv, err)
-        assert words in lines[-1], (argv, lines[-1])
-        if not lines[-1].startswith(f"backprop {command}: error: argument "):
-            assert len(lines) == 1, (argv, err)  # our own errors: exactly one line
+        # One line, argparse's errors too (no usage block before them).
+        assert len(lines) == 1, (argv, err)
+        assert lines[0].startswith(f"backprop {command}: error: "), (argv, err)
+        assert words in lines[0], (argv, lines[0])
         assert listing(tmp_path) == before, argv  # no output, no temporary file
 
 
@@ -449,10 +455,164 @@ def test_divergence_names_the_learning_rate_and_exits_1(tmp_path: Path) -> None:
         "--schedule", "constant", "--lr", "1e6", "--epochs", 3, "--out", out, "--quiet",
     )  # fmt: skip
     assert code == 1
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("backprop train: error: ")
-    assert "1e+06" in lines[0] or "1000000" in lines[0]
+    # The --lr typed, the schedule's value then (constant: the same), a tenth to try.
+    assert err.splitlines() == [
+        "backprop train: error: training diverged in epoch 1 (the loss became NaN or "
+        "infinite) with --lr 1e+06, the schedule being at 1e+06 then; try --lr 100000"
+    ]
     assert listing(tmp_path) == set()
+
+
+def test_divergence_names_the_scheduled_rate_not_a_number_never_typed(tmp_path: Path) -> None:
+    """With a warm-up schedule the rate at divergence is below --lr; both are named."""
+    code, _, err = run(
+        "train", "--data", "diabetes", "--optimizer", "sgd", "--schedule", "onecycle",
+        "--lr", "1e6", "--epochs", 3, "--out", tmp_path / "r", "--quiet",
+    )  # fmt: skip
+    assert code == 1
+    (line,) = err.splitlines()
+    head, _, rest = line.partition(" with --lr 1e+06, the schedule being at ")
+    assert head.startswith("backprop train: error: training diverged in epoch 1 "), line
+    scheduled = float(rest.split(" then;")[0])
+    assert 0 < scheduled < 1e6
+    assert rest.endswith("; try --lr 100000"), line
+
+
+# ------------------------------------------------------ messages a new user meets first
+
+
+@pytest.mark.parametrize(
+    ("argv", "first_line"),
+    [
+        (
+            ["train", "--hidden", "0"],
+            "backprop train: error: --hidden: must be a whole number >= 1, got '0' "
+            "(see backprop train --help)",
+        ),
+        (
+            ["train", "--lr", "-1"],
+            "backprop train: error: --lr: must be a finite number > 0, got '-1' "
+            "(see backprop train --help)",
+        ),
+        (
+            ["train", "--epochs", "0"],
+            "backprop train: error: --epochs: must be a whole number >= 1, got '0' "
+            "(see backprop train --help)",
+        ),
+        (
+            ["train", "--val-fraction", "1.5"],
+            "backprop train: error: --val-fraction: must be a number in [0, 1), got '1.5' "
+            "(see backprop train --help)",
+        ),
+        (
+            ["train", "--hiden", "64"],
+            "backprop train: error: unrecognized argument --hiden; did you mean --hidden?",
+        ),
+        (
+            ["evaluate", "m.safetensors", "--jsn"],
+            "backprop evaluate: error: unrecognized argument --jsn; did you mean --json?",
+        ),
+        (
+            ["train", "--zzzzzz"],
+            "backprop train: error: unrecognized argument --zzzzzz; see backprop train --help",
+        ),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_flag(argv: list[str], first_line: str) -> None:
+    code, stdout, err = run(*argv)
+    assert code == 2 and stdout == ""
+    assert err.splitlines() == [first_line]  # no usage block before it
+
+
+def test_no_arguments_prints_the_help() -> None:
+    code, stdout, err = run()
+    assert code == 2 and err == ""
+    assert stdout.splitlines()[0] == "usage: backprop [-h] [--version] COMMAND ..."
+    assert all(c in stdout for c in ("train", "evaluate", "predict", "info", "gradcheck"))
+
+
+def test_mnist_not_found_names_the_data_dir_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKPROP_DATA", str(tmp_path))
+    code, _, err = run("train", "--data", "mnist", "--data-dir", tmp_path, "--out", tmp_path / "r")
+    assert code == 2
+    (line,) = err.splitlines()
+    assert line.startswith("backprop train: error: dataset 'mnist' not found; looked in: ")
+    assert line.endswith("or pass data_dir / --data-dir DIR)")
+
+
+def test_quiet_keeps_the_line_saying_where_the_results_are(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    code, stdout, err = run("train", "--data", "diabetes", "--epochs", 2, "--out", out, "--quiet")
+    assert code == 0 and err == ""
+    assert stdout.splitlines() == [
+        f"results in {out}/: history.csv, loss.png, metrics.json, model.safetensors"
+    ]
+
+
+def test_regression_summary_and_evaluate_label_the_loss(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    code, stdout, err = run("train", "--data", "diabetes", "--epochs", 2, "--out", out)
+    assert code == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    ds = load_dataset("diabetes")
+    model = load(out / "model.safetensors")
+    o = model.predict(ds.X_test).astype(np.float64)
+    half_mse = 0.5 * np.mean((o - ds.y_test) ** 2)  # J = 1/(2n) sum (y - o)^2
+    assert m["test_loss"] == pytest.approx(half_mse, rel=1e-4)
+    first = (
+        f"diabetes: test RMSE {m['test_rmse']:.4g} (predicting the mean: "
+        f"{m['baseline_rmse']:.4g}) on {len(ds.X_test)} test examples, "
+        f"test loss (half the mean squared error) {m['test_loss']:.4g}"
+    )
+    assert stdout.splitlines()[0] == first
+    # evaluate: the same line, and --data defaults to the dataset the model records.
+    code, text, err = run("evaluate", out / "model.safetensors")
+    assert code == 0, err
+    assert text.splitlines() == [first]
+
+
+def test_info_prints_the_values_the_run_used_as_help_spells_them(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    assert run("train", "--data", "diabetes", "--hidden", 4, "--out", out, "--quiet")[0] == 0
+    code, text, err = run("info", out / "model.safetensors")
+    assert code == 0, err
+    lines = text.splitlines()
+    assert "  epochs: auto (12, or more on a small dataset: at least 1500 updates)" in lines
+    assert "  patience: 0 (no early stopping)" in lines
+    assert not [line for line in lines if line.endswith(": None")]
+
+
+def test_interrupt_prints_the_resume_command_as_invoked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backprop import plots
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # after the last epoch's checkpoint
+
+    monkeypatch.setattr(plots, "plot_loss", interrupted)
+    out = tmp_path / "r"
+    argv = [".venv/bin/backprop", "train", "--data", "diabetes", "--epochs", "2", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main()  # argv from sys.argv, as the installed script runs it
+    assert code == 130
+    (line,) = err.getvalue().splitlines()
+    assert line.startswith("backprop train: interrupted; the checkpoint after epoch 2 is in ")
+    assert line.endswith(f"; resume with: .venv/bin/backprop train --resume {out}")
+
+
+def test_gradcheck_lists_no_activation_without_a_hidden_layer() -> None:
+    code, text, _ = run("gradcheck")
+    assert code == 0
+    rows = [line.split()[:3] for line in text.splitlines() if line.startswith("MLP[7, 3]")]
+    assert rows == [
+        ["MLP[7,", "3]", "linear"],
+        ["MLP[7,", "3]", "linear"],
+    ]
 
 
 # ---------------------------------------------------------------------------- help
@@ -488,4 +648,7 @@ def test_installed_entry_point_runs(digits_run: tuple[Path, str]) -> None:
     )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines()[-1].startswith("backprop train: error: argument")
+    assert bad.stderr.strip().splitlines() == [
+        "backprop train: error: --batch-size: must be a whole number >= 1, got '0' "
+        "(see backprop train --help)"
+    ]

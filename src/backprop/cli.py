@@ -47,7 +47,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -88,6 +88,16 @@ RUN_VERSION = 1
 
 class CLIError(Exception):
     """A user's mistake: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line: ``backprop train: error: --lr:
+    must be a finite number > 0, got '-1'``, without the usage block argparse prints first
+    (13 lines for ``train``, in which the error is easy to miss)."""
+
+    def error(self, message: str) -> NoReturn:
+        message = message.removeprefix("argument ")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -423,7 +433,11 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write into a non-empty --out, replacing the result files of an earlier run",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no scores; only the line saying where the results are",
+    )
     p.add_argument(
         "--resume",
         metavar="DIR",
@@ -848,13 +862,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = _load_model(args.model)
     task = "classification" if model.net.is_classifier else "regression"
+    recorded = model.config.get("dataset") if isinstance(model.config, dict) else None
+    data = args.data if args.data is not None else recorded
+    if data is None:
+        raise CLIError(f"{args.model} does not record its dataset: give --data NAME|PATH")
     if args.task is not None and args.task != task:
         raise CLIError(f"--task {args.task}: the model is a {task} model")
     seed = args.seed
     if seed is None:  # reproduce the training run's test split
         seed = int(model.config.get("seed", 0)) if isinstance(model.config, dict) else 0
     ds = load_dataset(
-        args.data,
+        data,
         data_dir=args.data_dir,
         task=task,
         target=args.target,
@@ -879,8 +897,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        shown = ", ".join(f"{k} {float(v):.4f}" for k, v in result.items())
-        print(f"{ds.name} test split ({len(ds.X_test)} examples): {shown}")
+        print(report.score_line(ds.name, task, len(ds.X_test), result))
     return 0
 
 
@@ -895,6 +912,10 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="a .safetensors file written by train")
     _add_data_flags(p, default_data=None)
+    for action in p._actions:  # --data defaults to the dataset the model records
+        if action.dest == "data":
+            action.required = False
+            action.help = f"{action.help} (default: the dataset the model was trained on)"
     p.add_argument(
         "--seed",
         type=nonnegative_int,
@@ -1069,8 +1090,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if model.config:
         print("training config:")
         for key, value in model.config.items():
-            print(f"  {key}: {value}")
+            print(f"  {key}: {_flag_spelling(key, value)}")
     return 0
+
+
+def _flag_spelling(key: str, value: Any) -> Any:
+    """A recorded config value as --help spells it (None is "auto" epochs, patience 0)."""
+    from backprop.training import AUTO_EPOCHS, AUTO_MIN_STEPS
+
+    if value is None and key == "epochs":
+        return (
+            f"auto ({AUTO_EPOCHS}, or more on a small dataset: at least {AUTO_MIN_STEPS} updates)"
+        )
+    if value is None and key == "patience":
+        return "0 (no early stopping)"
+    return value
 
 
 def _expected_input(model: Model) -> dict[str, Any]:
@@ -1184,7 +1218,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``backprop`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="backprop",
         description="Backpropagation lecture notes as code: check, train, evaluate, predict.",
         formatter_class=_HelpFormatter,
@@ -1216,13 +1250,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 when a check or a training run fails (divergence), 2 for a usage
         or input error, 130 when interrupted with Ctrl-C (or, for ``train``, SIGTERM).
     """
+    invoked_as = _invoked_as() if argv is None else "backprop"
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if not argv:  # a new user's first try: the help, not an error
+        parser.print_help()
+        return EXIT_USAGE
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or argparse's own usage error
+        args, unknown = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line usage error (_Parser)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    if unknown:
+        print(_unknown_flags(parser, args.command, unknown), file=sys.stderr)
+        return EXIT_USAGE
     args.argv = argv  # train --resume tells typed flags from defaults with it
+    args.invoked_as = invoked_as  # the resume command is printed as the user ran it
     func: Callable[[argparse.Namespace], int] = args.func
     prefix = f"backprop {args.command}: error:"
     try:
@@ -1233,7 +1275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         diverged = _training_diverged()
         if diverged is not None and isinstance(exc, diverged):
-            print(f"{prefix} {_one_line(exc)}", file=sys.stderr)
+            print(f"{prefix} {_diverged_line(exc, args)}", file=sys.stderr)
             return EXIT_FAILED
         if isinstance(exc, CLIError | ValueError):
             # A user's mistake (bad file, bad value, wrong width): one line, no traceback.
@@ -1244,6 +1286,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{prefix} {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
         raise  # a bug: the traceback is what a maintainer needs
+
+
+def _invoked_as() -> str:
+    """The command as the user typed it (``.venv/bin/backprop``, ``python -m backprop``)."""
+    program = sys.argv[0] if sys.argv and sys.argv[0] else "backprop"
+    if Path(program).name == "__main__.py":
+        return f"{shlex.quote(sys.executable)} -m backprop"
+    return shlex.quote(program)
+
+
+def _unknown_flags(parser: argparse.ArgumentParser, command: str, unknown: list[str]) -> str:
+    """One line for flags the command does not have, naming the closest one it has."""
+    import difflib
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[
+        command
+    ]
+    flags = [s for a in sub._actions for s in a.option_strings if s.startswith("--")]
+    typed = next((u.split("=", 1)[0] for u in unknown if u.startswith("-")), unknown[0])
+    close = difflib.get_close_matches(typed, flags, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"see backprop {command} --help"
+    return f"backprop {command}: error: unrecognized argument {typed}; {hint}"
+
+
+def _diverged_line(exc: Exception, args: argparse.Namespace) -> str:
+    """The divergence in the user's terms: the --lr typed, the scheduled rate when it
+    happened, and a --lr to try (a tenth of the one given)."""
+    given = getattr(args, "lr", None)
+    epoch, at = getattr(exc, "epoch", None), getattr(exc, "lr", None)
+    if given is None or epoch is None or at is None:
+        return _one_line(exc)
+    return (
+        f"training diverged in epoch {epoch} (the loss became NaN or infinite) with --lr "
+        f"{given:g}, the schedule being at {at:g} then; try --lr {given / 10:g}"
+    )
 
 
 def _training_diverged() -> type[Exception] | None:

@@ -386,6 +386,45 @@ def write_results(
     return written
 
 
+# metrics.json's test scores; `score_line` reads them without the "test_" prefix.
+_TEST_SCORES = ("test_accuracy", "test_rmse", "baseline_rmse", "test_loss")
+# What each task's loss is, so that a printed loss is never a bare number.
+_LOSS_WORDS = {
+    "classification": "cross-entropy",
+    "regression": "half the mean squared error",
+}
+
+
+def score_line(dataset: str, task: str, n_test: int, scores: Mapping[str, float]) -> str:
+    """The one line of test scores that ``train`` and ``evaluate`` both print.
+
+    Parameters
+    ----------
+    dataset : str
+        Its name.
+    task : {"classification", "regression"}
+    n_test : int
+        Test examples.
+    scores : mapping
+        "loss" and "accuracy" for a classifier; "loss", "rmse" and "baseline_rmse" (RMSE
+        of predicting the training targets' mean) for a regressor.
+
+    Returns
+    -------
+    str
+    """
+    if task == "classification":
+        score = f"test accuracy {scores['accuracy']:.4f}"
+    else:
+        score = (
+            f"test RMSE {scores['rmse']:.4g} (predicting the mean: {scores['baseline_rmse']:.4g})"
+        )
+    return (
+        f"{dataset}: {score} on {n_test} test examples, "
+        f"test loss ({_LOSS_WORDS[task]}) {scores['loss']:.4g}"
+    )
+
+
 def summary_lines(out_dir: _PathLike) -> list[str]:
     """The summary ``backprop train`` prints, read from a finished run's directory.
 
@@ -402,16 +441,11 @@ def summary_lines(out_dir: _PathLike) -> list[str]:
     """
     out = Path(out_dir)
     m = json.loads((out / METRICS_FILE).read_text(encoding="utf-8"))
-    if m["task"] == "classification":
-        score = f"test accuracy {m['test_accuracy']:.4f}"
-    else:
-        score = f"test RMSE {m['test_rmse']:.4g} (predicting the mean: {m['baseline_rmse']:.4g})"
-    n_test = m["dataset"]["n_test"]
+    scores = {k.removeprefix("test_"): v for k, v in m.items() if k in _TEST_SCORES}
     kept_epoch = m["best_epoch"] if m["kept"] == "best" else m["epochs_run"]
     files = ", ".join(sorted(p.name for p in out.iterdir() if p.name in RESULT_FILES))
     return [
-        f"{m['dataset']['name']}: {score} on {n_test} test examples, "
-        f"test loss {m['test_loss']:.4g}",
+        score_line(m["dataset"]["name"], m["task"], m["dataset"]["n_test"], scores),
         f"trained {m['epochs_run']} epochs in {m['train_seconds']:.2f} s; best epoch "
         f"{m['best_epoch']} ({monitor_words(m['monitor'])}); the model holds the "
         f"{m['kept']} epoch's weights (epoch {kept_epoch})",

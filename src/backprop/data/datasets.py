@@ -340,7 +340,7 @@ def _idx_loader(apt_package: str | None = None) -> Loader:
         raise DataError(
             f"dataset {name!r} not found; looked in: {'; '.join(notes)}. To get it, "
             f"{apt}download the four IDX files ({files}) into one of those directories "
-            f"(or into DIR/{name} and set BACKPROP_DATA=DIR, or pass data_dir / --data DIR)"
+            f"(or into DIR/{name} and set BACKPROP_DATA=DIR, or pass data_dir / --data-dir DIR)"
         )
 
     return load
