@@ -109,3 +109,47 @@ def test_plot_loss_names_the_metric_it_shows():
         fig = plots.loss_figure(history(4, metric), best_epoch=2)
         assert fig.axes[1].get_ylabel() == label
         assert fig.axes[1].get_title() == f"Validation {label}"
+
+
+# ------------------------------------------------------------------ the notes' figures
+def _texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+@pytest.mark.parametrize(
+    ("layout", "shapes"),
+    [
+        ("columns", ["X\nd x n", "Z\nm x n", "A\nm x n", "S\nc x n", "P\nc x n", "J\n1 x 1"]),
+        ("rows", ["X\nn x d", "Z\nn x m", "A\nn x m", "S\nn x c", "P\nn x c", "J\n1 x 1"]),
+    ],
+)
+def test_network_figure_labels_every_node_with_its_shape(layout: str, shapes: list[str]) -> None:
+    texts = _texts(plots.network_figure(layout))
+    assert [t for t in texts if "\n" in t] == shapes  # the nodes, in forward order
+    joined = " ".join(texts)
+    assert "(P - Y) / n" in joined and "ReLU'(Z)" in joined  # the backward deltas
+    if layout == "columns":
+        assert "W(1): m x d, b(1): m x 1" in texts and "1_n^T" in joined
+    else:
+        assert "W[1]: d x m, b[1]: 1 x m" in texts and "1_n b[1]" in joined
+    with pytest.raises(ValueError, match="layout"):
+        plots.network_figure("diagonal")
+
+
+def test_matrix_figure_draws_the_values_centred_on_zero() -> None:
+    M = np.array([[1.0, -3.0], [0.5, 2.0]])
+    fig = plots.matrix_figure(M, "P - Y")
+    image = fig.axes[0].images[0]
+    np.testing.assert_array_equal(image.get_array(), M)
+    assert image.get_clim() == (-3.0, 3.0)
+    img = plots.matrix_figure(np.arange(64.0), "one digit", image_shape=(8, 8))
+    assert img.axes[0].images[0].get_array().shape == (8, 8)
+    with pytest.raises(ValueError, match="2-D"):
+        plots.matrix_figure(np.zeros((2, 2, 2)), "cube")
+
+
+def test_gradient_norm_figure_has_one_line_per_layer() -> None:
+    fig = plots.gradient_norm_figure({"W1": [1.0, 0.5, 0.25], "W2": [2.0, 1.0, 0.5]})
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["W1", "W2"]
+    np.testing.assert_array_equal(lines[1].get_ydata(), [2.0, 1.0, 0.5])

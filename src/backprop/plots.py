@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "confusion_counts",
+    "gradient_norm_figure",
     "loss_figure",
+    "matrix_figure",
+    "network_figure",
     "plain_text",
     "plot_confusion",
     "plot_first_layer_weights",
@@ -366,3 +369,163 @@ def plot_mistakes(
         fontsize=11,
     )
     return _save(fig, path)
+
+
+# ------------------------------------------------------------------ the notes' figures
+# Figures for the notebook and the docs: each returns a Figure (never saved here, so the
+# caller decides: shown inline, written with ``fig.savefig``).
+
+# The two-layer network of pages 3-7, node by node: (label, shape in columns (pages 3-6),
+# shape in rows (page 7)). Examples are the columns of X on pages 5-6, its rows on page 7.
+_NETWORK_NODES: tuple[tuple[str, str, str], ...] = (
+    ("X", "d x n", "n x d"),
+    ("Z", "m x n", "n x m"),
+    ("A", "m x n", "n x m"),
+    ("S", "c x n", "n x c"),
+    ("P", "c x n", "n x c"),
+    ("J", "1 x 1", "1 x 1"),
+)
+# What takes each node to the next (forward), and the delta that flows back along it.
+_NETWORK_EDGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "columns": (
+        ("W(1) X + b(1) 1_n^T", "dJ/dX = W(1)^T delta(1)"),
+        ("ReLU", "delta(1) = dJ/dA ⊙ ReLU'(Z)"),
+        ("W(2) A + b(2) 1_n^T", "dJ/dA = W(2)^T delta(2)"),
+        ("softmax", "delta(2) = (P - Y) / n"),
+        ("-1/n Σ log p_y", ""),
+    ),
+    "rows": (
+        ("X W[1] + 1_n b[1]", "dJ/dX = delta[1] W[1]^T"),
+        ("ReLU", "delta[1] = dJ/dA ⊙ ReLU'(Z)"),
+        ("A W[2] + 1_n b[2]", "dJ/dA = delta[2] W[2]^T"),
+        ("softmax", "delta[2] = (P - Y) / n"),
+        ("-1/n Σ log p_y", ""),
+    ),
+}
+_PARAMS = {
+    "columns": ("W(1): m x d, b(1): m x 1", "W(2): c x m, b(2): c x 1"),
+    "rows": ("W[1]: d x m, b[1]: 1 x m", "W[2]: m x c, b[2]: 1 x c"),
+}
+
+
+def network_figure(layout: str = "columns") -> Figure:
+    """The notes' two-layer network as a diagram: X -> Z -> A -> S -> P -> J.
+
+    Each node is labelled with its shape in the chosen layout; forward arrows (above) name
+    the operation, backward arrows (below) the delta that flows back along them.
+
+    Parameters
+    ----------
+    layout : {"columns", "rows"}
+        "columns": examples as columns (pages 5-6); "rows": one example per row (page 7).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if layout not in _NETWORK_EDGES:
+        raise ValueError(f"layout must be one of {sorted(_NETWORK_EDGES)}, got {layout!r}")
+    column = layout == "columns"
+    fig = Figure(figsize=(11, 3.2))
+    ax = fig.add_subplot()
+    ax.set_xlim(-0.6, len(_NETWORK_NODES) - 0.4)
+    ax.set_ylim(-1.5, 1.5)
+    ax.axis("off")
+    for i, (name, col_shape, row_shape) in enumerate(_NETWORK_NODES):
+        ax.text(
+            i,
+            0,
+            f"{name}\n{col_shape if column else row_shape}",
+            ha="center",
+            va="center",
+            fontsize=11,
+            bbox={"boxstyle": "round", "facecolor": "#e8f0fe", "edgecolor": "#3367d6"},
+        )
+    for i, (forward, backward) in enumerate(_NETWORK_EDGES[layout]):
+        ax.annotate(
+            "",
+            xy=(i + 0.72, 0.12),
+            xytext=(i + 0.28, 0.12),
+            arrowprops={"arrowstyle": "->", "color": "black"},
+        )
+        ax.text(i + 0.5, 0.45, forward, ha="center", fontsize=8)
+        if backward:
+            ax.annotate(
+                "",
+                xy=(i + 0.28, -0.12),
+                xytext=(i + 0.72, -0.12),
+                arrowprops={"arrowstyle": "->", "color": "#c5221f"},
+            )
+            ax.text(
+                i + 0.5, -0.55 - 0.35 * (i % 2), backward, ha="center", fontsize=8, color="#c5221f"
+            )
+    first, second = _PARAMS[layout]
+    ax.text(0.5, 1.15, first, ha="center", fontsize=9, color="#3367d6")
+    ax.text(2.5, 1.15, second, ha="center", fontsize=9, color="#3367d6")
+    where = "examples in columns (pages 5-6)" if column else "examples in rows (page 7)"
+    ax.set_title(f"Forward (black) and backward (red): {where}", fontsize=11)
+    return fig
+
+
+def matrix_figure(
+    matrix: ArrayLike,
+    title: str,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    diverging: bool = True,
+    image_shape: tuple[int, int] | None = None,
+) -> Figure:
+    """A heatmap of one matrix of the notes (P - Y, ReLU'(Z), delta x^T, ...).
+
+    Parameters
+    ----------
+    matrix : array_like, 2-D (or 1-D with ``image_shape``)
+    title, xlabel, ylabel : str
+    diverging : bool, default True
+        Red/blue centred on 0 (signed values); False: white to black (a 0/1 mask).
+    image_shape : (h, w), optional
+        Draw the values reshaped to an image (a row of weights or gradients per pixel).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    values = np.asarray(matrix, dtype=np.float64)
+    if image_shape is not None:
+        values = values.reshape(image_shape)
+    if values.ndim != 2:
+        raise ValueError(f"matrix_figure needs a 2-D matrix, got shape {values.shape}")
+    fig = Figure(figsize=(max(3.0, min(9.0, 0.35 * values.shape[1] + 1.5)), 3.2))
+    ax = fig.add_subplot()
+    if diverging:
+        limit = float(np.abs(values).max()) or 1.0
+        im = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    else:
+        im = ax.imshow(values, cmap="gray_r", vmin=0, vmax=max(1.0, values.max()), aspect="auto")
+    fig.colorbar(im, ax=ax)
+    ax.set(title=plain_text(title), xlabel=plain_text(xlabel), ylabel=plain_text(ylabel))
+    fig.tight_layout()
+    return fig
+
+
+def gradient_norm_figure(norms: Mapping[str, Sequence[float]]) -> Figure:
+    """The size of each layer's weight gradient over training, one line per layer.
+
+    Parameters
+    ----------
+    norms : mapping of str to sequence of float
+        Per parameter name ("W1", "W2", ...), the Frobenius norm ||dJ/dW|| at each step.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = Figure(figsize=(5.5, 3.2))
+    ax = fig.add_subplot()
+    for name, values in norms.items():
+        ax.plot(np.arange(1, len(values) + 1), values, label=plain_text(name))
+    ax.set(xlabel="step", ylabel="||dJ/dW||", yscale="log", title="Gradient size per layer")
+    ax.legend()
+    fig.tight_layout()
+    return fig
