@@ -629,3 +629,97 @@ def test_interrupt_while_drawing_plots_resumes_to_the_same_run(
     code, _, err = run("train", *DIABETES, "--out", reference)
     assert code == 0, err
     _assert_same_run(out, reference, 4)
+
+
+# --------------------------------------------------------------------- bounded memory
+
+# The child caps its own address space at what it uses after importing everything plus
+# HEADROOM_MB (ulimit -v, set from inside so that the cap does not depend on how much
+# the interpreter and BLAS reserve on this machine), then runs the command.
+CAPPED = r"""
+import os, resource, sys, time
+from backprop import cli, data, training  # noqa: F401  (everything a run imports)
+import backprop.report, backprop.io  # noqa: F401
+used = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+cap = used + int(sys.argv[1]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+t0 = time.monotonic()
+code = cli.main(sys.argv[2:])
+print(f"seconds {time.monotonic() - t0:.2f}", flush=True)
+sys.exit(code)
+"""
+needs_proc = pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")
+
+
+def run_capped(
+    headroom_mb: int, *argv: str | Path, cwd: Path | None = None
+) -> tuple[int, str, str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", CAPPED, str(headroom_mb), *map(str, argv)],
+        capture_output=True, text=True, env=ENV, cwd=cwd, timeout=120,
+    )  # fmt: skip
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _idx_header(*dims: int, kind: int = 0x08) -> bytes:
+    return bytes([0, 0, kind, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+@needs_proc
+def test_a_gzip_idx_bomb_is_refused_in_one_line_before_it_is_expanded(tmp_path: Path) -> None:
+    import gzip
+
+    # 200,000 images of zeros: 157 MB of data in a gzip file of a few hundred KB; with
+    # the float copy training makes it needs more than the 300 MB the child may use.
+    n = 200_000
+    d = tmp_path / "bomb"
+    d.mkdir()
+    with gzip.open(d / "train-images-idx3-ubyte.gz", "wb", compresslevel=1) as f:
+        f.write(_idx_header(n, 28, 28))
+        zeros = bytes(28 * 28 * 1000)
+        for _ in range(n // 1000):
+            f.write(zeros)
+    with gzip.open(d / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(_idx_header(n) + bytes([0, 1]) * (n // 2))
+    assert (d / "train-images-idx3-ubyte.gz").stat().st_size < 2_000_000
+    code, out, err = run_capped(300, "train", "--data", d, "--out", tmp_path / "run")
+    assert code == 2, err
+    assert "Traceback" not in err and "MemoryError" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "the IDX data of shape (200000, 28, 28) needs" in lines[0]
+    assert "of memory; this machine has" in lines[0]
+    assert float(out.split()[1]) < 10  # refused from the header, not after reading
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb"]
+
+
+def test_a_network_too_large_for_memory_is_refused_in_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, _, err = run("train", "--data", "diabetes", "--hidden", "1000000000", "--out", out)
+    assert code == 2
+    assert_one_error_line(err, "--hidden 1000000000: the network needs", "TiB of memory")
+    assert not out.exists()
+
+
+@needs_proc
+def test_csv_is_parsed_into_float32_within_twice_the_file_size(tmp_path: Path) -> None:
+    # ~16 MB of text: the old reader held every cell as a Python string (about 16x).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150_000, 12))
+    path = tmp_path / "big.csv"
+    np.savetxt(path, X, delimiter=",", fmt="%.6g", header=",".join("abcdefghijkl"), comments="")
+    size = path.stat().st_size
+    code = (
+        "import resource, sys\n"
+        "from backprop.data import read_csv_table\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "values, header = read_csv_table(sys.argv[1])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(values.dtype, values.shape, (after - before) * 1024)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=ENV, check=True
+    )
+    dtype, *shape, grown = proc.stdout.replace("(", "").replace(")", "").replace(",", "").split()
+    assert dtype == "float32" and [int(s) for s in shape] == [150_000, 12]
+    assert int(grown) < 2 * size, (int(grown) / size, size)

@@ -537,6 +537,7 @@ def _fresh_train(args: argparse.Namespace) -> int:
             seed=config.seed,
             dtype=np.dtype(config.dtype),
         )
+        _check_network_fits(config, ds)
         record = _run_record(args, config, ds)
         try:
             # An earlier run's files (--force) go now, so --out never mixes two runs.
@@ -547,6 +548,23 @@ def _fresh_train(args: argparse.Namespace) -> int:
             _remove_run_files(out)
             raise
         return _train_into(out, ds, config, args, resume=False)
+
+
+def _check_network_fits(config: Any, ds: Dataset) -> None:
+    """Refuse in one line a network (``--hidden``) too large for the memory available.
+
+    Per parameter a run holds the weights, their gradients, the last good copy (for
+    divergence), up to two optimiser slots (Adam) and the checkpoint's serialised copy:
+    six; per example of a batch, each layer's pre-activation, activation and delta.
+    """
+    from backprop._memory import check_fits
+
+    sizes = [ds.n_features, *config.hidden, ds.n_outputs]
+    n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    batch = min(config.batch_size, len(ds.X_train))
+    itemsize = np.dtype(config.dtype).itemsize
+    need = (6 * n_params + 3 * batch * sum(sizes)) * itemsize
+    check_fits(need, f"--hidden {' '.join(map(str, config.hidden))}: the network", CLIError)
 
 
 def _resume_train(args: argparse.Namespace) -> int:
@@ -945,7 +963,7 @@ def _read_inputs(path: Path, model: Model) -> np.ndarray:
         raise CLIError(f"{path}: is a directory, expected a .csv, .npy or IDX file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        values, header = read_csv_table(path)
+        values, header = read_csv_table(path, model.net.dtype)
         return model.pre.select_columns(values, header, str(path))
     A = read_npy(path) if suffix == ".npy" else read_idx(path)
     if A.ndim == 1:  # one feature per row, or one example

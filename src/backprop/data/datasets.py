@@ -416,7 +416,7 @@ def _load_dir(path: Path, **kw: Any) -> Dataset:
 
 
 def _load_csv(path: Path, target: str | None = None, **kw: Any) -> Dataset:
-    X, y, names = read_csv(path, target)
+    X, y, names = read_csv(path, target, kw["dtype"])
     return _finish(path.name, str(path), X, y, None, None, feature_names=names, **kw)
 
 

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
+import math
 import os
 import zlib
 from pathlib import Path
 from typing import IO, Any, cast
 
 import numpy as np
+from numpy.typing import DTypeLike
+
+from backprop._memory import check_fits
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -102,7 +107,8 @@ def _read_idx_stream(stream: IO[bytes], path: Path, payload_available: int | Non
     ndim = head[3]
     dims_raw = _read_exactly(stream, 4 * ndim, path, f"the header of {ndim} dimensions")
     dims = tuple(int(v) for v in np.frombuffer(dims_raw, dtype=">u4"))
-    n_bytes = int(np.prod(dims, dtype=object)) * dtype.itemsize
+    n_items = int(np.prod(dims, dtype=object))
+    n_bytes = n_items * dtype.itemsize
     if payload_available is not None and n_bytes != payload_available - 4 * ndim:
         have = payload_available - 4 * ndim
         problem = "truncated" if have < n_bytes else "has trailing bytes"
@@ -110,6 +116,14 @@ def _read_idx_stream(stream: IO[bytes], path: Path, payload_available: int | Non
             f"{path}: IDX file {problem}: header says shape {dims} ({n_bytes} bytes of data), "
             f"file holds {have} bytes of data"
         )
+    # A gzip stream may really hold what its header declares (1.5 MB of zeros expand to
+    # gigabytes): refuse before reading a size that, with the float32 copy training makes
+    # of it (at least), cannot fit.
+    check_fits(
+        n_bytes + n_items * max(dtype.itemsize, 4),
+        f"{path}: the IDX data of shape {dims}",
+        DataError,
+    )
     buf = bytearray()
     # Chunked read: a header claiming terabytes costs nothing until the bytes really arrive.
     while len(buf) < n_bytes:
@@ -263,68 +277,105 @@ def _parse_float(cell: str) -> float | None:
         return None
 
 
-def read_csv_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | None]:
+def _bad_cell(
+    path: Path, line: int, row: list[str], header: list[str] | None, dtype: np.dtype[Any]
+) -> DataError:
+    """The error naming the first cell of ``row`` that is not a number of ``dtype``."""
+    for j, cell in enumerate(row):
+        value = _parse_float(cell)
+        col = repr(header[j]) if header is not None else str(j + 1)
+        if value is None:
+            return DataError(f"{path}: row {line}, column {col}: non-numeric value {cell!r}")
+        if math.isfinite(value) and abs(value) > float(np.finfo(dtype).max):
+            return DataError(
+                f"{path}: row {line}, column {col}: value {cell!r} is too large for "
+                f"{dtype.name} (largest {float(np.finfo(dtype).max):.4g})"
+            )
+    return DataError(f"{path}: row {line}: not a row of numbers")  # pragma: no cover
+
+
+def _count_lines(path: Path) -> int:
+    """Physical lines of a file (a last line without a newline counts), read in chunks."""
+    n, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
+def read_csv_table(
+    path: str | os.PathLike[str], dtype: DTypeLike = np.float32
+) -> tuple[np.ndarray, list[str] | None]:
     """Read a numeric CSV file: every column, with its header when there is one.
 
-    A first row with any non-numeric cell is the header.
+    A first row with any non-numeric cell is the header. The cells are parsed straight
+    into one preallocated array of ``dtype``, one row at a time, so memory stays within
+    about twice the file's size (a float32 per cell, and a cell takes at least two bytes
+    of text); the array's size is checked against the memory available first.
 
     Parameters
     ----------
     path : str or PathLike
+    dtype : float dtype, default float32
+        The values' type (the network's dtype: parsing into float64 and casting later
+        would need three times the memory).
 
     Returns
     -------
-    values : ndarray of shape (n, w), float64
+    values : ndarray of shape (n, w), of ``dtype``
     header : list of str of length w, or None
         Column names (stripped), None without a header row.
 
     Raises
     ------
     DataError
-        Missing file, no data rows, a non-numeric cell (row and column named) or ragged
-        rows.
+        Missing file, no data rows, a non-numeric cell (row and column named), ragged
+        rows, or more values than fit in memory.
     """
     path = Path(path)
+    dtype = np.dtype(dtype)
     try:
+        n_lines = _count_lines(path)
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [(i, row) for i, row in enumerate(csv.reader(f), start=1) if row]
+            rows = ((i, row) for i, row in enumerate(csv.reader(f), start=1) if row)
+            first = next(rows, None)
+            if first is None:
+                raise DataError(f"{path}: empty CSV file (zero rows)")
+            header: list[str] | None = None
+            if any(_parse_float(c) is None for c in first[1]):
+                header = [c.strip() for c in first[1]]
+                first = next(rows, None)
+                if first is None:
+                    raise DataError(f"{path}: CSV file has a header but zero data rows")
+            width = len(header) if header is not None else len(first[1])
+            check_fits(n_lines * width * dtype.itemsize, f"{path}: {n_lines} rows", DataError)
+            values = np.empty((n_lines, width), dtype=dtype)
+            k = 0
+            for line, row in itertools.chain([first], rows):
+                if len(row) != width:
+                    raise DataError(
+                        f"{path}: row {line} has {len(row)} columns, expected {width} "
+                        "(ragged rows)"
+                    )
+                try:
+                    with np.errstate(over="raise"):
+                        values[k] = row
+                except (ValueError, FloatingPointError):
+                    raise _bad_cell(path, line, row, header, dtype) from None
+                k += 1
     except FileNotFoundError as exc:
         raise DataError(f"{path}: no such file") from exc
     except IsADirectoryError as exc:
         raise DataError(f"{path}: is a directory, expected a CSV file") from exc
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: not a readable CSV text file ({exc})") from exc
-    if not rows:
-        raise DataError(f"{path}: empty CSV file (zero rows)")
-    header: list[str] | None = None
-    if any(_parse_float(c) is None for c in rows[0][1]):
-        header = [c.strip() for c in rows[0][1]]
-        rows = rows[1:]
-    if not rows:
-        raise DataError(f"{path}: CSV file has a header but zero data rows")
-    width = len(header) if header is not None else len(rows[0][1])
-    values = np.empty((len(rows), width), dtype=np.float64)
-    for k, (line, row) in enumerate(rows):
-        if len(row) != width:
-            raise DataError(
-                f"{path}: row {line} has {len(row)} columns, expected {width} (ragged rows)"
-            )
-        try:
-            values[k] = row
-        except ValueError:
-            # Slow path only to name the offending cell.
-            for j, cell in enumerate(row):
-                if _parse_float(cell) is None:
-                    col = repr(header[j]) if header is not None else str(j + 1)
-                    raise DataError(
-                        f"{path}: row {line}, column {col}: non-numeric value {cell!r}"
-                    ) from None
-            raise
-    return values, header
+    # Fewer rows than lines (blank lines, quoted newlines): a view, no copy.
+    return values[:k], header
 
 
 def read_csv(
-    path: str | os.PathLike[str], target: str | None = None
+    path: str | os.PathLike[str], target: str | None = None, dtype: DTypeLike = np.float32
 ) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """Read a numeric CSV file into inputs and a target column.
 
@@ -337,11 +388,13 @@ def read_csv(
     path : str or PathLike
     target : str, optional
         Name of the target column (needs a header row).
+    dtype : float dtype, default float32
+        As `read_csv_table`.
 
     Returns
     -------
-    X : ndarray of shape (n, d), float64
-    y : ndarray of shape (n,), float64
+    X : ndarray of shape (n, d), of ``dtype``
+    y : ndarray of shape (n,), of ``dtype``
     feature_names : list of str or None
         Header names of the d input columns, None without a header.
 
@@ -352,7 +405,7 @@ def read_csv(
         exist (available columns listed).
     """
     path = Path(path)
-    values, header = read_csv_table(path)
+    values, header = read_csv_table(path, dtype)
     keep = list(range(values.shape[1]))
     if header is not None:
         keep = [j for j in keep if not is_index_column(header[j]) or header[j] == target]
