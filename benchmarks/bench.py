@@ -12,7 +12,12 @@ one thread count it measures
 - inference throughput (10,000 rows);
 - peak RSS of training on Fashion-MNIST-sized data, in a fresh subprocess;
 - width scaling 128..4096 against the GEMM floor, and linearity in the number of samples;
-- time-to-accuracy on Fashion-MNIST (0.90 test accuracy) for the default recipe.
+- time-to-accuracy on Fashion-MNIST (0.90 test accuracy) for the default recipe;
+- the busy-machine case: the digits default recipe idle and with one core kept busy by
+  another process, and the 784-512-10 step under that load (issue 12).
+
+The header gives the load average at the start and end, with a warning when the machine
+was busy (`busy_warning`).
 
 Contenders of one configuration run interleaved, round after round, so that a noisy
 machine slows all of them alike; the report gives medians over rounds and, for ratios,
