@@ -723,3 +723,106 @@ def test_csv_is_parsed_into_float32_within_twice_the_file_size(tmp_path: Path) -
     dtype, *shape, grown = proc.stdout.replace("(", "").replace(")", "").replace(",", "").split()
     assert dtype == "float32" and [int(s) for s in shape] == [150_000, 12]
     assert int(grown) < 2 * size, (int(grown) / size, size)
+
+
+# ------------------------------------------------------------- crafted model files
+
+
+def _digits_model(tmp_path: Path, edit=None, params=None) -> Path:
+    """A float32 digits classifier (64 -> 8 -> 10, pixels / 16, standardised) saved,
+    then its metadata passed through ``edit`` (a function of the JSON dict) and its
+    parameters replaced by ``params``; the file is written as safetensors directly."""
+    from backprop import MLP, Model, save
+    from backprop.data import Preprocessor
+    from backprop.io import METADATA_KEY
+
+    net = MLP([64, 8, 10], dtype=np.float32, seed=0)
+    pre = Preprocessor(
+        n_features=64, input_scale=16.0, mean=np.full(64, 0.3), scale=np.full(64, 0.4)
+    )
+    path = save(tmp_path / "model.safetensors", Model(net, preprocessor=pre, config={"seed": 0}))
+    tensors = safetensors.numpy.load_file(path)
+    with safetensors.safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()[METADATA_KEY])
+    if edit is not None:
+        edit(meta)
+    tensors.update(params or {})
+    path.write_bytes(safetensors.numpy.save(tensors, metadata={METADATA_KEY: json.dumps(meta)}))
+    return path
+
+
+def _inputs(tmp_path: Path) -> Path:
+    path = tmp_path / "x.npy"
+    np.save(path, np.arange(128, dtype=np.float64).reshape(2, 64) % 17)
+    return path
+
+
+def _set(*keys_value):
+    *keys, value = keys_value
+
+    def edit(meta: dict) -> None:
+        d = meta
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (_set("classes", [10**30, *range(1, 10)]), "class labels must fit in 64 bits"),
+        (_set("preprocessor", "mean", [int("9" * 401)] * 64), "mean does not fit in float64"),
+        (_set("preprocessor", "scale", [1e-320] * 64), "scale is too small for float32"),
+        (_set("preprocessor", "input_scale", 1e-300), "input_scale is too small for float32"),
+        (_set("config", "seed", None), "config seed must be a non-negative integer"),
+        (_set("config", "seed", -3), "config seed must be a non-negative integer"),
+        (_set("config", "dataset", 7), "config dataset must be a string"),
+        (_set("config", [1, 2]), "config must be a JSON object"),
+    ],
+    ids=["label 10**30", "401-digit mean", "scale 1e-320", "input_scale 1e-300", "seed null",
+         "seed -3", "dataset 7", "config a list"],
+)  # fmt: skip
+def test_crafted_model_metadata_is_refused_in_one_line_by_every_command(
+    tmp_path: Path, edit, words: str
+) -> None:
+    from backprop import load
+    from backprop.io import ModelFileError
+
+    model = _digits_model(tmp_path, edit)
+    with pytest.raises(ModelFileError, match=words.replace("*", r"\*")):
+        load(model)
+    x = _inputs(tmp_path)
+    for argv in (["info", model], ["predict", model, x], ["evaluate", model, "--data", "digits"]):
+        code, stdout, err = run(*argv)
+        assert (code, stdout) == (2, ""), (argv, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert words in err and str(model) in err, err
+
+
+@pytest.mark.filterwarnings("error")  # no RuntimeWarning lines before the one line
+def test_weights_that_overflow_say_the_model_is_broken(tmp_path: Path) -> None:
+    # Finite float32 weights whose products overflow: every output is inf or NaN.
+    w = np.full((8, 64), 3e38, dtype=np.float32)
+    model = _digits_model(tmp_path, params={"0.weight": w})
+    x = _inputs(tmp_path)
+    for argv in (["predict", model, x], ["predict", model, x, "--proba"],
+                 ["evaluate", model, "--data", "digits"]):  # fmt: skip
+        code, stdout, err = run(*argv)
+        assert code != 0 and stdout == "", (argv, stdout)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "the model is broken" in err, err
+
+
+def test_save_refuses_a_deeply_nested_config_with_a_value_error(tmp_path: Path) -> None:
+    from backprop import MLP, Model, save
+
+    config: dict = {}
+    inner = config
+    for _ in range(100_000):
+        inner["x"] = {}
+        inner = inner["x"]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        save(tmp_path / "m.safetensors", Model(MLP([2, 3, 2]), config=config))
+    assert list(tmp_path.iterdir()) == []

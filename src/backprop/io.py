@@ -30,7 +30,7 @@ import json
 import math
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Model",
     "ModelFileError",
+    "ModelOutputError",
     "load",
     "read_metadata",
     "save",
@@ -192,7 +193,9 @@ class Model:
         -------
         scores : ndarray of shape (n, c)
         """
-        return self.net.forward(self.transform(X), check=False)
+        Xs = self.transform(X)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            return _finite_outputs(self.net.forward(Xs, check=False))
 
     decision_function = forward
 
@@ -207,7 +210,9 @@ class Model:
         -------
         p : ndarray of shape (n, c)
         """
-        return self.net.predict_proba(self.transform(X))
+        Xs = self.transform(X)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            return _finite_outputs(self.net.predict_proba(Xs))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Original class labels for a classifier, values for a regressor.
@@ -222,10 +227,28 @@ class Model:
             ``classes[argmax]`` (class indices when ``classes`` is None) for a classifier;
             for a regressor shape (n,) with one output, (n, c) otherwise.
         """
-        pred = self.net.predict(self.transform(X))
-        if self.net.is_classifier and self.classes is not None:
-            return self.classes[pred]
-        return pred
+        out = self.forward(X)  # checked finite: argmax of NaN would be a silent class 0
+        if not self.net.is_classifier:
+            return out[:, 0] if out.shape[1] == 1 else out
+        pred = out.argmax(axis=1)
+        return pred if self.classes is None else self.classes[pred]
+
+
+class ModelOutputError(ValueError):
+    """A model gives NaN or infinite outputs: its weights are broken (or overflow on
+    inputs far outside the training range)."""
+
+
+def _finite_outputs(out: np.ndarray) -> np.ndarray:
+    """``out`` unchanged if every value is finite; a `ModelOutputError` otherwise."""
+    bad = ~np.isfinite(out).all(axis=1)
+    if bad.any():
+        raise ModelOutputError(
+            f"the model's outputs are NaN or infinite for {int(bad.sum())} of {len(out)} "
+            f"input rows (first: row {int(bad.argmax())}); the model is broken (its weights "
+            "overflow), or these inputs lie far outside its training range"
+        )
+    return out
 
 
 def _as_classes(classes: ArrayLike) -> np.ndarray:
@@ -241,7 +264,10 @@ def _as_classes(classes: ArrayLike) -> np.ndarray:
         if all(isinstance(v, str) for v in items):
             arr = np.asarray(items, dtype=str)
         elif all(is_int(v) for v in items):
-            arr = np.asarray(items, dtype=np.int64)
+            try:
+                arr = np.asarray(items, dtype=np.int64)
+            except OverflowError:  # a label like 10**30: no int64 holds it
+                raise ValueError("integer class labels must fit in 64 bits") from None
         else:
             raise ValueError("classes must all be strings or all be integers")
     if arr.dtype.kind not in "biufU":
@@ -311,6 +337,8 @@ def _metadata_json(model: Model) -> str:
         return json.dumps(doc, default=_json_default, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"model config cannot be saved as JSON: {exc}") from None
+    except RecursionError:  # a config nested thousands deep
+        raise ValueError("model config cannot be saved as JSON: nested too deeply") from None
 
 
 # ------------------------------------------------------------------------- save
@@ -600,10 +628,70 @@ def load(path: _PathLike) -> Model:
             net.params[f"b{l}"] = np.array(tensors[b_name], dtype=net.dtype, order="C")
         config = meta.get("config")
         config = {} if config is None else config
+        _check_config(config)
         if meta["format_version"] == 1:
             pre = _v1_preprocessor(meta, net.n_inputs, config)
         else:
-            pre = Preprocessor.from_dict(meta.get("preprocessor"))
+            pre = meta.get("preprocessor")
+            _check_numbers(pre)
+            pre = Preprocessor.from_dict(pre)
+        _check_usable_in(pre, net.dtype)
         return Model(net, preprocessor=pre, classes=meta.get("classes"), config=config)
-    except ValueError as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # TypeError/OverflowError: a field of the wrong type or an absurd number (a
+        # 401-digit mean), which the checks above turn into one line naming the file.
         raise ModelFileError(f"{path}: inconsistent model file: {exc}") from None
+
+
+# Config fields the library reads back from a model file (`backprop evaluate` reproduces
+# the training split with them): each must have the type it is used as.
+_CONFIG_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "seed": ("a non-negative integer", lambda v: is_int(v) and 0 <= v < 2**63),
+    "dataset": ("a string", lambda v: isinstance(v, str)),
+}
+
+
+def _check_config(config: object) -> None:
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a JSON object, got {type(config).__name__}")
+    for key, (kind, ok) in _CONFIG_FIELDS.items():
+        if key in config and not ok(config[key]):
+            raise ValueError(f"config {key} must be {kind}, got {config[key]!r}")
+
+
+def _check_numbers(pre: object) -> None:
+    """The preprocessor's numbers are JSON numbers that a float64 holds (a 401-digit
+    integer is valid JSON but overflows a float)."""
+    if not isinstance(pre, dict):
+        return  # Preprocessor.from_dict names the problem
+    for name in ("input_scale", "mean", "scale", "raw_min", "raw_max"):
+        value = pre.get(name)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**1023:
+                raise ValueError(f"preprocessor {name} does not fit in float64")
+
+
+def _check_usable_in(pre: Preprocessor, dtype: np.dtype[Any]) -> None:
+    """The preprocessor's numbers as the network will use them: in its dtype.
+
+    A scale of 1e-320 is positive in float64 (the JSON) but 0 in float32, and dividing by
+    it gives infinities: refused here, not discovered as NaN in every prediction.
+    """
+    big = float(np.finfo(dtype).max)
+    values = {
+        "input_scale": pre.input_scale,
+        "mean": pre.mean,
+        "scale": pre.scale,
+        "raw_min": pre.raw_min,
+        "raw_max": pre.raw_max,
+    }
+    for name, value in values.items():
+        if value is None:
+            continue
+        v = np.abs(np.asarray(value, dtype=np.float64))
+        if not np.all(v <= big):
+            raise ValueError(f"preprocessor {name} does not fit in {dtype.name}")
+        if name in ("input_scale", "scale") and not np.all(v >= 1 / big):
+            raise ValueError(
+                f"preprocessor {name} is too small for {dtype.name} (dividing by it overflows)"
+            )

@@ -494,10 +494,13 @@ def evaluate(
         ``{"rmse", "loss", "baseline_rmse"}`` where loss is the half mean squared error
         and baseline_rmse the RMSE of always predicting ``baseline_mean``.
     """
+    from backprop.io import _finite_outputs
+
     net = model.net
     Xs = model.transform(X)
     yy = net.check_y(y, Xs.shape[0])
-    out = net.forward(Xs, check=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # NaN scores: a broken model
+        out = _finite_outputs(net.forward(Xs, check=False))
     if net.is_classifier:
         acc = float(np.mean(out.argmax(axis=1) == yy))
         loss, _ = LOSSES[net.loss](out, yy)
