@@ -40,6 +40,11 @@ def code(text: str) -> None:
     CELLS.append(("code", text.strip("\n")))
 
 
+def answer(text: str) -> None:
+    """Append an exercise's answer: a code cell whose source Jupyter shows collapsed."""
+    CELLS.append(("answer", text.strip("\n")))
+
+
 # ============================================================================ intro
 md(r"""
 # Backpropagation, page by page
@@ -69,6 +74,7 @@ seconds.
 | 8. Training on digits | - |
 | 9. Regression on diabetes | - |
 | 10. The full run | - |
+| 11. Exercises, with hidden answers | pages 3-7 |
 """)
 
 code(r"""
@@ -79,6 +85,7 @@ import matplotlib.pyplot as plt
 
 from backprop import MLP, notes
 from backprop.gradcheck import check_gradients, notes_problem, numerical_gradient, relative_error
+from backprop.plots import gradient_norm_figure, matrix_figure, network_figure
 
 np.set_printoptions(precision=4, suppress=True)
 plt.rcParams.update({"figure.dpi": 80, "font.size": 10})
@@ -434,6 +441,72 @@ print("mean of per-example vs batch:",
       errors({k: relative_error(averaged[k], grads_batch[k]) for k in KEYS}))
 """)
 
+md(r"""
+The whole batch computation as a diagram (`backprop.plots.network_figure`): each node with
+its shape, the forward operation above each arrow and the delta that flows back below it.
+""")
+
+code(r"""
+display(network_figure("columns"))
+""")
+
+md(r"""
+**One backward step by hand, $n = 2$.** The hand-worked network of section 3 ($c = 2$) on a
+batch of two examples: $x^{(1)} = (1, 2)$ of class 0 and $x^{(2)} = (2, 0)$ of class 1.
+Column $i$ of $\delta^{(2)} = (P - Y)/n$ is example $i$'s $p^{(i)} - e_{y^{(i)}}$ divided by
+$n$, and multiplying by $1_n$ adds the columns: the bias gradient sums over the examples.
+""")
+
+code(r"""
+X2 = np.array([[1.0, 2.0], [2.0, 0.0]])  # d x n: the examples are the columns
+y2 = np.array([0, 1])
+Z2 = W1_hand @ X2 + b1_hand @ np.ones((1, 2))  # m x n
+S2 = W2_soft @ notes.relu(Z2) + b2_soft @ np.ones((1, 2))  # c x n
+P2 = np.exp(S2) / np.exp(S2).sum(axis=0)  # softmax down each column
+Y2 = np.eye(2)[:, y2]  # one-hot columns
+delta2_n2 = (P2 - Y2) / 2
+for i in range(2):
+    print(f"column {i}: p = {P2[:, i].round(4)}, y = {y2[i]}, (p - e_y)/n = {delta2_n2[:, i].round(4)}")
+print("dJ/db2 = delta2 1_n =", (delta2_n2 @ np.ones((2, 1))).ravel().round(4))
+_, grads_n2 = notes.classification_batch(X2, y2, W1_hand, b1_hand, W2_soft, b2_soft)
+print("notes.classification_batch:", grads_n2["b2"].ravel().round(4))
+""")
+
+md(r"""
+The two matrices of the backward pass for the $n = 11$ batch above, as heatmaps: $P - Y$
+(each column sums to 0; the true class is the one blue cell) and the mask
+$\operatorname{ReLU}'(Z)$ that lets $\delta^{(1)}$ through (a unit whose row is white
+for every example is dead on this batch).
+""")
+
+code(r"""
+Xb, yb, W1b, b1b, W2b, b2b = cls.args("classification_batch")
+Zb = W1b @ Xb + b1b
+Sb = W2b @ notes.relu(Zb) + b2b
+Pb = np.exp(Sb - Sb.max(axis=0)) / np.exp(Sb - Sb.max(axis=0)).sum(axis=0)
+Yb = np.eye(C)[:, yb]
+display(matrix_figure(Pb - Yb, "P - Y (c x n)", xlabel="example i", ylabel="class k"))
+display(matrix_figure(notes.relu_prime(Zb), "ReLU'(Z) (m x n)", xlabel="example i",
+                      ylabel="hidden unit", diverging=False))
+""")
+
+md(r"""
+**The errata, failing on screen** ([#4](../docs/errata.md), [#9](../docs/errata.md)): page 5's
+$1_m$ cannot be added when $m \ne n$, and page 6's "$\partial J/\partial b^{(2)} = \delta^{(2)}$"
+has the shape of $S$, not of $b^{(2)}$. (Page 3's $\partial J/\partial s$ failed in section 3.)
+""")
+
+code(r"""
+try:
+    W1b @ Xb + b1b @ np.ones((1, M))  # as written: 1_m^T
+except ValueError as exc:
+    print("Z = W1 X + b1 1_m^T  ->  refused by NumPy:", exc)
+print("Z = W1 X + b1 1_n^T  ->", (W1b @ Xb + b1b @ np.ones((1, N))).shape)
+delta2_b = (Pb - Yb) / N
+print("dJ/db2 = delta2      ->", delta2_b.shape, "but b2 is", b2b.shape)
+print("dJ/db2 = delta2 1_n  ->", (delta2_b @ np.ones((N, 1))).shape)
+""")
+
 # ============================================================================ 6. rows
 md(r"""
 ## 6. "In practice": examples in rows (page 7)
@@ -467,6 +540,24 @@ print("X:", rows[0].shape, " gradient shapes:", shapes(grads_rows))
 print("relative errors:", errors(check("classification_batch_rows", rows)))
 print("same J as columns:", np.isclose(J_rows, J_batch),
       "| dJ/dW1 rows == (dJ/dW1 columns)^T:", np.allclose(grads_rows["W1"], grads_batch["W1"].T))
+""")
+
+code(r"""
+display(network_figure("rows"))
+""")
+
+md(r"""
+Every matrix's shape, printed from the code for the three forms with $d = 7$, $m = 5$,
+$c = 3$, $n = 11$ (the inputs, the parameters and the gradients each form returns):
+""")
+
+code(r"""
+print(f"{'form':28} {'X':9} {'W1':8} {'b1':8} {'W2':8} {'b2':8} {'dJ/dW1':8} {'dJ/db1':8}")
+for form in ("classification_example", "classification_batch", "classification_batch_rows"):
+    form_args = cls.args(form)
+    _, g = getattr(notes, form)(*form_args)
+    shown = [form_args[0].shape, *(a.shape for a in form_args[2:]), g["W1"].shape, g["b1"].shape]
+    print(f"{form:28} " + " ".join(f"{str(sh):8}" for sh in shown))
 """)
 
 # ============================================================================ 7. depth L
@@ -610,6 +701,41 @@ print(f"decay can shrink them at most to {(1 - config.lr * config.weight_decay) 
       f" of their start ({steps} steps)")
 """)
 
+md(r"""
+$\partial J / \partial W^{(1)} = \delta^{(1)} x^T$ for one digit: the row of the hidden unit
+with the largest $|\delta^{(1)}|$, drawn as an 8 x 8 image. It is $\delta^{(1)}_i$ times the
+digit itself: pixels that are 0 get no gradient.
+""")
+
+code(r"""
+x_one = digits.X_train[:1] / 16.0  # the pixels as the network saw them, scaled to [0, 1]
+_, g_one = model.net.loss_and_grads(x_one.astype(model.net.dtype), digits.y_train[:1])
+unit = int(np.abs(g_one["b1"]).argmax())  # dJ/db1 = delta1 for one example
+display(matrix_figure(g_one["W1"][:, unit], f"dJ/dW1 of unit {unit}: delta1 x^T", image_shape=(8, 8)))
+""")
+
+md(r"""
+The size of each layer's gradient $\|\partial J / \partial W^{(l)}\|$ over a short run of
+plain gradient descent (200 steps of 64 examples, learning rate 0.1) from fresh weights:
+""")
+
+code(r"""
+from backprop import MLP as _MLP  # the engine of section 7
+
+fresh = _MLP([64, 64, 10], seed=0, dtype=np.float64)
+X_fit, y_fit = digits.X_train / 16.0, digits.y_train
+norms = {"W1": [], "W2": []}
+rng = np.random.default_rng(0)
+for step in range(200):
+    batch_idx = rng.choice(len(X_fit), 64, replace=False)
+    _, g_step = fresh.loss_and_grads(X_fit[batch_idx], y_fit[batch_idx])
+    for k in norms:
+        norms[k].append(float(np.linalg.norm(g_step[k])))
+    for k, g in g_step.items():
+        fresh.params[k] -= 0.1 * g
+display(gradient_norm_figure(norms))
+""")
+
 code(r"""
 from backprop.plots import confusion_counts
 
@@ -691,10 +817,86 @@ print("optimizer:", recipe.optimizer, " lr:", recipe.lr, " weight decay:", recip
 """)
 
 
+# ============================================================================ 11. exercises
+md(r"""
+## 11. Exercises
+
+Try each before opening the answer (the collapsed cell below it; it runs with the notebook).
+
+**1.** Derive $\partial J / \partial b^{(1)}$ for a batch (pages 5-6) and check it against
+`notes.classification_batch`.
+""")
+
+answer(r"""
+# Z = W1 X + b1 1_n^T: b1_i enters every column of row i, so dJ/db1_i = sum_j dJ/dZ_ij,
+# i.e. dJ/db1 = delta1 1_n (m x n)(n x 1).
+Xe, ye, W1e, b1e, W2e, b2e = cls.args("classification_batch")
+Ze = W1e @ Xe + b1e
+Se = W2e @ notes.relu(Ze) + b2e
+Pe = np.exp(Se - Se.max(axis=0)) / np.exp(Se - Se.max(axis=0)).sum(axis=0)
+delta1_e = (W2e.T @ ((Pe - np.eye(C)[:, ye]) / N)) * notes.relu_prime(Ze)
+mine_b1 = delta1_e @ np.ones((N, 1))
+print("exercise 1:", relative_error(mine_b1, notes.classification_batch(*cls.args("classification_batch"))[1]["b1"]))
+""")
+
+md(r"""
+**2.** Explain why the notes' as-written $\partial J / \partial s$ sums to $2 - c$ over the
+classes, while the right one sums to 0.
+""")
+
+answer(r"""
+# Fixed: sum_k (p_k - 1{k = y}) = 1 - 1 = 0. As written: p_y + sum_{k != y} (p_k - 1)
+# = sum_k p_k - (c - 1) = 1 - (c - 1) = 2 - c.
+for c_ex in (2, 3, 10):
+    p_ex = np.full((c_ex, 1), 1 / c_ex)
+    print(f"c = {c_ex}: fixed sums to {round(notes.dJ_ds(p_ex, 0).sum(), 12) + 0.0:+.1f}, "
+          f"as written to {notes.dJ_ds_as_written(p_ex, 0).sum():+.1f} (2 - c = {2 - c_ex})")
+""")
+
+md(r"""
+**3.** Set $m = n$ and run page 5's $Z = W^{(1)} X + b^{(1)} 1_m^T$: what happens, and why
+would a test with $m = n$ never find the typo?
+""")
+
+answer(r"""
+# With m = n, 1_m and 1_n are the same vector: the line runs and gives the right Z.
+same = notes_problem(classification=True, d=D, m=N, c=C, n=N, seed=0)
+Xm, _, W1m, b1m, _, _ = same.args("classification_batch")
+print("m = n =", N, ": Z as written has shape", (W1m @ Xm + b1m @ np.ones((1, W1m.shape[0]))).shape)
+""")
+
+md(r"""
+**4.** Build the row form (page 7) from the column form: which transposes turn
+`classification_batch`'s gradients into `classification_batch_rows`'?
+""")
+
+answer(r"""
+# Rows: X_rows = X^T, W[l] = W(l)^T, b[l] = b(l)^T, so every gradient is transposed too.
+_, g_cols = notes.classification_batch(*cls.args("classification_batch"))
+_, g_rows = notes.classification_batch_rows(*cls.args("classification_batch_rows"))
+print("exercise 4:", {k: bool(np.allclose(g_cols[k].T, g_rows[k])) for k in KEYS})
+""")
+
+md(r"""
+**5.** Replace the ReLU by tanh ($\tanh' = 1 - \tanh^2$) and check every gradient with the
+finite-difference check.
+""")
+
+answer(r"""
+tanh_net = MLP([D, M, C], activation="tanh", dtype=np.float64, seed=2)
+_, g_tanh = tanh_net.loss_and_grads(cls.X, cls.y)
+tanh_errors = check_gradients(lambda: tanh_net.compute_loss(cls.X, cls.y), tanh_net.params, g_tanh)
+print("exercise 5:", errors(tanh_errors))
+""")
+
+
 # ============================================================================ build
 def build() -> nbformat.NotebookNode:
     """The notebook, without outputs."""
     cells = [new_markdown_cell(t) if kind == "markdown" else new_code_cell(t) for kind, t in CELLS]
+    for cell, (kind, _) in zip(cells, CELLS, strict=True):
+        if kind == "answer":  # collapsed in JupyterLab; still executed (and tested)
+            cell.metadata["jupyter"] = {"source_hidden": True}
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}

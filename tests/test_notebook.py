@@ -198,6 +198,33 @@ def _check_sections_rerun_after_the_end(executed: tuple[dict, float]) -> None:
     assert len(found) == 4 and max(found) < 1e-7, found
 
 
+def _check_worked_batch_step_errata_and_exercises(executed: tuple[dict, float]) -> None:
+    """n = 2 by hand: x(1) = (1, 2), class 0 -> p = (1/4, 3/4); x(2) = (2, 0), class 1 ->
+    z = (2, 0), s = (0, 0), p = (1/2, 1/2); delta2 = (P - Y)/2, summed by 1_n."""
+    nb, _ = executed
+    text = _all_text(nb)
+    assert "column 0: p = [0.25 0.75], y = 0, (p - e_y)/n = [-0.375  0.375]" in text
+    assert "column 1: p = [0.5 0.5], y = 1, (p - e_y)/n = [ 0.25 -0.25]" in text
+    assert "dJ/db2 = delta2 1_n = [-0.125  0.125]" in text
+    assert "notes.classification_batch: [-0.125  0.125]" in text
+    assert "b1 1_m^T  ->  refused by NumPy: operands could not be broadcast" in text
+    assert "dJ/db2 = delta2      -> (3, 11) but b2 is (3, 1)" in text
+    assert "classification_batch_rows    (11, 7)  (7, 5)   (1, 5)   (5, 3)   (1, 3)" in text
+    assert _number_after("exercise 1:", text) < 1e-12
+    assert "c = 3: fixed sums to +0.0, as written to -1.0 (2 - c = -1)" in text
+    assert "exercise 4: {'W1': True, 'b1': True, 'W2': True, 'b2': True}" in text
+    assert max(_labelled_errors(text, "exercise 5:")) < 1e-7
+    hidden = [c for c in nb.cells if c.metadata.get("jupyter", {}).get("source_hidden")]
+    assert len(hidden) == 5 and all(c.outputs for c in hidden)  # collapsed, yet executed
+    figures = sum(
+        "image/png" in o.get("data", {})
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert figures >= 12  # the notes' figures (sections 5-8) and the training plots
+
+
 def _check_training_results(executed: tuple[dict, float]) -> None:
     text = _all_text(executed[0])
     assert _number_after("test accuracy:", text) >= 0.9
@@ -218,6 +245,7 @@ def test_notebook_runs_and_says_what_the_notes_say() -> None:
     _check_every_gradient_check_passes(executed)
     _check_shapes_use_distinct_sizes(executed)
     _check_sections_rerun_after_the_end(executed)
+    _check_worked_batch_step_errata_and_exercises(executed)
     _check_training_results(executed)
 
 
