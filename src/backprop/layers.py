@@ -7,7 +7,8 @@ one example per row, weights stored (fan_in, fan_out).
 - Affine: Z = X W + 1_n b (page 7), with dJ/dW = X^T dJ/dZ, dJ/db = 1_n^T dJ/dZ and
   dJ/dX = dJ/dZ W^T.
 - Activations: A = f(Z) elementwise, with dJ/dZ = dJ/dA * f'(Z) (page 2, "RELU'"); the
-  cache keeps both Z and A, as the notes do, because f' is cheapest from one or the other.
+  cache keeps both Z and A: the notes' Alg 3 computes z, a and s first and then uses
+  relu'(z) for delta(1) and a^T for dJ/dW(2), and f' is cheapest from one or the other.
 
 Activations form a registry, ``ACTIVATIONS`` (name -> `Activation`): each entry holds f,
 f', the initialisation of the weights that feed it (initialiser and gain) and optionally a
@@ -324,7 +325,7 @@ def affine_backward(
 
 
 def activation_forward(Z: np.ndarray, name: str) -> tuple[np.ndarray, ActivationCache]:
-    """A = f(Z), keeping both Z and A in the cache as the notes do.
+    """A = f(Z), keeping both Z and A in the cache (Alg 3 uses both in the backward pass).
 
     Parameters
     ----------
