@@ -599,7 +599,11 @@ def _resume_locked(args: argparse.Namespace, out: Path, where: str) -> int:
         ck_config = ck.config
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{ck_path}: not a usable checkpoint: {_one_line(exc)}") from None
-    config = TrainConfig.from_dict(record["config"])
+    try:
+        config = TrainConfig.from_dict(record["config"])
+        config.validate()
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CLIError(f"{out / RUN_FILE}: bad training config: {_one_line(exc)}") from None
     if ck_config != config:
         raise CLIError(
             f"{where}: {CHECKPOINT_FILE} and {RUN_FILE} are from different runs (their "
@@ -773,11 +777,29 @@ def _read_run_record(path: Path) -> dict[str, Any]:
         raise CLIError(f"{path}: not a backprop run record")
     if record.get("version") != RUN_VERSION:
         raise CLIError(f"{path}: run record version {record.get('version')!r} is not supported")
-    keys = ("data", "data_dir", "task", "target", "config", "dataset")
-    missing = [k for k in keys if k not in record]
-    if missing or not isinstance(record["config"], dict) or not isinstance(record["dataset"], dict):
-        raise CLIError(f"{path}: incomplete run record (missing or bad: {', '.join(missing)})")
+    bad = [k for k, ok in _RUN_FIELDS.items() if k not in record or not ok(record[k])]
+    if bad:
+        raise CLIError(f"{path}: incomplete run record (missing or bad: {', '.join(bad)})")
     return record
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_str_or_none(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+# Each field of run.json and what it must be for --resume to use it.
+_RUN_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "data": _is_str,
+    "data_dir": _is_str_or_none,
+    "task": lambda v: v in (None, "classification", "regression"),
+    "target": _is_str_or_none,
+    "config": lambda v: isinstance(v, dict),
+    "dataset": lambda v: isinstance(v, dict),
+}
 
 
 def _given_train_flags(argv: Sequence[str]) -> dict[str, Any]:

@@ -418,40 +418,92 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _restore(self, ck: _Checkpoint, meta: Mapping[str, Any]) -> None:
-        """Load a checkpoint into a fresh trainer; refuse one from a different run."""
+        """Load a checkpoint into a fresh trainer; refuse one from a different run.
+
+        Every field is checked in the type the trainer uses it in before anything is
+        changed: the run's config, the layer sizes, each tensor's exact shape and dtype (a
+        copy would broadcast a (1, m) weight silently), the epoch counter (a whole number
+        equal to the history's length), the stop flag, the RNG state and the callbacks'
+        states. A problem is a `CheckpointError` naming the field.
+        """
         saved = ck.meta
         mine, theirs = dict(meta), saved.get("run", {})
+        if not isinstance(theirs, dict):
+            raise CheckpointError("checkpoint field 'run' is not a JSON object")
         if mine != theirs:
             a, b = mine.get("config", mine), theirs.get("config", theirs)
+            if not isinstance(a, dict) or not isinstance(b, dict):
+                raise CheckpointError("checkpoint was written with a different config")
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise CheckpointError(
                 f"checkpoint was written with a different config ({', '.join(diff)} differ)"
             )
-        if saved["layer_sizes"] != list(self.net.layer_sizes):
+        if saved.get("layer_sizes") != list(self.net.layer_sizes):
             raise CheckpointError(
-                f"checkpoint is for layer sizes {saved['layer_sizes']}, "
+                f"checkpoint is for layer sizes {saved.get('layer_sizes')!r}, "
                 f"the network has {list(self.net.layer_sizes)}"
             )
+        for k, p in self.net.params.items():
+            t = ck.tensors.get(f"param.{k}")
+            if t is None or t.shape != p.shape or t.dtype != p.dtype:
+                got = "missing" if t is None else f"{t.dtype} {t.shape}"
+                raise CheckpointError(
+                    f"checkpoint tensor param.{k} is {got}, the network needs {p.dtype} {p.shape}"
+                )
+            if not np.all(np.isfinite(t)):
+                raise CheckpointError(f"checkpoint tensor param.{k} holds NaN or infinity")
         try:
-            for k, p in self.net.params.items():
-                np.copyto(p, ck.tensors[f"param.{k}"])
+            history = History.from_state(saved["history"])
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+            raise CheckpointError("checkpoint field 'history' is malformed") from None
+        epoch = saved.get("epoch")
+        if not _is_count(epoch) or epoch != len(history):
+            raise CheckpointError(
+                f"checkpoint field 'epoch' is {epoch!r}, but its history holds "
+                f"{len(history)} epochs"
+            )
+        if not isinstance(saved.get("stop"), bool):
+            raise CheckpointError(f"checkpoint field 'stop' is {saved.get('stop')!r}, not a bool")
+        states = saved.get("callbacks", [])
+        if not isinstance(states, list) or not all(
+            s is None or isinstance(s, dict) for s in states
+        ):
+            raise CheckpointError("checkpoint field 'callbacks' is not a list of JSON objects")
+        scratch = type(self.rng.bit_generator)()
+        try:  # on a scratch generator first: a bad state leaves self.rng untouched
+            scratch.state = saved["rng"]
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise CheckpointError(
+                "checkpoint field 'rng' is not a state of the trainer's random generator"
+            ) from None
+        try:
             self.optimizer.load_state_dict(
                 {k[4:]: v for k, v in ck.tensors.items() if k.startswith("opt.")}
             )
-        except (KeyError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint tensors do not match the network: {exc}") from None
-        states = saved.get("callbacks", [])
-        for i, cb in enumerate(self.callbacks):
-            if i < len(states) and states[i] is not None:
-                prefix = f"cb{i}."
-                cb.set_state(
-                    states[i],
-                    {k[len(prefix) :]: v for k, v in ck.tensors.items() if k.startswith(prefix)},
-                )
-        self.rng.bit_generator.state = saved["rng"]
-        self.epoch = int(saved["epoch"])
-        self.stop_training = bool(saved["stop"])
-        self.history = History.from_state(saved["history"])
+            for i, cb in enumerate(self.callbacks):
+                if i < len(states) and states[i] is not None:
+                    prefix = f"cb{i}."
+                    cb.set_state(
+                        states[i],
+                        {
+                            k[len(prefix) :]: v
+                            for k, v in ck.tensors.items()
+                            if k.startswith(prefix)
+                        },
+                    )
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+            raise CheckpointError(f"checkpoint state does not match the run: {exc}") from None
+        for k, p in self.net.params.items():
+            np.copyto(p, ck.tensors[f"param.{k}"])
+        self.rng.bit_generator.state = scratch.state
+        self.epoch = int(epoch)
+        self.stop_training = saved["stop"]
+        self.history = history
+
+
+def _is_count(value: object) -> bool:
+    """A JSON whole number >= 0 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class Checkpoint(Callback):
@@ -562,6 +614,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> _Checkpoint:
         if raw is None:
             raise CheckpointError(f"{path}: not a backprop checkpoint (no checkpoint metadata)")
         meta = json.loads(raw)
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{path}: checkpoint metadata is not a JSON object")
         if meta.get("version") != CHECKPOINT_VERSION:
             raise CheckpointError(
                 f"{path}: checkpoint version {meta.get('version')!r} is not supported"
