@@ -72,7 +72,7 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def check_fits(n_bytes: int, what: str, error: type[ValueError] = ValueError) -> None:
+def check_fits(n_bytes: int, what: str, error: type[Exception] = ValueError) -> None:
     """Raise ``error`` if ``n_bytes`` more bytes do not fit in the memory available.
 
     Parameters
@@ -81,8 +81,9 @@ def check_fits(n_bytes: int, what: str, error: type[ValueError] = ValueError) ->
         The size about to be allocated (any Python int: a header may declare 2**100).
     what : str
         What needs it, for the message, e.g. ``"the IDX data (60000, 28, 28)"``.
-    error : type of ValueError
-        The exception raised (a reader raises its own ``DataError``).
+    error : exception type, default ValueError
+        The exception raised (a reader raises its own ``DataError``, the CLI its
+        one-line error).
 
     Raises
     ------

@@ -632,9 +632,9 @@ def load(path: _PathLike) -> Model:
         if meta["format_version"] == 1:
             pre = _v1_preprocessor(meta, net.n_inputs, config)
         else:
-            pre = meta.get("preprocessor")
-            _check_numbers(pre)
-            pre = Preprocessor.from_dict(pre)
+            doc = meta.get("preprocessor")
+            _check_numbers(doc)
+            pre = Preprocessor.from_dict(doc)
         _check_usable_in(pre, net.dtype)
         return Model(net, preprocessor=pre, classes=meta.get("classes"), config=config)
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
