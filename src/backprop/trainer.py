@@ -39,9 +39,11 @@ import safetensors.numpy
 
 from backprop._fileutil import atomic_write_bytes
 from backprop.callbacks import Callback, EarlyStopping, EpochLog, History
+from backprop.distributed import LOCAL, Communicator, shard
 from backprop.losses import LOSSES
 from backprop.network import MLP
 from backprop.optim import Optimizer
+from backprop.threads import choose_threads
 from backprop.threads import limit as limit_threads
 
 if TYPE_CHECKING:
@@ -166,6 +168,11 @@ class Trainer:
         the history are multiplied back into original units.
     lr_name : str, default "lr"
         How the divergence message names the learning rate.
+    comm : backprop.distributed.Communicator, optional
+        Train data-parallel with the other ranks of an MPI job (`backprop.distributed`):
+        every rank passes the same data and seed, takes its `shard` of each global batch
+        and of the validation data, and all ranks take identical steps. Default: this
+        process alone.
 
     Attributes
     ----------
@@ -188,6 +195,7 @@ class Trainer:
         penalty: Penalty | None = None,
         y_scale: float = 1.0,
         lr_name: str = "lr",
+        comm: Communicator | None = None,
     ) -> None:
         self.net = net
         self.optimizer = optimizer
@@ -203,8 +211,17 @@ class Trainer:
         self.epoch = 0
         self.stop_training = False
         self.callbacks: list[Callback] = []
-        # Preallocated once: gradients (overwritten every step), last good weights.
-        self.grads = {k: np.empty_like(p) for k, p in net.params.items()}
+        self.comm = LOCAL if comm is None else comm
+        # Preallocated once: gradients (overwritten every step), last good weights. The
+        # gradients are views of one flat buffer, followed by two slots for the batch's
+        # loss and weight sums, so that one Allreduce adds up a whole step across ranks.
+        n_params = sum(p.size for p in net.params.values())
+        self._flat = np.empty(n_params + 2, net.dtype)
+        self.grads = {}
+        at = 0
+        for k, p in net.params.items():
+            self.grads[k] = self._flat[at : at + p.size].reshape(p.shape)
+            at += p.size
         self._good = {k: p.copy() for k, p in net.params.items()}
         self._lr = optimizer.lr
 
@@ -239,6 +256,44 @@ class Trainer:
         self.optimizer.step(grads)
         return J
 
+    def _sharded_step(
+        self, Xb: np.ndarray, yb: np.ndarray, swb: np.ndarray | None, weight: float
+    ) -> tuple[float, float]:
+        """`step` on this rank's shard of a global batch: one Allreduce, identical updates.
+
+        ``MLP.loss_and_grads`` returns the weighted mean over the shard, sum / weight; times
+        ``weight`` it is the shard's sum (the notes' A^T delta and 1_n^T delta are sums
+        over examples, pages 6-7), the Allreduce adds the K sums, the loss sums and the
+        weights, and one division by the global weight gives the global batch's gradient.
+
+        Returns
+        -------
+        (J, weight) : the global batch's loss and weight sum (same on every rank); weight 0
+            means the batch had nothing to learn and no step was taken.
+        """
+        self._lr = self.optimizer.lr
+        flat = self._flat
+        n_params = flat.size - 2
+        if len(Xb) and weight > 0:
+            J, _ = self.net.loss_and_grads(Xb, yb, sample_weight=swb, grads=self.grads, check=False)
+            flat[:n_params] *= weight
+            flat[n_params] = J * weight
+            flat[n_params + 1] = weight
+        else:  # this rank's shard is empty (a last batch smaller than K) or weighs 0
+            flat[:] = 0
+        self.comm.allreduce(flat, "the gradient Allreduce")
+        total = float(flat[n_params + 1])
+        if total <= 0:
+            return 0.0, 0.0
+        J = float(flat[n_params]) / total
+        flat[:n_params] /= total
+        if self.penalty is not None:
+            J += self.penalty(self.grads, total)
+        if not math.isfinite(J):
+            raise self._diverged("training loss")
+        self.optimizer.step(self.grads)
+        return J, total
+
     def run_epoch(
         self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> float:
@@ -252,16 +307,23 @@ class Trainer:
         n = len(X)
         bs = min(self.batch_size, n)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        # Batch buffers: one allocation per epoch, reused by every step of it.
-        Xb_full = np.empty((bs, *X.shape[1:]), X.dtype)
-        yb_full = np.empty((bs, *y.shape[1:]), y.dtype)
-        swb_full = None if sample_weight is None else np.empty(bs, sample_weight.dtype)
+        rank, size = self.comm.rank, self.comm.size
+        # Batch buffers: one allocation per epoch, reused by every step of it. With K
+        # ranks each holds its shard of a global batch: every rank draws the same `order`
+        # from the shared seed and gathers only its own rows of each batch.
+        local = -(-bs // size)
+        Xb_full = np.empty((local, *X.shape[1:]), X.dtype)
+        yb_full = np.empty((local, *y.shape[1:]), y.dtype)
+        swb_full = None if sample_weight is None else np.empty(local, sample_weight.dtype)
         batch_hooks = [
             cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end
         ]
         loss_sum = weight_sum = 0.0
         for start in range(0, n, bs):
             idx = order[start : start + bs]
+            if size > 1:
+                lo, hi = shard(len(idx), rank, size)
+                idx = idx[lo:hi]
             b = len(idx)
             Xb, yb = Xb_full[:b], yb_full[:b]
             np.take(X, idx, axis=0, out=Xb)
@@ -271,9 +333,14 @@ class Trainer:
             if sample_weight is not None and swb_full is not None:
                 swb = np.take(sample_weight, idx, out=swb_full[:b])
                 weight = float(swb.sum())
-                if weight <= 0:
+                if weight <= 0 and size == 1:
                     continue  # every weight in the batch is 0: nothing to learn
-            J = self.step(Xb, yb, swb)
+            if size > 1:
+                J, weight = self._sharded_step(Xb, yb, swb, weight)
+                if weight <= 0:
+                    continue  # as above, for the global batch (the same on every rank)
+            else:
+                J = self.step(Xb, yb, swb)
             loss_sum += J * weight
             weight_sum += weight
             for cb in batch_hooks:
@@ -283,8 +350,19 @@ class Trainer:
     def evaluate(
         self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[float, float]:
-        """Loss and metric on validated data in one forward pass (original units)."""
-        out = self.net.forward(X, check=False)
+        """Loss and metric on validated data in one forward pass (original units).
+
+        With K ranks each runs the forward pass on its `shard` of the rows and the
+        outputs (n x c, small) are gathered, so every rank computes the same loss and metric.
+        """
+        if self.comm.size > 1:
+            lo, hi = shard(len(X), self.comm.rank, self.comm.size)
+            part = self.net.forward(X[lo:hi], check=False) if hi > lo else None
+            if part is None:
+                part = np.empty((0, self.net.n_outputs), self.net.dtype)
+            out = self.comm.allgather_rows(part, len(X), "the validation outputs")
+        else:
+            out = self.net.forward(X, check=False)
         metric = self._metric(out, y, sample_weight) * (
             self.y_scale if self.history.metric_name == "rmse" else 1.0
         )
@@ -351,7 +429,11 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         # Overflow in a diverging run is expected and detected, not worth a warning.
-        batch = min(self.batch_size, len(X))
+        batch = -(-min(self.batch_size, len(X)) // self.comm.size)
+        if self.comm.size > 1 and threads is None:
+            # The ranks on one machine share its cores: each gets its share at most.
+            cores = max(1, (os.cpu_count() or 1) // self.comm.local_size)
+            threads = choose_threads(self.net.layer_sizes, batch, available=cores)
         with (
             np.errstate(over="ignore", invalid="ignore"),
             limit_threads(self.net.layer_sizes, batch, threads),
@@ -374,6 +456,8 @@ class Trainer:
                 for cb in self.callbacks:
                     if cb.on_epoch_end(self.epoch, log, self):
                         self.stop_training = True
+                if self.comm.size > 1:  # a callback on one rank stops them all
+                    self.stop_training = self.comm.any(self.stop_training, "the stop flag")
         result = self._result(diverged=False, epochs=epochs, early=early)
         for cb in self.callbacks:
             cb.on_train_end(self, result)
@@ -525,7 +609,8 @@ class Checkpoint(Callback):
         self.meta = dict(meta or {})
 
     def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
-        save_checkpoint(self.path, trainer, self.meta)
+        if trainer.comm.is_root:  # every rank holds the same state; rank 0 writes it
+            save_checkpoint(self.path, trainer, self.meta)
         return None
 
 

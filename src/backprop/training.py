@@ -37,6 +37,7 @@ from backprop.checks import (
     check_ints,
     check_real,
 )
+from backprop.distributed import world
 from backprop.layers import ACTIVATIONS
 from backprop.losses import LOSSES
 from backprop.network import MLP
@@ -270,6 +271,11 @@ def fit(
     resume : bool, default False
         Continue from ``checkpoint`` (which must exist and match ``config`` and ``net``):
         the result is bit for bit that of an uninterrupted run.
+
+        Under ``mpiexec -n K`` (`backprop.distributed.world`) every rank calls `fit` with
+        the same data and config; each takes its share of every global batch of
+        ``config.batch_size`` examples, and rank 0 alone writes the checkpoint and shows
+        progress (docs/scaling.md).
     y_scale : float, default 1.0
         If the caller divided the regression targets by this scale, losses and RMSE in
         the history are multiplied back into original units (`train` does this).
@@ -311,7 +317,13 @@ def fit(
         momentum=config.momentum,
         weight_decay=config.weight_decay,
     )
-    trainer = Trainer(net, opt, batch_size=config.batch_size, seed=config.seed, y_scale=y_scale)
+    # Under `mpiexec -n K` the K ranks train data-parallel (backprop.distributed); the
+    # callbacks are the same on every rank (their states go into one checkpoint), rank 0
+    # alone writes the checkpoint and shows the progress bar.
+    comm = world()
+    trainer = Trainer(
+        net, opt, batch_size=config.batch_size, seed=config.seed, y_scale=y_scale, comm=comm
+    )
     around: list[Callback] = []
     if val is not None:
         around.append(
@@ -320,7 +332,7 @@ def fit(
     if checkpoint is not None:
         around.append(Checkpoint(checkpoint, {"config": config.to_dict()}))
     bar = None
-    if progress_enabled(progress):
+    if progress_enabled(progress) and comm.is_root:  # last in the list: ranks' lists agree
         bar = ProgressBar(epochs, steps_per_epoch, loss_scale=y_scale**2)
     try:
         return trainer.fit(
@@ -370,7 +382,7 @@ def train(
     out : path, optional
         Write the run's result files there (`backprop.report.write_results`: the model,
         ``metrics.json`` with the test-set scores, ``history.csv``, the plots), the same
-        directory ``backprop train`` writes.
+        directory ``backprop train`` writes. Under ``mpiexec``, rank 0 alone writes them.
 
     Returns
     -------
@@ -460,7 +472,7 @@ def train(
         exc.model = to_model()
         raise
     model = to_model()
-    if out is not None:
+    if out is not None and world().is_root:  # every rank holds the same model
         from backprop.report import write_results
 
         write_results(out, model, result, dataset, config=config)
