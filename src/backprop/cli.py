@@ -363,7 +363,7 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
     """(flag, argparse keyword arguments, help) of each TrainConfig field's flag."""
     from backprop.layers import ACTIVATIONS
     from backprop.optim import OPTIMIZERS, SCHEDULES
-    from backprop.training import DTYPES
+    from backprop.training import DTYPES, KEEP
 
     def num(kind: Callable[[str], Any], metavar: str) -> dict[str, Any]:
         return {"type": kind, "metavar": metavar}
@@ -397,6 +397,14 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
         ),
         ("--seed", num(nonnegative_int, "S"), "seed of the test split, weights and shuffling"),
         ("--dtype", {"choices": DTYPES}, "floating-point type of parameters and arithmetic"),
+        (
+            "--keep",
+            {"choices": KEEP},
+            "weights the model ends with: those of the best epoch (lowest validation loss) "
+            "or of the last one",
+        ),
+        ("--dropout", num(fraction, "P"), "drop probability of each hidden unit in training"),
+        ("--input-dropout", num(fraction, "P"), "drop probability of each input in training"),
     ]
 
 

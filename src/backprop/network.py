@@ -38,6 +38,7 @@ class _Buffers:
     D[l] : (n, width of hidden layer l+1), first dJ/dA, then delta = dJ/dZ in place.
     F[l] : (n, width of hidden layer l+1), f'(Z[l]).
     ones : (n,), the notes' 1_n, so that dJ/db = 1_n^T delta is one BLAS call.
+    X0 : (n, d), the inputs after input dropout (allocated on first use).
     """
 
     def __init__(self, n: int, layer_sizes: Sequence[int], dtype: np.dtype) -> None:
@@ -46,6 +47,7 @@ class _Buffers:
         self.D = [np.empty((n, width), dtype) for width in layer_sizes[1:-1]]
         self.F = [np.empty((n, width), dtype) for width in layer_sizes[1:-1]]
         self.ones = np.ones(n, dtype)
+        self.X0: np.ndarray | None = None
 
 
 class MLP:
@@ -354,6 +356,7 @@ class MLP:
         sample_weight: ArrayLike | None = None,
         grads: dict[str, np.ndarray] | None = None,
         check: bool = True,
+        masks: Sequence[np.ndarray | None] | None = None,
     ) -> tuple[float, dict[str, np.ndarray]]:
         """Forward pass, loss, and backpropagation (the notes' Alg 3 in row layout).
 
@@ -372,6 +375,12 @@ class MLP:
             accumulated between calls.
         check : bool, default True
             Validate X and y (skip only for data already checked).
+        masks : sequence of (ndarray or None), optional
+            Inverted dropout (``docs/training.md``): ``masks[0]`` of shape (n, d) for the
+            inputs and ``masks[l]`` of shape (n, m_l) for hidden layer l, each the 0/1 mask
+            M already divided by its keep probability (None: no dropout there). The forward
+            pass uses A(l) = f(Z(l)) * M(l) and the backward pass the same product,
+            delta(l) = dJ/dA(l) * f'(Z(l)) * M(l). Training only; prediction never drops.
 
         Returns
         -------
@@ -401,10 +410,19 @@ class MLP:
         buf = self._buffers_for(X.shape[0])
         act = self._act
         # An activation whose forward pass yields f'(Z) for free (ReLU's mask) writes it into
-        # F now; the others compute f'(Z) in the backward pass.
+        # F now; the others compute f'(Z) in the backward pass, unless dropout scales A (then
+        # f'(Z) is taken from the unscaled A here, and F holds f'(Z) * M from the start).
         fused = act.f_and_f_prime
+        drop = [None] * L if masks is None else list(masks)
+        if len(drop) != L:
+            raise ValueError(f"masks must have {L} entries (inputs, then each hidden layer)")
+        fprime_in_forward = fused is not None or any(m is not None for m in drop[1:])
 
         # Forward (page 7): Z(l) = A(l-1) W(l) + 1_n b(l),  A(l) = f(Z(l)),  A(0) = X.
+        if drop[0] is not None:
+            if buf.X0 is None:
+                buf.X0 = np.empty_like(X, dtype=self.dtype)
+            X = np.multiply(X, drop[0], out=buf.X0)  # input dropout: A(0) = X * M(0)
         A_prev = X
         for l in range(L):
             Z = np.matmul(A_prev, P[W[l]], out=buf.Z[l])
@@ -415,6 +433,12 @@ class MLP:
                     fused(Z, A_prev, buf.F[l])
                 else:
                     act.f(Z, A_prev)
+                    if fprime_in_forward:
+                        act.f_prime(Z, A_prev, buf.F[l])
+                M = drop[l + 1]
+                if M is not None:  # A = f(Z) * M, and dA/dZ = f'(Z) * M
+                    A_prev *= M
+                    buf.F[l] *= M
 
         # Output delta: delta(L) = dJ/dS, written over the scores S (page 5).
         J, delta = self._loss_fn(buf.Z[L - 1], y, out=buf.Z[L - 1], sample_weight=w)
@@ -428,7 +452,7 @@ class MLP:
                 dJ_dA = np.matmul(delta, P[W[l]].T, out=buf.D[l - 1])  # delta W^T
                 # delta(l) = dJ/dA * f'(Z(l)), in place in the same buffer.
                 fprime = buf.F[l - 1]
-                if fused is None:  # else F holds f'(Z) since the forward pass
+                if not fprime_in_forward:  # else F holds f'(Z) (* M) since the forward pass
                     act.f_prime(buf.Z[l - 1], buf.A[l - 1], fprime)
                 delta = np.multiply(dJ_dA, fprime, out=dJ_dA)
         return J, grads

@@ -168,6 +168,9 @@ class Trainer:
         the history are multiplied back into original units.
     lr_name : str, default "lr"
         How the divergence message names the learning rate.
+    dropout, input_dropout : float, default 0.0
+        Inverted dropout on each hidden layer and on the inputs while training: a fresh
+        mask per step, drawn from the run's RNG (so runs reproduce and resume bit for bit).
     comm : backprop.distributed.Communicator, optional
         Train data-parallel with the other ranks of an MPI job (`backprop.distributed`):
         every rank passes the same data and seed, takes its `shard` of each global batch
@@ -196,6 +199,8 @@ class Trainer:
         y_scale: float = 1.0,
         lr_name: str = "lr",
         comm: Communicator | None = None,
+        dropout: float = 0.0,
+        input_dropout: float = 0.0,
     ) -> None:
         self.net = net
         self.optimizer = optimizer
@@ -224,8 +229,34 @@ class Trainer:
             at += p.size
         self._good = {k: p.copy() for k, p in net.params.items()}
         self._lr = optimizer.lr
+        # Dropout: the drop probability of the inputs, then of each hidden layer; masks are
+        # drawn from the run's RNG every step into buffers kept per batch size.
+        self._drop = [float(input_dropout)] + [float(dropout)] * (net.n_layers - 1)
+        self._mask_buffers: dict[int, list[np.ndarray | None]] = {}
 
     # ------------------------------------------------------------------ one step
+    def _masks(self, n: int) -> list[np.ndarray | None] | None:
+        """Fresh inverted-dropout masks M / keep for a batch of n (None without dropout)."""
+        if not any(self._drop):
+            return None
+        masks = self._mask_buffers.get(n)
+        if masks is None:
+            if len(self._mask_buffers) >= 2:  # a full batch size and a last partial one
+                self._mask_buffers.pop(next(iter(self._mask_buffers)))
+            widths = self.net.layer_sizes[:-1]
+            masks = [
+                None if p == 0 else np.empty((n, w), self.net.dtype)
+                for p, w in zip(self._drop, widths, strict=True)
+            ]
+            self._mask_buffers[n] = masks
+        for M, p in zip(masks, self._drop, strict=True):
+            if M is not None:
+                keep = 1.0 - p
+                self.rng.random(dtype=M.dtype, out=M)
+                np.less(M, keep, out=M)  # 1 with probability keep, else 0
+                M *= 1.0 / keep  # inverted: the expected activation is unchanged
+        return masks
+
     def step(self, Xb: np.ndarray, yb: np.ndarray, swb: np.ndarray | None = None) -> float:
         """One update on a batch: the notes' gradient, a penalty, the optimiser's step.
 
@@ -248,7 +279,9 @@ class Trainer:
             If J is NaN or infinite (the weights are reset to the last good ones).
         """
         self._lr = self.optimizer.lr
-        J, grads = self.net.loss_and_grads(Xb, yb, sample_weight=swb, grads=self.grads, check=False)
+        J, grads = self.net.loss_and_grads(
+            Xb, yb, sample_weight=swb, grads=self.grads, check=False, masks=self._masks(len(Xb))
+        )
         if self.penalty is not None:
             J += self.penalty(grads, float(len(Xb)) if swb is None else float(swb.sum()))
         if not math.isfinite(J):
@@ -275,7 +308,10 @@ class Trainer:
         flat = self._flat
         n_params = flat.size - 2
         if len(Xb) and weight > 0:
-            J, _ = self.net.loss_and_grads(Xb, yb, sample_weight=swb, grads=self.grads, check=False)
+            masks = self._masks(len(Xb))
+            J, _ = self.net.loss_and_grads(
+                Xb, yb, sample_weight=swb, grads=self.grads, check=False, masks=masks
+            )
             flat[:n_params] *= weight
             flat[n_params] = J * weight
             flat[n_params + 1] = weight

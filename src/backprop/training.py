@@ -125,6 +125,12 @@ class TrainConfig:
         With validation data, the weights the network ends with: those of the best
         epoch (lowest validation loss) or of the last one. Without validation data the
         last epoch's are kept.
+    dropout : float, default 0.0
+        Inverted dropout on every hidden layer during training: each unit of each example
+        is zeroed with this probability and the survivors scaled by 1 / (1 - dropout)
+        (``docs/training.md``); 0 <= dropout < 1. Never applied at prediction.
+    input_dropout : float, default 0.0
+        The same on the inputs.
     """
 
     hidden: tuple[int, ...] = (1024,)
@@ -142,6 +148,8 @@ class TrainConfig:
     dtype: str = "float32"
     standardize: bool = True
     keep: str = "best"
+    dropout: float = 0.0
+    input_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):  # from JSON or argparse
@@ -172,6 +180,8 @@ class TrainConfig:
         check_choice("dtype", self.dtype, DTYPES)
         check_bool("standardize", self.standardize)
         check_choice("keep", self.keep, KEEP)
+        check_fraction("dropout", self.dropout)
+        check_fraction("input_dropout", self.input_dropout)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-serialisable dict (``hidden`` as a list)."""
@@ -322,7 +332,14 @@ def fit(
     # alone writes the checkpoint and shows the progress bar.
     comm = world()
     trainer = Trainer(
-        net, opt, batch_size=config.batch_size, seed=config.seed, y_scale=y_scale, comm=comm
+        net,
+        opt,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        y_scale=y_scale,
+        comm=comm,
+        dropout=config.dropout,
+        input_dropout=config.input_dropout,
     )
     around: list[Callback] = []
     if val is not None:
