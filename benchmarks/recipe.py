@@ -1,41 +1,123 @@
 """Measure the default training recipe: test accuracy (or RMSE) and wall time per dataset.
 
-Run: ``.venv/bin/python benchmarks/recipe.py [digits diabetes fashion-mnist] [--key value]``
-(``--key value`` overrides a `TrainConfig` field, e.g. ``--epochs 20 --lr 3e-3``).
-Prints one line per dataset; the numbers in ``docs/training.md`` come from this script.
+Run: ``.venv/bin/python benchmarks/recipe.py [digits diabetes fashion-mnist] [--key value]
+[--record FILE] [--out DIR]`` (``--key value`` overrides a `TrainConfig` field, e.g.
+``--epochs 20 --lr 3e-3``). Prints one line per dataset.
+
+``--record FILE`` merges each dataset's result (test metrics, epochs, best epoch, times)
+with the machine, the load average before and after, the date and the config into the
+JSON file ``FILE`` (one entry per dataset and overrides, e.g. ``digits`` or ``digits --seed 1``,
+replaced when run again). The numbers quoted in
+README.md and docs/ come from ``benchmarks/results/recipe.json``, written this way, and
+``tests/test_docs.py`` checks them against it and re-runs the fast datasets.
+``--out DIR`` also writes each run's result files (model, metrics.json, history.csv,
+plots) into ``DIR/<dataset>/``, as ``backprop train`` does.
 """
 
 from __future__ import annotations
 
 import ast
+import datetime
+import json
 import os
+import platform
 import sys
 import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from backprop.data import load_dataset
 from backprop.training import TrainConfig, evaluate, train
 
+#: Options of this script itself; every other ``--key value`` is a `TrainConfig` field.
+SCRIPT_OPTIONS = ("record", "out")
+
 
 def main(argv: list[str]) -> None:
     names = [a for a in argv if not a.startswith("--") and not _is_value(argv, a)]
-    overrides = {
-        argv[i][2:].replace("-", "_"): _value(argv[i + 1])
+    options = {
+        argv[i][2:].replace("-", "_"): argv[i + 1]
         for i in range(len(argv))
         if argv[i].startswith("--")
     }
+    record = options.pop("record", None)
+    out = options.pop("out", None)
+    overrides = {k: _value(v) for k, v in options.items()}
     config = TrainConfig(**overrides)
     print(f"config: {config.to_dict()}  (cpus: {os.cpu_count()})")
     for name in names or ["digits", "diabetes", "fashion-mnist"]:
+        load_before = os.getloadavg()
         ds = load_dataset(name)
         t0 = time.perf_counter()
-        model, result = train(ds, config, progress=False)
+        run_out = None if out is None else Path(out) / name
+        model, result = train(ds, config, progress=False, out=run_out)
         seconds = time.perf_counter() - t0
-        metrics = evaluate(model, ds.X_test, ds.y_test)
+        metrics = evaluate(model, ds.X_test, ds.y_test, baseline_mean=_train_mean(ds))
         shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
         print(
             f"{name:14s} {shown}  epochs={result.epochs_run} best_epoch={result.best_epoch} "
             f"fit_seconds={result.train_seconds:.1f} total_seconds={seconds:.1f}"
         )
+        if record is not None:
+            entry = {
+                **{k: float(v) for k, v in metrics.items()},
+                "epochs_run": int(result.epochs_run),
+                "best_epoch": result.best_epoch,
+                "kept": result.kept,
+                "fit_seconds": float(result.train_seconds),
+                "total_seconds": seconds,
+                "n_train": len(ds.y_train),
+                "n_test": len(ds.y_test),
+                "overrides": overrides,
+                "config": config.to_dict(),
+                "command": "benchmarks/recipe.py " + " ".join(argv),
+                "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "machine": machine(),
+                "load_average_before": list(load_before),
+                "load_average_after": list(os.getloadavg()),
+            }
+            write_record(Path(record), record_key(name, options), entry)
+
+
+def record_key(name: str, options: dict[str, str]) -> str:
+    """A run's record key: the dataset, then the overrides as typed (``digits --seed 1``)."""
+    return " ".join([name, *(f"--{k.replace('_', '-')} {v}" for k, v in options.items())])
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, core count, BLAS thread limit from the environment, library versions."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+
+
+def write_record(path: Path, name: str, entry: dict[str, Any]) -> None:
+    """Replace ``name``'s entry in the JSON record at ``path`` (created if missing)."""
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data[name] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _train_mean(ds: Any) -> Any:
+    # The CLI's regression baseline: always predicting the training targets' mean.
+    return None if ds.task == "classification" else np.asarray(ds.y_train, np.float64).mean(0)
 
 
 def _value(text: str) -> object:
