@@ -61,6 +61,8 @@ def _quiet(fn, *args, **kw):  # type: ignore[no-untyped-def]
     [
         MLPClassifier((8,), max_iter=60, learning_rate_init=0.05, random_state=0),
         MLPRegressor((8,), max_iter=60, learning_rate_init=0.05, random_state=0),
+        MLPClassifier((8,), solver="lbfgs", max_iter=60, random_state=0),
+        MLPRegressor((8,), solver="lbfgs", max_iter=60, random_state=0),
     ]
 )
 def test_sklearn_estimator_checks(estimator, check) -> None:  # type: ignore[no-untyped-def]
@@ -386,7 +388,8 @@ def test_divergence_is_a_clear_error(regression) -> None:  # type: ignore[no-unt
     [
         ("hidden_layer_sizes", (4, 0)),
         ("activation", "softplus"),
-        ("solver", "lbfgs"),
+        ("solver", "newton"),
+        ("max_fun", 0),
         ("alpha", -1.0),
         ("batch_size", 0),
         ("learning_rate_init", 0.0),
@@ -469,3 +472,87 @@ def test_load_model_with_standardisation_folds_it_into_the_first_layer(tmp_path,
     est = MLPClassifier.load(tmp_path / "m.safetensors")
     np.testing.assert_allclose(est.predict_proba(raw), model.predict_proba(raw), atol=1e-12)
     assert list(est.classes_) == ["a", "b", "c"] and est.activation == "tanh"
+
+
+# --------------------------------------------------------------------------- L-BFGS
+
+
+def _same_start(est, ref, X, y, sizes, seed=1):  # type: ignore[no-untyped-def]
+    """Fit both for one iteration, then give both the same weights (drawn here, neither
+    library's initialiser) so that a warm-started fit starts from the same point."""
+    rng = np.random.default_rng(seed)
+    for e in (est, ref):
+        _quiet(e.set_params(max_iter=1).fit, X, y)
+    for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        W, c = rng.normal(0, 1 / np.sqrt(a), (a, b)), rng.normal(0, 0.1, b)
+        est.coefs_[l] = W.copy()
+        est.intercepts_[l] = c.copy()
+        ref.coefs_[l] = W.copy()
+        ref.intercepts_[l] = c.copy()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lbfgs_reaches_sklearn_training_loss_classifier(iris, weighted) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    sw = np.random.default_rng(0).uniform(0.2, 2.0, len(y)) if weighted else None
+    kw = dict(solver="lbfgs", alpha=1e-3, warm_start=True)
+    for max_iter in (15, 200):  # mid-run and at convergence
+        e, r = MLPClassifier((7,), **kw), SkMLPClassifier((7,), **kw)
+        _same_start(e, r, X, y, [4, 7, 3])
+        e.set_params(max_iter=max_iter)
+        r.set_params(max_iter=max_iter)
+        _quiet(e.fit, X, y, sample_weight=sw)
+        _quiet(r.fit, X, y, sample_weight=sw)
+        assert e.n_iter_ == r.n_iter_
+        assert e.loss_ == pytest.approx(r.loss_, rel=1e-6)
+        np.testing.assert_allclose(e.predict_proba(X), r.predict_proba(X), atol=1e-6)
+
+
+def test_lbfgs_reaches_sklearn_training_loss_regressor(regression) -> None:  # type: ignore[no-untyped-def]
+    # One target: scikit-learn's multi-output squared loss is scaled differently (see
+    # docs/estimators.md), its one-target loss is the notes' 1/(2n) sum (y - o)^2.
+    X, Y = regression
+    y = Y[:, 0]
+    kw = dict(solver="lbfgs", alpha=1e-2, activation="tanh", warm_start=True, max_iter=100)
+    est = MLPRegressor(hidden_layer_sizes=(6,), **kw)
+    ref = SkMLPRegressor(hidden_layer_sizes=(6,), **kw)
+    _same_start(est, ref, X, y, [5, 6, 1])
+    est.set_params(max_iter=100)
+    ref.set_params(max_iter=100)
+    _quiet(est.fit, X, y)
+    _quiet(ref.fit, X, y)
+    assert est.loss_ == pytest.approx(ref.loss_, rel=1e-6)
+    assert est.n_iter_ == ref.n_iter_
+
+
+def test_lbfgs_max_fun_and_max_iter_warn_as_sklearn(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
+        clf = MLPClassifier((7,), solver="lbfgs", max_fun=5, random_state=0).fit(X, y)
+    assert clf.n_iter_ <= 5  # each iteration evaluates the function at least once
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        clf = MLPClassifier((7,), solver="lbfgs", max_iter=3, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # converges: no warning
+        MLPClassifier((7,), solver="lbfgs", max_iter=500, random_state=0).fit(X, y)
+
+
+def test_lbfgs_has_no_partial_fit(iris) -> None:  # type: ignore[no-untyped-def]
+    for est in (MLPClassifier(solver="lbfgs"), MLPRegressor(solver="lbfgs")):
+        assert not hasattr(est, "partial_fit")
+        with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as info:
+            est.partial_fit  # noqa: B018
+        assert "lbfgs is not stochastic" in str(info.value.__cause__)
+    assert hasattr(MLPClassifier(solver="sgd"), "partial_fit")
+
+
+def test_lbfgs_one_flat_buffer_and_float32(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    clf = _quiet(MLPClassifier((5,), solver="lbfgs", max_iter=20, random_state=0).fit, X, y)
+    first, last = clf.coefs_[0], clf.intercepts_[-1]
+    assert first.base is not None and first.base is last.base  # one buffer
+    assert clf.predict(X).shape == y.shape
+    clf32 = _quiet(MLPClassifier((5,), solver="lbfgs", max_iter=20, random_state=0).fit, X.astype(np.float32), y)
+    assert all(c.dtype == np.float32 for c in clf32.coefs_ + clf32.intercepts_)
+    assert clf32.loss_ == pytest.approx(clf.loss_, rel=1e-3)

@@ -11,14 +11,15 @@ optimisers' weight decay also decays biases and is not divided by the batch size
 an `EarlyStopping` callback with scikit-learn's rule (``tol`` and ``n_iter_no_change`` on
 the training loss, or on the validation score with ``early_stopping``); a callback keeps
 the fitted attributes (``loss_curve_``, ``n_iter_``, ...) current. ``partial_fit`` is one
-epoch that keeps the optimiser state between calls.
+epoch that keeps the optimiser state between calls. ``solver="lbfgs"`` is the one
+full-batch path beside the engine: scipy's L-BFGS-B over one flat view of the
+parameters, with the engine's ``loss_and_grads`` plus the ``alpha`` penalty as objective.
 
 Deliberate differences from scikit-learn are listed in ``docs/estimators.md``; the main
 ones: a binary classifier has a 2-column softmax output (``coefs_[-1]`` has 2 columns,
 ``out_activation_`` is ``"softmax"``), multilabel targets are refused, the multi-output
-squared error and its gradient are scaled consistently, ReLU weights start He-normal and
-biases at 0, and only the "sgd" and "adam" solvers exist (no "lbfgs", constant learning
-rate only).
+squared error and its gradient are scaled consistently, and ReLU weights start He-normal
+and biases at 0.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -62,7 +64,8 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 # scikit-learn's activation names -> the engine's.
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-_SOLVERS = ("sgd", "adam")
+_SOLVERS = ("lbfgs", "sgd", "adam")
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 
 def _l2_penalty(net: MLP, alpha: float) -> Penalty:
@@ -76,6 +79,35 @@ def _l2_penalty(net: MLP, alpha: float) -> Penalty:
         return 0.5 * alpha * sum(float(np.vdot(W, W)) for _, W in weights) / total
 
     return penalty
+
+
+def _views_like(params: dict[str, np.ndarray], flat: np.ndarray) -> dict[str, np.ndarray]:
+    """Views into ``flat``, in the order and shapes of ``params``."""
+    views, start = {}, 0
+    for key, p in params.items():
+        views[key] = flat[start : start + p.size].reshape(p.shape)
+        start += p.size
+    return views
+
+
+def _flatten_params(net: MLP) -> np.ndarray:
+    """The network's parameters as views into one flat buffer (made once, kept): the
+    buffer, which L-BFGS reads and writes as one vector."""
+    first = next(iter(net.params.values()))
+    base = first.base
+    if (
+        isinstance(base, np.ndarray)
+        and base.ndim == 1
+        and base.size == net.n_params
+        and all(p.base is base for p in net.params.values())
+    ):
+        return base
+    flat = np.empty(net.n_params, net.dtype)
+    views = _views_like(net.params, flat)
+    for key, p in net.params.items():
+        views[key][...] = p
+    net.params = views
+    return flat
 
 
 class _FittedAttributes(Callback):
@@ -138,6 +170,7 @@ class _BaseMLP(BaseEstimator):
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
+        max_fun: int = 15000,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -159,6 +192,7 @@ class _BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
 
     # ------------------------------------------------------------------ parameters
     def _hidden_sizes(self) -> list[int]:
@@ -174,11 +208,8 @@ class _BaseMLP(BaseEstimator):
         """Validate every parameter (in fit, as the scikit-learn developer guide asks)."""
         self._hidden_sizes()
         check_choice("activation", self.activation, _ACTIVATIONS)
-        if self.solver == "lbfgs":
-            raise OptionError(
-                "solver", "lbfgs", f"one of {', '.join(_SOLVERS)} (lbfgs is not implemented)"
-            )
         check_choice("solver", self.solver, _SOLVERS)
+        check_int("max_fun", self.max_fun, low=1)
         check_real("alpha", self.alpha, low=0)
         if self.batch_size != "auto":
             check_int("batch_size", self.batch_size, low=1)
@@ -192,6 +223,15 @@ class _BaseMLP(BaseEstimator):
         check_fraction("beta_2", self.beta_2)
         check_real("epsilon", self.epsilon, low=0, low_open=True)
         check_int("n_iter_no_change", self.n_iter_no_change, low=1)
+
+    def _check_solver(self) -> bool:
+        """``partial_fit`` exists for the stochastic solvers only (scikit-learn's rule)."""
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                f"{self.solver} is not stochastic."
+            )
+        return True
 
     # ------------------------------------------------------------------ hooks
     def _prepare_y(
@@ -279,11 +319,61 @@ class _BaseMLP(BaseEstimator):
             yt = yt.astype(net.dtype, copy=False)
         if sw is not None:
             sw = sw.astype(net.dtype, copy=False)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(net, X_arr, yt, sw)
+            return self
         # Like scikit-learn: fit makes a new optimiser, partial_fit keeps its state.
         if not incremental or getattr(self, "_optimizer", None) is None:
             self._optimizer = self._make_optimizer(net)
         self._epochs(net, X_arr, yt, sw, rs, incremental)
         return self
+
+    def _fit_lbfgs(self, net: MLP, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> None:
+        """scikit-learn's ``_fit_lbfgs``: full-batch L-BFGS-B (scipy) on the whole data.
+
+        The objective is the engine's ``loss_and_grads`` (the notes' backward pass, pages
+        4-7) plus the ``alpha`` penalty, over one flat view of the parameters: the
+        network's arrays are views into one buffer, so each evaluation copies scipy's
+        point into that buffer and nothing else of parameter size.
+        """
+        from scipy.optimize import minimize
+        from sklearn.utils.optimize import _check_optimize_result
+
+        flat = _flatten_params(net)
+        self._set_structure()  # coefs_ are the views now
+        gflat = np.empty_like(flat)
+        grads = _views_like(net.params, gflat)
+        total = float(len(X)) if sw is None else float(sw.sum())
+        penalty = _l2_penalty(net, float(self.alpha)) if self.alpha else None
+
+        def loss_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+            np.copyto(flat, x, casting="same_kind")
+            J, _ = net.loss_and_grads(X, y, sample_weight=sw, grads=grads, check=False)
+            if penalty is not None:
+                J += penalty(grads, total)
+            # scipy works in float64 and may keep the gradient it is given: a copy.
+            return J, gflat.astype(np.float64)
+
+        def record(intermediate_result: Any) -> None:
+            self.loss_curve_.append(float(intermediate_result.fun))
+            if self.verbose:
+                print(f"Iteration {len(self.loss_curve_)}, loss = {self.loss_curve_[-1]:.8f}")
+
+        self.loss_curve_ = []
+        res = minimize(
+            loss_grad,
+            flat.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            callback=record,
+            options={"maxfun": int(self.max_fun), "maxiter": int(self.max_iter), "gtol": self.tol},
+        )
+        # scikit-learn's own check: its ConvergenceWarning wording, n_iter_ = min(nit, max_iter).
+        self.n_iter_ = _check_optimize_result("lbfgs", res, int(self.max_iter))
+        np.copyto(flat, res.x, casting="same_kind")
+        self.loss_ = float(res.fun)
+        self.best_loss_ = min(self.loss_curve_, default=self.loss_)
+        self.t_ += len(X) * self.n_iter_
 
     def _make_optimizer(self, net: MLP) -> Optimizer:
         if self.solver == "sgd":
@@ -658,7 +748,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Width of each hidden layer (an empty tuple: no hidden layer).
     activation : {"relu", "tanh", "logistic", "identity"}, default "relu"
         Hidden activation ("logistic" is the engine's "sigmoid").
-    solver : {"adam", "sgd"}, default "adam"
+    solver : {"adam", "sgd", "lbfgs"}, default "adam"
+        "lbfgs": full-batch L-BFGS-B (scipy); no ``partial_fit``, ``batch_size``,
+        ``shuffle`` or ``early_stopping``; ``tol`` is its gradient tolerance.
     alpha : float, default 1e-4
         L2 penalty ``alpha / (2 n) * sum ||W||^2`` over the weights (not the biases) of
         every layer, n the batch's total sample weight (its size without weights).
@@ -691,6 +783,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         For ``solver="adam"``.
     n_iter_no_change : int, default 10
         Stop after more than this many epochs without an improvement of ``tol``.
+    max_fun : int, default 15000
+        For ``solver="lbfgs"``: the most loss evaluations (reaching it warns).
 
     Attributes
     ----------
@@ -751,6 +845,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(
         self,
         X: ArrayLike,
@@ -914,6 +1009,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
     ) -> Any:
