@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# The tests include data-parallel training under `mpiexec -n 2` (the `mpi` extra).
 $(TSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mpi]'
 	touch $@ $(STAMP)
 
 # Trains the default recipe on the bundled digits set (no download) and prints the test
@@ -39,7 +40,7 @@ bench: $(TSTAMP)
 # kernel. To regenerate the stored outputs: $(BIN)/python notebooks/build_notebook.py
 NSTAMP := $(VENV)/.installed-notebook
 $(NSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,notebook]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mpi,notebook]'
 	touch $@ $(TSTAMP) $(STAMP)
 
 notebook: $(NSTAMP)

@@ -194,6 +194,8 @@ class _MPI(Communicator):
         hook = sys.excepthook
 
         def excepthook(*exc: Any) -> None:  # an uncaught error: the others must not wait
+            if not self.is_root:  # an error every rank hits is printed once, by rank 0
+                time.sleep(self.GRACE)
             hook(*exc)
             self._abort(1)
 
@@ -271,6 +273,7 @@ class _MPI(Communicator):
     def _abort(self, code: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(0.2)  # mpiexec forwards what was just printed before it ends the job
         try:
             self.comm.Abort(code)
         finally:  # Abort does not return; if MPI is already gone, leave anyway

@@ -1,0 +1,201 @@
+"""Data-parallel training over MPI (`backprop.distributed`), checked through real ``mpiexec``.
+
+The MPI tests start ``mpiexec -n 2`` in a subprocess (tests/mpi_worker.py) and compare
+with the same run in one process: the same weights after two epochs (only the order of
+the sums differs), a resumed run equal to an uninterrupted one, and a dead or hung rank
+ending the job with a message in bounded time. Without mpi4py and an ``mpiexec`` they skip
+with the reason, except under ``BACKPROP_REQUIRE_MPI=1`` (set by ``.ci/run``), where that
+is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backprop import distributed
+from backprop.distributed import LOCAL, MPIUnavailableError, launched_size, shard
+from backprop.network import MLP
+from backprop.optim import make_optimizer
+from backprop.trainer import Trainer
+
+WORKER = Path(__file__).with_name("mpi_worker.py")
+
+
+def _mpiexec() -> str:
+    """The ``mpiexec`` next to this Python (the `mpich` wheel's), or on PATH; else skip."""
+    reason = ""
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        reason = "mpi4py is not installed: pip install -e '.[mpi]'"
+    exe = shutil.which(
+        "mpiexec", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
+    if not reason and exe is None:
+        reason = "no mpiexec found (pip install -e '.[mpi]' brings MPICH's)"
+    if reason:
+        if os.environ.get("BACKPROP_REQUIRE_MPI") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    assert exe is not None
+    return exe
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The environment without this process's own MPI variables (pytest under mpiexec)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    env.update(OPENBLAS_NUM_THREADS="1", **extra)
+    return env
+
+
+def _run(ranks: int, scenario: str, dtype: str, out: Path, timeout: float = 120, **env: str):
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(WORKER), scenario, dtype, str(out)]
+    if ranks > 1:
+        cmd = [_mpiexec(), "-n", str(ranks), *cmd]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=_clean_env(**env)
+    )
+
+
+def _weights(out: Path) -> dict[str, np.ndarray]:
+    with np.load(out / "weights.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+# ----------------------------------------------------------------------------- no MPI
+
+
+def test_shard_covers_every_row_once() -> None:
+    for n in (0, 1, 5, 9, 100, 101):
+        for size in (1, 2, 3, 7):
+            parts = [shard(n, r, size) for r in range(size)]
+            rows = [i for lo, hi in parts for i in range(lo, hi)]
+            assert rows == list(range(n))
+            sizes = [hi - lo for lo, hi in parts]
+            assert max(sizes) - min(sizes) <= 1
+
+
+def test_launched_size_reads_the_launchers_variables() -> None:
+    assert launched_size({}) == 1
+    assert launched_size({"PMI_SIZE": "4"}) == 4
+    assert launched_size({"OMPI_COMM_WORLD_SIZE": "3"}) == 3
+
+
+def test_without_mpi4py_a_multi_rank_launch_says_how_to_install(monkeypatch) -> None:
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import fails as if not installed
+    distributed.world.cache_clear()
+    try:
+        with pytest.raises(MPIUnavailableError, match=r"one of 2 ranks.*backprop-mlp\[mpi\]"):
+            distributed.world()
+    finally:
+        distributed.world.cache_clear()
+
+
+def test_one_rank_needs_no_mpi(monkeypatch) -> None:
+    monkeypatch.setenv("PMI_SIZE", "1")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    distributed.world.cache_clear()
+    try:
+        assert distributed.world() is LOCAL
+    finally:
+        distributed.world.cache_clear()
+
+
+def test_bad_timeout_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("BACKPROP_MPI_TIMEOUT", "soon")
+    distributed.world.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"BACKPROP_MPI_TIMEOUT.*'soon'"):
+            distributed.world()
+    finally:
+        distributed.world.cache_clear()
+
+
+def test_gradients_live_in_one_flat_buffer() -> None:
+    """One Allreduce covers every layer: each gradient is a view of the trainer's buffer."""
+    net = MLP([5, 4, 3, 2], seed=0)
+    trainer = Trainer(net, make_optimizer("sgd", net.params, lr=0.1), batch_size=4)
+    flat = trainer._flat
+    assert flat.size == net.n_params + 2  # plus the loss and weight sums
+    for k, g in trainer.grads.items():
+        assert g.shape == net.params[k].shape
+        assert np.shares_memory(g, flat)
+    X = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    y = np.array([0, 1, 1, 0])
+    _, fresh = net.loss_and_grads(X, y)  # before the step changes the weights
+    trainer.step(X, y)
+    assert fresh.keys() == trainer.grads.keys()
+    for k, g in fresh.items():  # the views hold the step's gradient, bit for bit
+        np.testing.assert_array_equal(trainer.grads[k], g)
+
+
+# ----------------------------------------------------------------------------- MPI
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [("float64", 1e-12), ("float32", 1e-5)])
+def test_two_ranks_train_the_same_weights_as_one(tmp_path: Path, dtype: str, tol: float) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    r1 = _run(1, "plain", dtype, one)
+    assert r1.returncode == 0, r1.stderr
+    r2 = _run(2, "plain", dtype, two)
+    assert r2.returncode == 0, r2.stderr
+    a, b = _weights(one), _weights(two)
+    for k in ("W1", "b1", "W2", "b2"):
+        assert a[k].dtype == np.dtype(dtype)
+        assert _rel(b[k], a[k]) < tol, k
+    # The sharded validation agrees too (loss to rounding, accuracy exactly).
+    np.testing.assert_allclose(b["val_loss"], a["val_loss"], rtol=tol * 10)
+    np.testing.assert_array_equal(b["val_metric"], a["val_metric"])
+    # Two epochs really moved the weights (a no-op run would also be "equal").
+    start = MLP([20, 32, 3], dtype=dtype, seed=0).params
+    assert _rel(a["W1"], start["W1"]) > 1e-2
+
+
+def test_two_ranks_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    assert _run(1, "plain", "float64", ref).returncode == 0
+    crashed = _run(2, "crash", "float64", run)
+    assert crashed.returncode != 0
+    assert "crash after epoch 1" in crashed.stderr
+    assert (run / "checkpoint.safetensors").is_file()
+    assert not (run / "weights.npz").exists()
+    resumed = _run(2, "resume", "float64", run)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _weights(ref), _weights(run)
+    for k in ("W1", "b1", "W2", "b2"):
+        assert _rel(b[k], a[k]) < 1e-12, k
+    np.testing.assert_allclose(b["val_loss"], a["val_loss"], rtol=1e-10)
+
+
+def test_a_killed_rank_ends_the_job(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    r = _run(2, "kill", "float64", tmp_path, timeout=60, BACKPROP_MPI_TIMEOUT="20")
+    assert r.returncode != 0
+    assert time.monotonic() - t0 < 30
+    assert "Killed" in r.stdout + r.stderr  # mpiexec names the signal that ended the rank
+    assert not (tmp_path / "weights.npz").exists()
+
+
+def test_a_hung_rank_ends_the_job_after_the_timeout(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    r = _run(2, "hang", "float64", tmp_path, timeout=60, BACKPROP_MPI_TIMEOUT="3")
+    took = time.monotonic() - t0
+    assert r.returncode != 0
+    assert 3 <= took < 30
+    assert "rank 0 of 2: waited more than 3 s for the other ranks in the gradient" in r.stderr
+    assert not (tmp_path / "weights.npz").exists()
