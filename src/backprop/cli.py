@@ -405,6 +405,16 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
         ),
         ("--dropout", num(fraction, "P"), "drop probability of each hidden unit in training"),
         ("--input-dropout", num(fraction, "P"), "drop probability of each input in training"),
+        (
+            "--max-norm",
+            num(positive_float, "C"),
+            "after each step, rescale each hidden unit's incoming weights to norm <= C",
+        ),
+        (
+            "--label-smoothing",
+            num(fraction, "E"),
+            "train the cross-entropy against (1 - E) onehot(y) + E / classes",
+        ),
     ]
 
 

@@ -59,12 +59,19 @@ def softmax_cross_entropy(
     y: np.ndarray,
     out: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
+    label_smoothing: float = 0.0,
 ) -> tuple[float, np.ndarray]:
     """Mean softmax cross-entropy and its gradient with respect to the scores.
 
     J = -1/n sum_i log p_{y_i}  (notes page 5), and
     dJ/dS_ik = (p_ik - 1{k = y_i}) / n  (page 5, with the per-example cases of page 3
     in the right order).
+
+    With label smoothing e the target is the distribution q_i = (1 - e) onehot(y_i) + e/c
+    instead of onehot(y_i): J = -1/n sum_i sum_k q_ik log p_ik, and since sum_k q_ik = 1
+    the notes' derivation goes through unchanged with q in place of the one-hot vector:
+    dJ/dS_ik = (p_ik - q_ik) / n (``docs/training.md``). PyTorch's
+    ``cross_entropy(label_smoothing=e)``.
 
     Parameters
     ----------
@@ -76,6 +83,8 @@ def softmax_cross_entropy(
         Where to write dJ/dS; may be ``scores`` itself (the scores are then overwritten).
     sample_weight : ndarray of shape (n,), optional
         Weights w_i; the loss becomes sum_i w_i l_i / sum_i w_i.
+    label_smoothing : float, default 0.0
+        e in [0, 1): the share of each target spread evenly over the c classes.
 
     Returns
     -------
@@ -84,7 +93,7 @@ def softmax_cross_entropy(
     dJ_dS : ndarray of shape (n, c)
         Its gradient with respect to ``scores``.
     """
-    n = scores.shape[0]
+    n, c = scores.shape
     rows = np.arange(n)
     dJ_dS = np.empty_like(scores) if out is None else out
     # log p_y = s_y - log sum_j e^{s_j}, evaluated on shifted scores so nothing overflows;
@@ -92,6 +101,13 @@ def softmax_cross_entropy(
     # a handful of passes over an (n, c) array (it runs once per training step).
     np.subtract(scores, scores.max(axis=1, keepdims=True), out=dJ_dS)
     picked = dJ_dS[rows, y]  # s_y - max, a copy taken before the exponential
+    e = label_smoothing
+    if e:
+        # -sum_k q_k log p_k = log sum_j e^{s_j} - (1 - e)(s_y - max) - e/c sum_k (s_k - max)
+        spread = dJ_dS.sum(axis=1)
+        spread *= e / c
+        picked *= 1.0 - e
+        picked += spread
     np.exp(dJ_dS, out=dJ_dS)
     norm = dJ_dS.sum(axis=1, keepdims=True)
     losses = np.log(norm[:, 0])
@@ -99,7 +115,11 @@ def softmax_cross_entropy(
     w, total = _weights_and_total(n, sample_weight, scores.dtype)
     J = float(losses @ w[:, 0] / total) if w is not None else float(losses.mean())
     dJ_dS /= norm  # p = softmax(s)
-    dJ_dS[rows, y] -= 1.0  # p_k - 1{k = y}
+    if e:
+        dJ_dS[rows, y] -= 1.0 - e  # p_k - q_k, q = (1 - e) onehot(y) + e/c
+        dJ_dS -= e / c
+    else:
+        dJ_dS[rows, y] -= 1.0  # p_k - 1{k = y}
     if w is not None:
         dJ_dS *= w
     dJ_dS /= total  # J is a mean over the batch: each row's share is 1/n

@@ -357,6 +357,7 @@ class MLP:
         grads: dict[str, np.ndarray] | None = None,
         check: bool = True,
         masks: Sequence[np.ndarray | None] | None = None,
+        label_smoothing: float = 0.0,
     ) -> tuple[float, dict[str, np.ndarray]]:
         """Forward pass, loss, and backpropagation (the notes' Alg 3 in row layout).
 
@@ -381,6 +382,9 @@ class MLP:
             M already divided by its keep probability (None: no dropout there). The forward
             pass uses A(l) = f(Z(l)) * M(l) and the backward pass the same product,
             delta(l) = dJ/dA(l) * f'(Z(l)) * M(l). Training only; prediction never drops.
+        label_smoothing : float, default 0.0
+            Classifier only: train against (1 - e) onehot(y) + e / c
+            (`backprop.losses.softmax_cross_entropy`).
 
         Returns
         -------
@@ -441,7 +445,9 @@ class MLP:
                     buf.F[l] *= M
 
         # Output delta: delta(L) = dJ/dS, written over the scores S (page 5).
-        J, delta = self._loss_fn(buf.Z[L - 1], y, out=buf.Z[L - 1], sample_weight=w)
+        # Label smoothing is an option of the cross-entropy alone (issue 15).
+        smooth = {"label_smoothing": label_smoothing} if label_smoothing else {}
+        J, delta = self._loss_fn(buf.Z[L - 1], y, out=buf.Z[L - 1], sample_weight=w, **smooth)
 
         # Backward (pages 6-7), from the last layer to the first.
         for l in range(L - 1, -1, -1):

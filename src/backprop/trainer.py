@@ -39,6 +39,7 @@ import safetensors.numpy
 
 from backprop._fileutil import atomic_write_bytes
 from backprop.callbacks import Callback, EarlyStopping, EpochLog, History
+from backprop.constraints import MaxNorm
 from backprop.distributed import LOCAL, Communicator, shard
 from backprop.losses import LOSSES
 from backprop.network import MLP
@@ -171,6 +172,12 @@ class Trainer:
     dropout, input_dropout : float, default 0.0
         Inverted dropout on each hidden layer and on the inputs while training: a fresh
         mask per step, drawn from the run's RNG (so runs reproduce and resume bit for bit).
+    max_norm : float, optional
+        After each step, rescale each hidden unit's incoming weights to norm <= max_norm
+        (`backprop.constraints.MaxNorm`).
+    label_smoothing : float, default 0.0
+        Train the cross-entropy against (1 - e) onehot(y) + e / c (`backprop.losses`);
+        the validation loss stays the plain one.
     comm : backprop.distributed.Communicator, optional
         Train data-parallel with the other ranks of an MPI job (`backprop.distributed`):
         every rank passes the same data and seed, takes its `shard` of each global batch
@@ -201,6 +208,8 @@ class Trainer:
         comm: Communicator | None = None,
         dropout: float = 0.0,
         input_dropout: float = 0.0,
+        max_norm: float | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         self.net = net
         self.optimizer = optimizer
@@ -233,6 +242,12 @@ class Trainer:
         # drawn from the run's RNG every step into buffers kept per batch size.
         self._drop = [float(input_dropout)] + [float(dropout)] * (net.n_layers - 1)
         self._mask_buffers: dict[int, list[np.ndarray | None]] = {}
+        # Max-norm projection after each step (backprop.constraints), label smoothing of
+        # the cross-entropy's targets (backprop.losses): issue 15.
+        self._max_norm = None if max_norm is None else MaxNorm(net.params, net.n_layers, max_norm)
+        self.label_smoothing = float(label_smoothing)
+        if self.label_smoothing and not net.is_classifier:
+            raise ValueError("label_smoothing needs a classifier (softmax cross-entropy)")
 
     # ------------------------------------------------------------------ one step
     def _masks(self, n: int) -> list[np.ndarray | None] | None:
@@ -280,13 +295,21 @@ class Trainer:
         """
         self._lr = self.optimizer.lr
         J, grads = self.net.loss_and_grads(
-            Xb, yb, sample_weight=swb, grads=self.grads, check=False, masks=self._masks(len(Xb))
+            Xb,
+            yb,
+            sample_weight=swb,
+            grads=self.grads,
+            check=False,
+            masks=self._masks(len(Xb)),
+            label_smoothing=self.label_smoothing,
         )
         if self.penalty is not None:
             J += self.penalty(grads, float(len(Xb)) if swb is None else float(swb.sum()))
         if not math.isfinite(J):
             raise self._diverged("training loss")
         self.optimizer.step(grads)
+        if self._max_norm is not None:
+            self._max_norm()
         return J
 
     def _sharded_step(
@@ -310,7 +333,13 @@ class Trainer:
         if len(Xb) and weight > 0:
             masks = self._masks(len(Xb))
             J, _ = self.net.loss_and_grads(
-                Xb, yb, sample_weight=swb, grads=self.grads, check=False, masks=masks
+                Xb,
+                yb,
+                sample_weight=swb,
+                grads=self.grads,
+                check=False,
+                masks=masks,
+                label_smoothing=self.label_smoothing,
             )
             flat[:n_params] *= weight
             flat[n_params] = J * weight
@@ -328,6 +357,8 @@ class Trainer:
         if not math.isfinite(J):
             raise self._diverged("training loss")
         self.optimizer.step(self.grads)
+        if self._max_norm is not None:
+            self._max_norm()
         return J, total
 
     def run_epoch(

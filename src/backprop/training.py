@@ -131,6 +131,13 @@ class TrainConfig:
         (``docs/training.md``); 0 <= dropout < 1. Never applied at prediction.
     input_dropout : float, default 0.0
         The same on the inputs.
+    max_norm : float or None, default None
+        After every step, rescale each hidden unit's incoming weight vector to norm <=
+        max_norm (> 0; `backprop.constraints.MaxNorm`). None: no constraint.
+    label_smoothing : float, default 0.0
+        Classification: train the cross-entropy against (1 - e) onehot(y) + e / c with
+        e = label_smoothing, 0 <= e < 1 (``docs/training.md``). Validation and test losses
+        stay the plain cross-entropy.
     """
 
     hidden: tuple[int, ...] = (1024,)
@@ -150,6 +157,8 @@ class TrainConfig:
     keep: str = "best"
     dropout: float = 0.0
     input_dropout: float = 0.0
+    max_norm: float | None = None
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):  # from JSON or argparse
@@ -182,6 +191,9 @@ class TrainConfig:
         check_choice("keep", self.keep, KEEP)
         check_fraction("dropout", self.dropout)
         check_fraction("input_dropout", self.input_dropout)
+        if self.max_norm is not None:
+            check_real("max_norm", self.max_norm, low=0, low_open=True)
+        check_fraction("label_smoothing", self.label_smoothing)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-serialisable dict (``hidden`` as a list)."""
@@ -340,6 +352,8 @@ def fit(
         comm=comm,
         dropout=config.dropout,
         input_dropout=config.input_dropout,
+        max_norm=config.max_norm,
+        label_smoothing=config.label_smoothing,
     )
     around: list[Callback] = []
     if val is not None:
