@@ -556,3 +556,40 @@ def test_lbfgs_one_flat_buffer_and_float32(iris) -> None:  # type: ignore[no-unt
     clf32 = _quiet(MLPClassifier((5,), solver="lbfgs", max_iter=20, random_state=0).fit, X.astype(np.float32), y)
     assert all(c.dtype == np.float32 for c in clf32.coefs_ + clf32.intercepts_)
     assert clf32.loss_ == pytest.approx(clf.loss_, rel=1e-3)
+
+
+# --------------------------------------------------------------------------- learning rates
+
+
+@pytest.mark.parametrize("rule", ["constant", "invscaling", "adaptive"])
+def test_sgd_learning_rate_rules_follow_sklearn(iris, rule) -> None:  # type: ignore[no-untyped-def]
+    # Full batch, no shuffling, no momentum: the same steps in both libraries (with
+    # momentum scikit-learn keeps lr inside its velocity, see docs/estimators.md).
+    X, y = iris
+    kw = dict(
+        solver="sgd", learning_rate=rule, learning_rate_init=0.5, power_t=0.3, momentum=0.0,
+        batch_size=len(y), shuffle=False, warm_start=True, alpha=0.0,
+        n_iter_no_change=2, tol=1e-2,
+    )  # fmt: skip
+    est, ref = MLPClassifier((6,), **kw), SkMLPClassifier((6,), **kw)
+    _same_start(est, ref, X, y, [4, 6, 3])
+    est.set_params(max_iter=60)
+    ref.set_params(max_iter=60)
+    _quiet(est.fit, X, y)
+    _quiet(ref.fit, X, y)
+    assert est.n_iter_ == ref.n_iter_
+    # [0] is the one-epoch fit from different weights in _same_start.
+    np.testing.assert_allclose(est.loss_curve_[1:], ref.loss_curve_[1:], rtol=1e-9)
+    if rule == "adaptive":  # the rate was divided at least once instead of stopping
+        assert ref._optimizer.learning_rate < 0.5
+        assert est._optimizer.lr == pytest.approx(ref._optimizer.learning_rate)
+
+
+def test_n_iter_no_change_inf_disables_the_rule(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    kw = dict(solver="sgd", learning_rate_init=1e-6, max_iter=25, tol=1.0, random_state=0)
+    stopped = _quiet(MLPClassifier((4,), n_iter_no_change=2, **kw).fit, X, y)
+    assert stopped.n_iter_ == 4  # epoch 1 beats inf, then 2 + 1 epochs without a gain of 1
+    with pytest.warns(ConvergenceWarning):
+        full = MLPClassifier((4,), n_iter_no_change=np.inf, **kw).fit(X, y)
+    assert full.n_iter_ == 25

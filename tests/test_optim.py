@@ -19,6 +19,7 @@ from backprop.optim import (
     AdamW,
     Constant,
     Cosine,
+    InvScaling,
     OneCycle,
     Optimizer,
     Schedule,
@@ -486,6 +487,16 @@ def test_a_new_optimizer_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) 
     assert build_parser().parse_args(["train", "--optimizer", "signsgd"]).optimizer == "signsgd"
 
 
+def test_invscaling_by_hand_and_by_name() -> None:
+    # lr / (t + 1) ** power_t: 0.8 / 4 ** 0.5 = 0.4 at t = 3; power_t = 0 is constant.
+    assert InvScaling(0.8)(3) == pytest.approx(0.4)
+    assert InvScaling(0.8, power_t=1.0)(3) == pytest.approx(0.2)
+    assert InvScaling(0.8, power_t=0.0)(1000) == 0.8
+    assert make_schedule("invscaling", 0.8, 10) == InvScaling(0.8)
+    with pytest.raises(ValueError, match="power_t"):
+        InvScaling(0.1, power_t=-1.0)
+
+
 def test_a_new_schedule_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     from backprop.training import TrainConfig
 
@@ -497,7 +508,7 @@ def test_a_new_schedule_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -
 
 def test_registries_hold_the_documented_names() -> None:
     assert list(OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adam", "adamw"]
-    assert list(SCHEDULES) == ["constant", "step", "cosine", "onecycle"]
+    assert list(SCHEDULES) == ["constant", "step", "cosine", "onecycle", "invscaling"]
     for name in ("signsgd", "linear"):  # the test entries above are gone again
         assert name not in OPTIMIZERS and name not in SCHEDULES
 

@@ -57,7 +57,7 @@ from backprop.checks import (
 )
 from backprop.data import LabelEncoder, Preprocessor, train_val_split
 from backprop.network import MLP
-from backprop.optim import SGD, Adam, Optimizer
+from backprop.optim import SGD, Adam, Constant, InvScaling, Optimizer
 from backprop.trainer import Penalty, Trainer
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -66,6 +66,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("lbfgs", "sgd", "adam")
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+_LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 
 def _l2_penalty(net: MLP, alpha: float) -> Penalty:
@@ -108,6 +109,47 @@ def _flatten_params(net: MLP) -> np.ndarray:
         views[key][...] = p
     net.params = views
     return flat
+
+
+class _SklearnStopping(EarlyStopping):
+    """`EarlyStopping` with scikit-learn's learning-rate rules for ``solver="sgd"``: at
+    each epoch's end "invscaling" sets the rate to ``InvScaling(lr0, power_t)(t_)`` (t_
+    the examples seen), and "adaptive" divides the rate by 5 instead of stopping, until
+    it is at most 1e-6 (scikit-learn's ``SGDOptimizer.trigger_stopping``)."""
+
+    def __init__(self, est: _BaseMLP, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.est = est
+        rule = est.learning_rate if est.solver == "sgd" else "constant"
+        self.rule = rule
+        self._inv = InvScaling(float(est.learning_rate_init), float(est.power_t))
+
+    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
+        stop = super().on_epoch_end(epoch, log, trainer)
+        opt = trainer.optimizer
+        if self.rule == "invscaling":
+            opt.schedule = Constant(self._inv(self.est.t_))
+        if not stop or self.rule != "adaptive":
+            return stop
+        lr = opt.lr
+        if lr <= 1e-6:
+            if self.est.verbose:
+                print(f"{_no_change_message(self.est)} Learning rate too small. Stopping.")
+            return True
+        opt.schedule = Constant(lr / 5.0)
+        self.wait = 0
+        if self.est.verbose:
+            print(f"{_no_change_message(self.est)} Setting learning rate to {lr / 5.0:f}")
+        return False
+
+
+def _no_change_message(est: _BaseMLP) -> str:
+    """scikit-learn's wording of the no-improvement rule."""
+    what = "Validation score" if est.early_stopping else "Training loss"
+    return (
+        f"{what} did not improve more than tol={est.tol:f} for "
+        f"{est.n_iter_no_change} consecutive epochs."
+    )
 
 
 class _FittedAttributes(Callback):
@@ -171,6 +213,8 @@ class _BaseMLP(BaseEstimator):
         epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
         max_fun: int = 15000,
+        learning_rate: str = "constant",
+        power_t: float = 0.5,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -193,6 +237,8 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.learning_rate = learning_rate
+        self.power_t = power_t
 
     # ------------------------------------------------------------------ parameters
     def _hidden_sizes(self) -> list[int]:
@@ -210,6 +256,8 @@ class _BaseMLP(BaseEstimator):
         check_choice("activation", self.activation, _ACTIVATIONS)
         check_choice("solver", self.solver, _SOLVERS)
         check_int("max_fun", self.max_fun, low=1)
+        check_choice("learning_rate", self.learning_rate, _LEARNING_RATES)
+        check_real("power_t", self.power_t, low=0)
         check_real("alpha", self.alpha, low=0)
         if self.batch_size != "auto":
             check_int("batch_size", self.batch_size, low=1)
@@ -222,7 +270,9 @@ class _BaseMLP(BaseEstimator):
         check_fraction("beta_1", self.beta_1)
         check_fraction("beta_2", self.beta_2)
         check_real("epsilon", self.epsilon, low=0, low_open=True)
-        check_int("n_iter_no_change", self.n_iter_no_change, low=1)
+        # np.inf disables the rule, as in scikit-learn.
+        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
+            check_int("n_iter_no_change", self.n_iter_no_change, low=1)
 
     def _check_solver(self) -> bool:
         """``partial_fit`` exists for the stochastic solvers only (scikit-learn's rule)."""
@@ -451,8 +501,9 @@ class _BaseMLP(BaseEstimator):
         )
         # scikit-learn's rule: stop when more than n_iter_no_change epochs in a row fail to
         # improve by tol, on the validation score (early_stopping) or the training loss.
-        stop = EarlyStopping(
-            "val_metric" if early else "train_loss",
+        stop = _SklearnStopping(
+            self,
+            monitor="val_metric" if early else "train_loss",
             mode="max" if early else "min",
             patience=float(self.n_iter_no_change) + 1,
             min_delta=float(self.tol),
@@ -488,12 +539,8 @@ class _BaseMLP(BaseEstimator):
             else:
                 self.best_loss_ = stop.best
         if result.stopped_early:
-            if self.verbose:
-                what = "Validation score" if early else "Training loss"
-                print(
-                    f"{what} did not improve more than tol={self.tol:f} for "
-                    f"{self.n_iter_no_change} consecutive epochs. Stopping."
-                )
+            if self.verbose and stop.rule != "adaptive":
+                print(f"{_no_change_message(self)} Stopping.")
         elif not incremental and self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
@@ -781,8 +828,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     validation_fraction : float, default 0.1
     beta_1, beta_2, epsilon : float, default 0.9, 0.999, 1e-8
         For ``solver="adam"``.
-    n_iter_no_change : int, default 10
-        Stop after more than this many epochs without an improvement of ``tol``.
+    n_iter_no_change : int or np.inf, default 10
+        Stop after more than this many epochs without an improvement of ``tol``
+        (``np.inf``: never).
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        For ``solver="sgd"``, scikit-learn's rules: "invscaling" sets the rate to
+        ``learning_rate_init / (t_ + 1) ** power_t`` after each epoch; "adaptive"
+        divides it by 5 where the ``n_iter_no_change`` rule would stop, and stops once
+        it is at most 1e-6.
+    power_t : float, default 0.5
+        The exponent of "invscaling".
     max_fun : int, default 15000
         For ``solver="lbfgs"``: the most loss evaluations (reaching it warns).
 

@@ -38,6 +38,7 @@ __all__ = [
     "AdamW",
     "Constant",
     "Cosine",
+    "InvScaling",
     "OneCycle",
     "Optimizer",
     "Schedule",
@@ -218,6 +219,33 @@ class OneCycle(Schedule):
         return self.final_lr + (self.max_lr - self.final_lr) * (1.0 + cos) / 2.0
 
 
+@dataclass(frozen=True)
+class InvScaling(Schedule):
+    """Inverse scaling: lr(t) = lr / (t + 1) ** power_t (scikit-learn's "invscaling").
+
+    scikit-learn's MLP evaluates it at the end of each epoch with t the number of
+    training examples seen so far (the estimators do the same); as a step schedule t is
+    the number of updates.
+
+    Parameters
+    ----------
+    lr : float
+        The initial learning rate, finite and > 0.
+    power_t : float, default 0.5
+        The exponent, finite and >= 0 (0 is a constant rate).
+    """
+
+    lr: float
+    power_t: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", check_real("lr", self.lr, low=0, low_open=True))
+        object.__setattr__(self, "power_t", check_real("power_t", self.power_t, low=0))
+
+    def __call__(self, t: int) -> float:
+        return self.lr / (t + 1) ** self.power_t
+
+
 ScheduleFactory = Callable[..., Schedule]
 """``factory(lr, total_steps, *, step_size, gamma, warmup_fraction) -> Schedule``.
 
@@ -247,6 +275,7 @@ SCHEDULES: dict[str, ScheduleFactory] = {
     "step": _step_decay,
     "cosine": lambda lr, total_steps, **_: Cosine(lr, total_steps),
     "onecycle": _one_cycle,
+    "invscaling": lambda lr, total_steps, **_: InvScaling(lr),
 }
 
 
@@ -264,7 +293,8 @@ def make_schedule(
     Parameters
     ----------
     name : str
-        A key of `SCHEDULES`: "constant", "step", "cosine" or "onecycle".
+        A key of `SCHEDULES`: "constant", "step", "cosine", "onecycle" or "invscaling"
+        (``lr / sqrt(t + 1)``, t the step count).
     lr : float
         The base rate: constant rate, initial rate of "step" and "cosine", peak rate of
         "onecycle".
