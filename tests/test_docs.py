@@ -143,19 +143,24 @@ def _normalise(text: str) -> str:
 
 @pytest.mark.parametrize("doc", [d for d in DOCS if _console_blocks(d.read_text("utf-8"))])
 def test_console_examples_run_as_shown(doc: Path, tmp_path: Path) -> None:
-    """Each ``$ backprop ...`` line runs (in order, in one directory) and prints what follows."""
-    exe = Path(sys.executable).parent / "backprop"
-    env = {**os.environ, "COLUMNS": "100"}
+    """Each ``$ ...`` line runs (in order, in one directory) and prints what follows it.
+
+    The commands run in bash with this environment's ``backprop`` first on the PATH, so an
+    example may prepare a file (``$ printf '1,2\\n' > x.csv``) before using it.
+    """
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "COLUMNS": "100",
+    }
     for block in _console_blocks(doc.read_text(encoding="utf-8")):
-        chunks = re.split(r"^\$ ", block, flags=re.M)[1:]
-        for chunk in chunks:
+        for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
             command, _, shown = chunk.partition("\n")
-            runs = sorted((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else []
+            runs = sorted((tmp_path / "runs").glob("2*")) if (tmp_path / "runs").exists() else []
             if runs:  # the example's stamped directory is the one this test's run made
                 command = re.sub(r"runs/\d{8}-\d{6}(-\d+)?", f"runs/{runs[-1].name}", command)
-            argv = command.split()
             proc = subprocess.run(
-                [str(exe), *argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True
+                ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True
             )
             printed = proc.stdout + proc.stderr
             assert _normalise(printed).strip() == _normalise(shown).strip(), (
