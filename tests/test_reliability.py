@@ -956,3 +956,134 @@ def test_tampered_checkpoints_and_run_records_are_refused_and_kept(
     assert (code, stdout) == (2, ""), err
     assert_one_error_line(err, words)
     assert listing(interrupted.parent) == before
+
+
+# ------------------------------------------- inputs that train and predict treat alike
+
+
+def _predict(model: Path, inputs: Path) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["predict", str(model), str(inputs)])
+    return code, out.getvalue(), err.getvalue()
+
+
+def _one_line(err: str, command: str, *words: str) -> None:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"backprop {command}: error: "), err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_val_fraction_zero_trains_a_regression_set(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, _, err = run("train", *DIABETES, "--val-fraction", "0", "--out", out)
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    # "none" held out: nothing monitored, the last epoch kept, no validation loss.
+    assert (metrics["monitor"], metrics["kept"], metrics["epochs_run"]) == (None, "last", 4)
+    assert all(row["val_loss"] == "nan" for row in _history_rows(out / "history.csv"))
+    assert np.isfinite(metrics["test_rmse"])
+
+
+def test_a_csv_header_of_integer_column_names_is_a_header(tmp_path: Path) -> None:
+    from backprop.data import read_csv, read_csv_table
+
+    # pandas' DataFrame(X).to_csv(index=False) names the columns 0..w-1.
+    path = tmp_path / "pandas.csv"
+    path.write_text("0,1,2,3\n0.5,1.5,2.5,1\n-0.5,0.25,3.0,0\n")
+    values, header = read_csv_table(path)
+    assert header == ["0", "1", "2", "3"]
+    assert values.tolist() == [[0.5, 1.5, 2.5, 1.0], [-0.5, 0.25, 3.0, 0.0]]
+    X, y, names = read_csv(path)
+    assert names == ["0", "1", "2"] and y.tolist() == [1.0, 0.0] and len(X) == 2
+    # Two columns of integer data whose first row happens to be "0,1" stay data rows...
+    (tmp_path / "ints.csv").write_text("0,1\n1,0\n1,1\n")
+    assert read_csv_table(tmp_path / "ints.csv")[1] is None
+    # ...but written above a row of non-integers it is the integer-name header.
+    (tmp_path / "one.csv").write_text("0\n0.25\n1.5\n")
+    values, header = read_csv_table(tmp_path / "one.csv")
+    assert header == ["0"] and values.ravel().tolist() == [0.25, 1.5]
+    # A row of numbers that are not 0..w-1 is data, as before.
+    (tmp_path / "data.csv").write_text("0,2,1\n1,0,1\n")
+    assert read_csv_table(tmp_path / "data.csv")[1] is None
+
+
+def test_complex_inputs_are_refused_by_train_and_predict_alike(tmp_path: Path) -> None:
+    from backprop import load
+    from backprop.data import DataError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    np.savez(tmp_path / "complex.npz", X=X + 1j, y=y)
+    code, _, err = run("train", "--data", tmp_path / "complex.npz", "--epochs", "1",
+                       "--out", tmp_path / "c")  # fmt: skip
+    assert code == 2
+    _one_line(err, "train", "complex", "complex128")
+    assert not (tmp_path / "c").exists()
+    np.savez(tmp_path / "complex_y.npz", X=X, y=y + 0j)
+    code, _, err = run("train", "--data", tmp_path / "complex_y.npz", "--out", tmp_path / "cy")
+    _one_line(err, "train", "complex")
+
+    np.savez(tmp_path / "real.npz", X=X, y=y)
+    code, _, err = run("train", "--data", tmp_path / "real.npz", "--epochs", "1", "--quiet",
+                       "--out", tmp_path / "r")  # fmt: skip
+    assert code == 0, err
+    model = tmp_path / "r" / "model.safetensors"
+    np.save(tmp_path / "complex_in.npy", X + 0j)
+    code, out, err = _predict(model, tmp_path / "complex_in.npy")
+    assert code == 2 and out == ""
+    _one_line(err, "predict", "complex")
+    with pytest.raises(DataError, match="complex"):
+        load(model).predict(X + 0j)
+
+
+def test_bool_features_train_and_predict(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    X = rng.random((80, 4)) > 0.5
+    y = (X[:, 0] ^ X[:, 1]).astype(np.int64)
+    np.savez(tmp_path / "bool.npz", X=X, y=y)
+    code, _, err = run("train", "--data", tmp_path / "bool.npz", "--epochs", "1", "--quiet",
+                       "--out", tmp_path / "r")  # fmt: skip
+    assert code == 0, err
+    np.save(tmp_path / "bool_in.npy", X[:5])
+    code, out, err = _predict(tmp_path / "r" / "model.safetensors", tmp_path / "bool_in.npy")
+    assert code == 0, err
+    assert out.splitlines()[0] == "prediction" and len(out.splitlines()) == 6
+
+
+def test_a_one_column_csv_is_predicted_for_a_one_feature_model(tmp_path: Path) -> None:
+    from backprop import load
+
+    x = np.linspace(-1, 1, 60)
+    np.savetxt(tmp_path / "line.csv", np.c_[x, 3 * x], delimiter=",", fmt="%.6f")
+    code, _, err = run("train", "--data", tmp_path / "line.csv", "--epochs", "1", "--quiet",
+                       "--out", tmp_path / "r")  # fmt: skip
+    assert code == 0, err
+    model = tmp_path / "r" / "model.safetensors"
+    for text in ("0.5\n-0.25\n0.75\n", "x\n0.5\n-0.25\n0.75\n"):
+        (tmp_path / "in.csv").write_text(text)
+        code, out, err = _predict(model, tmp_path / "in.csv")
+        assert code == 0, err
+        got = [float(v) for v in out.splitlines()[1:]]
+        want = load(model).predict(np.array([[0.5], [-0.25], [0.75]]))
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1, 10, 127])
+def test_mnist_refuses_a_label_outside_0_to_9(tmp_path: Path, bad: int) -> None:
+    d = tmp_path / "mnist"
+    d.mkdir()
+    images = _idx_header(20, 2, 2) + bytes(range(80))
+    # Signed bytes (IDX type 0x09) can hold -1: an eleventh class if not refused.
+    labels = _idx_header(20, kind=0x09) + np.array([0, 1] * 9 + [bad, 2], np.int8).tobytes()
+    test_labels = _idx_header(20, kind=0x09) + np.array([0, 1] * 10, np.int8).tobytes()
+    for stem, blob in (("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels),
+                       ("t10k-images-idx3-ubyte", images),
+                       ("t10k-labels-idx1-ubyte", test_labels)):  # fmt: skip
+        (d / stem).write_bytes(blob)
+    code, _, err = run("train", "--data", "mnist", "--data-dir", tmp_path, "--out", tmp_path / "r")
+    assert code == 2
+    _one_line(err, "train", f"label {bad} out of range for mnist (classes 0..9)")

@@ -34,6 +34,7 @@ from backprop.data.formats import (
     read_csv,
     read_npy,
     read_npz,
+    require_real,
 )
 from backprop.data.preprocess import LabelEncoder, _check_finite, train_val_split
 
@@ -212,8 +213,9 @@ def _finish(
     for part, X, y in parts:
         if X.ndim != 2:
             raise DataError(f"{source}: {part} inputs must be 2-D (n, d), got shape {X.shape}")
-        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-            raise DataError(f"{source}: {part} inputs are not numeric (dtype {X.dtype})")
+        require_real(X, f"{source}: {part} inputs")
+        if y.dtype.kind == "c":
+            require_real(y, f"{source}: {part} targets")
         if y.ndim not in (1, 2):
             raise DataError(f"{source}: {part} targets must be 1-D or 2-D, got shape {y.shape}")
         if len(y) != len(X):
@@ -386,9 +388,11 @@ def _load_idx_dir(
     if max_label is not None:
         # A known set's labels are exactly 0..max_label; anything else is a damaged file.
         for path, y in ((found["train_labels"], labels), (found.get("test_labels"), y_test)):
-            if y is not None and y.size and y.max() > max_label:
+            # min too: an int8 label file (IDX type 0x09) can hold -1, an eleventh class.
+            if y is not None and y.size and (y.min() < 0 or y.max() > max_label):
+                bad = int(y.min()) if y.min() < 0 else int(y.max())
                 raise DataError(
-                    f"{path}: label {int(y.max())} out of range for {name} (classes 0..{max_label})"
+                    f"{path}: label {bad} out of range for {name} (classes 0..{max_label})"
                 )
     X = images.reshape(len(images), -1)
     rows, cols = images.shape[1:]

@@ -35,6 +35,7 @@ __all__ = [
     "read_idx",
     "read_npy",
     "read_npz",
+    "require_real",
 ]
 
 # IDX element types: the third header byte (big-endian on disk).
@@ -62,6 +63,37 @@ _IDX_FILES = {
 
 class DataError(ValueError):
     """A data file or array is missing, malformed or unusable; the message says which and why."""
+
+
+#: dtype kinds the network takes as numbers: bool, signed and unsigned integers, floats.
+#: Complex is not one of them: casting it to float drops the imaginary part silently.
+REAL_KINDS = "biuf"
+
+
+def require_real(a: np.ndarray, what: str) -> None:
+    """Raise DataError unless ``a`` holds real numbers (bool, integer or float).
+
+    The one check of "numeric" shared by training (`load_dataset`) and prediction
+    (`Preprocessor.transform`), so neither accepts what the other refuses.
+
+    Parameters
+    ----------
+    a : ndarray
+    what : str
+        Named in the message, e.g. ``"data.npz: training inputs"``.
+
+    Raises
+    ------
+    DataError
+        Complex values (the imaginary part would be lost) or a non-numeric dtype.
+    """
+    if a.dtype.kind == "c":
+        raise DataError(
+            f"{what}: complex values (dtype {a.dtype}); give real numbers (casting would "
+            "drop the imaginary part)"
+        )
+    if a.dtype.kind not in REAL_KINDS:
+        raise DataError(f"{what}: not numeric (dtype {a.dtype})")
 
 
 # --------------------------------------------------------------------------------------
@@ -294,6 +326,25 @@ def _bad_cell(
     return DataError(f"{path}: row {line}: not a row of numbers")  # pragma: no cover
 
 
+def _is_integer_text(cell: str) -> bool:
+    return cell.strip().lstrip("+-").isdigit()
+
+
+def _is_position_header(first: list[str], second: list[str] | None) -> bool:
+    """Whether an all-number first row is pandas' header of integer column names.
+
+    ``DataFrame.to_csv`` names unnamed columns 0, 1, ..., w-1, so the header reads as
+    numbers.  A first row that is exactly those names is taken as a header; with one or
+    two columns ("0" or "0,1" is also a plausible row of data) only when the next row is
+    written differently (a cell that is not an integer, such as ``0.25``).
+    """
+    if [c.strip() for c in first] != [str(j) for j in range(len(first))]:
+        return False
+    if len(first) >= 3:
+        return True
+    return second is not None and not all(_is_integer_text(c) for c in second)
+
+
 def _count_lines(path: Path) -> int:
     """Physical lines of a file (a last line without a newline counts), read in chunks."""
     n, last = 0, b"\n"
@@ -309,7 +360,9 @@ def read_csv_table(
 ) -> tuple[np.ndarray, list[str] | None]:
     """Read a numeric CSV file: every column, with its header when there is one.
 
-    A first row with any non-numeric cell is the header. The cells are parsed straight
+    A first row with any non-numeric cell is the header, and so is a first row reading
+    exactly 0, 1, ..., w-1 (the integer column names pandas writes; with w <= 2 only when
+    the next row holds a non-integer). The cells are parsed straight
     into one preallocated array of ``dtype``, one row at a time, so memory stays within
     about twice the file's size (a float32 per cell, and a cell takes at least two bytes
     of text); the array's size is checked against the memory available first.
@@ -343,11 +396,16 @@ def read_csv_table(
             if first is None:
                 raise DataError(f"{path}: empty CSV file (zero rows)")
             header: list[str] | None = None
-            if any(_parse_float(c) is None for c in first[1]):
+            second = next(rows, None)
+            if any(_parse_float(c) is None for c in first[1]) or _is_position_header(
+                first[1], None if second is None else second[1]
+            ):
                 header = [c.strip() for c in first[1]]
-                first = next(rows, None)
+                first = second
                 if first is None:
                     raise DataError(f"{path}: CSV file has a header but zero data rows")
+            elif second is not None:
+                rows = itertools.chain([second], rows)
             width = len(header) if header is not None else len(first[1])
             check_fits(n_lines * width * dtype.itemsize, f"{path}: {n_lines} rows", DataError)
             values = np.empty((n_lines, width), dtype=dtype)
@@ -355,8 +413,7 @@ def read_csv_table(
             for line, row in itertools.chain([first], rows):
                 if len(row) != width:
                     raise DataError(
-                        f"{path}: row {line} has {len(row)} columns, expected {width} "
-                        "(ragged rows)"
+                        f"{path}: row {line} has {len(row)} columns, expected {width} (ragged rows)"
                     )
                 try:
                     with np.errstate(over="raise"):
@@ -451,8 +508,8 @@ def _check_file_magic(path: Path, magics: tuple[bytes, ...], what: str) -> None:
 
 
 def _check_numeric(path: Path, name: str, a: np.ndarray) -> None:
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool or a.dtype.kind in "US"):
-        raise DataError(f"{path}: array {name} has unsupported dtype {a.dtype}")
+    if a.dtype.kind not in "US":  # text is allowed: string class labels
+        require_real(a, f"{path}: array {name}")
 
 
 def read_npy(path: str | os.PathLike[str]) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from backprop.data.formats import LABEL_COLUMNS, DataError, is_index_column
+from backprop.data.formats import LABEL_COLUMNS, DataError, is_index_column, require_real
 
 __all__ = [
     "LabelEncoder",
@@ -622,8 +622,7 @@ def _stacklevel_outside_package() -> int:
 def _as_rows(X: ArrayLike, image_shape: tuple[int, int] | None, what: str) -> np.ndarray:
     """X as (n, d) without copying: flattens (n, rows, cols) images; checks the dtype."""
     A = X if isinstance(X, np.ndarray) else np.asarray(X)
-    if not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
-        raise DataError(f"{what} is not numeric (dtype {A.dtype})")
+    require_real(A, what)
     if A.ndim == 3 and image_shape is not None and tuple(A.shape[1:]) == tuple(image_shape):
         return A.reshape(len(A), -1)
     if A.ndim != 2:
