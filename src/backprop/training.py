@@ -459,9 +459,9 @@ def train(
         y_scale = float(np.sqrt(((y2 - y_mean) ** 2).mean())) or 1.0
         # One scale for every target column, so losses convert back exactly.
         y_tr = ((y2 - y_mean) / y_scale).astype(dt)
-        y_val = ((np.asarray(y_val, np.float64).reshape(len(y_val), -1) - y_mean) / y_scale).astype(
-            dt
-        )
+        # The width is y2's: an empty validation part (--val-fraction 0) cannot infer it.
+        y_val = np.asarray(y_val, np.float64).reshape(len(y_val), y2.shape[1])
+        y_val = ((y_val - y_mean) / y_scale).astype(dt)
 
     net = MLP(
         [dataset.n_features, *config.hidden, dataset.n_outputs],
