@@ -219,3 +219,15 @@ def test_recipe_record_names_machine_load_and_date() -> None:
     for key, rec in json.loads(RECIPE_RECORD.read_text(encoding="utf-8")).items():
         assert rec["machine"]["cpu"] and rec["machine"]["cores"], key
         assert len(rec["load_average_before"]) == 3 and re.match(r"\d{4}-\d\d-\d\d", rec["date"])
+
+
+def test_readme_python_api_snippet_runs_and_leaves_no_file(tmp_path: Path) -> None:
+    """The README's "Python API" example runs, and writes nothing where it is run."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Python API") :]
+    snippet = FENCE.search(section)
+    assert snippet is not None and "backprop.save(" in snippet["body"]
+    # A shorter run of the same code: the point is what it writes, not how well it trains.
+    code = snippet["body"].replace("epochs=30", "epochs=1").replace("(256,)", "(8,)")
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True)
+    assert list(tmp_path.iterdir()) == []
