@@ -593,3 +593,41 @@ def test_n_iter_no_change_inf_disables_the_rule(iris) -> None:  # type: ignore[n
     with pytest.warns(ConvergenceWarning):
         full = MLPClassifier((4,), n_iter_no_change=np.inf, **kw).fit(X, y)
     assert full.n_iter_ == 25
+
+
+def test_lbfgs_non_finite_weights_message_is_sklearns(iris, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import scipy.optimize
+
+    real = scipy.optimize.minimize
+
+    def poisoned(*args, **kw):  # type: ignore[no-untyped-def]
+        res = real(*args, **kw)
+        res.x[0] = np.nan
+        return res
+
+    monkeypatch.setattr(scipy.optimize, "minimize", poisoned)
+    X, y = iris
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
+        _quiet(MLPClassifier((3,), solver="lbfgs", max_iter=5).fit, X, y)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_joblib_round_trip_of_partial_fit_continues_identically(iris, solver) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    import joblib
+
+    X, y = iris
+    a = MLPClassifier((5,), solver=solver, learning_rate="adaptive", random_state=0)
+    a.partial_fit(X, y, classes=[0, 1, 2])
+    a.partial_fit(X, y)
+    buf = io.BytesIO()
+    joblib.dump(a, buf)
+    buf.seek(0)
+    b = joblib.load(buf)
+    for est in (a, b):
+        est.partial_fit(X, y)
+        est.partial_fit(X, y)
+    assert b.loss_curve_ == a.loss_curve_
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):
+        np.testing.assert_array_equal(p, q)

@@ -371,6 +371,13 @@ class _BaseMLP(BaseEstimator):
             sw = sw.astype(net.dtype, copy=False)
         if self.solver == "lbfgs":
             self._fit_lbfgs(net, X_arr, yt, sw)
+            # scikit-learn's check and wording (the stochastic solvers stop earlier, at
+            # the first non-finite loss, with `TrainingDiverged`).
+            if not all(np.isfinite(p).all() for p in net.params.values()):
+                raise ValueError(
+                    "Solver produced non-finite parameter weights. The input data may"
+                    " contain large values and need to be preprocessed."
+                )
             return self
         # Like scikit-learn: fit makes a new optimiser, partial_fit keeps its state.
         if not incremental or getattr(self, "_optimizer", None) is None:
@@ -548,6 +555,23 @@ class _BaseMLP(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Relink after unpickling: joblib stores each array on its own, so the
+        attributes, the network and the optimiser would otherwise hold different copies
+        and a reloaded estimator would not continue as the saved one."""
+        super().__setstate__(state)
+        net = getattr(self, "_net", None)
+        if net is None or not hasattr(self, "coefs_"):
+            return
+        for l, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True), start=1):
+            for key, value in ((f"W{l}", W), (f"b{l}", b)):
+                if net.params[key] is not value and np.shape(value) == net.params[key].shape:
+                    np.copyto(net.params[key], value, casting="same_kind")
+        self._set_structure()
+        opt = getattr(self, "_optimizer", None)
+        if opt is not None:
+            opt.params = dict(net.params)
 
     # ------------------------------------------------------------------ attributes
     def _set_structure(self) -> None:
