@@ -10,6 +10,7 @@ is a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -199,3 +200,49 @@ def test_a_hung_rank_ends_the_job_after_the_timeout(tmp_path: Path) -> None:
     assert 3 <= took < 30
     assert "rank 0 of 2: waited more than 3 s for the other ranks in the gradient" in r.stderr
     assert not (tmp_path / "weights.npz").exists()
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _backprop(ranks: int, cwd: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    script = str(Path(sys.executable).with_name("backprop"))
+    cmd = [_mpiexec(), "-n", str(ranks), script] if ranks > 1 else [script]
+    return subprocess.run(
+        [*cmd, "train", *flags],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_clean_env(),
+        cwd=cwd,
+    )
+
+
+def test_mpiexec_backprop_train_prints_and_writes_once(tmp_path: Path) -> None:
+    flags = ("--data", "digits", "--epochs", "3", "--hidden", "32", "--dtype", "float64")
+    (tmp_path / "two").mkdir()
+    (tmp_path / "one").mkdir()
+    r2 = _backprop(2, tmp_path / "two", *flags, "--out", "run")
+    assert r2.returncode == 0, r2.stderr
+    r1 = _backprop(1, tmp_path / "one", *flags, "--out", "run")
+    assert r1.returncode == 0, r1.stderr
+    # Rank 0 alone prints (each line once) and writes; rank 1 leaves nothing behind.
+    assert r2.stdout.count("results in run/") == 1
+    assert r2.stdout.count("test accuracy") == 1
+    assert [p.name for p in (tmp_path / "two").iterdir()] == ["run"]
+    assert not (tmp_path / "two" / "run" / "checkpoint.safetensors").exists()
+    m2 = json.loads((tmp_path / "two" / "run" / "metrics.json").read_text())
+    m1 = json.loads((tmp_path / "one" / "run" / "metrics.json").read_text())
+    assert m2["test_accuracy"] == m1["test_accuracy"]
+    assert m2["test_loss"] == pytest.approx(m1["test_loss"], rel=1e-10)
+
+
+def test_mpiexec_a_refused_out_dir_ends_every_rank(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "mine.txt").write_text("not a run")
+    t0 = time.monotonic()
+    r = _backprop(2, tmp_path, "--data", "digits", "--epochs", "2", "--out", "run")
+    assert r.returncode != 0
+    assert time.monotonic() - t0 < 60  # rank 1 does not wait for the timeout (300 s)
+    assert r.stderr.count("backprop train: error:") == 1, r.stderr
+    assert (tmp_path / "run" / "mine.txt").read_text() == "not a run"

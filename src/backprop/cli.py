@@ -509,10 +509,22 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    comm = _world()
     with _sigterm_as_interrupt():
+        # Under `mpiexec -n K` a failure on any rank ends the whole job (docs/scaling.md).
         if args.resume is not None:
-            return _resume_train(args)
-        return _fresh_train(args)
+            return comm.run(lambda: _resume_train(args))
+        return comm.run(lambda: _fresh_train(args))
+
+
+def _world() -> Any:
+    """This process's `backprop.distributed` communicator (one process outside mpiexec)."""
+    from backprop.distributed import MPIUnavailableError, world
+
+    try:
+        return world()
+    except MPIUnavailableError as exc:
+        raise CLIError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -546,7 +558,10 @@ def _fresh_train(args: argparse.Namespace) -> int:
     # --out is claimed (created and locked) before anything else, and holds the
     # checkpoint while training runs; the directories made for it are removed again if
     # the run fails or is interrupted before its first checkpoint.
-    with _claim_out_dir(args.out, args.force) as out:
+    root = _world().is_root
+    # Under mpiexec rank 0 alone claims --out and writes there; the other ranks train.
+    claim = _claim_out_dir(args.out, args.force) if root else contextlib.nullcontext(Path("."))
+    with claim as out:
         ds = load_dataset(
             args.data,
             data_dir=args.data_dir,
@@ -556,6 +571,8 @@ def _fresh_train(args: argparse.Namespace) -> int:
             dtype=np.dtype(config.dtype),
         )
         _check_network_fits(config, ds)
+        if not root:
+            return _train_into(out, ds, config, args, resume=False)
         record = _run_record(args, config, ds)
         try:
             # An earlier run's files (--force) go now, so --out never mixes two runs.
@@ -595,7 +612,8 @@ def _resume_train(args: argparse.Namespace) -> int:
         raise CLIError(f"{where}: --force cannot be combined with --resume")
     if not out.is_dir():
         raise CLIError(f"{where}: no such directory")
-    with _locked(out, where):  # a second --resume of the same run is refused
+    # A second --resume of the same run is refused; under mpiexec rank 0 holds the lock.
+    with _locked(out, where) if _world().is_root else contextlib.nullcontext():
         return _resume_locked(args, out, where)
 
 
@@ -665,6 +683,9 @@ def _train_into(
     from backprop import training
 
     ck_path = out / CHECKPOINT_FILE
+    if not _world().is_root:  # another rank's share of the run: rank 0 prints and writes
+        training.train(ds, config, progress=False, checkpoint=ck_path, resume=resume)
+        return 0
     finished = False
     try:
         with _staging_dir(out) as tmp:
