@@ -402,9 +402,14 @@ class MLP:
             if not self.is_classifier and y.ndim == 1:
                 y = y.reshape(-1, 1)
         w = None if sample_weight is None else np.asarray(sample_weight, self.dtype)
-        if w is not None and (w.shape != (X.shape[0],) or not np.all(w >= 0) or w.sum() <= 0):
+        # Finite, and so is their sum in the network's dtype (the loss divides by it):
+        # an infinite weight would turn J and every gradient into NaN.
+        if w is not None and (
+            w.shape != (X.shape[0],) or not np.all(w >= 0) or not 0 < w.sum() < np.inf
+        ):
             raise ValueError(
-                f"sample_weight must be {X.shape[0]} non-negative numbers with a positive sum"
+                f"sample_weight must be {X.shape[0]} finite non-negative numbers with a "
+                "positive finite sum"
             )
         if grads is None:
             grads = {k: np.empty_like(p) for k, p in self.params.items()}
