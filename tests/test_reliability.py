@@ -1087,3 +1087,81 @@ def test_mnist_refuses_a_label_outside_0_to_9(tmp_path: Path, bad: int) -> None:
     code, _, err = run("train", "--data", "mnist", "--data-dir", tmp_path, "--out", tmp_path / "r")
     assert code == 2
     _one_line(err, "train", f"label {bad} out of range for mnist (classes 0..9)")
+
+
+# ------------------------------------------------ the Python API: the ValueError family
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan, -1.0, 3e38])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # float32 overflow of the sum
+def test_loss_and_grads_refuses_weights_that_are_not_finite(bad: float) -> None:
+    from backprop import MLP
+
+    net = MLP([3, 4, 2], dtype=np.float32, seed=0)
+    X = np.ones((4, 3), np.float32)
+    y = np.array([0, 1, 0, 1])
+    # 3e38 is a finite float32, but four of them sum to infinity in float32.
+    weights = [1.0, bad, 1.0, 1.0] if bad != 3e38 else [bad] * 4
+    with pytest.raises(ValueError, match="finite non-negative numbers"):
+        net.loss_and_grads(X, y, sample_weight=weights)
+    J, grads = net.loss_and_grads(X, y, sample_weight=[1.0, 2.0, 1.0, 1.0])
+    assert np.isfinite(J) and all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+def _fitted_edit(key, value):
+    def edit(meta):
+        meta["config"]["fitted"][key] = value
+
+    return edit
+
+
+def _params_edit(meta):
+    meta["config"]["params"] = "x"
+
+
+def _fitted_edit_whole(meta):
+    meta["config"]["fitted"] = [1, 2]
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (_fitted_edit("n_iter_", None), "config fitted must be"),
+        (_fitted_edit("t_", {}), "config fitted must be"),
+        (_fitted_edit("t_", -3), "config fitted must be"),
+        (_fitted_edit("loss_curve_", 5), "config fitted must be"),
+        (_fitted_edit("loss_curve_", [None]), "config fitted must be"),
+        (_fitted_edit("loss_", "lots"), "config fitted must be"),
+        (_fitted_edit("validation_scores_", 1.5), "config fitted must be"),
+        (_params_edit, "config params must be a JSON object"),
+        (_fitted_edit_whole, "config fitted must be"),
+    ],
+)
+def test_estimator_load_refuses_a_crafted_file_with_a_model_file_error(
+    tmp_path: Path, edit, words: str
+) -> None:
+    from backprop import MLPClassifier
+    from backprop.io import METADATA_KEY, ModelFileError
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), np.arange(20) % 2
+    with pytest.warns(Warning):  # 2 iterations do not converge
+        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    path = est.save(tmp_path / "est.safetensors")
+    tensors = safetensors.numpy.load_file(path)
+    with safetensors.safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()[METADATA_KEY])
+    edit(meta)
+    path.write_bytes(safetensors.numpy.save(tensors, metadata={METADATA_KEY: json.dumps(meta)}))
+    with pytest.raises(ModelFileError, match=words):
+        MLPClassifier.load(path)
+
+
+@pytest.mark.parametrize("dtype", ["int8", np.int64, "nonsense"])
+def test_load_dataset_refuses_a_dtype_that_is_not_float(dtype) -> None:
+    from backprop.data import DataError, load_dataset
+
+    # diabetes' targets go up to 346: int8 would have wrapped them silently.
+    with pytest.raises(DataError, match="dtype must be a float dtype"):
+        load_dataset("diabetes", dtype=dtype)
+    assert load_dataset("diabetes", dtype=np.float64).y_train.max() == 346.0

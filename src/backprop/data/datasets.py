@@ -537,6 +537,13 @@ def load_dataset(
     }
     if not 0 <= test_fraction < 1:
         raise DataError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    try:
+        float_dtype = np.dtype(dtype).kind == "f"
+    except TypeError:
+        float_dtype = False
+    if not float_dtype:
+        # Integer targets would wrap silently (diabetes' 346 is 90 in int8).
+        raise DataError(f"dtype must be a float dtype such as float32, got {dtype!r}")
     path = Path(name_or_path)
     suffix = path.suffix.lower()
     if target is not None and suffix != ".csv":
