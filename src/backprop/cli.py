@@ -415,6 +415,12 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
             num(fraction, "E"),
             "train the cross-entropy against (1 - E) onehot(y) + E / classes",
         ),
+        (
+            "--augment",
+            {"metavar": "SPEC"},
+            "image data: warp each training batch afresh, e.g. "
+            "shift=2,rotate=10,scale=0.1,elastic=2,sigma=4 (pixels, degrees, fraction)",
+        ),
     ]
 
 

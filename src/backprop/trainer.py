@@ -38,6 +38,7 @@ import safetensors
 import safetensors.numpy
 
 from backprop._fileutil import atomic_write_bytes
+from backprop.augment import Augmenter
 from backprop.callbacks import Callback, EarlyStopping, EpochLog, History
 from backprop.constraints import MaxNorm
 from backprop.distributed import LOCAL, Communicator, shard
@@ -178,6 +179,8 @@ class Trainer:
     label_smoothing : float, default 0.0
         Train the cross-entropy against (1 - e) onehot(y) + e / c (`backprop.losses`);
         the validation loss stays the plain one.
+    augment : backprop.augment.Augmenter, optional
+        Warp every gathered training batch (images) afresh, drawing from the run's RNG.
     comm : backprop.distributed.Communicator, optional
         Train data-parallel with the other ranks of an MPI job (`backprop.distributed`):
         every rank passes the same data and seed, takes its `shard` of each global batch
@@ -210,6 +213,7 @@ class Trainer:
         input_dropout: float = 0.0,
         max_norm: float | None = None,
         label_smoothing: float = 0.0,
+        augment: Augmenter | None = None,
     ) -> None:
         self.net = net
         self.optimizer = optimizer
@@ -248,6 +252,7 @@ class Trainer:
         self.label_smoothing = float(label_smoothing)
         if self.label_smoothing and not net.is_classifier:
             raise ValueError("label_smoothing needs a classifier (softmax cross-entropy)")
+        self.augment = augment
 
     # ------------------------------------------------------------------ one step
     def _masks(self, n: int) -> list[np.ndarray | None] | None:
@@ -388,6 +393,7 @@ class Trainer:
         loss_sum = weight_sum = 0.0
         for start in range(0, n, bs):
             idx = order[start : start + bs]
+            lo = 0
             if size > 1:
                 lo, hi = shard(len(idx), rank, size)
                 idx = idx[lo:hi]
@@ -395,6 +401,8 @@ class Trainer:
             Xb, yb = Xb_full[:b], yb_full[:b]
             np.take(X, idx, axis=0, out=Xb)
             np.take(y, idx, axis=0, out=yb)
+            if self.augment is not None:  # drawn for the global batch: ranks stay in step
+                self.augment(Xb, self.rng, total=min(bs, n - start), start=lo)
             swb = None
             weight = float(b)
             if sample_weight is not None and swb_full is not None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from backprop.augment import Augmenter, parse_augment
 from backprop.callbacks import (
     Callback,
     EarlyStopping,
@@ -138,6 +139,9 @@ class TrainConfig:
         Classification: train the cross-entropy against (1 - e) onehot(y) + e / c with
         e = label_smoothing, 0 <= e < 1 (``docs/training.md``). Validation and test losses
         stay the plain cross-entropy.
+    augment : str or None, default None
+        Image data: warp every training batch afresh (`backprop.augment`), e.g.
+        ``"shift=2,rotate=10,scale=0.1,elastic=2,sigma=4"``. None: no augmentation.
     """
 
     hidden: tuple[int, ...] = (1024,)
@@ -159,6 +163,7 @@ class TrainConfig:
     input_dropout: float = 0.0
     max_norm: float | None = None
     label_smoothing: float = 0.0
+    augment: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):  # from JSON or argparse
@@ -194,6 +199,8 @@ class TrainConfig:
         if self.max_norm is not None:
             check_real("max_norm", self.max_norm, low=0, low_open=True)
         check_fraction("label_smoothing", self.label_smoothing)
+        if self.augment is not None:
+            parse_augment(self.augment)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-serialisable dict (``hidden`` as a list)."""
@@ -260,6 +267,7 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
     y_scale: float = 1.0,
+    augmenter: Augmenter | None = None,
 ) -> TrainResult:
     """Train ``net`` in place by mini-batch gradient descent, as ``config`` says.
 
@@ -301,6 +309,9 @@ def fit(
     y_scale : float, default 1.0
         If the caller divided the regression targets by this scale, losses and RMSE in
         the history are multiplied back into original units (`train` does this).
+    augmenter : backprop.augment.Augmenter, optional
+        Required when ``config.augment`` is set: it knows the image shape and the
+        background (`train` builds it from the dataset and the preprocessor).
 
     Returns
     -------
@@ -320,6 +331,8 @@ def fit(
         raise ValueError("give both X_val and y_val, or neither")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    if config.augment is not None and augmenter is None:
+        raise ValueError("augment needs images: pass augmenter= (train() builds it)")
     # Validate once; the loop itself never checks again.
     Xt = net.check_X(X_train)
     yt = net.check_y(y_train, Xt.shape[0])
@@ -354,6 +367,7 @@ def fit(
         input_dropout=config.input_dropout,
         max_norm=config.max_norm,
         label_smoothing=config.label_smoothing,
+        augment=augmenter,
     )
     around: list[Callback] = []
     if val is not None:
@@ -450,6 +464,13 @@ def train(
     )
     X_tr = pre.transform(X_tr, dtype=dt, warn=False)
     X_val = pre.transform(X_val, dtype=dt, warn=False) if len(X_val) else X_tr[:0]
+    augmenter = None
+    if config.augment is not None:
+        if pre.image_shape is None:
+            raise ValueError(f"augment needs image data; {dataset.name} has no image shape")
+        # What moves in from outside an image is a blank raw pixel, preprocessed.
+        blank = pre.transform(np.zeros((1, dataset.n_features)), dtype=dt, warn=False)[0]
+        augmenter = Augmenter(config.augment, pre.image_shape, blank)
 
     y_mean: np.ndarray | None = None
     y_scale = 1.0
@@ -498,6 +519,7 @@ def train(
             checkpoint=checkpoint,
             resume=resume,
             y_scale=y_scale,
+            augmenter=augmenter,
         )
     except TrainingDiverged as exc:
         exc.model = to_model()
