@@ -246,3 +246,66 @@ def test_mpiexec_a_refused_out_dir_ends_every_rank(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 60  # rank 1 does not wait for the timeout (300 s)
     assert r.stderr.count("backprop train: error:") == 1, r.stderr
     assert (tmp_path / "run" / "mine.txt").read_text() == "not a run"
+
+
+# ----------------------------------------------------------------------------- Dask
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A client of a 2-worker `distributed.LocalCluster` of real processes, or skip."""
+    reason = "dask[distributed] is not installed: pip install -e '.[test]'"
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        if os.environ.get("BACKPROP_REQUIRE_MPI") == "1":  # CI installs the test extra
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("search", ["grid", "random"])
+def test_search_on_a_dask_cluster_equals_one_process(dask_client, search: str) -> None:
+    import joblib
+    from distributed import get_task_stream
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+
+    from backprop.estimators import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:400] / 16.0, y[:400]
+    grid = {"hidden_layer_sizes": [(16,), (32,)], "alpha": [1e-4, 1e-1]}
+    est = MLPClassifier(max_iter=15, random_state=0)
+
+    def make(n_jobs: int) -> GridSearchCV | RandomizedSearchCV:
+        if search == "grid":
+            return GridSearchCV(est, grid, cv=3, n_jobs=n_jobs)
+        return RandomizedSearchCV(est, grid, n_iter=3, cv=3, n_jobs=n_jobs, random_state=0)
+
+    alone = make(1).fit(X, y)
+    # BLAS threads per worker are bounded (Dask's nanny sets OPENBLAS_NUM_THREADS and
+    # friends to the worker's thread count): two workers do not oversubscribe two cores.
+    assert list(dask_client.run(_blas_threads).values()) == [1, 1]
+    with get_task_stream(dask_client) as tasks, joblib.parallel_backend("dask"):
+        clustered = make(-1).fit(X, y)
+    # The fits really ran in the cluster's worker processes.
+    assert {t["worker"] for t in tasks.data} == set(dask_client.scheduler_info()["workers"])
+    assert clustered.best_params_ == alone.best_params_
+    np.testing.assert_array_equal(
+        clustered.cv_results_["mean_test_score"], alone.cv_results_["mean_test_score"]
+    )
+    assert clustered.best_score_ == alone.best_score_
