@@ -8,6 +8,7 @@ worked out with plain NumPy from the definitions.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -483,7 +484,7 @@ def _same_start(est, ref, X, y, sizes, seed=1):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)
     for e in (est, ref):
         _quiet(e.set_params(max_iter=1).fit, X, y)
-    for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for l, (a, b) in enumerate(itertools.pairwise(sizes)):
         W, c = rng.normal(0, 1 / np.sqrt(a), (a, b)), rng.normal(0, 0.1, b)
         est.coefs_[l] = W.copy()
         est.intercepts_[l] = c.copy()
@@ -553,7 +554,11 @@ def test_lbfgs_one_flat_buffer_and_float32(iris) -> None:  # type: ignore[no-unt
     first, last = clf.coefs_[0], clf.intercepts_[-1]
     assert first.base is not None and first.base is last.base  # one buffer
     assert clf.predict(X).shape == y.shape
-    clf32 = _quiet(MLPClassifier((5,), solver="lbfgs", max_iter=20, random_state=0).fit, X.astype(np.float32), y)
+    clf32 = _quiet(
+        MLPClassifier((5,), solver="lbfgs", max_iter=20, random_state=0).fit,
+        X.astype(np.float32),
+        y,
+    )
     assert all(c.dtype == np.float32 for c in clf32.coefs_ + clf32.intercepts_)
     assert clf32.loss_ == pytest.approx(clf.loss_, rel=1e-3)
 

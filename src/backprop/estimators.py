@@ -564,14 +564,18 @@ class _BaseMLP(BaseEstimator):
         net = getattr(self, "_net", None)
         if net is None or not hasattr(self, "coefs_"):
             return
+        if self._check_coefs() != list(net.layer_sizes):
+            return  # replaced coefs_ of another shape: fit/predict report it
+        # Fresh writeable arrays (a reload from a read-only memmap gives read-only ones).
         for l, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True), start=1):
-            for key, value in ((f"W{l}", W), (f"b{l}", b)):
-                if net.params[key] is not value and np.shape(value) == net.params[key].shape:
-                    np.copyto(net.params[key], value, casting="same_kind")
+            net.params[f"W{l}"] = np.array(W, dtype=net.dtype)
+            net.params[f"b{l}"] = np.array(b, dtype=net.dtype)
         self._set_structure()
         opt = getattr(self, "_optimizer", None)
         if opt is not None:
             opt.params = dict(net.params)
+            opt._scratch = {k: np.empty_like(p) for k, p in net.params.items()}
+            opt._state = {n: {k: np.array(v) for k, v in b.items()} for n, b in opt._state.items()}
 
     # ------------------------------------------------------------------ attributes
     def _set_structure(self) -> None:
