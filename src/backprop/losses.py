@@ -12,6 +12,8 @@ so the training hot path allocates nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["LOSSES", "softmax", "softmax_cross_entropy", "squared_error"]
@@ -168,7 +170,9 @@ def squared_error(
     return J, dJ_dO
 
 
-LOSSES = {
+#: ``loss(outputs, y, out=None, sample_weight=None, **options) -> (J, dJ/doutputs)``; the
+#: options (``label_smoothing``) are those of each loss alone, hence ``...``.
+LOSSES: dict[str, Callable[..., tuple[float, np.ndarray]]] = {
     "squared_error": squared_error,
     "softmax_cross_entropy": softmax_cross_entropy,
 }

@@ -456,7 +456,7 @@ class MLP:
 
         # Backward (pages 6-7), from the last layer to the first.
         for l in range(L - 1, -1, -1):
-            A_prev = X if l == 0 else buf.A[l - 1]
+            A_prev = np.asarray(X) if l == 0 else buf.A[l - 1]  # (no copy: X is an array)
             np.matmul(A_prev.T, delta, out=grads[W[l]])  # dJ/dW = A^T delta
             np.matmul(buf.ones, delta, out=grads[b[l]])  # dJ/db = 1_n^T delta
             if l > 0:

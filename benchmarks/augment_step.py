@@ -1,0 +1,75 @@
+"""Cost of on-the-fly augmentation: a training step with and without it (issue 15).
+
+Times, on Fashion-MNIST training batches (preprocessed as `backprop.train` does), for the
+default network (784-1024-10, float32, batch 128, AdamW):
+1. the training step alone (``MLP.loss_and_grads`` + the optimiser update), and
+2. the augmentation of the batch alone, for each ``--augment`` spec given,
+in interleaved rounds (so drift on a shared machine hits all of them alike), and prints
+the median per-step times, the added share of the step and the load average.
+
+Run: ``.venv/bin/python benchmarks/augment_step.py [--rounds N] [--spec SPEC ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from backprop import MLP
+from backprop.augment import Augmenter
+from backprop.data import Preprocessor, load_dataset
+from backprop.optim import make_optimizer
+
+SPECS = ("shift=2", "shift=2,rotate=10,scale=0.1", "shift=2,rotate=10,scale=0.1,elastic=2,sigma=4")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15, help="rounds (default 15)")
+    parser.add_argument("--steps", type=int, default=10, help="steps per round (default 10)")
+    parser.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
+    parser.add_argument("--spec", nargs="+", default=list(SPECS), help="augment specs")
+    args = parser.parse_args()
+
+    ds = load_dataset("fashion-mnist")
+    pre = Preprocessor.fit(ds.X_train, input_scale=ds.input_scale, image_shape=ds.image_shape)
+    X = pre.transform(ds.X_train[:4096], dtype=np.float32, warn=False)
+    y = ds.y_train[:4096]
+    blank = pre.transform(np.zeros((1, ds.n_features)), dtype=np.float32, warn=False)[0]
+    augs = {s: Augmenter(s, ds.image_shape, blank) for s in args.spec}
+    net = MLP([ds.n_features, 1024, ds.n_outputs], seed=0)
+    opt = make_optimizer("adamw", net.params, lr=1e-4, weight_decay=0.01)
+    grads = {k: np.empty_like(p) for k, p in net.params.items()}
+    rng = np.random.default_rng(0)
+    b = args.batch
+    Xb = np.empty((b, X.shape[1]), np.float32)
+    times: dict[str, list[float]] = {"step": [], **{s: [] for s in augs}}
+    load0 = os.getloadavg()
+    for _ in range(args.rounds):
+        idx = rng.integers(0, len(X), b)
+        for name in times:
+            t0 = time.perf_counter()
+            for _step in range(args.steps):
+                np.take(X, idx, axis=0, out=Xb)
+                if name == "step":
+                    net.loss_and_grads(Xb, y[idx], grads=grads, check=False)
+                    opt.step(grads)
+                else:
+                    augs[name](Xb, rng)
+            times[name].append((time.perf_counter() - t0) / args.steps)
+    load1 = os.getloadavg()
+    step = float(np.median(times["step"]))
+    print(
+        f"cores {os.cpu_count()}, load average (1 min) {load0[0]:.2f} before, {load1[0]:.2f} after"
+    )
+    print(f"training step (784-1024-10, batch {b}): {step * 1e3:.1f} ms")
+    for s in augs:
+        t = float(np.median(times[s]))
+        print(f"augment {s}: {t * 1e3:.1f} ms = +{100 * t / step:.0f}% of the step")
+
+
+if __name__ == "__main__":
+    main()
