@@ -248,6 +248,40 @@ def test_mpiexec_a_refused_out_dir_ends_every_rank(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "mine.txt").read_text() == "not a run"
 
 
+def test_mpiexec_resumes_a_run_interrupted_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mpiexec -n 2 backprop train --resume DIR``: rank 0 holds the lock, all ranks read."""
+    from backprop import cli, training
+    from backprop.callbacks import Callback
+
+    class Interrupt(Callback):
+        def on_epoch_end(self, epoch: int, log: object, trainer: object) -> None:
+            if epoch == 1:  # after the checkpoint of epoch 1 (Checkpoint comes first)
+                raise KeyboardInterrupt
+
+    real = training.train
+    monkeypatch.setattr(
+        training, "train", lambda *a, **kw: real(*a, **{**kw, "callbacks": [Interrupt()]})
+    )
+    flags = ("--data", "digits", "--epochs", "3", "--hidden", "32", "--dtype", "float64")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", *flags, "--out", "run", "--quiet"]) == 130
+    assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
+    monkeypatch.undo()
+    resumed = _backprop(2, tmp_path, "--resume", "run")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("results in run/") == 1
+    (tmp_path / "ref").mkdir()
+    ref = _backprop(1, tmp_path / "ref", *flags, "--out", "run")
+    assert ref.returncode == 0, ref.stderr
+    m2 = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    m1 = json.loads((tmp_path / "ref" / "run" / "metrics.json").read_text())
+    assert m2["epochs_run"] == 3
+    assert m2["test_accuracy"] == m1["test_accuracy"]
+    assert m2["test_loss"] == pytest.approx(m1["test_loss"], rel=1e-10)
+
+
 # ----------------------------------------------------------------------------- Dask
 
 
