@@ -1165,3 +1165,54 @@ def test_load_dataset_refuses_a_dtype_that_is_not_float(dtype) -> None:
     with pytest.raises(DataError, match="dtype must be a float dtype"):
         load_dataset("diabetes", dtype=dtype)
     assert load_dataset("diabetes", dtype=np.float64).y_train.max() == 346.0
+
+
+# ------------------------------------------------- plots in bounded time (class 2)
+
+
+def test_confusion_plot_of_400_classes_draws_the_most_confused_in_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backprop import plots
+
+    c = 400
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, c, 4000)
+    y_pred = y_true.copy()
+    # Classes 7 and 311 are confused with each other 50 times; a few other mistakes.
+    y_true[:50], y_pred[:50] = 7, 311
+    y_true[50:60], y_pred[50:60] = 311, 7
+    y_pred[60:80] = (y_true[60:80] + 1) % c
+    names = [f"${i}$ " + "long name " * 30 for i in range(c)]
+    seen: dict[str, object] = {}
+    real_save = plots._save
+
+    def spy(fig, path):
+        ax = fig.axes[0]
+        seen["n_texts"] = len(ax.texts)
+        seen["ticks"] = [t.get_text() for t in ax.get_yticklabels()]
+        seen["title"] = ax.get_title()
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    t0 = time.monotonic()
+    plots.plot_confusion(y_true, y_pred, names, tmp_path / "cm.png")
+    # c^2 = 160,000 cells of text took minutes and 1.7 GB; now at most 30 x 30.
+    assert time.monotonic() - t0 < 60
+    k = plots.MAX_CONFUSION_CLASSES
+    assert seen["n_texts"] == k * k
+    assert f"the {k} of {c} classes most involved in mistakes" in seen["title"]
+    assert "accuracy 0.9800" in seen["title"]  # 80 mistakes in 4000, over all classes
+    shown = [int(t.split("$")[1].rstrip("\\")) for t in seen["ticks"]]
+    assert 7 in shown and 311 in shown and shown == sorted(shown)
+    # Labels cut to a bounded length, $ still escaped (drawn literally).
+    assert all(len(t) <= plots.MAX_LABEL_CHARS + 2 for t in seen["ticks"])
+    assert seen["ticks"][0].startswith("\\$")
+
+
+def test_plot_labels_escape_control_characters() -> None:
+    from backprop.plots import plain_text
+
+    assert plain_text("a\x1b[2Jb") == "a\\x1b[2Jb"
+    assert plain_text("x" * 100).endswith("\u2026") and len(plain_text("x" * 100)) == 40
+    assert plain_text("$5 and $6") == "\\$5 and \\$6"

@@ -49,13 +49,26 @@ def _save(fig: Figure, path: _PathLike) -> Path:
     return path
 
 
-def plain_text(label: object) -> str:
-    """``str(label)`` with every ``$`` escaped, so matplotlib draws it literally.
+#: Longest label drawn whole: text from data (class names) may be any length, and
+#: matplotlib's layout time grows with it.
+MAX_LABEL_CHARS = 40
+#: Classes drawn in the confusion matrix: above this, the classes most confused.
+MAX_CONFUSION_CLASSES = 30
+
+
+def plain_text(label: object, max_chars: int = MAX_LABEL_CHARS) -> str:
+    """``str(label)`` drawn literally: cut to ``max_chars``, ``$`` escaped.
 
     matplotlib treats a string with an even number of unescaped ``$`` as mathtext; with
-    every ``$`` escaped it shows the text as written (and removes the backslashes).
+    every ``$`` escaped it shows the text as written (and removes the backslashes). A
+    longer label ends in an ellipsis; control characters are escaped.
     """
-    return str(label).replace("$", r"\$")
+    text = str(label)
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    if len(text) > max_chars:
+        text = text[: max_chars - 1] + "…"
+    return text.replace("$", r"\$")
 
 
 # The validation metric's axis label, by `History.metric_name`.
@@ -210,6 +223,12 @@ def plot_confusion(
 ) -> Path:
     """Confusion matrix with counts written in each cell, coloured by row share.
 
+    With more than `MAX_CONFUSION_CLASSES` classes only the classes most involved in
+    mistakes (as true or as predicted class) are drawn, so the figure takes bounded time
+    and memory whatever the number of classes (c^2 cells of text would not); the title
+    says how many of the c classes are shown. Colours are shares of each true class's
+    examples in the full matrix.
+
     Parameters
     ----------
     y_true, y_pred : array-like of int, shape (n,)
@@ -229,6 +248,16 @@ def plot_confusion(
     # Colour = share of the true class's examples, so rare classes are as visible as
     # common ones; the text gives the raw count.
     share = counts / np.maximum(totals, 1)
+    n = int(counts.sum())
+    acc = np.trace(counts) / n if n else float("nan")
+    shown = np.arange(c)
+    if c > MAX_CONFUSION_CLASSES:
+        off = counts - np.diag(np.diag(counts))
+        involved = off.sum(axis=0) + off.sum(axis=1)
+        shown = np.sort(np.argsort(-involved, kind="stable")[:MAX_CONFUSION_CLASSES])
+        counts, share = counts[np.ix_(shown, shown)], share[np.ix_(shown, shown)]
+        names = [names[i] for i in shown]
+    total_classes, c = c, len(shown)
     fig = Figure(figsize=(8, 7), layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
@@ -249,9 +278,12 @@ def plot_confusion(
     ax.set_yticks(range(c), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    n = int(counts.sum())
-    acc = np.trace(counts) / n if n else float("nan")
-    ax.set_title(f"Confusion matrix ({n} examples, accuracy {acc:.4f})")
+    which = (
+        ""
+        if c == total_classes
+        else f"; the {c} of {total_classes} classes most involved in mistakes"
+    )
+    ax.set_title(f"Confusion matrix ({n} examples, accuracy {acc:.4f}{which})")
     return _save(fig, path)
 
 
