@@ -106,6 +106,28 @@ def test_without_mpi4py_a_multi_rank_launch_says_how_to_install(monkeypatch) -> 
         distributed.world.cache_clear()
 
 
+def test_cli_under_mpiexec_without_mpi4py_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from backprop import cli
+
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    distributed.world.cache_clear()
+    try:
+        code = cli.main(["train", "--data", "digits", "--out", str(tmp_path / "r")])
+    finally:
+        distributed.world.cache_clear()
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "backprop train: error: launched by mpiexec as one of 2 ranks, but mpi4py cannot be "
+        "imported (import of mpi4py halted; None in sys.modules); install it with: "
+        "pip install 'backprop-mlp[mpi]'"
+    ]
+    assert not (tmp_path / "r").exists()
+
+
 def test_one_rank_needs_no_mpi(monkeypatch) -> None:
     monkeypatch.setenv("PMI_SIZE", "1")
     monkeypatch.setitem(sys.modules, "mpi4py", None)

@@ -196,6 +196,7 @@ class _MPI(Communicator):
         def excepthook(*exc: Any) -> None:  # an uncaught error: the others must not wait
             if not self.is_root:  # an error every rank hits is printed once, by rank 0
                 time.sleep(self.GRACE)
+            self._restore_stderr()
             hook(*exc)
             self._abort(1)
 
