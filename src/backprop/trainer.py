@@ -255,10 +255,18 @@ class Trainer:
         self.augment = augment
 
     # ------------------------------------------------------------------ one step
-    def _masks(self, n: int) -> list[np.ndarray | None] | None:
-        """Fresh inverted-dropout masks M / keep for a batch of n (None without dropout)."""
+    def _masks(self, n: int, rows: slice | None = None) -> list[np.ndarray | None] | None:
+        """Fresh inverted-dropout masks M / keep for a batch of n (None without dropout).
+
+        With K ranks every rank draws the masks of the whole global batch (n rows) and
+        uses its ``rows``, so the ranks' generators stay in step.
+        """
         if not any(self._drop):
             return None
+        if rows is not None:
+            drawn = self._masks(n)
+            assert drawn is not None
+            return [None if M is None else M[rows] for M in drawn]
         masks = self._mask_buffers.get(n)
         if masks is None:
             if len(self._mask_buffers) >= 2:  # a full batch size and a last partial one
@@ -318,7 +326,13 @@ class Trainer:
         return J
 
     def _sharded_step(
-        self, Xb: np.ndarray, yb: np.ndarray, swb: np.ndarray | None, weight: float
+        self,
+        Xb: np.ndarray,
+        yb: np.ndarray,
+        swb: np.ndarray | None,
+        weight: float,
+        rows: slice,
+        n_global: int,
     ) -> tuple[float, float]:
         """`step` on this rank's shard of a global batch: one Allreduce, identical updates.
 
@@ -335,8 +349,8 @@ class Trainer:
         self._lr = self.optimizer.lr
         flat = self._flat
         n_params = flat.size - 2
+        masks = self._masks(n_global, rows)  # drawn on every rank, even for an empty shard
         if len(Xb) and weight > 0:
-            masks = self._masks(len(Xb))
             J, _ = self.net.loss_and_grads(
                 Xb,
                 yb,
@@ -411,7 +425,8 @@ class Trainer:
                 if weight <= 0 and size == 1:
                     continue  # every weight in the batch is 0: nothing to learn
             if size > 1:
-                J, weight = self._sharded_step(Xb, yb, swb, weight)
+                n_global = min(bs, n - start)
+                J, weight = self._sharded_step(Xb, yb, swb, weight, slice(lo, lo + b), n_global)
                 if weight <= 0:
                     continue  # as above, for the global batch (the same on every rank)
             else:
