@@ -1216,3 +1216,29 @@ def test_plot_labels_escape_control_characters() -> None:
     assert plain_text("a\x1b[2Jb") == "a\\x1b[2Jb"
     assert plain_text("x" * 100).endswith("\u2026") and len(plain_text("x" * 100)) == 40
     assert plain_text("$5 and $6") == "\\$5 and \\$6"
+
+
+def test_strings_from_a_model_file_are_printed_with_control_characters_escaped(
+    tmp_path: Path,
+) -> None:
+    from backprop import MLP, Model, save
+    from backprop.data import Preprocessor
+
+    path = save(
+        tmp_path / "m.safetensors",
+        Model(
+            MLP([2, 3, 2], seed=0),
+            preprocessor=Preprocessor(n_features=2, feature_names=("a\x1b]0;pwned\x07", "b")),
+            classes=np.array(["x\x1b[2J", "é"]),
+            config={"dataset": "d\x1b[31m", "seed": 0},
+        ),
+    )
+    code, out, err = run("info", path)
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    assert "classes:         x\\x1b[2J, é" in out  # shown, accents kept
+    assert "a\\x1b]0;pwned\\x07" in out and "dataset: d\\x1b[31m" in out
+    code, out, err = run("evaluate", path)
+    assert code == 2 and "\x1b" not in err and "d\\x1b[31m" in err
+    code, out, err = run("info", "--json", path)  # JSON escapes them itself
+    assert code == 0 and "\x1b" not in out and json.loads(out)["classes"][0] == "x\x1b[2J"

@@ -54,6 +54,7 @@ import numpy as np
 from backprop import __version__, report
 from backprop._fileutil import atomic_path, atomic_write_bytes, fsync_dir, temp_name
 from backprop.checks import OptionError, check_fraction, check_int, check_real
+from backprop.data.formats import printable
 
 if sys.platform != "win32":
     import fcntl
@@ -1055,7 +1056,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(f"{args.input}: {exc}") from None
     for w in caught:  # one line each, without Python's source-line echo
-        print(f"backprop predict: warning: {args.input}: {w.message}", file=sys.stderr)
+        print(printable(f"backprop predict: warning: {args.input}: {w.message}"), file=sys.stderr)
     if args.proba:
         classes = np.arange(values.shape[1]) if model.classes is None else model.classes
         header = [f"p_{c}" for c in classes]
@@ -1142,40 +1143,44 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "config": model.config,
     }
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(doc, indent=2))  # JSON escapes control characters itself
         return 0
+
+    def show(line: str) -> None:  # labels, names and config values come from the file
+        print(printable(line))
+
     arch = " -> ".join(map(str, net.layer_sizes))
-    print(f"file:            {args.model}")
-    print(
+    show(f"file:            {args.model}")
+    show(
         f"format version:  {doc['format_version']} (written by backprop {doc['backprop_version']})"
     )
-    print(f"architecture:    {arch} ({net.n_layers} weight layers)")
-    print(f"parameters:      {net.n_params:,}")
-    print(f"activation:      {net.activation}")
-    print(f"loss:            {net.loss}")
-    print(f"dtype:           {net.dtype.name}")
+    show(f"architecture:    {arch} ({net.n_layers} weight layers)")
+    show(f"parameters:      {net.n_params:,}")
+    show(f"activation:      {net.activation}")
+    show(f"loss:            {net.loss}")
+    show(f"dtype:           {net.dtype.name}")
     if model.classes is not None or net.is_classifier:
         classes = doc["classes"] if doc["classes"] is not None else list(range(net.n_outputs))
-        print(f"classes:         {', '.join(map(str, classes))}")
+        show(f"classes:         {', '.join(map(str, classes))}")
     expects = doc["input"]
-    print("input:")
+    show("input:")
     if expects["image_shape"] is not None:
         h, w = expects["image_shape"]
-        print(f"  image shape:   {h}x{w} ({model.n_features} pixels; (n, {h}, {w}) accepted)")
+        show(f"  image shape:   {h}x{w} ({model.n_features} pixels; (n, {h}, {w}) accepted)")
     elif expects["feature_names"] is not None:
         names = expects["feature_names"]
         shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        print(f"  features:      {len(names)}, matched by name in a CSV: {shown}")
+        show(f"  features:      {len(names)}, matched by name in a CSV: {shown}")
     else:
-        print(f"  features:      {model.n_features} (no names: CSV columns by position)")
-    print(f"  raw range:     {expects['raw_range'] or 'not recorded'}")
+        show(f"  features:      {model.n_features} (no names: CSV columns by position)")
+    show(f"  raw range:     {expects['raw_range'] or 'not recorded'}")
     scale = expects["input_scale"]
-    print(f"  input scale:   {'none' if scale is None else f'divided by {scale:g}'}")
-    print(f"  standardized:  {expects['standardization']}")
+    show(f"  input scale:   {'none' if scale is None else f'divided by {scale:g}'}")
+    show(f"  standardized:  {expects['standardization']}")
     if model.config:
-        print("training config:")
+        show("training config:")
         for key, value in model.config.items():
-            print(f"  {key}: {_flag_spelling(key, value)}")
+            show(f"  {key}: {_flag_spelling(key, value)}")
     return 0
 
 
@@ -1316,8 +1321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line(exc: BaseException) -> str:
-    """The exception's message on one line (a user reads it in a terminal)."""
-    text = " ".join(str(exc).split())
+    """The exception's message on one line (a user reads it in a terminal), with any
+    control character from a file's text escaped, never sent to the terminal."""
+    text = printable(" ".join(str(exc).split()))
     return text or type(exc).__name__
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from backprop.data.formats import printable
 from backprop.report import monitor_words
 
 if TYPE_CHECKING:
@@ -63,9 +64,7 @@ def plain_text(label: object, max_chars: int = MAX_LABEL_CHARS) -> str:
     every ``$`` escaped it shows the text as written (and removes the backslashes). A
     longer label ends in an ellipsis; control characters are escaped.
     """
-    text = str(label)
-    if not text.isprintable():
-        text = text.encode("unicode_escape").decode("ascii")
+    text = printable(str(label))
     if len(text) > max_chars:
         text = text[: max_chars - 1] + "…"
     return text.replace("$", r"\$")

@@ -30,6 +30,7 @@ __all__ = [
     "DataError",
     "is_index_column",
     "load_idx_pair",
+    "printable",
     "read_csv",
     "read_csv_table",
     "read_idx",
@@ -63,6 +64,20 @@ _IDX_FILES = {
 
 class DataError(ValueError):
     """A data file or array is missing, malformed or unusable; the message says which and why."""
+
+
+def printable(text: str) -> str:
+    """``text`` with each non-printable character escaped (``\\x1b``, ``\\n``).
+
+    Strings read from files (class labels, column names, config values) reach terminals
+    and figures: an escape sequence in them must be shown, never obeyed (a window title
+    changed, the screen cleared). Printable characters, accents included, stay as they are.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 #: dtype kinds the network takes as numbers: bool, signed and unsigned integers, floats.
