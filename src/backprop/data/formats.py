@@ -16,6 +16,7 @@ import itertools
 import math
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -406,7 +407,9 @@ def read_csv_table(
     try:
         n_lines = _count_lines(path)
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = ((i, row) for i, row in enumerate(csv.reader(f), start=1) if row)
+            rows: Iterator[tuple[int, list[str]]] = (
+                (i, row) for i, row in enumerate(csv.reader(f), start=1) if row
+            )
             first = next(rows, None)
             if first is None:
                 raise DataError(f"{path}: empty CSV file (zero rows)")
