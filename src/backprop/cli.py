@@ -409,7 +409,8 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
         (
             "--max-norm",
             num(positive_float, "C"),
-            "after each step, rescale each hidden unit's incoming weights to norm <= C",
+            "after each step, rescale each hidden unit's incoming weights to norm <= C "
+            "(default: none)",
         ),
         (
             "--label-smoothing",
@@ -420,7 +421,8 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
             "--augment",
             {"metavar": "SPEC"},
             "image data: warp each training batch afresh, e.g. "
-            "shift=2,rotate=10,scale=0.1,elastic=2,sigma=4 (pixels, degrees, fraction)",
+            "shift=2,rotate=10,scale=0.1,elastic=2,sigma=4 (pixels, degrees, fraction; "
+            "default: none)",
         ),
     ]
 
@@ -1194,7 +1196,13 @@ def _flag_spelling(key: str, value: Any) -> Any:
         )
     if value is None and key == "patience":
         return "0 (no early stopping)"
+    if value is None and key in _OFF_WHEN_NONE:
+        return f"none ({_OFF_WHEN_NONE[key]})"
     return value
+
+
+# Options whose unset value (None) means "off"; --help says "(default: none)".
+_OFF_WHEN_NONE = {"max_norm": "no max-norm constraint", "augment": "no augmentation"}
 
 
 def _expected_input(model: Model) -> dict[str, Any]:
