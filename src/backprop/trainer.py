@@ -17,6 +17,12 @@ reset to those at the end of the last finished epoch (the initial ones in epoch 
 `TrainingDiverged` is raised; its message names the learning rate and suggests a smaller
 one, and its ``result`` attribute holds the history so far.
 
+Data parallelism: with ``comm`` (`backprop.distributed`, K ranks under ``mpiexec``) every
+rank takes its shard of each global batch, the gradients (views of one flat buffer) are
+summed by one Allreduce per step and divided by the global batch weight once, and every
+rank takes the same step; validation is sharded and gathered (docs/scaling.md). Without
+it (K = 1) the step is the single-process one above, unchanged.
+
 Checkpoints: `save_checkpoint` writes the weights, the optimiser state, the shuffling RNG,
 the history and every callback's state atomically (the `Checkpoint` callback does it after
 every epoch); `Trainer.fit(resume_from=...)` continues bit for bit.
