@@ -213,6 +213,84 @@ def test_chain_rule_of_one_weight(app: Client) -> None:
     assert abs(s.net.params["W2"][i, j] - step_before - r["next_change"]) < TOL
 
 
+# ------------------------------------------------------------------------ dropout
+DROPOUT = {
+    "data": "xor", "hidden": [6, 5], "activation": "sigmoid", "optimizer": "sgd", "lr": 0.5,
+    "batch": 12, "dropout": 0.4, "input_dropout": 0.25,
+}  # fmt: skip
+
+
+def test_dropout_masks_are_the_next_steps(app: Client) -> None:
+    app.post("/api/reset", {"config": DROPOUT})
+    app.post("/api/step", {"steps": 3})
+    s = app.srv.session
+    X, y = s.batch()
+    m = shown(app)
+    # The masks shown are 0/1, of the batch's shape, and drop some units of each layer.
+    masks = [m["M(0)"], m["M(1)"], m["M(2)"]]
+    for M, width in zip(masks, (2, 6, 5), strict=True):
+        assert M.shape == (12, width) and set(np.unique(M)) == {0.0, 1.0}
+    keep = [0.75, 0.6, 0.6]
+    scaled = [M / k for M, k in zip(masks, keep, strict=True)]
+    # Forward by hand: A(0) = X M(0)/keep, A(l) = sigmoid(Z(l)) M(l)/keep.
+    P_ = s.net.params
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    A0 = X * scaled[0]
+    Z1 = A0 @ P_["W1"] + P_["b1"]
+    A1 = sig(Z1) * scaled[1]
+    Z2 = A1 @ P_["W2"] + P_["b2"]
+    A2 = sig(Z2) * scaled[2]
+    close(m["X"], X)
+    for name, want in [("A(0)", A0), ("Z(1)", Z1), ("A(1)", A1), ("Z(2)", Z2), ("A(2)", A2)]:
+        close(m[name], want)
+    # delta with the same masks: delta(2) = dJ/dA(2) f'(Z(2)) M(2)/keep.
+    fp2 = sig(Z2) * (1 - sig(Z2))
+    close(m["f'(Z(2))"], fp2)
+    close(m["delta(2)"], (m["delta(3)"] @ P_["W3"].T) * fp2 * scaled[2])
+    # Every gradient shown is the engine's with these masks (and not without them).
+    _, engine = s.net.loss_and_grads(X, y, masks=scaled)
+    _, plain = s.net.loss_and_grads(X, y)
+    for l in (1, 2, 3):
+        close(m[f"dJ/dW({l})"], engine[f"W{l}"])
+        close(m[f"dJ/db({l})"], engine[f"b{l}"][None])
+    assert np.abs(engine["W1"] - plain["W1"]).max() > 1e-6
+    # The next step uses exactly these masks: plain SGD moves W by -lr * that gradient.
+    before = {k: v.copy() for k, v in P_.items()}
+    app.post("/api/step", {"steps": 1})
+    for k, g in engine.items():
+        close(s.net.params[k], before[k] - 0.5 * g)
+
+
+def test_dropout_chain_rule_and_example_form(app: Client) -> None:
+    app.post("/api/reset", {"config": DROPOUT})
+    s = app.srv.session
+    X, y = s.batch()
+    m = shown(app)
+    scaled = [m["M(0)"] / 0.75, m["M(1)"] / 0.6, m["M(2)"] / 0.6]
+    _, engine = s.net.loss_and_grads(X, y, masks=scaled)
+    k = int(np.argmax(m["M(1)"][:, 2] == 0))  # an example whose unit 2 of layer 1 is dropped
+    r = app.get(f"/api/chain?layer=1&i=1&j=2&example={k}")
+    assert abs(r["engine"] - engine["W1"][1, 2]) < TOL
+    assert abs(r["sum"] - engine["W1"][1, 2]) < TOL
+    assert r["mask"] == 0.0 and r["delta_kj"] == 0.0
+    fd = numerical_gradient(
+        lambda: s.net.loss_and_grads(X, y, masks=scaled)[0], s.net.params["W1"]
+    )[1, 2]
+    assert abs(r["finite_difference"] - fd) < TOL
+    assert abs(r["next_change"] + 0.5 * engine["W1"][1, 2]) < TOL
+    # One example (Alg 3): its own row of each mask.
+    ex = shown(app, "example", k)
+    close(ex["M(1)"], m["M(1)"][k][:, None])
+    _, one = s.net.loss_and_grads(X[k : k + 1], y[k : k + 1], masks=[M[k : k + 1] for M in scaled])
+    close(ex["dJ/dW(2)"], one["W2"].T)
+
+
+def test_dropout_is_bounded(app: Client) -> None:
+    for key in ("dropout", "input_dropout"):
+        status, out = app.request("POST", "/api/reset", {"config": {key: 0.95}})
+        assert status == 400 and f"{key} must be" in out["error"], out
+
+
 # ------------------------------------------------------------------- training, export
 def test_200_steps_on_moons_lower_the_loss(app: Client) -> None:
     first = app.post("/api/reset", {"config": {"data": "moons", "noise": 0.2}})

@@ -34,6 +34,7 @@ from backprop.explore import views
 from backprop.explore.session import (
     IMAGE_SETS,
     LIMITS,
+    MAX_DROP,
     MAX_PARAMS,
     USER_FILE,
     ExploreConfig,
@@ -139,6 +140,7 @@ def _options(srv: ExploreServer) -> dict[str, Any]:
         "forms": list(views.FORMS),
         "limits": LIMITS,
         "max_params": MAX_PARAMS,
+        "max_drop": MAX_DROP,
         "defaults": ExploreConfig().to_dict(),
     }
 
@@ -298,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
             s = self.server.session
             X, y = s.batch()
             k = _int_arg(q, "example", 0, len(X) - 1)
-            self._json(views.matrices(s.net, X, y, form, k))
+            self._json(views.matrices(s.net, X, y, form, k, s.masks(), s.drop))
 
     def image(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
         with self.server.lock:
@@ -318,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
             i = _int_arg(q, "i", 0, sizes[l - 1] - 1)
             j = _int_arg(q, "j", 0, sizes[l] - 1)
             k = _int_arg(q, "example", 0, len(X) - 1)
-            self._json(views.chain_rule(s.net, s.optimizer, X, y, l, i, j, k))
+            self._json(views.chain_rule(s.net, s.optimizer, X, y, l, i, j, k, s.masks()))
 
     def export(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
         with self.server.lock, tempfile.TemporaryDirectory() as tmp:

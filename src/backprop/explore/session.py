@@ -25,7 +25,15 @@ from backprop.network import MLP
 from backprop.optim import OPTIMIZERS, make_optimizer
 from backprop.trainer import Trainer
 
-__all__ = ["IMAGE_SETS", "LIMITS", "MAX_PARAMS", "USER_FILE", "ExploreConfig", "Session"]
+__all__ = [
+    "IMAGE_SETS",
+    "LIMITS",
+    "MAX_DROP",
+    "MAX_PARAMS",
+    "USER_FILE",
+    "ExploreConfig",
+    "Session",
+]
 
 #: Image sets of `backprop.data`, used through a seeded subset sized for the page.
 IMAGE_SETS = ("digits", "fashion-mnist")
@@ -43,6 +51,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "steps": (1, 1000),  # steps per request
 }
 MAX_PARAMS = 2_000_000  # weights and biases in all
+MAX_DROP = 0.9  # the largest drop probability (keep >= 0.1: M / keep stays readable)
 
 MAX_HISTORY = 1000  # points per curve; beyond, every other one is dropped
 
@@ -62,6 +71,8 @@ class ExploreConfig:
     batch: int = 32
     wd: float = 0.0
     seed: int = 0
+    dropout: float = 0.0  # drop probability of each hidden unit while training
+    input_dropout: float = 0.0  # of each input
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, user_file: bool = False) -> ExploreConfig:
@@ -103,6 +114,8 @@ class ExploreConfig:
             batch=check_int("batch", c["batch"], low=LIMITS["batch"][0], high=LIMITS["batch"][1]),
             wd=check_real("wd", c["wd"], low=0.0, high=1.0),
             seed=check_int("seed", c["seed"], low=0, high=2**31 - 1),
+            dropout=check_real("dropout", c["dropout"], low=0.0, high=MAX_DROP),
+            input_dropout=check_real("input_dropout", c["input_dropout"], low=0.0, high=MAX_DROP),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,7 +202,15 @@ class Session:
         self.optimizer = make_optimizer(
             cfg.optimizer, self.net.params, lr=cfg.lr, weight_decay=cfg.wd
         )
-        self.trainer = Trainer(self.net, self.optimizer, batch_size=cfg.batch, seed=cfg.seed)
+        self.trainer = Trainer(
+            self.net,
+            self.optimizer,
+            batch_size=cfg.batch,
+            seed=cfg.seed,
+            dropout=cfg.dropout,
+            input_dropout=cfg.input_dropout,
+        )
+        self._peeked: tuple[int, list[np.ndarray | None] | None] | None = None
         self.steps = 0
         self._order = np.empty(0, np.int64)
         self._pos = 0
@@ -220,6 +241,27 @@ class Session:
     def batch(self) -> tuple[np.ndarray, np.ndarray]:
         """The batch the next step trains on: (X, y)."""
         return self.data.X_train[self.batch_index], self.data.y_train[self.batch_index]
+
+    @property
+    def drop(self) -> list[float]:
+        """The drop probability of the inputs, then of each hidden layer."""
+        return [self.config.input_dropout] + [self.config.dropout] * (self.net.n_layers - 1)
+
+    def masks(self) -> list[np.ndarray | None] | None:
+        """The dropout masks (M / keep, as `MLP.loss_and_grads` takes them) that the next
+        step will draw for `batch`, or None without dropout.
+
+        They are drawn by the trainer's own code from its generator, whose state is then
+        put back, so the next `step` draws exactly these (the views show what it uses).
+        """
+        if self._peeked is None or self._peeked[0] != self.steps:
+            rng = self.trainer.rng.bit_generator
+            saved = rng.state
+            drawn = self.trainer._masks(len(self.batch_index))
+            rng.state = saved
+            copies = None if drawn is None else [None if M is None else M.copy() for M in drawn]
+            self._peeked = (self.steps, copies)
+        return self._peeked[1]
 
     def step(self, count: int = 1) -> None:
         """Take ``count`` optimiser steps, then record the curves once.

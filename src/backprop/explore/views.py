@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +25,14 @@ from backprop.optim import Optimizer
 
 __all__ = [
     "FORMS",
+    "GRAPH_MAX_UNITS",
     "Pass",
     "backward_pass",
     "boundary",
     "chain_rule",
     "encode",
+    "forward_pass",
+    "graph",
     "image_view",
     "matrices",
 ]
@@ -47,13 +51,16 @@ def encode(a: np.ndarray, dtype: str = "<f8") -> dict[str, Any]:
 class Pass:
     """Every matrix of one forward and backward pass in row layout (page 7).
 
-    ``A[0]`` is X and ``A[l]`` the activation of layer l; ``Z[l]`` (l = 1..L) the
-    pre-activations, ``Z[L]`` the scores S; ``delta[l]``, ``dA[l]`` (dJ/dA(l), l < L),
-    ``fprime[l]`` and ``dW[l]``, ``db[l]`` per layer (index 0 unused), and ``dX`` =
-    dJ/dX = delta(1) W(1)^T, the gradient with respect to the inputs.
+    ``A[0]`` is X (times its dropout mask, if any) and ``A[l]`` the activation of layer l;
+    ``Z[l]`` (l = 1..L) the pre-activations, ``Z[L]`` the scores S; ``delta[l]``,
+    ``dA[l]`` (dJ/dA(l), l < L), ``fprime[l]`` and ``dW[l]``, ``db[l]`` per layer (index 0
+    unused), and ``dX`` = dJ/dX = delta(1) W(1)^T, the gradient with respect to the inputs.
+    ``X`` is the batch as given; ``M[l]`` the inverted-dropout mask M(l) / keep of the
+    inputs (l = 0) and of hidden layer l, or None where nothing is dropped.
     """
 
     J: float
+    X: np.ndarray
     A: list[np.ndarray]
     Z: list[np.ndarray]
     out: np.ndarray  # P (softmax of S) for a classifier, O = S for a regressor
@@ -64,9 +71,44 @@ class Pass:
     dW: list[np.ndarray]
     db: list[np.ndarray]
     dX: np.ndarray
+    M: list[np.ndarray | None]
 
 
-def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray) -> Pass:
+Masks = Sequence[np.ndarray | None] | None
+
+
+def _check_masks(net: MLP, masks: Masks) -> list[np.ndarray | None]:
+    drop = [None] * net.n_layers if masks is None else list(masks)
+    if len(drop) != net.n_layers:
+        raise ValueError(f"masks must have {net.n_layers} entries (inputs, then each hidden layer)")
+    return drop
+
+
+def forward_pass(
+    net: MLP, X: np.ndarray, masks: Masks = None
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """The forward pass of page 7 keeping every layer: (A, Z, F) with F[l] = f(Z(l)).
+
+    ``A[l]`` = F[l] * M(l) / keep where layer l has a dropout mask (``masks`` in the form
+    `MLP.loss_and_grads` takes), else F[l]; ``A[0]`` = X (* M(0) / keep); ``Z[0]`` and
+    ``F[0]`` are X (unused); ``Z[L]`` = S.
+    """
+    L, act = net.n_layers, net._act
+    drop = _check_masks(net, masks)
+    A: list[np.ndarray] = [X if drop[0] is None else X * drop[0]]  # A(0) = X ⊙ M(0) / keep
+    Z: list[np.ndarray] = [X]  # index 0 unused, so that Z[l] is layer l
+    F: list[np.ndarray] = [X]
+    for l in range(1, L + 1):
+        z, _ = affine_forward(A[-1], net.params[f"W{l}"], net.params[f"b{l}"])  # Z = A W + 1_n b
+        Z.append(z)
+        if l < L:
+            F.append(act.forward(z))  # f(Z(l))
+            M = drop[l]
+            A.append(F[l] if M is None else F[l] * M)  # A(l) = f(Z(l)) ⊙ M(l) / keep
+    return A, Z, F
+
+
+def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray, masks: Masks = None) -> Pass:
     """The notes' Alg 3 in row layout on a batch, keeping every matrix.
 
     Parameters
@@ -75,6 +117,9 @@ def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray) -> Pass:
     X : ndarray of shape (n, d)
     y : ndarray
         Labels of shape (n,) or targets of shape (n,) / (n, c).
+    masks : sequence of (ndarray or None), optional
+        Inverted dropout, as `MLP.loss_and_grads` takes it: ``masks[0]`` (n, d) for the
+        inputs, ``masks[l]`` (n, m_l) for hidden layer l, each M / keep.
 
     Returns
     -------
@@ -83,13 +128,8 @@ def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray) -> Pass:
     X = net.check_X(X)
     y = net.check_y(y, X.shape[0])
     L, act = net.n_layers, net._act
-    A: list[np.ndarray] = [X]
-    Z: list[np.ndarray] = [X]  # index 0 unused, so that Z[l] is layer l
-    for l in range(1, L + 1):
-        z, _ = affine_forward(A[-1], net.params[f"W{l}"], net.params[f"b{l}"])  # Z = A W + 1_n b
-        Z.append(z)
-        if l < L:
-            A.append(act.forward(z))  # A(l) = f(Z(l))
+    drop = _check_masks(net, masks)
+    A, Z, F = forward_pass(net, X, drop)
     S = Z[L]
     if net.is_classifier:
         out = softmax(S)
@@ -105,28 +145,51 @@ def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray) -> Pass:
     for l in range(L, 0, -1):
         dA_prev, dW[l], db[l] = affine_backward(delta[l], (A[l - 1], net.params[f"W{l}"]))
         if l > 1:
-            dA[l - 1] = dA_prev  # dJ/dA(l-1) = delta(l) W(l)^T
-            fprime[l - 1] = act.derivative(Z[l - 1], A[l - 1])  # f'(Z(l-1))
-            delta[l - 1] = dA[l - 1] * fprime[l - 1]  # delta(l-1) = dJ/dA ⊙ f'(Z)
+            k = l - 1
+            dA[k] = dA_prev  # dJ/dA(l-1) = delta(l) W(l)^T
+            fprime[k] = act.derivative(Z[k], F[k])  # f'(Z(l-1)), of the undropped f(Z)
+            delta[k] = dA[k] * fprime[k]  # delta(l-1) = dJ/dA ⊙ f'(Z)
+            if drop[k] is not None:  # A = f(Z) ⊙ M / keep, so dA/dZ = f'(Z) ⊙ M / keep
+                delta[k] = delta[k] * drop[k]
         else:
-            dX = dA_prev  # dJ/dX = delta(1) W(1)^T: the same step one layer further
-    return Pass(float(J), A, Z, out, Y, delta, dA, fprime, dW, db, dX)
+            # dJ/dX = delta(1) W(1)^T: the same step one layer further (through M(0))
+            dX = dA_prev if drop[0] is None else dA_prev * drop[0]
+    return Pass(float(J), X, A, Z, out, Y, delta, dA, fprime, dW, db, dX, drop)
 
 
-def _entries(p: Pass, classifier: bool) -> list[tuple[str, np.ndarray, str, str, str]]:
-    """(name, row-layout matrix, row equation, column equation, page), in reading order."""
+def _entries(
+    p: Pass, classifier: bool, keep: Sequence[float]
+) -> list[tuple[str, np.ndarray, str, str, str]]:
+    """(name, row-layout matrix, row equation, column equation, page), in reading order.
+
+    ``keep``: the keep probability of the inputs and of each hidden layer (for dropout).
+    """
     L = len(p.Z) - 1
     rows: list[tuple[str, np.ndarray, str, str, str]] = [
-        ("X", p.A[0], "A(0) = X, one example per row", "X, one example per column", "5, 7")
+        ("X", p.X, "A(0) = X, one example per row", "X, one example per column", "5, 7")
     ]
+
+    def mask(l: int, of: str) -> None:  # M(l) as 0/1, and A(l) = of ⊙ M(l) / keep
+        M = p.M[l]
+        if M is None:
+            return
+        eq = f"M({l}): 1 keeps, 0 drops (probability {1 - keep[l]:g}), fresh every step"
+        rows.append((f"M({l})", (M != 0).astype(np.float64), eq, eq, "dropout"))
+        eq = f"A({l}) = {of} ⊙ M({l}) / {keep[l]:g}  (inverted dropout)"
+        rows.append((f"A({l})", p.A[l], eq, eq, "dropout"))
+
+    if p.M[0] is not None:
+        mask(0, "X")
     for l in range(1, L + 1):
         z = "S" if l == L else f"Z({l})"
         rows.append((
             z, p.Z[l], f"{z} = A({l - 1}) W({l}) + 1_n b({l})",
             f"{z} = W({l}) A({l - 1}) + b({l}) 1_n^T", "5, 7",
         ))  # fmt: skip
-        if l < L:
+        if l < L and p.M[l] is None:
             rows.append((f"A({l})", p.A[l], f"A({l}) = f(Z({l}))", f"A({l}) = f(Z({l}))", "5, 7"))
+        elif l < L:
+            mask(l, f"f(Z({l}))")
     o = "P" if classifier else "O"
     rows.append((o, p.out, "P = softmax(S), row by row" if classifier else "O = S", "", "3, 6"))
     rows.append(("Y", p.Y, "one-hot labels" if classifier else "targets", "", "6"))
@@ -150,25 +213,38 @@ def _entries(p: Pass, classifier: bool) -> list[tuple[str, np.ndarray, str, str,
                 f"dJ/dA({k}) = W({l})^T delta({l})", "6, 7",
             ))  # fmt: skip
             rows.append((f"f'(Z({k}))", p.fprime[k], f"f'(Z({k}))", f"f'(Z({k}))", "2, 6"))
-            rows.append((
-                f"delta({k})", p.delta[k], f"delta({k}) = dJ/dA({k}) ⊙ f'(Z({k}))",
-                f"delta({k}) = dJ/dA({k}) ⊙ f'(Z({k}))", "4, 6",
-            ))  # fmt: skip
+            eq = f"delta({k}) = dJ/dA({k}) ⊙ f'(Z({k}))"
+            if p.M[k] is not None:  # the same mask as the forward pass
+                eq += f" ⊙ M({k}) / {keep[k]:g}"
+            rows.append((f"delta({k})", p.delta[k], eq, eq, "4, 6"))
     return rows
 
 
-def matrices(net: MLP, X: np.ndarray, y: np.ndarray, form: str, example: int) -> dict[str, Any]:
+def matrices(
+    net: MLP,
+    X: np.ndarray,
+    y: np.ndarray,
+    form: str,
+    example: int,
+    masks: Masks = None,
+    drop: Sequence[float] | None = None,
+) -> dict[str, Any]:
     """Every matrix of the batch in one of `FORMS`, each with its shape and equation.
 
     ``rows`` is page 7 as computed; ``columns`` is pages 5-6, every matrix transposed (so
     W(l) reads fan_out x fan_in); ``example`` is Alg 3 (page 4) for example ``example`` of
     the batch, as columns: the pass on that one example, where delta(L) = p - y.
+    ``masks`` (M / keep per layer, as `MLP.loss_and_grads` takes them) and ``drop`` (the
+    drop probability of the inputs and of each hidden layer) show dropout's masks.
     """
     if form == "example":
         X, y = X[example : example + 1], y[example : example + 1]
-    p = backward_pass(net, X, y)
+        if masks is not None:
+            masks = [None if M is None else M[example : example + 1] for M in masks]
+    p = backward_pass(net, X, y, masks)
+    keep = [1.0 - q for q in (drop or [0.0] * net.n_layers)]
     out = []
-    for name, m, eq_rows, eq_cols, page in _entries(p, net.is_classifier):
+    for name, m, eq_rows, eq_cols, page in _entries(p, net.is_classifier, keep):
         if form == "rows":
             eq, values = eq_rows, m
         else:  # dJ/dW of a column form is W's (fan_out, fan_in) layout: the transpose
@@ -183,24 +259,36 @@ def matrices(net: MLP, X: np.ndarray, y: np.ndarray, form: str, example: int) ->
 
 
 def chain_rule(
-    net: MLP, optimizer: Optimizer, X: np.ndarray, y: np.ndarray, l: int, i: int, j: int, k: int
+    net: MLP,
+    optimizer: Optimizer,
+    X: np.ndarray,
+    y: np.ndarray,
+    l: int,
+    i: int,
+    j: int,
+    k: int,
+    masks: Masks = None,
 ) -> dict[str, Any]:
     """The gradient of one weight W(l)_ij as the sum the notes write, checked three ways.
 
     dJ/dW(l)_ij = sum_k A(l-1)_ki delta(l)_kj (page 6); for a hidden layer,
-    delta(l)_kj = (sum_m delta(l+1)_km W(l+1)_jm) f'(Z(l)_kj) (page 6), whose m-terms are
-    given for example k. Also: the engine's gradient (`MLP.loss_and_grads`), a centred
-    finite difference (`backprop.gradcheck.numerical_gradient`, h = 1e-6) and the change
-    the optimiser's next step will make to the weight (a copy of it steps; nothing moves).
+    delta(l)_kj = (sum_m delta(l+1)_km W(l+1)_jm) f'(Z(l)_kj) (page 6), times
+    M(l)_kj / keep under dropout, whose m-terms are given for example k. Also: the
+    engine's gradient (`MLP.loss_and_grads`, with the same ``masks``), a centred finite
+    difference (`backprop.gradcheck.numerical_gradient`, h = 1e-6, of the loss with those
+    masks) and the change the optimiser's next step will make to the weight (a copy of it
+    steps; nothing moves).
     """
-    p = backward_pass(net, X, y)
+    p = backward_pass(net, X, y, masks)
     L = net.n_layers
     terms = p.A[l - 1][:, i] * p.delta[l][:, j]
     key = f"W{l}"
-    _, grads = net.loss_and_grads(X, y)
+    _, grads = net.loss_and_grads(X, y, masks=masks)
     Xc, yc = net.check_X(X), net.check_y(y, len(X))
     W = net.params[key]
-    fd = numerical_gradient(lambda: net.compute_loss(Xc, yc), W[i : i + 1, j : j + 1])[0, 0]
+    fd = numerical_gradient(
+        lambda: net.loss_and_grads(Xc, yc, masks=masks, check=False)[0], W[i : i + 1, j : j + 1]
+    )[0, 0]
     trial = copy.deepcopy(optimizer)  # its params are copies too: the network is untouched
     trial.step(grads)
     result: dict[str, Any] = {
@@ -215,20 +303,79 @@ def chain_rule(
         result["dA"] = float(p.dA[l][k, j])
         result["fprime"] = float(p.fprime[l][k, j])
         result["delta_kj"] = float(p.delta[l][k, j])
+        M = p.M[l]
+        result["mask"] = None if M is None else float(M[k, j])  # M(l)_kj / keep
     return result
 
 
-def boundary(net: MLP, lo: np.ndarray, hi: np.ndarray, res: int) -> dict[str, Any]:
-    """The network's output on a res x res grid over [lo, hi] (2-D inputs).
-
-    Row r of the grid is x1 = hi[1] - r * step (top of the picture first), column c is
-    x0 = lo[0] + c * step; probabilities for a classifier, outputs for a regressor.
-    """
+def _grid(lo: np.ndarray, hi: np.ndarray, res: int) -> np.ndarray:
+    """A res x res grid over [lo, hi] as (res * res, 2) rows: row r of the picture is
+    x1 = hi[1] - r * step (top first), column c is x0 = lo[0] + c * step."""
     x0 = np.linspace(lo[0], hi[0], res)
     x1 = np.linspace(hi[1], lo[1], res)
-    grid = np.stack(np.meshgrid(x0, x1), axis=-1).reshape(-1, 2)
+    return np.stack(np.meshgrid(x0, x1), axis=-1).reshape(-1, 2)
+
+
+def boundary(net: MLP, lo: np.ndarray, hi: np.ndarray, res: int) -> dict[str, Any]:
+    """The network's output on a res x res grid over [lo, hi] (2-D inputs, `_grid`):
+    probabilities for a classifier, outputs for a regressor."""
+    grid = _grid(lo, hi, res)
     out = net.predict_proba(grid) if net.is_classifier else net.forward(grid)
     return {"lo": lo.tolist(), "hi": hi.tolist(), "res": res, "values": encode(out, "<f4")}
+
+
+#: The graph view draws every unit: at most this many per layer.
+GRAPH_MAX_UNITS = 16
+
+
+def graph(
+    net: MLP,
+    X: np.ndarray,
+    y: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    res: int,
+    masks: Masks = None,
+) -> dict[str, Any]:
+    """The network as a graph (2-D inputs): every unit's output over the input plane, and
+    what the backward pass of the batch sends through each link and unit.
+
+    For each layer l = 0..L: ``maps`` (m_l, res, res), unit j's output over the grid of
+    `_grid` (layer 0: x0 and x1; hidden layers: f(Z(l)), no dropout, as in prediction; the
+    output layer: P for a classifier, O for a regressor); for l >= 1 also ``W`` (W(l)),
+    ``dW`` (dJ/dW(l)) and ``delta`` (delta(l), one row per example) of the batch (X, y)
+    with its dropout ``masks``; ``X`` is the batch, where each example's delta is drawn.
+
+    Raises
+    ------
+    ValueError
+        The inputs are not 2-D or a layer has more than `GRAPH_MAX_UNITS` units.
+    """
+    sizes = net.layer_sizes
+    if sizes[0] != 2 or max(sizes) > GRAPH_MAX_UNITS:
+        raise ValueError(
+            f"the graph view needs 2-D inputs and at most {GRAPH_MAX_UNITS} units per "
+            f"layer; the network is {'-'.join(map(str, sizes))}"
+        )
+    grid = _grid(lo, hi, res)
+    A, Z, F = forward_pass(net, grid)  # the same forward pass the matrices view shows
+    L = net.n_layers
+    out = softmax(Z[L]) if net.is_classifier else Z[L]
+    p = backward_pass(net, X, y, masks)
+    layers: list[dict[str, Any]] = []
+    for l in range(L + 1):
+        values = grid if l == 0 else (out if l == L else F[l])
+        layer = {"maps": encode(values.T.reshape(-1, res, res))}
+        if l > 0:
+            layer |= {
+                "W": encode(net.params[f"W{l}"]),
+                "dW": encode(p.dW[l]),
+                "delta": encode(p.delta[l]),
+            }
+        layers.append(layer)
+    return {
+        "lo": lo.tolist(), "hi": hi.tolist(), "res": res, "X": encode(p.X), "layers": layers,
+    }  # fmt: skip
 
 
 def image_view(net: MLP, X: np.ndarray, y: np.ndarray, k: int, units: int = 64) -> dict[str, Any]:

@@ -300,7 +300,8 @@ async function showChain() {
     const dt = decode(r.delta_terms);
     hidden = `<p>delta(${l})<sub>${k},${j}</sub> = (Σ<sub>m</sub> delta(${l + 1})<sub>${k},m</sub> W(${l + 1})<sub>${j},m</sub>) · f'(Z(${l})<sub>${k},${j}</sub>)
       = (${Array.from(dt.slice(0, 6), f).join(" + ")}${dt.length > 6 ? " + …" : ""}) · ${f(r.fprime)}
-      = ${f(r.dA)} · ${f(r.fprime)} = ${f(r.delta_kj)}   (page 6, example ${k})</p>`;
+      ${r.mask === null ? "" : `· M(${l})<sub>${k},${j}</sub>/keep`}
+      = ${f(r.dA)} · ${f(r.fprime)}${r.mask === null ? "" : ` · ${f(r.mask)}`} = ${f(r.delta_kj)}   (page 6, example ${k})</p>`;
   }
   $("chain").innerHTML = `<p>W(${l})<sub>${i},${j}</sub> = ${f(r.weight)}.
     dJ/dW(${l})<sub>${i},${j}</sub> = Σ<sub>k</sub> A(${l - 1})<sub>k,${i}</sub> delta(${l})<sub>k,${j}</sub> (page 6):</p>
