@@ -291,6 +291,56 @@ def test_dropout_is_bounded(app: Client) -> None:
         assert status == 400 and f"{key} must be" in out["error"], out
 
 
+# ---------------------------------------------------------------------- the graph
+def test_graph_maps_are_the_engines_activations(app: Client) -> None:
+    config = {**DROPOUT, "activation": "tanh", "data": "circles"}
+    app.post("/api/reset", {"config": config})
+    app.post("/api/step", {"steps": 4})
+    s = app.srv.session
+    g = app.get("/api/graph?res=9")
+    lo, hi = np.array(g["lo"]), np.array(g["hi"])
+    # The grid, independently: picture row r is x1 = hi1 - r (hi1 - lo1) / 8, column c is
+    # x0 = lo0 + c (hi0 - lo0) / 8.
+    r, c = np.mgrid[0:9, 0:9]
+    x0 = lo[0] + c * (hi[0] - lo[0]) / 8
+    x1 = hi[1] - r * (hi[1] - lo[1]) / 8
+    maps = [decode(layer["maps"]) for layer in g["layers"]]
+    close(maps[0][0], x0)
+    close(maps[0][1], x1)
+    # Hidden units: f(Z) of the engine's weights, no dropout (prediction); output: P.
+    P_ = s.net.params
+    A = np.stack([x0.ravel(), x1.ravel()], axis=1)
+    for l in (1, 2):
+        A = np.tanh(A @ P_[f"W{l}"] + P_[f"b{l}"])
+        assert maps[l].shape == (A.shape[1], 9, 9)
+        close(maps[l], A.T.reshape(-1, 9, 9))
+    grid = np.stack([x0.ravel(), x1.ravel()], axis=1)
+    close(maps[3], s.net.predict_proba(grid).T.reshape(-1, 9, 9))
+    # Backward mode: links by dJ/dW and units by delta of the batch, with the next masks.
+    X, y = s.batch()
+    m = shown(app)
+    _, engine = s.net.loss_and_grads(
+        X, y, masks=[m["M(0)"] / 0.75, m["M(1)"] / 0.6, m["M(2)"] / 0.6]
+    )
+    close(decode(g["X"]), X)
+    for l in (1, 2, 3):
+        layer = g["layers"][l]
+        close(decode(layer["W"]), P_[f"W{l}"])
+        close(decode(layer["dW"]), engine[f"W{l}"])
+        close(decode(layer["delta"]), m[f"delta({l})"])
+
+
+def test_graph_is_for_small_2d_networks(app: Client) -> None:
+    app.post("/api/reset", {"config": {"data": "moons", "hidden": [17]}})
+    status, out = app.request("GET", "/api/graph")
+    assert status == 400 and "at most 16 units" in out["error"], out
+    app.post("/api/reset", {"config": {"data": "digits", "n": 100, "hidden": [4]}})
+    status, out = app.request("GET", "/api/graph")
+    assert status == 400 and "2-D inputs" in out["error"], out
+    status, out = app.request("GET", "/api/graph?res=500")
+    assert status == 400 and "res must be" in out["error"], out
+
+
 # ------------------------------------------------------------------- training, export
 def test_200_steps_on_moons_lower_the_loss(app: Client) -> None:
     first = app.post("/api/reset", {"config": {"data": "moons", "noise": 0.2}})

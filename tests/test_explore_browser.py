@@ -131,6 +131,25 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     wait(drv, "state.step === 1 && document.querySelectorAll('.matrix').length > 0")
     assert server.session.steps == 1
 
+    # 2b. The graph view draws (forward, then backward), units and links, no error.
+    wait(drv, "document.body.dataset.graphDrawn === '1'")
+    assert drv.find_element("id", "graph-view").is_displayed()
+    painted = (
+        "(() => { const c = $('graph'), d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let p = 3; p < d.length; p += 4) n += d[p] > 0; return n; })()"
+    )
+    assert drv.execute_script(f"return {painted}") > 5000  # 18 units of 44 x 44 and links
+    shot(drv, "graph-view", "graph-forward.png", tmp_path)
+    drv.execute_script("document.body.dataset.graphDrawn = ''")
+    drv.execute_script(
+        "$('graph-mode').value = 'backward';$('graph-mode').dispatchEvent(new Event('change'))"
+    )
+    wait(drv, "document.body.dataset.graphDrawn === '1'")
+    assert drv.execute_script(f"return {painted}") > 5000
+    shot(drv, "graph-view", "graph-backward.png", tmp_path)
+    assert errors(drv) == []
+
     # 3. A click on cell (i, j) of the dJ/dW(2) heatmap shows that weight's chain rule.
     canvas = drv.find_element("css selector", ".matrix[data-name='dJ/dW(2)'] canvas")
     rows, cols = server.session.net.params["W2"].shape

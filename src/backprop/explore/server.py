@@ -53,6 +53,7 @@ STATIC = {  # the only files served: name -> content type
     "app.css": "text/css; charset=utf-8",
 }
 TOKEN_HEADER = "X-Backprop-Token"
+GRAPH_RES = (4, 48)  # grid points per side of each unit's picture in the graph view
 
 
 class RequestError(ValueError):
@@ -141,8 +142,15 @@ def _options(srv: ExploreServer) -> dict[str, Any]:
         "limits": LIMITS,
         "max_params": MAX_PARAMS,
         "max_drop": MAX_DROP,
+        "graph_max_units": views.GRAPH_MAX_UNITS,
         "defaults": ExploreConfig().to_dict(),
     }
+
+
+def _plane(s: Session) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the input plane the pictures show: the data's box and a margin."""
+    X = np.vstack([s.data.X_train, s.data.X_test])
+    return X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
 
 
 def _state(s: Session, full: bool) -> dict[str, Any]:
@@ -156,9 +164,7 @@ def _state(s: Session, full: bool) -> dict[str, Any]:
         "metric": s.metric_name,
     }
     if d.X_train.shape[1] == 2:
-        X = np.vstack([d.X_train, d.X_test])
-        lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
-        out["boundary"] = views.boundary(s.net, lo, hi, 48)
+        out["boundary"] = views.boundary(s.net, *_plane(s), 48)
     if full:
         out |= {
             "config": s.config.to_dict(),
@@ -302,6 +308,13 @@ class _Handler(BaseHTTPRequestHandler):
             k = _int_arg(q, "example", 0, len(X) - 1)
             self._json(views.matrices(s.net, X, y, form, k, s.masks(), s.drop))
 
+    def graph(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+        res = _int_arg(q, "res", *GRAPH_RES) if "res" in q else 24
+        with self.server.lock:
+            s = self.server.session
+            X, y = s.batch()
+            self._json(views.graph(s.net, X, y, *_plane(s), res, s.masks()))
+
     def image(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
         with self.server.lock:
             s = self.server.session
@@ -342,6 +355,7 @@ ROUTES = {
     ("POST", "/api/step"): _Handler.step,
     ("GET", "/api/matrices"): _Handler.matrices,
     ("GET", "/api/chain"): _Handler.chain,
+    ("GET", "/api/graph"): _Handler.graph,
     ("GET", "/api/image"): _Handler.image,
     ("GET", "/api/export"): _Handler.export,
 }

@@ -358,7 +358,7 @@ def graph(
             f"layer; the network is {'-'.join(map(str, sizes))}"
         )
     grid = _grid(lo, hi, res)
-    A, Z, F = forward_pass(net, grid)  # the same forward pass the matrices view shows
+    _, Z, F = forward_pass(net, grid)  # the same forward pass the matrices view shows
     L = net.n_layers
     out = softmax(Z[L]) if net.is_classifier else Z[L]
     p = backward_pass(net, X, y, masks)

@@ -216,7 +216,74 @@ async function showMatrices() {
   const box = $("matrices");
   box.replaceChildren(...res.matrices.map((m) => heatmap(m, form, k)));
   stats.matricesMs = performance.now() - t0;
+  await showGraph();
   await showImage();
+}
+
+// ------------------------------------------------------------------ graph view
+function graphable() {  // the server's rule (views.GRAPH_MAX_UNITS): 2-D inputs, <= 16 units
+  const z = state.layer_sizes;
+  return z[0] === 2 && Math.max(...z) <= options.graph_max_units;
+}
+async function showGraph() {
+  const box = $("graph-view");
+  box.hidden = !graphable();
+  if (box.hidden) return;
+  const g = await api("GET", "/api/graph?res=24"), backward = $("graph-mode").value === "backward";
+  const cv = $("graph"), ctx = cv.getContext("2d"), sizes = state.layer_sizes, res = g.res;
+  const cell = 44, gap = 8, colW = cv.width / sizes.length;
+  cv.height = Math.max(...sizes) * (cell + gap) + gap;
+  ctx.clearRect(0, 0, cv.width, cv.height);
+  const top = (a, u) => (cv.height - sizes[a] * (cell + gap)) / 2 + u * (cell + gap) + gap / 2;
+  const left = (a) => a * colW + (colW - cell) / 2;
+  // Links first, under the units: W(l) forward, dJ/dW(l) backward; width by |value|.
+  for (let l = 1; l < sizes.length; l++) {
+    const v = decode(backward ? g.layers[l].dW : g.layers[l].W), m = sizes[l];
+    let mx = 0;
+    for (const x of v) mx = Math.max(mx, Math.abs(x));
+    for (let i = 0; i < sizes[l - 1]; i++) for (let j = 0; j < m; j++) {
+      const w = v[i * m + j], t = mx > 0 ? Math.abs(w) / mx : 0;
+      ctx.strokeStyle = w >= 0 ? `rgba(198,40,40,${0.15 + 0.85 * t})` : `rgba(21,101,192,${0.15 + 0.85 * t})`;
+      ctx.lineWidth = 0.5 + 4 * t;
+      ctx.beginPath();
+      ctx.moveTo(left(l - 1) + cell, top(l - 1, i) + cell / 2);
+      ctx.lineTo(left(l), top(l, j) + cell / 2);
+      ctx.stroke();
+    }
+  }
+  const X = decode(g.X), sx = (x) => ((x - g.lo[0]) / (g.hi[0] - g.lo[0])) * cell;
+  const sy = (y) => ((g.hi[1] - y) / (g.hi[1] - g.lo[1])) * cell;
+  for (let a = 0; a < sizes.length; a++) {
+    const maps = decode(g.layers[a].maps), delta = a > 0 && backward ? decode(g.layers[a].delta) : null;
+    for (let u = 0; u < sizes[a]; u++) {
+      const x0 = left(a), y0 = top(a, u);
+      if (delta) {  // delta(l)_kj of each example k of the batch, drawn where x_k lies
+        let mx = 0;
+        for (let k = 0; k < X.length / 2; k++) mx = Math.max(mx, Math.abs(delta[k * sizes[a] + u]));
+        ctx.fillStyle = "#fff"; ctx.fillRect(x0, y0, cell, cell);
+        for (let k = 0; k < X.length / 2; k++) {
+          ctx.fillStyle = `rgb(${diverging(delta[k * sizes[a] + u], mx)})`;
+          ctx.fillRect(x0 + sx(X[2 * k]) - 2, y0 + sy(X[2 * k + 1]) - 2, 4, 4);
+        }
+      } else {  // the unit's output over the plane
+        const v = maps.subarray(u * res * res, (u + 1) * res * res);
+        imageCanvasAt(ctx, v, res, x0, y0, cell);
+      }
+      ctx.strokeStyle = "#555"; ctx.lineWidth = 1; ctx.strokeRect(x0, y0, cell, cell);
+    }
+  }
+  document.body.dataset.graphDrawn = String(state.step);
+}
+function imageCanvasAt(ctx, v, res, x0, y0, size) {  // a res x res map, diverging colours
+  let mx = 0;
+  for (const x of v) mx = Math.max(mx, Math.abs(x));
+  const img = new ImageData(res, res);
+  for (let p = 0; p < res * res; p++) img.data.set([...diverging(v[p], mx), 255], 4 * p);
+  const tmp = document.createElement("canvas");
+  tmp.width = tmp.height = res;
+  tmp.getContext("2d").putImageData(img, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(tmp, x0, y0, size, size);
 }
 
 // ------------------------------------------------------------------ image view
@@ -338,7 +405,10 @@ async function play() {
   matricesOn = !playing;  // the matrices redraw when training pauses
   let last = performance.now();
   while (playing) {
-    try { await step(Number($("per-frame").value)); } catch (e) { showError(e); playing = false; }
+    try {
+      await step(Number($("per-frame").value));
+      if (state.step % 10 === 0) await showGraph();  // the units change slowly: not every frame
+    } catch (e) { showError(e); playing = false; }
     // No wait for an animation frame: the browser paints between the fetches anyway,
     // and waiting would cap the step rate at the display's frame rate.
     const now = performance.now();
@@ -368,6 +438,7 @@ async function main() {
   $("step").addEventListener("click", () => step(1).then(showMatrices).catch(showError));
   $("form").addEventListener("change", () => showMatrices().catch(showError));
   $("example").addEventListener("change", () => showMatrices().catch(showError));
+  $("graph-mode").addEventListener("change", () => showGraph().catch(showError));
   $("chain-go").addEventListener("click", () => showChain().catch(showError));
   $("export").addEventListener("click", (e) => { e.preventDefault(); location.href = `/api/export?token=${TOKEN}`; });
   $("status").textContent = "ready";
