@@ -17,7 +17,7 @@ parameters, with the engine's ``loss_and_grads`` plus the ``alpha`` penalty as o
 
 Deliberate differences from scikit-learn are listed in ``docs/estimators.md``; the main
 ones: a binary classifier has a 2-column softmax output (``coefs_[-1]`` has 2 columns,
-``out_activation_`` is ``"softmax"``), multilabel targets are refused, the multi-output
+``out_activation_`` is ``"softmax"``), the multi-output
 squared error and its gradient are scaled consistently, and ReLU weights start He-normal
 and biases at 0.
 """
@@ -66,6 +66,13 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("lbfgs", "sgd", "adam")
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+_MULTILABEL_LOSS = "sigmoid_binary_cross_entropy"
+#: scikit-learn's ``out_activation_`` for each engine loss.
+_OUT_ACTIVATIONS = {
+    "softmax_cross_entropy": "softmax",
+    _MULTILABEL_LOSS: "logistic",
+    "squared_error": "identity",
+}
 _LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 
@@ -365,7 +372,7 @@ class _BaseMLP(BaseEstimator):
             if self.best_loss_ is None:
                 self.best_loss_ = math.inf
         net = self._net
-        if self._loss == "squared_error":
+        if self._loss != "softmax_cross_entropy":  # targets or 0/1 indicators, not labels
             yt = yt.astype(net.dtype, copy=False)
         if sw is not None:
             sw = sw.astype(net.dtype, copy=False)
@@ -502,7 +509,7 @@ class _BaseMLP(BaseEstimator):
             batch_size=bs,
             seed=rng,
             shuffle=bool(self.shuffle),
-            metric="accuracy" if net.is_classifier else "r2",
+            metric="r2" if self._loss == "squared_error" else "accuracy",
             penalty=_l2_penalty(net, float(self.alpha)) if self.alpha else None,
             lr_name="learning_rate_init",
         )
@@ -586,7 +593,7 @@ class _BaseMLP(BaseEstimator):
         self.intercepts_ = [net.params[f"b{l}"] for l in range(1, L + 1)]
         self.n_layers_ = L + 1
         self.n_outputs_ = net.n_outputs
-        self.out_activation_ = "softmax" if net.is_classifier else "identity"
+        self.out_activation_ = _OUT_ACTIVATIONS[net.loss]
 
     def _check_coefs(self) -> list[int]:
         """Layer sizes implied by coefs_/intercepts_ (which a user may have replaced)."""
@@ -679,6 +686,8 @@ class _BaseMLP(BaseEstimator):
         from backprop.io import Model
 
         net = self._prediction_net()
+        if net.is_multilabel:
+            raise ValueError("saving a multilabel classifier is not supported (model files)")
         params = self.get_params()
         params["hidden_layer_sizes"] = self._hidden_sizes()
         if not (params["random_state"] is None or isinstance(params["random_state"], Integral)):
@@ -910,7 +919,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     (2, 3)
     """
 
-    _loss = "softmax_cross_entropy"
+    _loss = "softmax_cross_entropy"  # or _MULTILABEL_LOSS, chosen by `fit` from y
 
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Any:
         """Train on X, y.
@@ -958,13 +967,33 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _prepare_y(
         self, y: np.ndarray, first_pass: bool, incremental: bool, classes: ArrayLike | None
     ) -> tuple[np.ndarray, int]:
-        if y.ndim != 1:
+        multilabel = type_of_target(y) == "multilabel-indicator"
+        if y.ndim != 1 and not multilabel:
             raise ValueError(
-                f"multilabel or multi-output classification is not supported "
-                f"(y has shape {y.shape}, type {type_of_target(y)!r}); pass 1-D class labels"
+                f"multi-output classification is not supported (y has shape {y.shape}, "
+                f"type {type_of_target(y)!r}); pass 1-D class labels or a 0/1 indicator "
+                "matrix (multilabel)"
             )
         check_classification_targets(y)
+        if not first_pass and multilabel != (self._loss == _MULTILABEL_LOSS):
+            raise ValueError(
+                "y is multilabel now but was not before (or the other way round); set "
+                "warm_start=False to start afresh"
+            )
+        if multilabel:
+            # scikit-learn's LabelBinarizer on an indicator matrix: classes_ are the
+            # column indices, and the targets stay the 0/1 matrix (one sigmoid per label).
+            if first_pass:
+                self._loss = _MULTILABEL_LOSS
+                self.classes_ = np.arange(y.shape[1])
+            elif y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y has {y.shape[1]} labels but the classifier was fitted on "
+                    f"{len(self.classes_)}"
+                )
+            return y, y.shape[1]
         if first_pass:
+            self._loss = MLPClassifier._loss
             if incremental and classes is not None:
                 new_classes = unique_labels(np.asarray(classes))
             else:
@@ -1007,11 +1036,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
-            Values of ``classes_``.
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Values of ``classes_``; for multilabel the int 0/1 indicator matrix, 1 where
+            the label's probability exceeds 0.5 (scikit-learn's threshold).
         """
-        index = self._forward(X).argmax(axis=1)  # first: raises NotFittedError if unfitted
-        return self.classes_[index]
+        scores = self._forward(X)  # first: raises NotFittedError if unfitted
+        if self._net.is_multilabel:
+            return (scores > 0).astype(int)  # sigmoid(s) > 0.5 exactly where s > 0
+        return self.classes_[scores.argmax(axis=1)]
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities (softmax of the scores), in the network's dtype.
@@ -1023,12 +1055,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Returns
         -------
         p : ndarray of shape (n_samples, n_classes)
-            Column i is ``classes_[i]``; rows sum to 1.
+            Column i is ``classes_[i]``; rows sum to 1. For multilabel, the independent
+            probability of each label (sigmoid of its score).
         """
-        from backprop.losses import softmax
+        from backprop.losses import sigmoid, softmax
 
         scores = self._forward(X)
+        if self._net.is_multilabel:
+            return sigmoid(scores, out=scores)
         return softmax(scores, out=scores)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # as scikit-learn's MLPClassifier
+        return tags
 
     def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Log class probabilities, computed stably as ``s - logsumexp(s)``.
@@ -1043,6 +1083,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             Finite even where ``predict_proba`` underflows to 0.
         """
         s = self._forward(X)
+        if self._net.is_multilabel:
+            # log sigmoid(s) = -log(1 + e^{-s}) = min(s, 0) - log1p(e^{-|s|}), per label.
+            return np.minimum(s, 0.0) - np.log1p(np.exp(-np.abs(s)))
         s -= s.max(axis=1, keepdims=True)
         s -= np.log(np.exp(s).sum(axis=1, keepdims=True))
         return s

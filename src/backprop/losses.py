@@ -5,7 +5,11 @@ Page 3: softmax cross-entropy J = -log p_y with p = softmax(s), whose gradient i
 dJ/ds_k = p_k - 1{k = y} (the notes swap the two cases; see ``docs/errata.md``).
 Page 5: over a batch of n examples J is the mean, so every gradient row is divided by n.
 
-Both functions work in the notes' "in practice" row layout: one example per row.
+Multilabel classification (issue 17) adds independent sigmoid outputs with binary
+cross-entropy, J = 1/n sum_i sum_k [log(1 + e^{s_ik}) - y_ik s_ik], whose gradient is
+dJ/dS = (sigmoid(S) - Y) / n (derived in ``docs/estimators.md`` as page 3 derives dJ/ds).
+
+Every loss works in the notes' "in practice" row layout: one example per row.
 They return the loss as a Python float and write the gradient into ``out`` when given,
 so the training hot path allocates nothing.
 """
@@ -16,7 +20,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["LOSSES", "softmax", "softmax_cross_entropy", "squared_error"]
+__all__ = [
+    "LOSSES",
+    "sigmoid",
+    "sigmoid_binary_cross_entropy",
+    "softmax",
+    "softmax_cross_entropy",
+    "squared_error",
+]
 
 
 def softmax(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -128,6 +139,92 @@ def softmax_cross_entropy(
     return J, dJ_dS
 
 
+def sigmoid(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Element-wise logistic sigmoid 1 / (1 + e^{-s}), computed stably.
+
+    With e = e^{-|s|} in (0, 1], sigmoid(s) = 1 / (1 + e) for s >= 0 and e / (1 + e) for
+    s < 0: no exponent is positive, so nothing overflows, and tiny probabilities of very
+    negative scores keep their digits (1 - 1/(1 + e^{|s|}) would round them to 0).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, c)
+    out : ndarray of shape (n, c), optional
+        Where to write the probabilities; may be ``scores`` itself.
+
+    Returns
+    -------
+    p : ndarray of shape (n, c)
+        Each entry in [0, 1], independently of the others.
+    """
+    negative = scores < 0
+    e = np.abs(scores)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e^{-|s|}
+    if out is None:
+        out = np.empty_like(scores)
+    np.add(e, 1.0, out=out)
+    np.divide(np.where(negative, e, 1.0), out, out=out)
+    return out
+
+
+def sigmoid_binary_cross_entropy(
+    scores: np.ndarray,
+    y: np.ndarray,
+    out: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """Mean over examples of the summed binary cross-entropies of independent sigmoids.
+
+    With p_ik = sigmoid(s_ik) and y_ik in {0, 1} (one column per label, multilabel
+    classification), J = -1/n sum_i sum_k [y_ik log p_ik + (1 - y_ik) log(1 - p_ik)]
+    (scikit-learn's multilabel loss; PyTorch's ``BCEWithLogitsLoss(reduction="sum") / n``),
+    and dJ/dS_ik = (p_ik - y_ik) / n (``docs/estimators.md``: the page-3 derivation with
+    one independent two-class softmax per label).
+
+    Each term is evaluated as log(1 + e^{s}) - y s = max(s, 0) - y s + log1p(e^{-|s|}),
+    which never exponentiates a positive number and never takes log of a rounded 0.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, c)
+        Label scores S (logits).
+    y : ndarray of shape (n, c)
+        The 0/1 indicator matrix Y, in the scores' dtype.
+    out : ndarray of shape (n, c), optional
+        Where to write dJ/dS; may be ``scores`` itself (the scores are then overwritten).
+    sample_weight : ndarray of shape (n,), optional
+        Weights w_i; the loss becomes sum_i w_i l_i / sum_i w_i.
+
+    Returns
+    -------
+    J : float
+        The loss.
+    dJ_dS : ndarray of shape (n, c)
+        Its gradient with respect to ``scores``.
+    """
+    n = scores.shape[0]
+    terms = np.maximum(scores, 0.0)
+    terms -= y * scores
+    e = np.abs(scores)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e^{-|s|}, reused for the sigmoid below
+    terms += np.log1p(e)
+    per_example = terms.sum(axis=1)
+    w, total = _weights_and_total(n, sample_weight, scores.dtype)
+    J = float(per_example @ w[:, 0] if w is not None else per_example.sum()) / total
+    # The scores are no longer needed: p = sigmoid(s) from e, as `sigmoid` does.
+    numerator = np.where(scores < 0, e, 1.0)
+    dJ_dS = np.empty_like(scores) if out is None else out
+    np.add(e, 1.0, out=dJ_dS)
+    np.divide(numerator, dJ_dS, out=dJ_dS)  # p
+    dJ_dS -= y  # p - y
+    if w is not None:
+        dJ_dS *= w
+    dJ_dS /= total
+    return J, dJ_dS
+
+
 def squared_error(
     outputs: np.ndarray,
     y: np.ndarray,
@@ -175,4 +272,5 @@ def squared_error(
 LOSSES: dict[str, Callable[..., tuple[float, np.ndarray]]] = {
     "squared_error": squared_error,
     "softmax_cross_entropy": softmax_cross_entropy,
+    "sigmoid_binary_cross_entropy": sigmoid_binary_cross_entropy,
 }

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from backprop.layers import get_activation
-from backprop.losses import LOSSES, softmax
+from backprop.losses import LOSSES, sigmoid, softmax
 
 __all__ = ["MLP"]
 
@@ -61,8 +61,10 @@ class MLP:
     activation : str, default "relu"
         Activation of every hidden layer, a key of `backprop.layers.ACTIVATIONS` ("relu",
         "tanh", "sigmoid", "identity"). The output layer is linear (scores).
-    loss : {"softmax_cross_entropy", "squared_error"}, default "softmax_cross_entropy"
-        Classification (softmax on the scores) or regression.
+    loss : {"softmax_cross_entropy", "sigmoid_binary_cross_entropy", "squared_error"}, \
+default "softmax_cross_entropy"
+        Classification (softmax on the scores), multilabel classification (an independent
+        sigmoid per output) or regression.
     dtype : {np.float32, np.float64}, default np.float32
         Type of parameters and of every computation.
     seed : int or None, default 0
@@ -143,6 +145,11 @@ class MLP:
         return self.loss == "softmax_cross_entropy"
 
     @property
+    def is_multilabel(self) -> bool:
+        """True for independent sigmoid outputs (binary cross-entropy per label)."""
+        return self.loss == "sigmoid_binary_cross_entropy"
+
+    @property
     def n_params(self) -> int:
         """Total number of scalar parameters."""
         return sum(p.size for p in self.params.values())
@@ -214,15 +221,17 @@ class MLP:
         Parameters
         ----------
         y : array-like
-            Class labels in ``0 .. c-1`` of shape (n,) for classification; targets of shape
-            (n,) (one output) or (n, c) for regression.
+            Class labels in ``0 .. c-1`` of shape (n,) for classification; a 0/1 indicator
+            matrix of shape (n, c) for multilabel classification; targets of shape (n,)
+            (one output) or (n, c) for regression.
         n : int
             Number of rows of the matching X.
 
         Returns
         -------
         y : ndarray
-            int64 labels of shape (n,), or targets of shape (n, c) in the network's dtype.
+            int64 labels of shape (n,), or indicators or targets of shape (n, c) in the
+            network's dtype.
 
         Raises
         ------
@@ -245,6 +254,18 @@ class MLP:
                     f"got min {y.min()} and max {y.max()}"
                 )
             return y.astype(np.int64, copy=False)
+        if self.is_multilabel:
+            if y.ndim != 2 or y.shape[1] != c:
+                raise ValueError(
+                    f"multilabel targets must be a 0/1 indicator matrix of shape ({n}, {c}), "
+                    f"got {y.shape}"
+                )
+            if (
+                not (np.issubdtype(y.dtype, np.number) or y.dtype == bool)
+                or not np.isin(y, (0, 1)).all()
+            ):
+                raise ValueError("multilabel targets must be 0 or 1 (an indicator matrix)")
+            return np.ascontiguousarray(y, dtype=self.dtype)
         if not np.issubdtype(y.dtype, np.number):
             raise ValueError(f"regression targets must be numbers, got dtype {y.dtype}")
         if y.ndim == 1:
@@ -289,7 +310,7 @@ class MLP:
         return A
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Class probabilities softmax(S).
+        """Class probabilities softmax(S), or per-label sigmoid(S) for multilabel.
 
         Parameters
         ----------
@@ -299,6 +320,9 @@ class MLP:
         -------
         p : ndarray of shape (n, c)
         """
+        if self.is_multilabel:
+            scores = self.forward(X)
+            return sigmoid(scores, out=scores)
         if not self.is_classifier:
             raise ValueError("predict_proba needs a classifier (loss='softmax_cross_entropy')")
         scores = self.forward(X)
@@ -314,10 +338,14 @@ class MLP:
         Returns
         -------
         y : ndarray of shape (n,) or (n, c)
-            int64 class indices of shape (n,) for a classifier; for a regressor shape (n,)
-            when it has one output and (n, c) otherwise (fixed by the network, never by n).
+            int64 class indices of shape (n,) for a classifier; the int64 0/1 indicator
+            matrix (n, c) for multilabel (sigmoid(s) > 0.5, i.e. s > 0); for a regressor
+            shape (n,) when it has one output and (n, c) otherwise (fixed by the network,
+            never by n).
         """
         out = self.forward(X)
+        if self.is_multilabel:
+            return (out > 0).astype(np.int64)
         if self.is_classifier:
             return out.argmax(axis=1)
         return out[:, 0] if self.n_outputs == 1 else out

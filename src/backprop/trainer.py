@@ -137,6 +137,12 @@ class CheckpointError(ValueError):
 
 def _metric_fn(net: MLP, metric: str) -> Callable[[np.ndarray, np.ndarray, Any], float]:
     """The validation metric of a forward pass ``out`` (before the loss overwrites it)."""
+    if metric == "accuracy" and net.is_multilabel:
+        # scikit-learn's multilabel score: subset accuracy (every label right), with a
+        # label predicted where sigmoid(s) > 0.5, i.e. s > 0.
+        return lambda out, y, sw: float(
+            np.average(((out > 0) == (y > 0.5)).all(axis=1), weights=sw)
+        )
     if metric == "accuracy":
         return lambda out, y, sw: float(np.average(out.argmax(axis=1) == y, weights=sw))
     if metric == "r2":
