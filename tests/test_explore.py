@@ -377,6 +377,72 @@ def test_export_is_a_model_file(app: Client, tmp_path: Any) -> None:
     np.testing.assert_allclose(out, s.net.forward(X), rtol=1e-12, atol=1e-12)
 
 
+def test_a_saved_model_is_the_starting_network(app: Client, tmp_path: Any) -> None:
+    from backprop.data import Preprocessor
+    from backprop.explore import ExploreConfig
+
+    config = {"data": "moons", "hidden": [5, 3], "activation": "tanh", "seed": 4}
+    app.post("/api/reset", {"config": config})
+    app.post("/api/step", {"steps": 30})
+    raw = app.srv.session.data  # the toy set as drawn (no preprocessing)
+    trained = {k: v.copy() for k, v in app.srv.session.net.params.items()}
+    # A model with a standardising preprocessor: the data reach its net through it.
+    model = backprop.Model(
+        app.srv.session.net,
+        preprocessor=Preprocessor.fit(raw.X_train, standardize=True),
+    )
+    path = tmp_path / "m.safetensors"
+    backprop.save(path, model)
+    start = backprop.load(path)
+    srv = make_server(
+        config=ExploreConfig.from_dict({**config, "init": "model"}, start_model=True),
+        start=start,
+    )
+    try:
+        s = srv.session
+        assert s.config.hidden == (5, 3) and s.config.activation == "tanh"
+        for k, v in trained.items():
+            assert np.array_equal(s.net.params[k], v), k
+        assert not np.allclose(s.data.X_train, raw.X_train)
+        close(s.data.X_train, start.transform(raw.X_train))
+        close(s.data.X_test, start.transform(raw.X_test))
+        X, y = s.batch()
+        m = views_matrices(s)
+        _, engine = s.net.loss_and_grads(X, y)
+        close(m["dJ/dW(1)"], engine["W1"])
+        # A model and data that do not fit: one line naming both.
+        with pytest.raises(ValueError, match="takes 2 inputs but data 'digits' has 64"):
+            type(s)(
+                ExploreConfig.from_dict({"data": "digits", "init": "model"}, start_model=True),
+                start=start,
+            )
+        with pytest.raises(ValueError, match="2 outputs but the data are regression"):
+            type(s)(
+                ExploreConfig.from_dict({"data": "surface", "init": "model"}, start_model=True),
+                start=start,
+            )
+    finally:
+        srv.server_close()
+    # Without a model file the page cannot ask for one.
+    status, out = app.request("POST", "/api/reset", {"config": {"init": "model"}})
+    assert status == 400 and "unknown init" in out["error"], out
+
+
+def views_matrices(s: Any) -> dict[str, np.ndarray]:
+    from backprop.explore import views
+
+    X, y = s.batch()
+    res = views.matrices(s.net, X, y, "rows", 0)
+    return {m["name"]: decode(m["values"]) for m in res["matrices"]}
+
+
+def test_cli_model_flag() -> None:
+    from backprop.cli import build_parser
+
+    args = build_parser().parse_args(["explore", "--no-browser", "--model", "m.safetensors"])
+    assert args.model == "m.safetensors"
+
+
 # ------------------------------------------------------------------------ security
 def test_refuses_without_token_or_with_foreign_host(app: Client) -> None:
     assert app.request("GET", "/api/state", token=None)[0] == 403

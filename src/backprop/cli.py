@@ -1275,7 +1275,7 @@ def _add_gradcheck_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_explore(args: argparse.Namespace) -> int:
     from backprop.explore import serve
 
-    serve(args.port, open_browser=not args.no_browser, data=args.data)
+    serve(args.port, open_browser=not args.no_browser, data=args.data, model=args.model)
     return 0
 
 
@@ -1296,6 +1296,14 @@ def _add_explore_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="first data: moons, spiral, digits, ... or your data file (CSV, .npy, .npz, IDX "
         'directory), which the page offers as data "file"',
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="FILE",
+        help="start from a saved model (backprop.load): its weights, layers and activation, "
+        "its preprocessing applied to the data; a file exported by the page brings its "
+        "settings and data too. The page offers it as init 'model' (never its path)",
     )
     p.set_defaults(func=_cmd_explore)
 

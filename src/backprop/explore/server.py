@@ -33,6 +33,7 @@ from backprop.data import Dataset, load_dataset
 from backprop.explore import views
 from backprop.explore.session import (
     IMAGE_SETS,
+    INITS,
     LIMITS,
     MAX_DROP,
     MAX_PARAMS,
@@ -41,7 +42,7 @@ from backprop.explore.session import (
     Session,
 )
 from backprop.explore.toys import TOYS
-from backprop.io import save
+from backprop.io import Model, load, save
 from backprop.layers import ACTIVATIONS
 from backprop.optim import OPTIMIZERS
 
@@ -73,12 +74,20 @@ class ExploreServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, config: ExploreConfig, user_data: Dataset | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        config: ExploreConfig,
+        user_data: Dataset | None = None,
+        start: Model | None = None,
+    ) -> None:
+        session = Session(config, user_data, start)  # a bad start fails before binding
         super().__init__(("127.0.0.1", port), _Handler)
         self.token = secrets.token_urlsafe(24)
         self.lock = threading.Lock()
         self.user_data = user_data
-        self.session = Session(config, user_data)
+        self.start = start
+        self.session = session
         p = self.server_address[1]
         self.hosts = {f"127.0.0.1:{p}", f"localhost:{p}"}
         self.origins = {f"http://{h}" for h in self.hosts}
@@ -90,16 +99,22 @@ class ExploreServer(ThreadingHTTPServer):
 
 
 def make_server(
-    port: int = 0, config: ExploreConfig | None = None, user_data: Dataset | None = None
+    port: int = 0,
+    config: ExploreConfig | None = None,
+    user_data: Dataset | None = None,
+    start: Model | None = None,
 ) -> ExploreServer:
     """A ready server on 127.0.0.1 (``port=0``: a free port); call ``serve_forever``.
 
-    ``user_data``: a dataset the page may choose as data "file" (its path stays here).
+    ``user_data``: a dataset the page may choose as data "file" (its path stays here);
+    ``start``: a saved model the page may start from (``init`` "model").
     """
-    return ExploreServer(port, config or ExploreConfig(), user_data)
+    return ExploreServer(port, config or ExploreConfig(), user_data, start)
 
 
-def serve(port: int = 0, *, open_browser: bool = True, data: str | None = None) -> None:
+def serve(
+    port: int = 0, *, open_browser: bool = True, data: str | None = None, model: str | None = None
+) -> None:
     """Run the explorer until Ctrl-C: print its URL and (by default) open the browser.
 
     Parameters
@@ -111,15 +126,30 @@ def serve(port: int = 0, *, open_browser: bool = True, data: str | None = None) 
         The data of the first state: a key of `TOYS` or of `IMAGE_SETS`, or a data file
         or directory that `backprop.data.load_dataset` reads (a CSV with its last column
         the target, .npy, .npz, IDX), offered to the page as data "file".
+    model : str, optional
+        A model file (`backprop.load`) to start from: its weights, layers and activation,
+        its preprocessor applied to the data, and, for a file exported by the explorer,
+        its settings (``data`` overrides its data).
     """
     user_data = None
     if data is not None and data not in (*TOYS, *IMAGE_SETS):
         user_data = load_dataset(data, dtype=np.float64)
         data = USER_FILE
+    start = None
+    values: dict[str, Any] = {}
+    if model is not None:
+        start = load(model)
+        saved = start.config.get("explore")
+        known = set(ExploreConfig().to_dict())
+        if isinstance(saved, dict):  # a file this app exported: its settings too
+            values = {k: v for k, v in saved.items() if k in known}
+        values["init"] = "model"
+    if data is not None:
+        values["data"] = data
     config = ExploreConfig.from_dict(
-        {} if data is None else {"data": data}, user_file=user_data is not None
+        values, user_file=user_data is not None, start_model=start is not None
     )
-    server = make_server(port, config, user_data)
+    server = make_server(port, config, user_data, start)
     print(f"backprop explore: serving on {server.url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
         import webbrowser
@@ -137,6 +167,7 @@ def _options(srv: ExploreServer) -> dict[str, Any]:
     return {
         "data": [*TOYS, *IMAGE_SETS, *((USER_FILE,) if srv.user_data is not None else ())],
         "activation": list(ACTIVATIONS),
+        "init": list(INITS if srv.start is not None else INITS[:1]),
         "optimizer": list(OPTIMIZERS),
         "forms": list(views.FORMS),
         "limits": LIMITS,
@@ -288,9 +319,11 @@ class _Handler(BaseHTTPRequestHandler):
     def reset(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
         srv = self.server
         config = ExploreConfig.from_dict(
-            body.get("config", {}), user_file=srv.user_data is not None
+            body.get("config", {}),
+            user_file=srv.user_data is not None,
+            start_model=srv.start is not None,
         )
-        session = Session(config, srv.user_data)
+        session = Session(config, srv.user_data, srv.start)
         with self.server.lock:
             self.server.session = session
             self._json(_state(session, full=True))

@@ -8,6 +8,7 @@ what `Trainer.run_epoch` does, one step at a time so that the page can watch.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -27,6 +28,7 @@ from backprop.trainer import Trainer
 
 __all__ = [
     "IMAGE_SETS",
+    "INITS",
     "LIMITS",
     "MAX_DROP",
     "MAX_PARAMS",
@@ -41,6 +43,9 @@ IMAGE_SETS = ("digits", "fashion-mnist")
 #: The ``data`` name of the file given to ``backprop explore --data FILE``: the browser
 #: chooses it by this name and never sees its path.
 USER_FILE = "file"
+
+#: Where the weights start: seeded afresh, or from ``backprop explore --model FILE``.
+INITS = ("new", "model")
 
 #: The bounds on every size the browser sends (inclusive).
 LIMITS: dict[str, tuple[int, int]] = {
@@ -73,12 +78,16 @@ class ExploreConfig:
     seed: int = 0
     dropout: float = 0.0  # drop probability of each hidden unit while training
     input_dropout: float = 0.0  # of each input
+    init: str = "new"  # "new": seeded initial weights; "model": the --model file's weights
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], *, user_file: bool = False) -> ExploreConfig:
+    def from_dict(
+        cls, values: dict[str, Any], *, user_file: bool = False, start_model: bool = False
+    ) -> ExploreConfig:
         """A validated config from JSON values; missing keys keep their defaults.
 
-        ``user_file``: the server holds a data file, so ``data`` may be `USER_FILE`.
+        ``user_file``: the server holds a data file, so ``data`` may be `USER_FILE`;
+        ``start_model``: it holds a model file, so ``init`` may be "model".
 
         Raises
         ------
@@ -116,6 +125,7 @@ class ExploreConfig:
             seed=check_int("seed", c["seed"], low=0, high=2**31 - 1),
             dropout=check_real("dropout", c["dropout"], low=0.0, high=MAX_DROP),
             input_dropout=check_real("input_dropout", c["input_dropout"], low=0.0, high=MAX_DROP),
+            init=check_choice("init", c["init"], INITS if start_model else INITS[:1]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,8 +154,14 @@ class _Data:
     image_shape: tuple[int, int] | None = None
 
 
-def _build_data(cfg: ExploreConfig, user_data: Dataset | None) -> _Data:
-    """The config's data: a toy set drawn with its seed, or a seeded subset of a dataset."""
+def _build_data(
+    cfg: ExploreConfig, user_data: Dataset | None, pre: Preprocessor | None = None
+) -> _Data:
+    """The config's data: a toy set drawn with its seed, or a seeded subset of a dataset.
+
+    ``pre``: a saved model's preprocessor, applied to the raw inputs instead of one fitted
+    here (toy sets are otherwise used as drawn).
+    """
     rng = np.random.default_rng(cfg.seed)
     n_test = max(1, round(cfg.n * cfg.test))
     if cfg.data in TOYS:
@@ -153,9 +169,12 @@ def _build_data(cfg: ExploreConfig, user_data: Dataset | None) -> _Data:
         X, y = toy.make(cfg.n, cfg.noise, rng)
         order = rng.permutation(cfg.n)
         te, tr = order[:n_test], order[n_test:]
+        if pre is None:
+            pre = Preprocessor(n_features=2)
+        else:
+            X = _transform(pre, X, cfg.data)
         return _Data(
-            X[tr], y[tr], X[te], y[te], toy.task, max(toy.n_classes, 1),
-            Preprocessor(n_features=2),
+            X[tr], y[tr], X[te], y[te], toy.task, max(toy.n_classes, 1), pre,
         )  # fmt: skip
     if cfg.data == USER_FILE and user_data is None:
         raise ValueError("data 'file' needs a file given to `backprop explore --data FILE`")
@@ -163,18 +182,46 @@ def _build_data(cfg: ExploreConfig, user_data: Dataset | None) -> _Data:
     assert ds is not None
     tr = rng.choice(len(ds.X_train), min(cfg.n - n_test, len(ds.X_train)), replace=False)
     te = rng.choice(len(ds.X_test), min(n_test, len(ds.X_test)), replace=False)
-    pre = Preprocessor.fit(
-        ds.X_train[tr],
-        input_scale=ds.input_scale,
-        image_shape=ds.image_shape,
-        feature_names=ds.feature_names,
-    )
-    X_train = pre.transform(ds.X_train[tr], np.float64, warn=False)
-    X_test = pre.transform(ds.X_test[te], np.float64, warn=False)
+    if pre is None:
+        pre = Preprocessor.fit(
+            ds.X_train[tr],
+            input_scale=ds.input_scale,
+            image_shape=ds.image_shape,
+            feature_names=ds.feature_names,
+        )
+    X_train = _transform(pre, ds.X_train[tr], cfg.data)
+    X_test = _transform(pre, ds.X_test[te], cfg.data)
     return _Data(
         X_train, ds.y_train[tr], X_test, ds.y_test[te], ds.task, ds.n_outputs, pre,
         ds.classes, ds.image_shape,
     )  # fmt: skip
+
+
+def _transform(pre: Preprocessor, X: np.ndarray, data: str) -> np.ndarray:
+    if X.shape[1] != pre.n_features:
+        raise ValueError(
+            f"the model takes {pre.n_features} inputs but data {data!r} has {X.shape[1]} "
+            "features; choose the data it was trained on"
+        )
+    return pre.transform(X, np.float64, warn=False)
+
+
+def _start_net(model: Model, d: _Data) -> MLP:
+    """A float64 copy of a saved model's network, checked against the data's task."""
+    src = model.net
+    task = "classification" if src.is_classifier else "regression"
+    if task != d.task or src.n_outputs != d.n_out:
+        raise ValueError(
+            f"the model is a {task} network with {src.n_outputs} outputs but the data are "
+            f"{d.task} with {d.n_out}; choose the data it was trained on"
+        )
+    if model.classes is not None and d.classes is not None:
+        if not np.array_equal(model.classes, d.classes):
+            raise ValueError("the model's class labels are not the data's")
+    net = MLP(src.layer_sizes, src.activation, src.loss, np.float64)
+    for k, v in src.params.items():
+        net.params[k][...] = v
+    return net
 
 
 class Session:
@@ -185,11 +232,25 @@ class Session:
     config : ExploreConfig
     user_data : backprop.data.Dataset, optional
         The data of ``backprop explore --data FILE`` (``config.data == "file"``).
+    start : backprop.io.Model, optional
+        The model of ``backprop explore --model FILE``: with ``config.init == "model"``
+        the network starts from its weights (its layers and activation replace the
+        config's) and its preprocessor is applied to the data.
     """
 
-    def __init__(self, config: ExploreConfig, user_data: Dataset | None = None) -> None:
+    def __init__(
+        self, config: ExploreConfig, user_data: Dataset | None = None, start: Model | None = None
+    ) -> None:
+        from_model = config.init == "model"
+        if from_model and start is None:
+            raise ValueError("init 'model' needs a file given to `backprop explore --model FILE`")
+        if from_model:
+            assert start is not None
+            config = dataclasses.replace(
+                config, hidden=tuple(start.net.layer_sizes[1:-1]), activation=start.net.activation
+            )
         self.config = cfg = config
-        self.data = d = _build_data(cfg, user_data)
+        self.data = d = _build_data(cfg, user_data, start.pre if from_model and start else None)
         sizes = [d.X_train.shape[1], *cfg.hidden, d.n_out]
         n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
         if n_params > MAX_PARAMS:
@@ -198,7 +259,10 @@ class Session:
                 f"most {MAX_PARAMS}"
             )
         loss = "softmax_cross_entropy" if d.task == "classification" else "squared_error"
-        self.net = MLP(sizes, cfg.activation, loss, np.float64, seed=cfg.seed)
+        if from_model and start is not None:
+            self.net = _start_net(start, d)
+        else:
+            self.net = MLP(sizes, cfg.activation, loss, np.float64, seed=cfg.seed)
         self.optimizer = make_optimizer(
             cfg.optimizer, self.net.params, lr=cfg.lr, weight_decay=cfg.wd
         )

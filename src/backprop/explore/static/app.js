@@ -423,7 +423,7 @@ async function play() {
 }
 async function main() {
   options = await api("GET", "/api/options");
-  for (const k of ["data", "activation", "optimizer"]) {
+  for (const k of ["data", "activation", "optimizer", "init"]) {
     $("config").elements[k].replaceChildren(...options[k].map((v) => new Option(v, v)));
   }
   const fromUrl = readHash();
