@@ -78,7 +78,7 @@ Masks = Sequence[np.ndarray | None] | None
 
 
 def _check_masks(net: MLP, masks: Masks) -> list[np.ndarray | None]:
-    drop = [None] * net.n_layers if masks is None else list(masks)
+    drop: list[np.ndarray | None] = [None] * net.n_layers if masks is None else list(masks)
     if len(drop) != net.n_layers:
         raise ValueError(f"masks must have {net.n_layers} entries (inputs, then each hidden layer)")
     return drop
@@ -149,8 +149,9 @@ def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray, masks: Masks = None) -
             dA[k] = dA_prev  # dJ/dA(l-1) = delta(l) W(l)^T
             fprime[k] = act.derivative(Z[k], F[k])  # f'(Z(l-1)), of the undropped f(Z)
             delta[k] = dA[k] * fprime[k]  # delta(l-1) = dJ/dA ⊙ f'(Z)
-            if drop[k] is not None:  # A = f(Z) ⊙ M / keep, so dA/dZ = f'(Z) ⊙ M / keep
-                delta[k] = delta[k] * drop[k]
+            Mk = drop[k]
+            if Mk is not None:  # A = f(Z) ⊙ M / keep, so dA/dZ = f'(Z) ⊙ M / keep
+                delta[k] = delta[k] * Mk
         else:
             # dJ/dX = delta(1) W(1)^T: the same step one layer further (through M(0))
             dX = dA_prev if drop[0] is None else dA_prev * drop[0]
