@@ -318,6 +318,7 @@ class _BaseMLP(BaseEstimator):
             y,
             reset=first_pass,
             dtype=(np.float64, np.float32),
+            accept_sparse="csr",  # CSC and the rest become CSR (row batches); never dense
             multi_output=True,
             y_numeric=self._loss == "squared_error",
         )
@@ -407,7 +408,7 @@ class _BaseMLP(BaseEstimator):
         self._set_structure()  # coefs_ are the views now
         gflat = np.empty_like(flat)
         grads = _views_like(net.params, gflat)
-        total = float(len(X)) if sw is None else float(sw.sum())
+        total = float(X.shape[0]) if sw is None else float(sw.sum())
         penalty = _l2_penalty(net, float(self.alpha)) if self.alpha else None
 
         def loss_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -437,7 +438,7 @@ class _BaseMLP(BaseEstimator):
         np.copyto(flat, res.x, casting="same_kind")
         self.loss_ = float(res.fun)
         self.best_loss_ = min(self.loss_curve_, default=self.loss_)
-        self.t_ += len(X) * self.n_iter_
+        self.t_ += X.shape[0] * self.n_iter_
 
     def _make_optimizer(self, net: MLP) -> Optimizer:
         if self.solver == "sgd":
@@ -473,7 +474,7 @@ class _BaseMLP(BaseEstimator):
             classify = self._loss == "softmax_cross_entropy"
             # Split row indices (stratified for classification), then gather X, y, weights.
             idx_tr, idx_val, _, _ = train_val_split(
-                np.arange(len(X)),
+                np.arange(X.shape[0]),
                 y,
                 float(self.validation_fraction),
                 seed=int(rng.integers(np.iinfo(np.int32).max)),
@@ -489,7 +490,7 @@ class _BaseMLP(BaseEstimator):
             X, y = X[idx_tr], y[idx_tr]
             sw = None if sw is None else sw[idx_tr]
 
-        n = len(X)
+        n = X.shape[0]
         if self.batch_size == "auto":
             bs = min(200, n)
         else:
@@ -652,7 +653,7 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X: ArrayLike) -> np.ndarray:
         """Validated network outputs of shape (n, n_outputs_), computed in chunks."""
         net = self._prediction_net()
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), accept_sparse="csr")
         return net.forward(X, check=False)
 
     # ------------------------------------------------------------------ save / load
@@ -819,7 +820,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True  # CSR/CSC: sparse-dense products in the first layer
         return tags
 
 

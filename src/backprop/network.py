@@ -12,13 +12,19 @@ deeper network, and that is all `MLP.loss_and_grads` does.
 For speed, the training pass writes into buffers preallocated per batch size and uses
 in-place NumPy operations, so float32 stays float32 and a step allocates (almost) nothing;
 prediction has its own lean forward pass that keeps no cache and runs in chunks.
+
+Sparse X (scipy.sparse CSR, matrix or array; issue 17) is never densified: only the first
+layer touches X, as the product X W(1) and the weight gradient X^T delta(1), and both are
+sparse-dense products (the rest of the network is dense whatever X is).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import ArrayLike, DTypeLike
 
 from backprop.layers import get_activation
@@ -181,22 +187,25 @@ default "softmax_cross_entropy"
         self.params = params
 
     # ----------------------------------------------------------------- validation
-    def check_X(self, X: ArrayLike) -> np.ndarray:
+    def check_X(self, X: Any) -> np.ndarray:
         """Validate inputs and return them as a C-contiguous array of the network's dtype.
 
         Parameters
         ----------
-        X : array-like of shape (n, d)
+        X : array-like or scipy.sparse matrix/array of shape (n, d)
 
         Returns
         -------
-        X : ndarray of shape (n, d)
+        X : ndarray of shape (n, d), or scipy.sparse CSR of shape (n, d) for sparse input
+            (CSR: the training loop slices rows)
 
         Raises
         ------
         ValueError
             If X is not 2-D, has the wrong width, no rows, or NaN/inf values.
         """
+        if sp.issparse(X):
+            return self._check_sparse_X(X)
         X = np.asarray(X)
         if X.ndim != 2:
             hint = " (for one example use X.reshape(1, -1))" if X.ndim == 1 else ""
@@ -212,6 +221,20 @@ default "softmax_cross_entropy"
         X = np.ascontiguousarray(X, dtype=self.dtype)
         if not np.isfinite(X).all():
             bad = int(np.count_nonzero(~np.isfinite(X)))
+            raise ValueError(f"X contains {bad} NaN or infinite value(s)")
+        return X
+
+    def _check_sparse_X(self, X: Any) -> Any:
+        """`check_X` for scipy.sparse input: CSR in the network's dtype, finite stored values."""
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"X must be 2-D of shape (n, {self.n_inputs}), got {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError("X is empty: the batch has no rows")
+        if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X.data):
+            raise ValueError(f"X must be real numbers, got dtype {X.dtype}")
+        X = X.tocsr().astype(self.dtype, copy=False)
+        if not np.isfinite(X.data).all():
+            bad = int(np.count_nonzero(~np.isfinite(X.data)))
             raise ValueError(f"X contains {bad} NaN or infinite value(s)")
         return X
 
@@ -278,20 +301,24 @@ default "softmax_cross_entropy"
         return y
 
     # ----------------------------------------------------------------- prediction
-    def forward(self, X: ArrayLike, *, check: bool = True) -> np.ndarray:
+    def forward(self, X: Any, *, check: bool = True) -> np.ndarray:
         """Outputs of the network (scores for classification), in chunks of rows.
 
         Parameters
         ----------
-        X : array-like of shape (n, d)
+        X : array-like or scipy.sparse matrix/array of shape (n, d)
         check : bool, default True
-            Validate X first (skip only for data already checked).
+            Validate X first (skip only for data already checked; sparse X must then be
+            CSR).
 
         Returns
         -------
         out : ndarray of shape (n, c)
         """
-        X = self.check_X(X) if check else np.asarray(X, dtype=self.dtype)
+        if check:
+            X = self.check_X(X)
+        elif not sp.issparse(X):
+            X = np.asarray(X, dtype=self.dtype)
         out = np.empty((X.shape[0], self.n_outputs), self.dtype)
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
             stop = start + _PREDICT_CHUNK
@@ -299,7 +326,10 @@ default "softmax_cross_entropy"
         return out
 
     def _forward_lean(self, X: np.ndarray) -> np.ndarray:
-        """Forward pass without caches: each activation overwrites its pre-activation."""
+        """Forward pass without caches: each activation overwrites its pre-activation.
+
+        A sparse X (CSR rows) needs nothing special: ``X @ W`` is scipy's sparse-dense
+        product, a dense (n, m) array."""
         A = X
         for l in range(1, self.n_layers + 1):
             Z = A @ self.params[f"W{l}"]  # Z = A W + 1_n b (page 7)
@@ -378,7 +408,7 @@ default "softmax_cross_entropy"
 
     def loss_and_grads(
         self,
-        X: ArrayLike,
+        X: Any,
         y: ArrayLike,
         *,
         sample_weight: ArrayLike | None = None,
@@ -391,8 +421,9 @@ default "softmax_cross_entropy"
 
         Parameters
         ----------
-        X : array-like of shape (n, d)
-            A batch of examples, one per row.
+        X : array-like or scipy.sparse CSR of shape (n, d)
+            A batch of examples, one per row (sparse: sparse-dense products in the first
+            layer, X never densified).
         y : array-like
             int labels of shape (n,) for a classifier; targets of shape (n,) or (n, c)
             for a regressor.
@@ -425,7 +456,7 @@ default "softmax_cross_entropy"
             X = self.check_X(X)
             y = self.check_y(y, X.shape[0])
         else:
-            X = np.asarray(X)
+            X = X if sp.issparse(X) else np.asarray(X)
             y = np.asarray(y)
             if not self.is_classifier and y.ndim == 1:
                 y = y.reshape(-1, 1)
@@ -456,13 +487,21 @@ default "softmax_cross_entropy"
         fprime_in_forward = fused is not None or any(m is not None for m in drop[1:])
 
         # Forward (page 7): Z(l) = A(l-1) W(l) + 1_n b(l),  A(l) = f(Z(l)),  A(0) = X.
+        sparse = sp.issparse(X)
         if drop[0] is not None:
-            if buf.X0 is None:
-                buf.X0 = np.empty_like(X, dtype=self.dtype)
-            X = np.multiply(X, drop[0], out=buf.X0)  # input dropout: A(0) = X * M(0)
+            if sparse:  # the mask keeps X's zeros: the product stays sparse
+                X = sp.csr_matrix(X.multiply(drop[0]))
+            else:
+                if buf.X0 is None:
+                    buf.X0 = np.empty_like(X, dtype=self.dtype)
+                X = np.multiply(X, drop[0], out=buf.X0)  # input dropout: A(0) = X * M(0)
         A_prev = X
         for l in range(L):
-            Z = np.matmul(A_prev, P[W[l]], out=buf.Z[l])
+            if sparse and l == 0:  # scipy's sparse-dense product, X W(1) (page 7)
+                Z = buf.Z[0]
+                Z[...] = X @ P[W[0]]
+            else:
+                Z = np.matmul(A_prev, P[W[l]], out=buf.Z[l])
             Z += P[b[l]]
             if l < L - 1:
                 A_prev = buf.A[l]
@@ -484,8 +523,11 @@ default "softmax_cross_entropy"
 
         # Backward (pages 6-7), from the last layer to the first.
         for l in range(L - 1, -1, -1):
-            A_prev = np.asarray(X) if l == 0 else buf.A[l - 1]  # (no copy: X is an array)
-            np.matmul(A_prev.T, delta, out=grads[W[l]])  # dJ/dW = A^T delta
+            if sparse and l == 0:  # dJ/dW(1) = X^T delta(1), sparse-dense (CSC times dense)
+                grads[W[0]][...] = X.T @ delta
+            else:
+                A_prev = np.asarray(X) if l == 0 else buf.A[l - 1]  # (no copy: X is an array)
+                np.matmul(A_prev.T, delta, out=grads[W[l]])  # dJ/dW = A^T delta
             np.matmul(buf.ones, delta, out=grads[b[l]])  # dJ/db = 1_n^T delta
             if l > 0:
                 dJ_dA = np.matmul(delta, P[W[l]].T, out=buf.D[l - 1])  # delta W^T

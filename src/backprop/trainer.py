@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import safetensors
 import safetensors.numpy
+import scipy.sparse as sp
 
 from backprop._fileutil import atomic_write_bytes
 from backprop.augment import Augmenter
@@ -325,11 +326,11 @@ class Trainer:
             sample_weight=swb,
             grads=self.grads,
             check=False,
-            masks=self._masks(len(Xb)),
+            masks=self._masks(Xb.shape[0]),
             label_smoothing=self.label_smoothing,
         )
         if self.penalty is not None:
-            J += self.penalty(grads, float(len(Xb)) if swb is None else float(swb.sum()))
+            J += self.penalty(grads, float(Xb.shape[0]) if swb is None else float(swb.sum()))
         if not math.isfinite(J):
             raise self._diverged("training loss")
         self.optimizer.step(grads)
@@ -402,7 +403,7 @@ class Trainer:
         float
             The mean batch loss, weighted by batch size (or sample weight sum).
         """
-        n = len(X)
+        n = X.shape[0]
         bs = min(self.batch_size, n)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         rank, size = self.comm.rank, self.comm.size
@@ -410,7 +411,10 @@ class Trainer:
         # ranks each holds its shard of a global batch: every rank draws the same `order`
         # from the shared seed and gathers only its own rows of each batch.
         local = -(-bs // size)
-        Xb_full = np.empty((local, *X.shape[1:]), X.dtype)
+        # Sparse X (CSR, issue 17): each batch is a row slice X[idx], CSR too (its size is
+        # the batch's nonzeros, not n x d); the network takes it as it is.
+        sparse = sp.issparse(X)
+        Xb_full = np.empty((0 if sparse else local, *X.shape[1:]), X.dtype)
         yb_full = np.empty((local, *y.shape[1:]), y.dtype)
         swb_full = None if sample_weight is None else np.empty(local, sample_weight.dtype)
         batch_hooks = [
@@ -425,7 +429,10 @@ class Trainer:
                 idx = idx[lo:hi]
             b = len(idx)
             Xb, yb = Xb_full[:b], yb_full[:b]
-            np.take(X, idx, axis=0, out=Xb)
+            if sparse:
+                Xb = X[idx]
+            else:
+                np.take(X, idx, axis=0, out=Xb)
             np.take(y, idx, axis=0, out=yb)
             if self.augment is not None:  # drawn for the global batch: ranks stay in step
                 self.augment(Xb, self.rng, total=min(bs, n - start), start=lo)
@@ -531,7 +538,7 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         # Overflow in a diverging run is expected and detected, not worth a warning.
-        batch = -(-min(self.batch_size, len(X)) // self.comm.size)
+        batch = -(-min(self.batch_size, X.shape[0]) // self.comm.size)
         if self.comm.size > 1 and threads is None:
             # The ranks on one machine share its cores: each gets its share at most.
             cores = max(1, (os.cpu_count() or 1) // self.comm.local_size)
