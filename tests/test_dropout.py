@@ -174,3 +174,25 @@ def test_cli_dropout_and_keep_flags_reach_the_config_and_bad_values_are_one_line
     assert code == 2
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 1 and "--dropout" in lines[0]
+
+
+def test_estimator_dropout_trains_reproducibly_and_predicts_deterministically():
+    from sklearn.base import clone
+    from sklearn.datasets import load_digits
+
+    from backprop.estimators import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    kw = {"hidden_layer_sizes": (32,), "max_iter": 5, "random_state": 0}
+    with pytest.warns(Warning):  # 5 epochs: a ConvergenceWarning, on purpose
+        a = MLPClassifier(dropout=0.5, **kw).fit(X, y)
+    with pytest.warns(Warning):
+        b = clone(a).fit(X, y)
+    with pytest.warns(Warning):
+        plain = MLPClassifier(**kw).fit(X, y)
+    np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
+    assert not np.array_equal(a.coefs_[0], plain.coefs_[0])
+    np.testing.assert_array_equal(a.predict_proba(X), a.predict_proba(X))
+    with pytest.raises(ValueError, match="dropout needs solver"):
+        MLPClassifier(dropout=0.5, solver="lbfgs").fit(X, y)

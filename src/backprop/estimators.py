@@ -222,6 +222,7 @@ class _BaseMLP(BaseEstimator):
         max_fun: int = 15000,
         learning_rate: str = "constant",
         power_t: float = 0.5,
+        dropout: float = 0.0,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -246,6 +247,7 @@ class _BaseMLP(BaseEstimator):
         self.max_fun = max_fun
         self.learning_rate = learning_rate
         self.power_t = power_t
+        self.dropout = dropout
 
     # ------------------------------------------------------------------ parameters
     def _hidden_sizes(self) -> list[int]:
@@ -265,6 +267,10 @@ class _BaseMLP(BaseEstimator):
         check_int("max_fun", self.max_fun, low=1)
         check_choice("learning_rate", self.learning_rate, _LEARNING_RATES)
         check_real("power_t", self.power_t, low=0)
+        check_fraction("dropout", self.dropout)
+        if self.dropout and self.solver == "lbfgs":
+            # L-BFGS needs one fixed objective; dropout draws a new one every step.
+            raise ValueError("dropout needs solver='sgd' or 'adam', not 'lbfgs'")
         check_real("alpha", self.alpha, low=0)
         if self.batch_size != "auto":
             check_int("batch_size", self.batch_size, low=1)
@@ -513,6 +519,7 @@ class _BaseMLP(BaseEstimator):
             metric="r2" if self._loss == "squared_error" else "accuracy",
             penalty=_l2_penalty(net, float(self.alpha)) if self.alpha else None,
             lr_name="learning_rate_init",
+            dropout=float(self.dropout),
         )
         # scikit-learn's rule: stop when more than n_iter_no_change epochs in a row fail to
         # improve by tol, on the validation score (early_stopping) or the training loss.
@@ -876,6 +883,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         it is at most 1e-6.
     power_t : float, default 0.5
         The exponent of "invscaling".
+    dropout : float, default 0.0
+        Beyond scikit-learn: inverted dropout on every hidden layer while training with
+        "sgd" or "adam" (each unit zeroed with this probability, the rest scaled by
+        1 / (1 - dropout); docs/training.md); never at prediction.
     max_fun : int, default 15000
         For ``solver="lbfgs"``: the most loss evaluations (reaching it warns).
 
