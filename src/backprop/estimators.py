@@ -58,13 +58,18 @@ from backprop.checks import (
 from backprop.data import LabelEncoder, Preprocessor, train_val_split
 from backprop.network import MLP
 from backprop.optim import SGD, Adam, Constant, InvScaling, Optimizer
-from backprop.trainer import Penalty, Trainer
+from backprop.trainer import Penalty, Trainer, TrainingDiverged
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 # scikit-learn's activation names -> the engine's.
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("lbfgs", "sgd", "adam")
+# scikit-learn's message for weights that became NaN or infinite, which its users match.
+_NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values "
+    "and need to be preprocessed."
+)
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _MULTILABEL_LOSS = "sigmoid_binary_cross_entropy"
 #: scikit-learn's ``out_activation_`` for each engine loss.
@@ -388,10 +393,7 @@ class _BaseMLP(BaseEstimator):
             # scikit-learn's check and wording (the stochastic solvers stop earlier, at
             # the first non-finite loss, with `TrainingDiverged`).
             if not all(np.isfinite(p).all() for p in net.params.values()):
-                raise ValueError(
-                    "Solver produced non-finite parameter weights. The input data may"
-                    " contain large values and need to be preprocessed."
-                )
+                raise ValueError(_NON_FINITE)
             return self
         # Like scikit-learn: fit makes a new optimiser, partial_fit keeps its state.
         if not incremental or getattr(self, "_optimizer", None) is None:
@@ -543,6 +545,12 @@ class _BaseMLP(BaseEstimator):
                 validation_sample_weight=sw_val,
                 callbacks=[_FittedAttributes(self, n), stop],
             )
+        except TrainingDiverged as exc:
+            # scikit-learn's words first (users match them), then what happened and what
+            # to do; the weights are the last finished epoch's.
+            raise TrainingDiverged(
+                f"{_NON_FINITE} ({exc})", lr=exc.lr, epoch=exc.epoch, result=exc.result
+            ) from None
         except KeyboardInterrupt:
             # numpy updates each array whole between Python signal checks, so the weights
             # are finite and usable (those of the last step, or the best epoch's below).
