@@ -65,6 +65,10 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402  (after the re-exec above, so OpenBLAS sees the clean env)
 
+# This folder's helpers, also when the tests load this file by path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model  # noqa: E402
+
 D_IN, N_CLASSES = 784, 10
 LR = {"sgd": 0.01, "adam": 1e-3}
 
@@ -739,14 +743,7 @@ def machine_info(threads: int, worker: TorchWorker) -> dict[str, Any]:
     import sklearn
     import threadpoolctl
 
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

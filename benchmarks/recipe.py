@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import cpu_model  # benchmarks/ is on sys.path when a script here runs
 
 from backprop.data import load_dataset
 from backprop.training import TrainConfig, evaluate, train
@@ -88,14 +89,7 @@ def record_key(name: str, options: dict[str, str]) -> str:
 
 def machine() -> dict[str, Any]:
     """CPU model, core count, BLAS thread limit from the environment, library versions."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
