@@ -137,22 +137,98 @@ def test_sklearn_classifier_weights_give_same_proba(iris, activation) -> None:  
     assert ours.score(X, y) == sk.score(X, y)
 
 
-def test_sklearn_binary_classifier_weights_as_two_softmax_columns(iris) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_binary_classifier_has_sklearns_one_logistic_column(iris, solver) -> None:  # type: ignore[no-untyped-def]
     X, y = iris
     yb = np.where(y == 2, "virginica", "other")
-    sk = _quiet(SkMLPClassifier((6,), max_iter=50, random_state=0).fit, X, yb)
-    ours = _quiet(MLPClassifier((6,), max_iter=1).fit, X, yb)
-    assert ours.coefs_[-1].shape == (6, 2) and sk.coefs_[-1].shape == (6, 1)
-    # softmax([0, s]) = [1 - sigmoid(s), sigmoid(s)]: sklearn's logistic column w -> [0, w].
-    coefs = [c.copy() for c in sk.coefs_]
-    intercepts = [b.copy() for b in sk.intercepts_]
-    coefs[-1] = np.hstack([np.zeros_like(coefs[-1]), coefs[-1]])
-    intercepts[-1] = np.concatenate([[0.0], intercepts[-1]])
-    ours.coefs_, ours.intercepts_ = coefs, intercepts
+    kw = {"solver": solver, "max_iter": 300, "learning_rate_init": 0.01, "random_state": 0}
+    sk = _quiet(SkMLPClassifier((6,), **kw).fit, X, yb)
+    ours = _quiet(MLPClassifier((6,), **kw).fit, X, yb)
+    # scikit-learn's attribute shapes, so code that reads coefs_ keeps working.
+    assert ours.coefs_[-1].shape == sk.coefs_[-1].shape == (6, 1)
+    assert ours.intercepts_[-1].shape == sk.intercepts_[-1].shape == (1,)
+    assert ours.n_outputs_ == sk.n_outputs_ == 1
+    assert ours.out_activation_ == sk.out_activation_ == "logistic"
+    assert list(ours.classes_) == list(sk.classes_) == ["other", "virginica"]
+    # Trained, it separates virginica as well as scikit-learn's does.
+    assert ours.score(X, yb) >= sk.score(X, yb) - 0.05 and ours.score(X, yb) > 0.9
+    # The same weights give the same outputs: p = sigmoid(s) is P(classes_[1]).
+    ours.coefs_ = [c.copy() for c in sk.coefs_]
+    ours.intercepts_ = [b.copy() for b in sk.intercepts_]
     p = ours.predict_proba(X)
     assert p.shape == (150, 2)
-    np.testing.assert_allclose(p, sk.predict_proba(X), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(p, sk.predict_proba(X), rtol=0, atol=1e-12)
     np.testing.assert_array_equal(ours.predict(X), sk.predict(X))
+    assert ours.predict(X).shape == (150,)
+    # scikit-learn's log(1 - p) cancels where p is near 1; ours is log sigmoid(-s).
+    np.testing.assert_allclose(np.exp(ours.predict_log_proba(X)), p, rtol=1e-12, atol=0)
+    assert ours.score(X, yb) == sk.score(X, yb)
+
+
+def test_binary_log_proba_is_stable_and_log_of_proba(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    clf = _quiet(MLPClassifier((4,), max_iter=5, random_state=0).fit, X, y == 0)
+    # Hand-set output layer: scores s = 40 x_0 (|s| up to ~100, where 1 - sigmoid(s)
+    # cancels to 0 in float64 but sigmoid(-s) does not) and one row at s = -1000.
+    W = np.zeros((4, 1))
+    W[0, 0] = 1.0
+    clf.coefs_ = [np.eye(4) * 40.0, W]
+    clf.intercepts_ = [np.zeros(4), np.zeros(1)]
+    Xa = np.vstack([np.abs(X), [[25.0, 0, 0, 0]]])  # ReLU keeps these; last row s = 1000
+    s = 40.0 * Xa[:, 0]
+    p = clf.predict_proba(Xa)
+    # Reference from the definition, for s >= 0: log P(class 1) = -log1p(e^{-s}) and
+    # log P(class 0) = log(e^{-s} / (1 + e^{-s})) = -s - log1p(e^{-s}).
+    ref_log0 = -s - np.log1p(np.exp(-s))
+    logp = clf.predict_log_proba(Xa)
+    np.testing.assert_allclose(logp[:-1, 0], ref_log0[:-1], rtol=1e-12)
+    np.testing.assert_allclose(logp[:, 1], -np.log1p(np.exp(-s)), rtol=1e-12, atol=1e-300)
+    assert (p[:-1, 0] > 0).all()  # no cancellation: e^{-s}, not 1 - (1 - e^{-s})
+    # e^{-1000} underflows: proba 0 and log_proba -inf, as scikit-learn's log(proba).
+    assert p[-1, 0] == 0 and logp[-1, 0] == -np.inf
+    np.testing.assert_array_equal(clf.predict(Xa), s > 0)
+
+
+def test_binary_fit_trains_on_y_equal_to_second_class(iris) -> None:  # type: ignore[no-untyped-def]
+    """The one output is P(classes_[1]): the loss is the binary cross-entropy of
+    sigmoid(s) against y == classes_[1], checked with plain NumPy from the definition."""
+    X, y = iris
+    yb = np.where(y == 0, 7, 3)  # classes_ = [3, 7]: class 7 (setosa) is the positive one
+    kw = {"alpha": 0.0, "max_iter": 30, "learning_rate_init": 0.05, "random_state": 0}
+    clf = _quiet(MLPClassifier((5,), **kw).fit, X, yb)
+    assert list(clf.classes_) == [3, 7]
+    p = clf.predict_proba(X)[:, 1]
+    t = yb == 7
+    bce = -np.mean(t * np.log(p) + (1 - t) * np.log1p(-p))
+    assert bce == pytest.approx(clf._net.compute_loss(X, t[:, None].astype(float)), rel=1e-10)
+    assert clf.score(X, yb) == 1.0  # setosa is linearly separable
+
+
+def test_binary_partial_fit_warm_start_and_early_stopping(iris) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    yb = np.where(y == 2, "b", "a")
+    clf = MLPClassifier((6,), random_state=0)
+    clf.partial_fit(X, yb, classes=["a", "b"])
+    clf.partial_fit(X[:40], yb[:40])  # only class "a" in this batch: still binary
+    assert clf.coefs_[-1].shape == (6, 1) and clf.t_ == 190
+    with pytest.raises(ValueError, match="classes not in"):
+        clf.partial_fit(X, np.where(y == 2, "c", "a"))
+    warm = _quiet(MLPClassifier((6,), warm_start=True, max_iter=3, random_state=0).fit, X, yb)
+    _quiet(warm.fit, X, yb)
+    assert len(warm.loss_curve_) == 6 and warm.n_outputs_ == 1
+    with pytest.raises(ValueError, match="multilabel now but was not before"):
+        warm.fit(X, np.c_[y == 0, y == 1].astype(int))
+    es = _quiet(
+        MLPClassifier(
+            (6,), early_stopping=True, max_iter=20, learning_rate_init=0.05, random_state=0
+        ).fit,
+        X,
+        yb,
+    )
+    scores = np.asarray(es.validation_scores_)
+    # accuracy on the 15 validation rows of the original labels: a multiple of 1/15
+    np.testing.assert_allclose(scores * 15, np.round(scores * 15), atol=1e-9)
+    assert es.best_validation_score_ == scores.max() and scores.max() > 0.7
 
 
 @pytest.mark.parametrize("n_targets", [1, 3])
@@ -448,6 +524,37 @@ def test_save_load_round_trip_classifier(tmp_path, iris) -> None:  # type: ignor
     back.set_params(warm_start=True, max_iter=2)
     _quiet(back.fit, X, names)
     assert len(back.loss_curve_) == 10
+
+
+def test_save_load_round_trip_binary_classifier(tmp_path, iris) -> None:  # type: ignore[no-untyped-def]
+    import backprop.io
+    from backprop import cli
+
+    X, y = iris
+    yb = np.where(y == 1, "versicolor", "other")
+    clf = _quiet(MLPClassifier((6,), max_iter=40, random_state=0).fit, X, yb)
+    path = clf.save(tmp_path / "bin.safetensors")
+    back = MLPClassifier.load(path)
+    assert back.coefs_[-1].shape == (6, 1) and back.out_activation_ == "logistic"
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+    # The library's own loader (what the CLI uses) gives the labels and [1 - p, p].
+    model = backprop.io.load(path)
+    assert model.net.loss == "sigmoid_binary_cross_entropy" and model.net.n_outputs == 1
+    np.testing.assert_array_equal(model.predict(X), clf.predict(X))
+    np.testing.assert_allclose(model.predict_proba(X), clf.predict_proba(X), rtol=1e-15)
+    with pytest.raises(ValueError, match="classifier"):
+        MLPRegressor.load(path)
+    # `backprop predict` writes the labels.
+    np.savetxt(tmp_path / "x.csv", X[:20], delimiter=",")
+    out = tmp_path / "pred.csv"
+    assert cli.main(["predict", str(path), str(tmp_path / "x.csv"), "--output", str(out)]) == 0
+    lines = out.read_text().split()
+    assert lines[0] == "prediction" and lines[1:] == list(clf.predict(X[:20]))
+    # A loaded binary estimator keeps training with one output.
+    back.set_params(warm_start=True, max_iter=2)
+    _quiet(back.fit, X, yb)
+    assert len(back.loss_curve_) == 42 and back.coefs_[-1].shape == (6, 1)
 
 
 def test_save_load_round_trip_regressor_early_stopping(tmp_path, regression) -> None:  # type: ignore[no-untyped-def]

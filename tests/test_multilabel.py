@@ -186,9 +186,14 @@ def test_partial_fit_and_warm_start_rules(data) -> None:  # type: ignore[no-unty
         clf.partial_fit(X, Y[:, 0])
     with pytest.raises(ValueError, match="has 3 labels but the classifier was fitted on 4"):
         clf.partial_fit(X, Y[:, :3])
-    # a fresh fit may change the kind of problem
-    _quiet(clf.fit, X, Y[:, 0])
+    # a fresh fit may change the kind of problem: three classes (softmax) ...
+    _quiet(clf.fit, X, Y[:, 0] + Y[:, 1])
     assert clf.predict(X).shape == (len(X),) and clf.out_activation_ == "softmax"
+    assert clf.n_outputs_ == 3
+    # ... or two: scikit-learn's binary layout, one logistic output for P(classes_[1])
+    _quiet(clf.fit, X, Y[:, 0])
+    assert clf.predict(X).shape == (len(X),) and clf.out_activation_ == "logistic"
+    assert clf.n_outputs_ == 1 and clf.predict_proba(X).shape == (len(X), 2)
 
 
 def test_early_stopping_scores_subset_accuracy(data) -> None:  # type: ignore[no-untyped-def]

@@ -16,10 +16,9 @@ full-batch path beside the engine: scipy's L-BFGS-B over one flat view of the
 parameters, with the engine's ``loss_and_grads`` plus the ``alpha`` penalty as objective.
 
 Deliberate differences from scikit-learn are listed in ``docs/estimators.md``; the main
-ones: a binary classifier has a 2-column softmax output (``coefs_[-1]`` has 2 columns,
-``out_activation_`` is ``"softmax"``), the multi-output
-squared error and its gradient are scaled consistently, and ReLU weights start He-normal
-and biases at 0.
+ones: the multi-output squared error and its gradient are scaled consistently, and ReLU
+weights start He-normal and biases at 0. Two classes get scikit-learn's layout: one
+logistic output (``coefs_[-1]`` has 1 column) trained with binary cross-entropy.
 """
 
 from __future__ import annotations
@@ -200,6 +199,7 @@ class _BaseMLP(BaseEstimator):
     """Shared parameters, training loop, save and load of the two estimators."""
 
     _loss: str = ""  # the engine's loss, set by the subclasses
+    _losses: tuple[str, ...] = ()  # every engine loss the subclass fits (and loads)
 
     def __init__(
         self,
@@ -479,11 +479,12 @@ class _BaseMLP(BaseEstimator):
         early = bool(self.early_stopping)
         validation = sw_val = None
         if early:
-            classify = self._loss == "softmax_cross_entropy"
-            # Split row indices (stratified for classification), then gather X, y, weights.
+            classify = self._loss == "softmax_cross_entropy" or self._is_binary()
+            # Split row indices (stratified for classification, binary included: its one
+            # 0/1 column is the class), then gather X, y, weights.
             idx_tr, idx_val, _, _ = train_val_split(
                 np.arange(X.shape[0]),
-                y,
+                y[:, 0] if self._is_binary() else y,
                 float(self.validation_fraction),
                 seed=int(rng.integers(np.iinfo(np.int32).max)),
                 stratify=classify,
@@ -601,6 +602,11 @@ class _BaseMLP(BaseEstimator):
             opt._state = {n: {k: np.array(v) for k, v in b.items()} for n, b in opt._state.items()}
 
     # ------------------------------------------------------------------ attributes
+    def _is_binary(self) -> bool:
+        """scikit-learn's binary layout: one logistic output, the probability of
+        ``classes_[1]`` (trained with binary cross-entropy on ``y == classes_[1]``)."""
+        return self._loss == _MULTILABEL_LOSS and self._net.n_outputs == 1
+
     def _set_structure(self) -> None:
         """Fitted attributes that describe the network; coefs_ share the engine's arrays."""
         net = self._net
@@ -702,7 +708,7 @@ class _BaseMLP(BaseEstimator):
         from backprop.io import Model
 
         net = self._prediction_net()
-        if net.is_multilabel:
+        if net.is_multilabel and net.n_outputs > 1:
             raise ValueError("saving a multilabel classifier is not supported (model files)")
         params = self.get_params()
         params["hidden_layer_sizes"] = self._hidden_sizes()
@@ -776,8 +782,8 @@ class _BaseMLP(BaseEstimator):
         estimator : MLPClassifier or MLPRegressor
         """
         net: MLP = model.net
-        if net.loss != cls._loss:
-            kind = "classifier" if net.is_classifier else "regressor"
+        if net.loss not in cls._losses:
+            kind = "regressor" if net.loss == "squared_error" else "classifier"
             raise ValueError(f"the model is a {kind}; load it with the matching estimator")
         config = model.config if isinstance(model.config, dict) else {}
         mine = config.get("estimator") == cls.__name__
@@ -788,6 +794,7 @@ class _BaseMLP(BaseEstimator):
         params["hidden_layer_sizes"] = tuple(net.layer_sizes[1:-1])
         params["activation"] = {v: k for k, v in _ACTIVATIONS.items()}[net.activation]
         est = cls(**params)
+        est._loss = net.loss  # a classifier's: softmax, or binary's one logistic output
         new = MLP(net.layer_sizes, net.activation, net.loss, dtype=net.dtype, seed=0)
         new.params = {k: np.array(p, dtype=net.dtype, order="C") for k, p in net.params.items()}
         # The model's raw-input pipeline is affine per feature, z = (X / s_in - m) / s
@@ -809,9 +816,10 @@ class _BaseMLP(BaseEstimator):
         est.n_features_in_ = net.n_inputs
         if mine and model.feature_names is not None:
             est.feature_names_in_ = np.asarray(model.feature_names, dtype=object)
-        if net.is_classifier:
+        if net.loss != "squared_error":
+            n_classes = 2 if model.is_binary else net.n_outputs
             est.classes_ = (
-                np.arange(net.n_outputs) if model.classes is None else np.asarray(model.classes)
+                np.arange(n_classes) if model.classes is None else np.asarray(model.classes)
             )
         fitted = config.get("fitted") if mine else None
         if isinstance(fitted, dict):
@@ -840,7 +848,8 @@ class _BaseMLP(BaseEstimator):
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier (softmax cross-entropy), scikit-learn compatible.
+    """Multi-layer perceptron classifier, scikit-learn compatible: softmax cross-entropy,
+    or for two classes (and multilabel) logistic outputs with binary cross-entropy.
 
     Parameters
     ----------
@@ -903,8 +912,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     classes_ : ndarray of shape (n_classes,)
     coefs_ : list of ndarray
         ``coefs_[i]`` of shape (fan_in, fan_out): the weights of layer i + 1. For two
-        classes the last one has 2 columns (softmax output, unlike scikit-learn's single
-        logistic column).
+        classes the last one has 1 column (one logistic output, as in scikit-learn).
     intercepts_ : list of ndarray
         ``intercepts_[i]`` of shape (fan_out,).
     loss_ : float
@@ -925,9 +933,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     n_layers_ : int
         Number of layers, input and output included.
     n_outputs_ : int
-        Number of network outputs: the number of classes.
+        Number of network outputs: the number of classes (1 for two classes; the
+        number of labels for multilabel).
     out_activation_ : str
-        ``"softmax"``.
+        ``"softmax"``; ``"logistic"`` for two classes and for multilabel.
 
     Examples
     --------
@@ -939,7 +948,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     (2, 3)
     """
 
-    _loss = "softmax_cross_entropy"  # or _MULTILABEL_LOSS, chosen by `fit` from y
+    # Or _MULTILABEL_LOSS, chosen by `fit` from y: multilabel, or two classes (one
+    # logistic output, scikit-learn's layout).
+    _loss = "softmax_cross_entropy"
+    _losses = ("softmax_cross_entropy", _MULTILABEL_LOSS)
 
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Any:
         """Train on X, y.
@@ -995,7 +1007,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 "matrix (multilabel)"
             )
         check_classification_targets(y)
-        if not first_pass and multilabel != (self._loss == _MULTILABEL_LOSS):
+        if not first_pass and multilabel != (
+            self._loss == _MULTILABEL_LOSS and not self._is_binary()
+        ):
             raise ValueError(
                 "y is multilabel now but was not before (or the other way round); set "
                 "warm_start=False to start afresh"
@@ -1013,7 +1027,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 )
             return y, y.shape[1]
         if first_pass:
-            self._loss = MLPClassifier._loss
             if incremental and classes is not None:
                 new_classes = unique_labels(np.asarray(classes))
             else:
@@ -1023,6 +1036,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                     f"the classifier needs at least 2 classes, got 1 class: {new_classes}"
                 )
             self.classes_ = new_classes
+            # Two classes: scikit-learn's one logistic output, p = P(classes_[1]), trained
+            # with binary cross-entropy (the multilabel loss with one label); more: softmax.
+            self._loss = _MULTILABEL_LOSS if len(new_classes) == 2 else MLPClassifier._loss
         else:
             if classes is not None and not np.array_equal(
                 unique_labels(np.asarray(classes)), self.classes_
@@ -1045,7 +1061,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 f"`y` has classes not in `self.classes_`: {unknown}. `self.classes_` has "
                 f"{self.classes_}; the set of classes cannot change between calls"
             )
-        return LabelEncoder(self.classes_).transform(y), len(self.classes_)
+        codes = LabelEncoder(self.classes_).transform(y)
+        if self._loss == _MULTILABEL_LOSS:  # binary: the 0/1 column of y == classes_[1]
+            return codes.reshape(-1, 1), 1
+        return codes, len(self.classes_)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted class labels.
@@ -1062,7 +1081,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         scores = self._forward(X)  # first: raises NotFittedError if unfitted
         if self._net.is_multilabel:
-            return (scores > 0).astype(int)  # sigmoid(s) > 0.5 exactly where s > 0
+            on = (scores > 0).astype(int)  # sigmoid(s) > 0.5 exactly where s > 0
+            return self.classes_[on[:, 0]] if self._is_binary() else on
         return self.classes_[scores.argmax(axis=1)]
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
@@ -1082,6 +1102,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
         scores = self._forward(X)
         if self._net.is_multilabel:
+            if self._is_binary():
+                # [1 - p, p] as scikit-learn, with 1 - sigmoid(s) as sigmoid(-s): no
+                # cancellation, so P(classes_[0]) stays > 0 where p rounds to 1.
+                return sigmoid(np.hstack([-scores, scores]))
             return sigmoid(scores, out=scores)
         return softmax(scores, out=scores)
 
@@ -1100,12 +1124,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Returns
         -------
         log_p : ndarray of shape (n_samples, n_classes)
-            Finite even where ``predict_proba`` underflows to 0.
+            Finite even where ``predict_proba`` underflows to 0, except for two classes
+            (one logistic output): there ``-inf`` exactly where ``predict_proba`` is 0,
+            as scikit-learn's ``log(predict_proba)``.
         """
+        from backprop.losses import sigmoid
+
         s = self._forward(X)
         if self._net.is_multilabel:
+            binary = self._is_binary()
+            if binary:  # log(1 - sigmoid(s)) = log sigmoid(-s)
+                s = np.hstack([-s, s])
             # log sigmoid(s) = -log(1 + e^{-s}) = min(s, 0) - log1p(e^{-|s|}), per label.
-            return np.minimum(s, 0.0) - np.log1p(np.exp(-np.abs(s)))
+            log_p = np.minimum(s, 0.0) - np.log1p(np.exp(-np.abs(s)))
+            if binary:
+                # scikit-learn's contract (its check_classifiers_train): log_proba is the
+                # log of predict_proba, so -inf exactly where that underflows to 0.
+                log_p[sigmoid(s) == 0] = -np.inf
+            return log_p
         s -= s.max(axis=1, keepdims=True)
         s -= np.log(np.exp(s).sum(axis=1, keepdims=True))
         return s
@@ -1139,6 +1175,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     _loss = "squared_error"
+    _losses = ("squared_error",)
 
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Any:
         """Train on X, y.

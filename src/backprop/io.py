@@ -44,7 +44,7 @@ from backprop._fileutil import atomic_write_bytes
 from backprop.checks import is_int, is_real
 from backprop.data.preprocess import Preprocessor
 from backprop.layers import ACTIVATIONS
-from backprop.losses import LOSSES
+from backprop.losses import LOSSES, sigmoid
 from backprop.network import MLP
 
 __all__ = [
@@ -117,11 +117,14 @@ class Model:
             raise ValueError(f"net must be a backprop.MLP, got {type(self.net).__name__}")
         d, c = self.net.n_inputs, self.net.n_outputs
         if self.classes is not None:
-            if not self.net.is_classifier:
+            if not (self.net.is_classifier or self.net.is_multilabel):
                 raise ValueError("classes given for a regressor (loss='squared_error')")
             self.classes = _as_classes(self.classes)
-            if len(self.classes) != c:
-                raise ValueError(f"{len(self.classes)} class labels for a network with {c} outputs")
+            if len(self.classes) != (2 if self.is_binary else c):
+                raise ValueError(
+                    f"{len(self.classes)} class labels for a network with {c} outputs"
+                    + (" (a binary one-output network needs 2)" if self.is_binary else "")
+                )
         if self.preprocessor is None:
             self.preprocessor = Preprocessor(n_features=d)
         if not isinstance(self.preprocessor, Preprocessor):
@@ -136,6 +139,12 @@ class Model:
             )
         if not isinstance(self.config, dict):
             raise ValueError(f"config must be a dict, got {type(self.config).__name__}")
+
+    @property
+    def is_binary(self) -> bool:
+        """True for scikit-learn's binary layout: one sigmoid output, the probability of
+        ``classes[1]`` (two labels; ``0, 1`` when ``classes`` is None)."""
+        return self.net.is_multilabel and self.net.n_outputs == 1
 
     @property
     def pre(self) -> Preprocessor:
@@ -209,7 +218,11 @@ class Model:
         Returns
         -------
         p : ndarray of shape (n, c)
+            For a binary one-output model, ``[1 - p, p]`` of shape (n, 2).
         """
+        if self.is_binary:  # [1 - p, p], with 1 - sigmoid(s) as sigmoid(-s) (no cancellation)
+            s = self.forward(X)
+            return sigmoid(np.hstack([-s, s]))
         Xs = self.transform(X)
         with np.errstate(over="ignore", invalid="ignore"):  # checked just below
             return _finite_outputs(self.net.predict_proba(Xs))
@@ -225,9 +238,16 @@ class Model:
         -------
         y : ndarray of shape (n,) or (n, c)
             ``classes[argmax]`` (class indices when ``classes`` is None) for a classifier;
-            for a regressor shape (n,) with one output, (n, c) otherwise.
+            a binary one-output model gives ``classes[s > 0]``, a multilabel one the 0/1
+            indicator matrix; for a regressor shape (n,) with one output, (n, c) otherwise.
         """
         out = self.forward(X)  # checked finite: argmax of NaN would be a silent class 0
+        if self.net.is_multilabel:
+            # sigmoid(s) > 0.5 exactly where s > 0: the label (binary: classes[1]) is on.
+            on = (out > 0).astype(np.int64)
+            if not self.is_binary:
+                return on
+            return on[:, 0] if self.classes is None else self.classes[on[:, 0]]
         if not self.net.is_classifier:
             return out[:, 0] if out.shape[1] == 1 else out
         pred = out.argmax(axis=1)
