@@ -1,13 +1,15 @@
 """Cost of on-the-fly augmentation: a training step with and without it (issue 15).
 
 Times, on Fashion-MNIST training batches (preprocessed as `backprop.train` does), for the
-default network (784-1024-10, float32, batch 128, AdamW):
-1. the training step alone (``MLP.loss_and_grads`` + the optimiser update), and
-2. the augmentation of the batch alone, for each ``--augment`` spec given,
+default network (784-1024-10, float32, batch 128, AdamW, one BLAS thread):
+1. the training step alone (``MLP.loss_and_grads`` + the optimiser update),
+2. the augmentation of the batch alone, for each ``--augment`` spec given, and
+3. for each spec, ``Trainer.run_epoch`` over 4096 images without augmentation, with it
+   in the main thread (``augment_thread=False``) and with it in the worker thread (the
+   default), per step,
 in interleaved rounds (so drift on a shared machine hits all of them alike), and prints
 the median per-step times, the added share of the step and the load average.
 
-Run: ``.venv/bin/python benchmarks/augment_step.py [--rounds N] [--spec SPEC ...]``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from backprop import MLP
 from backprop.augment import Augmenter
 from backprop.data import Preprocessor, load_dataset
 from backprop.optim import make_optimizer
+from backprop.threads import limit as limit_threads
+from backprop.trainer import Trainer
 
 SPECS = ("shift=2", "shift=2,rotate=10,scale=0.1", "shift=2,rotate=10,scale=0.1,elastic=2,sigma=4")
 
@@ -47,28 +51,47 @@ def main() -> None:
     b = args.batch
     Xb = np.empty((b, X.shape[1]), np.float32)
     times: dict[str, list[float]] = {"step": [], **{s: [] for s in augs}}
+    epochs = {"plain": Trainer(net, opt, batch_size=b, seed=0)}
+    for s, aug in augs.items():
+        for thread in (False, True):
+            epochs[f"{s} {'worker' if thread else 'main'}"] = Trainer(
+                net, opt, batch_size=b, seed=0, augment=aug, augment_thread=thread
+            )
+    epoch_times: dict[str, list[float]] = {name: [] for name in epochs}
+    n_steps = -(-len(X) // b)
     load0 = os.getloadavg()
-    for _ in range(args.rounds):
-        idx = rng.integers(0, len(X), b)
-        for name in times:
-            t0 = time.perf_counter()
-            for _step in range(args.steps):
-                np.take(X, idx, axis=0, out=Xb)
-                if name == "step":
-                    net.loss_and_grads(Xb, y[idx], grads=grads, check=False)
-                    opt.step(grads)
-                else:
-                    augs[name](Xb, rng)
-            times[name].append((time.perf_counter() - t0) / args.steps)
+    with limit_threads(net.layer_sizes, b, threads=1):
+        for _ in range(args.rounds):
+            idx = rng.integers(0, len(X), b)
+            for name in times:
+                t0 = time.perf_counter()
+                for _step in range(args.steps):
+                    np.take(X, idx, axis=0, out=Xb)
+                    if name == "step":
+                        net.loss_and_grads(Xb, y[idx], grads=grads, check=False)
+                        opt.step(grads)
+                    else:
+                        augs[name](Xb, rng)
+                times[name].append((time.perf_counter() - t0) / args.steps)
+            for name, trainer in epochs.items():
+                t0 = time.perf_counter()
+                trainer.run_epoch(X, y)
+                epoch_times[name].append((time.perf_counter() - t0) / n_steps)
     load1 = os.getloadavg()
     step = float(np.median(times["step"]))
     print(
         f"cores {os.cpu_count()}, load average (1 min) {load0[0]:.2f} before, {load1[0]:.2f} after"
     )
-    print(f"training step (784-1024-10, batch {b}): {step * 1e3:.1f} ms")
+    print(f"training step (784-1024-10, batch {b}, 1 BLAS thread): {step * 1e3:.1f} ms")
     for s in augs:
         t = float(np.median(times[s]))
         print(f"augment {s}: {t * 1e3:.1f} ms = +{100 * t / step:.0f}% of the step")
+    plain = float(np.median(epoch_times["plain"]))
+    print(f"Trainer.run_epoch per step, no augmentation: {plain * 1e3:.1f} ms")
+    for name in epoch_times:
+        if name != "plain":
+            t = float(np.median(epoch_times[name]))
+            print(f"  augment {name} thread: {t * 1e3:.1f} ms = +{100 * (t / plain - 1):.0f}%")
 
 
 if __name__ == "__main__":

@@ -205,3 +205,58 @@ def test_cli_augment_flag_reaches_the_config_and_a_bad_spec_is_one_line(tmp_path
     assert code == 2
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 1 and "twist" in lines[0], lines
+
+
+def test_warping_in_a_worker_thread_is_bit_identical_to_the_main_thread(tmp_path):
+    # The worker warps batch k + 1 while the main thread steps on batch k; the random
+    # numbers must still come in the unthreaded order (batch k's augmentation, then its
+    # dropout masks, then batch k + 1's augmentation...), whole runs and resumes alike.
+    # Batches whose weights are all 0 take no step (and draw no masks): covered too.
+    from backprop.callbacks import Callback
+    from backprop.optim import make_optimizer
+    from backprop.trainer import Checkpoint, Trainer
+
+    X, y = image_blobs(150)
+    sw = np.ones(len(X), np.float32)
+    sw[:40] = 0.0  # unshuffled, batches 0 and 1 of 16 weigh 0 in epoch 0 at least
+    aug = Augmenter("shift=1,rotate=10,elastic=1,sigma=2", (6, 6))
+
+    def trainer(thread: bool, shuffle: bool = True) -> Trainer:
+        net = MLP([36, 16, 3], seed=0)
+        opt = make_optimizer("adamw", net.params, lr=1e-2)
+        return Trainer(net, opt, batch_size=16, seed=3, shuffle=shuffle, dropout=0.3,
+                       input_dropout=0.1, augment=aug, augment_thread=thread)  # fmt: skip
+
+    for shuffle in (False, True):
+        ref, thr = trainer(False, shuffle), trainer(True, shuffle)
+        for _ in range(3):
+            ref.run_epoch(X, y, sw)
+            thr.run_epoch(X, y, sw)
+        for k in ref.net.params:
+            np.testing.assert_array_equal(thr.net.params[k], ref.net.params[k])
+        assert thr.rng.bit_generator.state == ref.rng.bit_generator.state
+    assert not np.array_equal(ref.net.params["W1"], trainer(True).net.params["W1"])
+
+    class StopAfter2(Callback):
+        def on_epoch_end(self, epoch, log, trainer):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    ck = tmp_path / "ck.safetensors"
+    full = trainer(False)
+    full.fit(X, y, epochs=4, sample_weight=sw, threads=1)
+    with pytest.raises(KeyboardInterrupt):
+        trainer(True).fit(X, y, epochs=4, sample_weight=sw, threads=1,
+                          callbacks=[Checkpoint(ck), StopAfter2()])  # fmt: skip
+    resumed = trainer(True)
+    resumed.fit(X, y, epochs=4, sample_weight=sw, threads=1, callbacks=[Checkpoint(ck)],
+                resume_from=ck)  # fmt: skip
+    for k in full.net.params:
+        np.testing.assert_array_equal(resumed.net.params[k], full.net.params[k])
+
+
+def test_apply_refuses_draws_for_another_batch_size():
+    aug = Augmenter("shift=1", (H, W))
+    draws = aug.draw(np.random.default_rng(0), 5)
+    with pytest.raises(ValueError, match="draws were made for 5 images, the batch has 4"):
+        aug.apply(images(4), draws)

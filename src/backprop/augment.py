@@ -10,9 +10,11 @@ a Gaussian of width sigma, times alpha). Output pixel p samples the input at
     q = centre + R(-theta) (p - centre - t) / s + alpha * (G_sigma * U)(p)
 
 by bilinear interpolation, with the background outside the image. All images of a batch
-are warped by one `scipy.ndimage.map_coordinates` call (no Python loop per image): the
-images are stacked into one tall 2-D array, each between two background rows, and each
-image's coordinates are offset into its own block.
+are warped together (no Python loop per image): each is padded with one background pixel
+all round, and four NumPy gathers on the flat padded batch (each image's coordinates
+offset into its own block) give the four corners of every sample's cell. NumPy releases
+the GIL there, so the Trainer can warp the next batch in a worker thread while it trains
+on this one (``scipy.ndimage.map_coordinates``, which did this before, holds the GIL).
 
 The network sees preprocessed inputs (the model's `Preprocessor`: a mean per pixel
 subtracted, one scale), whose blank pixel is not 0; the batch is warped as its difference
@@ -20,7 +22,8 @@ to ``background`` (the preprocessed blank image), so what slides in from outside
 raw background, as if the raw image had been warped before preprocessing.
 
 The random numbers come from the generator the caller passes (the Trainer's, so runs
-reproduce and resume bit for bit) in a fixed order and amount per batch.
+reproduce and resume bit for bit) in a fixed order and amount per batch: `Augmenter.draw`
+takes them all, `Augmenter.apply` (deterministic) warps, and calling the Augmenter does both.
 """
 
 from __future__ import annotations
@@ -31,11 +34,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import ndimage
 
 from backprop.checks import OptionError, check_int, check_real
 
-__all__ = ["AugmentSpec", "Augmenter", "parse_augment"]
+__all__ = ["AugmentSpec", "Augmenter", "WarpDraws", "parse_augment"]
 
 
 @dataclass(frozen=True)
@@ -165,23 +167,118 @@ class Augmenter:
         self._smooth = (_gaussian_matrix(h, sigma), _gaussian_matrix(w, sigma))
 
     def _buffers(self, b: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Padded images (b, h + 2, w) with zero rows around each, coordinates, offsets."""
+        """Padded images (b, h + 2, w + 2), background (0) all round; coordinates; offsets."""
         bufs = self._bufs.get(b)
         if bufs is None or bufs[0].dtype != dtype:
             if len(self._bufs) >= 2:  # a full batch size and a last partial one
                 self._bufs.pop(next(iter(self._bufs)))
             h, w = self.image_shape
-            padded = np.zeros((b, h + 2, w), dtype)
+            padded = np.zeros((b, h + 2, w + 2), dtype)
             coords = np.empty((2, b, h, w))
-            # Row of image i's row 0 in the stacked (b * (h + 2), w) array.
-            offsets = (np.arange(b) * (h + 2) + 1.0).reshape(b, 1, 1)
+            # Flat index of image i's pixel (0, 0) in the padded batch.
+            offsets = (np.arange(b) * ((h + 2) * (w + 2)) + (w + 2) + 1).reshape(b, 1, 1)
             bufs = self._bufs[b] = (padded, coords, offsets)
         return bufs
+
+    def draw(
+        self, rng: np.random.Generator, b: int, *, total: int | None = None, start: int = 0
+    ) -> WarpDraws:
+        """The random part of `__call__`: every number it takes from ``rng``, nothing else.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Every random number comes from here, in a fixed order and amount.
+        b : int
+            Images in the batch (or in this rank's shard of it).
+        total, start : int, optional
+            As in `__call__`.
+
+        Returns
+        -------
+        WarpDraws
+            What `apply` needs; it holds no reference to ``rng``.
+        """
+        total = b if total is None else total
+        h, w = self.image_shape
+        spec = self.spec
+        # The draws, always in this order and for `total` images.
+        sl = slice(start, start + b)
+        ty = tx = None
+        if spec.shift:
+            t = rng.integers(-spec.shift, spec.shift, size=(2, total), endpoint=True)
+            ty, tx = t[0, sl], t[1, sl]
+        theta = rng.uniform(-spec.rotate, spec.rotate, total)[sl] if spec.rotate else None
+        s = rng.uniform(1 - spec.scale, 1 + spec.scale, total)[sl] if spec.scale else None
+        field = rng.uniform(-1.0, 1.0, (2, total, h, w)) if spec.elastic else None
+        return WarpDraws(b, sl, ty, tx, theta, s, field)
+
+    def apply(self, X: np.ndarray, draws: WarpDraws) -> None:
+        """The deterministic part of `__call__`: warp ``X`` in place by drawn transforms.
+
+        Uses no random generator, only NumPy calls that release the GIL on arrays of this
+        size, so it can run in a worker thread while the main thread trains on the
+        previous batch (`backprop.trainer.Trainer.run_epoch`). Not reentrant: one call at
+        a time per Augmenter (the work buffers are shared).
+
+        Parameters
+        ----------
+        X : ndarray of shape (b, rows * cols), C-contiguous float
+            The batch the draws were made for.
+        draws : WarpDraws
+            From `draw` with the same ``b``.
+        """
+        b = X.shape[0]
+        if b != draws.b:
+            raise ValueError(f"draws were made for {draws.b} images, the batch has {b}")
+        if b == 0:
+            return
+        h, w = self.image_shape
+        padded, coords, offsets = self._buffers(b, X.dtype)
+        rows, cols = coords  # source row and column of every output pixel
+        cy, cx = (h - 1) / 2, (w - 1) / 2
+        u = np.arange(h, dtype=np.float64).reshape(1, h, 1) - cy  # p - centre
+        v = np.arange(w, dtype=np.float64).reshape(1, 1, w) - cx
+        if draws.ty is not None and draws.tx is not None:
+            u = u - draws.ty.reshape(b, 1, 1)  # - t
+            v = v - draws.tx.reshape(b, 1, 1)
+        if draws.theta is None and draws.s is None:
+            np.add(u, cy, out=rows)
+            np.add(v, cx, out=cols)
+        else:
+            # R(-theta) / s applied to (u, v): rows = cy + a u + c v, cols = cx - c u + a v
+            rad = np.zeros(b) if draws.theta is None else np.radians(draws.theta)
+            inv = np.ones(b) if draws.s is None else 1.0 / draws.s
+            a = (np.cos(rad) * inv).reshape(b, 1, 1)
+            c = (np.sin(rad) * inv).reshape(b, 1, 1)
+            np.add(a * u, c * v, out=rows)
+            rows += cy
+            np.subtract(a * v, c * u, out=cols)
+            cols += cx
+        if draws.field is not None:
+            # Each field smoothed by the Gaussian along columns then rows (two small
+            # matrix products), then scaled by alpha: Simard et al.'s elastic distortion.
+            # (The whole global batch's fields, then this shard's: the same numbers on
+            # every rank, whatever its share.)
+            # (One matrix product for all rows of all fields, then a stacked one.)
+            gy, gx = self._smooth
+            along_cols = (draws.field.reshape(-1, w) @ gx).reshape(draws.field.shape)
+            field = np.matmul(gy, along_cols)[:, draws.rows]
+            field *= self.spec.elastic
+            rows += field[0]
+            cols += field[1]
+        images = X.reshape(b, h, w)
+        np.subtract(images, self._background, out=padded[:, 1:-1, 1:-1])
+        _bilinear(padded, rows, cols, offsets, images)
+        images += self._background
 
     def __call__(
         self, X: np.ndarray, rng: np.random.Generator, *, total: int | None = None, start: int = 0
     ) -> None:
         """Replace each row of ``X`` by a randomly warped copy, in place.
+
+        ``draw`` then ``apply``; the Trainer calls the two apart, to warp the next batch
+        in a background thread.
 
         Parameters
         ----------
@@ -194,68 +291,78 @@ class Augmenter:
             of images ``start .. start + b - 1``: each rank of a data-parallel run warps
             its shard of a global batch, and all ranks' generators stay in step.
         """
-        b = X.shape[0]
-        total = b if total is None else total
-        h, w = self.image_shape
-        spec = self.spec
-        # The draws, always in this order and for `total` images.
-        sl = slice(start, start + b)
-        ty = tx = None
-        if spec.shift:
-            t = rng.integers(-spec.shift, spec.shift, size=(2, total), endpoint=True)
-            ty, tx = t[0, sl].reshape(b, 1, 1), t[1, sl].reshape(b, 1, 1)
-        theta = rng.uniform(-spec.rotate, spec.rotate, total)[sl] if spec.rotate else None
-        s = rng.uniform(1 - spec.scale, 1 + spec.scale, total)[sl] if spec.scale else None
-        field = rng.uniform(-1.0, 1.0, (2, total, h, w)) if spec.elastic else None
-        if b == 0:
-            return
-        padded, coords, offsets = self._buffers(b, X.dtype)
-        rows, cols = coords  # source row and column of every output pixel
-        cy, cx = (h - 1) / 2, (w - 1) / 2
-        u = np.arange(h, dtype=np.float64).reshape(1, h, 1) - cy  # p - centre
-        v = np.arange(w, dtype=np.float64).reshape(1, 1, w) - cx
-        if ty is not None and tx is not None:
-            u = u - ty  # - t
-            v = v - tx
-        if theta is None and s is None:
-            np.add(u, cy, out=rows)
-            np.add(v, cx, out=cols)
-        else:
-            # R(-theta) / s applied to (u, v): rows = cy + a u + c v, cols = cx - c u + a v
-            rad = np.zeros(b) if theta is None else np.radians(theta)
-            inv = np.ones(b) if s is None else 1.0 / s
-            a = (np.cos(rad) * inv).reshape(b, 1, 1)
-            c = (np.sin(rad) * inv).reshape(b, 1, 1)
-            np.add(a * u, c * v, out=rows)
-            rows += cy
-            np.subtract(a * v, c * u, out=cols)
-            cols += cx
-        if field is not None:
-            # Each field smoothed by the Gaussian along columns then rows (two small
-            # matrix products), then scaled by alpha: Simard et al.'s elastic distortion.
-            # (The whole global batch's fields, then this shard's: the same numbers on
-            # every rank, whatever its share.)
-            gy, gx = self._smooth
-            field = (gy @ (field @ gx))[:, sl]
-            field *= spec.elastic
-            rows += field[0]
-            cols += field[1]
-        # Each image's rows into its own block of the stacked array; from row -1 (or h)
-        # outward everything is background, and the zero rows around each block hold it.
-        np.clip(rows, -1.0, float(h), out=rows)
-        rows += offsets
-        images = X.reshape(b, h, w)
-        np.subtract(images, self._background, out=padded[:, 1:-1])
-        ndimage.map_coordinates(
-            padded.reshape(b * (h + 2), w),
-            coords,
-            output=images,
-            order=1,
-            mode="grid-constant",
-            cval=0.0,
-            prefilter=False,
-        )
-        images += self._background
+        self.apply(X, self.draw(rng, X.shape[0], total=total, start=start))
+
+
+@dataclass(frozen=True)
+class WarpDraws:
+    """The random numbers of one batch's warp (`Augmenter.draw`); None: that part is off.
+
+    Attributes
+    ----------
+    b : int
+        Images warped.
+    rows : slice
+        Their positions in the drawn (global) batch, ``start .. start + b``.
+    ty, tx : ndarray of shape (b,) or None
+        Whole-pixel shifts.
+    theta : ndarray of shape (b,) or None
+        Rotation angles in degrees.
+    s : ndarray of shape (b,) or None
+        Scale factors.
+    field : ndarray of shape (2, total, rows, cols) or None
+        The elastic noise of the whole drawn batch, before smoothing.
+    """
+
+    b: int
+    rows: slice
+    ty: np.ndarray | None
+    tx: np.ndarray | None
+    theta: np.ndarray | None
+    s: np.ndarray | None
+    field: np.ndarray | None
+
+
+def _bilinear(
+    padded: np.ndarray, rows: np.ndarray, cols: np.ndarray, offsets: np.ndarray, out: np.ndarray
+) -> None:
+    """out[i, p] = padded image i at (rows, cols)[i, p], bilinear; overwrites rows, cols.
+
+    ``padded`` holds each image with one background pixel all round, so a coordinate
+    clipped to -1 .. h (or w) reads background, like ``map_coordinates``'s constant mode.
+    Four gathers on the flat batch (np.take, which releases the GIL) instead of one
+    ``scipy.ndimage.map_coordinates`` call, which holds it: the warp can then overlap
+    the training step in another thread.
+    """
+    _, hp, wp = padded.shape
+    h, w = hp - 2, wp - 2
+    np.clip(rows, -1.0, float(h), out=rows)
+    np.clip(cols, -1.0, float(w), out=cols)
+    # The cell's top-left corner, at most (h - 1, w - 1) so that its other corners exist;
+    # the fractions are then in [0, 1] (1 at the far edge: all weight on the background).
+    r0 = np.minimum(np.floor(rows), h - 1.0)
+    c0 = np.minimum(np.floor(cols), w - 1.0)
+    rows -= r0
+    cols -= c0
+    flat = padded.reshape(-1)
+    i00 = (r0 * wp + c0).astype(np.intp)
+    i00 += offsets
+    v00 = flat.take(i00)
+    v01 = flat.take(i00 + 1)
+    i00 += wp
+    v10 = flat.take(i00)
+    v11 = flat.take(i00 + 1)
+    # Interpolate along columns, then rows; a weight of 0 leaves the corner exact.
+    v01 -= v00
+    v01 *= cols
+    v01 += v00  # top edge
+    v11 -= v10
+    v11 *= cols
+    v11 += v10  # bottom edge
+    v11 -= v01
+    v11 *= rows
+    v11 += v01
+    out[...] = v11
 
 
 def _gaussian_matrix(n: int, sigma: float) -> np.ndarray:

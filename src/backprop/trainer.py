@@ -35,6 +35,8 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,6 +196,11 @@ class Trainer:
         the validation loss stays the plain one.
     augment : backprop.augment.Augmenter, optional
         Warp every gathered training batch (images) afresh, drawing from the run's RNG.
+    augment_thread : bool, default True
+        Warp batch k + 1 in a worker thread while the main thread steps on batch k (the
+        random numbers are still drawn in the main thread, in the same order, so the
+        weights are bit for bit those of ``augment_thread=False``, which warps each
+        batch in the main thread just before its step).
     comm : backprop.distributed.Communicator, optional
         Train data-parallel with the other ranks of an MPI job (`backprop.distributed`):
         every rank passes the same data and seed, takes its `shard` of each global batch
@@ -227,6 +234,7 @@ class Trainer:
         max_norm: float | None = None,
         label_smoothing: float = 0.0,
         augment: Augmenter | None = None,
+        augment_thread: bool = True,
     ) -> None:
         self.net = net
         self.optimizer = optimizer
@@ -266,8 +274,20 @@ class Trainer:
         if self.label_smoothing and not net.is_classifier:
             raise ValueError("label_smoothing needs a classifier (softmax cross-entropy)")
         self.augment = augment
+        self.augment_thread = bool(augment_thread)
+        # Set by run_epoch while a worker warps batches: called by the step right after
+        # it has drawn its dropout masks, to draw (and start warping) the next batch, so
+        # the RNG gives its numbers in the same order as without the worker.
+        self._after_masks: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ one step
+    def _masks_then_next(self, n: int, rows: slice | None = None) -> list[np.ndarray | None] | None:
+        """`_masks`, then the next batch's augmentation draws (when a worker warps)."""
+        masks = self._masks(n, rows)
+        if self._after_masks is not None:
+            self._after_masks()
+        return masks
+
     def _masks(self, n: int, rows: slice | None = None) -> list[np.ndarray | None] | None:
         """Fresh inverted-dropout masks M / keep for a batch of n (None without dropout).
 
@@ -326,7 +346,7 @@ class Trainer:
             sample_weight=swb,
             grads=self.grads,
             check=False,
-            masks=self._masks(Xb.shape[0]),
+            masks=self._masks_then_next(Xb.shape[0]),
             label_smoothing=self.label_smoothing,
         )
         if self.penalty is not None:
@@ -362,7 +382,7 @@ class Trainer:
         self._lr = self.optimizer.lr
         flat = self._flat
         n_params = flat.size - 2
-        masks = self._masks(n_global, rows)  # drawn on every rank, even for an empty shard
+        masks = self._masks_then_next(n_global, rows)  # on every rank, even for an empty shard
         if len(Xb) and weight > 0:
             J, _ = self.net.loss_and_grads(
                 Xb,
@@ -414,46 +434,89 @@ class Trainer:
         # Sparse X (CSR, issue 17): each batch is a row slice X[idx], CSR too (its size is
         # the batch's nonzeros, not n x d); the network takes it as it is.
         sparse = sp.issparse(X)
-        Xb_full = np.empty((0 if sparse else local, *X.shape[1:]), X.dtype)
+        aug = self.augment
+        # Augmentation in a worker (issue 15): batch k + 1 is gathered and its warp drawn
+        # in this thread, then warped in the worker (into the other of two X buffers)
+        # while this thread steps on batch k. Its draws come right after batch k's dropout
+        # masks (`_masks_then_next`), where the unthreaded loop would make them too.
+        threaded = aug is not None and self.augment_thread and not sparse
+        Xb_bufs = [
+            np.empty((0 if sparse else local, *X.shape[1:]), X.dtype)
+            for _ in range(2 if threaded else 1)
+        ]
         yb_full = np.empty((local, *y.shape[1:]), y.dtype)
         swb_full = None if sample_weight is None else np.empty(local, sample_weight.dtype)
         batch_hooks = [
             cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end
         ]
-        loss_sum = weight_sum = 0.0
-        for start in range(0, n, bs):
+
+        def rows_of(start: int) -> tuple[np.ndarray, int]:
+            """This rank's rows of the batch at ``start`` and their offset in it."""
             idx = order[start : start + bs]
-            lo = 0
-            if size > 1:
-                lo, hi = shard(len(idx), rank, size)
-                idx = idx[lo:hi]
-            b = len(idx)
-            Xb, yb = Xb_full[:b], yb_full[:b]
-            if sparse:
-                Xb = X[idx]
-            else:
-                np.take(X, idx, axis=0, out=Xb)
-            np.take(y, idx, axis=0, out=yb)
-            if self.augment is not None:  # drawn for the global batch: ranks stay in step
-                self.augment(Xb, self.rng, total=min(bs, n - start), start=lo)
-            swb = None
-            weight = float(b)
-            if sample_weight is not None and swb_full is not None:
-                swb = np.take(sample_weight, idx, out=swb_full[:b])
-                weight = float(swb.sum())
-                if weight <= 0 and size == 1:
-                    continue  # every weight in the batch is 0: nothing to learn
-            if size > 1:
-                n_global = min(bs, n - start)
-                J, weight = self._sharded_step(Xb, yb, swb, weight, slice(lo, lo + b), n_global)
-                if weight <= 0:
-                    continue  # as above, for the global batch (the same on every rank)
-            else:
-                J = self.step(Xb, yb, swb)
-            loss_sum += J * weight
-            weight_sum += weight
-            for cb in batch_hooks:
-                cb.on_batch_end(self.optimizer.t, J, self)
+            if size == 1:
+                return idx, 0
+            lo, hi = shard(len(idx), rank, size)
+            return idx[lo:hi], lo
+
+        ahead: list[tuple[np.ndarray, int, np.ndarray, Future[None]]] = []
+
+        def prepare_next() -> None:
+            """Gather batch len(ahead), draw its warp, start the worker on it."""
+            assert aug is not None and pool is not None
+            k = len(ahead)
+            start = k * bs
+            if start >= n:
+                return
+            idx, lo = rows_of(start)
+            Xb = Xb_bufs[k % 2][: len(idx)]
+            np.take(X, idx, axis=0, out=Xb)
+            draws = aug.draw(self.rng, len(idx), total=min(bs, n - start), start=lo)
+            ahead.append((idx, lo, Xb, pool.submit(aug.apply, Xb, draws)))
+
+        loss_sum = weight_sum = 0.0
+        with ThreadPoolExecutor(1, "backprop-augment") if threaded else nullcontext() as pool:
+            try:
+                for k, start in enumerate(range(0, n, bs)):
+                    if threaded:
+                        while len(ahead) <= k:  # not yet drawn (batch k - 1 took no step)
+                            prepare_next()
+                        idx, lo, Xb, job = ahead[k]
+                        job.result()
+                        # Batch k + 1 is drawn once this step has drawn its masks.
+                        self._after_masks = prepare_next if len(ahead) == k + 1 else None
+                    else:
+                        idx, lo = rows_of(start)
+                        Xb = Xb_bufs[0][: len(idx)]
+                        if sparse:
+                            Xb = X[idx]
+                        else:
+                            np.take(X, idx, axis=0, out=Xb)
+                        if aug is not None:  # drawn for the global batch: ranks in step
+                            aug(Xb, self.rng, total=min(bs, n - start), start=lo)
+                    b = len(idx)
+                    yb = np.take(y, idx, axis=0, out=yb_full[:b])
+                    swb = None
+                    weight = float(b)
+                    if sample_weight is not None and swb_full is not None:
+                        swb = np.take(sample_weight, idx, out=swb_full[:b])
+                        weight = float(swb.sum())
+                        if weight <= 0 and size == 1:
+                            continue  # every weight in the batch is 0: nothing to learn
+                    if size > 1:
+                        n_global = min(bs, n - start)
+                        rows = slice(lo, lo + b)
+                        J, weight = self._sharded_step(Xb, yb, swb, weight, rows, n_global)
+                        if weight <= 0:
+                            continue  # as above, for the global batch (the same on every rank)
+                    else:
+                        J = self.step(Xb, yb, swb)
+                    self._after_masks = None
+                    loss_sum += J * weight
+                    weight_sum += weight
+                    for cb in batch_hooks:
+                        cb.on_batch_end(self.optimizer.t, J, self)
+            finally:
+                self._after_masks = None
         return loss_sum / weight_sum if weight_sum else math.nan
 
     def evaluate(
