@@ -749,3 +749,37 @@ def test_joblib_round_trip_of_partial_fit_continues_identically(iris, solver) ->
     assert b.loss_curve_ == a.loss_curve_
     for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):
         np.testing.assert_array_equal(p, q)
+
+
+def test_binary_estimator_model_file_works_with_backprop_evaluate_and_predict_proba(
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
+    import contextlib
+    import io
+
+    from backprop import cli
+
+    X, y = load_iris(return_X_y=True)
+    keep = y > 0  # versicolor (1) against virginica (2): a binary problem
+    X, y = X[keep], y[keep]
+    clf = MLPClassifier((8,), solver="lbfgs", max_iter=300, random_state=0).fit(X, y)
+    path = clf.save(tmp_path / "bin.safetensors")
+    data = tmp_path / "iris.csv"
+    np.savetxt(data, np.column_stack([X, y]), delimiter=",", comments="",
+               header="a,b,c,d,target")  # fmt: skip
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["predict", str(path), str(data), "--proba"])
+    assert code == 0
+    rows = out.getvalue().splitlines()
+    assert rows[0] == "p_1,p_2"
+    proba = np.array([[float(v) for v in r.split(",")] for r in rows[1:]])
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-6)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["evaluate", str(path), "--data", str(data), "--json"])
+    assert code == 0, out.getvalue()
+    import json
+
+    doc = json.loads(out.getvalue())
+    assert doc["task"] == "classification" and doc["accuracy"] >= 0.9

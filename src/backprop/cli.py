@@ -900,7 +900,7 @@ def _evaluate_on_test(model: Model, ds: Dataset) -> dict[str, float]:
     """`evaluate` on the test split; a regressor's baseline predicts the training mean."""
     from backprop.training import evaluate
 
-    baseline = None if model.net.is_classifier else np.mean(ds.y_train, 0, dtype=np.float64)
+    baseline = None if model.is_classifier else np.mean(ds.y_train, 0, dtype=np.float64)
     return evaluate(model, ds.X_test, _model_targets(model, ds, ds.y_test), baseline_mean=baseline)
 
 
@@ -914,18 +914,17 @@ def _model_targets(
     """
     from backprop.data import LabelEncoder
 
-    if not model.net.is_classifier:
+    if not model.is_classifier:
         if y is None:
             assert X is not None
             return model.predict(X)
         return y
     assert ds.classes is not None
-    model_classes = (
-        np.arange(model.net.n_outputs) if model.classes is None else np.asarray(model.classes)
-    )
+    n_classes = 2 if model.is_binary else model.net.n_outputs
+    model_classes = np.arange(n_classes) if model.classes is None else np.asarray(model.classes)
     if y is None:
         assert X is not None
-        pred_labels = model_classes[model.forward(X).argmax(axis=1)]
+        pred_labels = model.predict(X)  # the model's labels (its classes, or indices)
         return LabelEncoder(ds.classes).transform(
             pred_labels, what="predicted labels", among="the dataset's classes"
         )
@@ -949,7 +948,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from backprop.data import load_dataset
 
     model = _load_model(args.model)
-    task = "classification" if model.net.is_classifier else "regression"
+    task = "classification" if model.is_classifier else "regression"
     recorded = model.config.get("dataset") if isinstance(model.config, dict) else None
     data = args.data if args.data is not None else recorded
     if data is None:
@@ -1043,7 +1042,7 @@ def _read_inputs(path: Path, model: Model) -> np.ndarray:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
-    if args.proba and not model.net.is_classifier:
+    if args.proba and not model.is_classifier:
         raise CLIError("--proba needs a classifier; this model is a regressor")
     out = Path(args.output) if args.output is not None else None
     if out is not None and out.suffix.lower() not in (".csv", ".npy"):

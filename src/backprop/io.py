@@ -141,6 +141,12 @@ class Model:
             raise ValueError(f"config must be a dict, got {type(self.config).__name__}")
 
     @property
+    def is_classifier(self) -> bool:
+        """True when the model predicts one class per example: a softmax network, or
+        scikit-learn's binary layout (one sigmoid output)."""
+        return self.net.is_classifier or self.is_binary
+
+    @property
     def is_binary(self) -> bool:
         """True for scikit-learn's binary layout: one sigmoid output, the probability of
         ``classes[1]`` (two labels; ``0, 1`` when ``classes`` is None)."""

@@ -563,13 +563,15 @@ def evaluate(
 
     net = model.net
     Xs = model.transform(X)
+    if model.is_binary:  # class indices 0/1 -> the one-output indicator it was trained on
+        y = np.asarray(y).reshape(-1, 1)
     yy = net.check_y(y, Xs.shape[0])
     with np.errstate(over="ignore", invalid="ignore"):  # NaN scores: a broken model
         out = _finite_outputs(net.forward(Xs, check=False))
-    if net.is_classifier:
-        acc = float(np.mean(out.argmax(axis=1) == yy))
+    if model.is_classifier:
+        hit = (out > 0) == yy if model.is_binary else out.argmax(axis=1) == yy
         loss, _ = LOSSES[net.loss](out, yy)
-        return {"accuracy": acc, "loss": float(loss)}
+        return {"accuracy": float(np.mean(hit)), "loss": float(loss)}
     y64 = yy.astype(np.float64)
     resid = out.astype(np.float64) - y64
     mse = float(np.mean(resid**2))
