@@ -260,3 +260,39 @@ def test_apply_refuses_draws_for_another_batch_size():
     draws = aug.draw(np.random.default_rng(0), 5)
     with pytest.raises(ValueError, match="draws were made for 5 images, the batch has 4"):
         aug.apply(images(4), draws)
+
+
+def test_the_next_batch_is_drawn_before_the_step_and_warped_in_the_worker():
+    # The overlap itself: batch k + 1's warp is drawn (and handed to the worker) before
+    # batch k's forward and backward pass starts, and warped outside the main thread.
+    import threading
+
+    from backprop.optim import make_optimizer
+    from backprop.trainer import Trainer
+
+    events: list[str] = []
+
+    class Recording(Augmenter):
+        def draw(self, rng, b, *, total=None, start=0):
+            events.append("draw")
+            return super().draw(rng, b, total=total, start=start)
+
+        def apply(self, X, draws):
+            events.append("apply in " + threading.current_thread().name.split("_")[0])
+            super().apply(X, draws)
+
+    X, y = image_blobs(64)
+    net = MLP([36, 8, 3], seed=0)
+    trainer = Trainer(net, make_optimizer("sgd", net.params, lr=0.1), batch_size=16,
+                      dropout=0.2, augment=Recording("shift=1", (6, 6)))  # fmt: skip
+    loss_and_grads = net.loss_and_grads
+
+    def recorded(*args, **kw):
+        events.append("step")
+        return loss_and_grads(*args, **kw)
+
+    net.loss_and_grads = recorded  # type: ignore[method-assign]
+    trainer.run_epoch(X, y)
+    draws_and_steps = [e for e in events if e in ("draw", "step")]
+    assert draws_and_steps == ["draw", "draw", "step", "draw", "step", "draw", "step", "step"]
+    assert {e for e in events if e.startswith("apply")} == {"apply in backprop-augment"}
