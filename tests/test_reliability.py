@@ -1242,3 +1242,13 @@ def test_strings_from_a_model_file_are_printed_with_control_characters_escaped(
     assert code == 2 and "\x1b" not in err and "d\\x1b[31m" in err
     code, out, err = run("info", "--json", path)  # JSON escapes them itself
     assert code == 0 and "\x1b" not in out and json.loads(out)["classes"][0] == "x\x1b[2J"
+
+
+def test_python_train_refuses_a_network_too_large_for_memory_in_one_line() -> None:
+    # The same check as the CLI's, before anything is allocated (the Python API too).
+    from backprop.data import load_dataset
+    from backprop.training import TrainConfig, train
+
+    ds = load_dataset("digits")
+    with pytest.raises(ValueError, match=r"^hidden=\[1000000000\]: the network needs .* of memory"):
+        train(ds, TrainConfig(hidden=(1_000_000_000,)), progress=False)

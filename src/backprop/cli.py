@@ -579,7 +579,13 @@ def _fresh_train(args: argparse.Namespace) -> int:
             seed=config.seed,
             dtype=np.dtype(config.dtype),
         )
-        _check_network_fits(config, ds)
+        from backprop.training import check_network_fits
+
+        hidden = " ".join(map(str, config.hidden))
+        check_network_fits(
+            config, ds.n_features, ds.n_outputs, len(ds.X_train),
+            what=f"--hidden {hidden}: the network", error=CLIError,
+        )  # fmt: skip
         if not root:
             return _train_into(out, ds, config, args, resume=False)
         record = _run_record(args, config, ds)
@@ -592,23 +598,6 @@ def _fresh_train(args: argparse.Namespace) -> int:
             _remove_run_files(out)
             raise
         return _train_into(out, ds, config, args, resume=False)
-
-
-def _check_network_fits(config: Any, ds: Dataset) -> None:
-    """Refuse in one line a network (``--hidden``) too large for the memory available.
-
-    Per parameter a run holds the weights, their gradients, the last good copy (for
-    divergence), up to two optimiser slots (Adam) and the checkpoint's serialised copy:
-    six; per example of a batch, each layer's pre-activation, activation and delta.
-    """
-    from backprop._memory import check_fits
-
-    sizes = [ds.n_features, *config.hidden, ds.n_outputs]
-    n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
-    batch = min(config.batch_size, len(ds.X_train))
-    itemsize = np.dtype(config.dtype).itemsize
-    need = (6 * n_params + 3 * batch * sum(sizes)) * itemsize
-    check_fits(need, f"--hidden {' '.join(map(str, config.hidden))}: the network", CLIError)
 
 
 def _resume_train(args: argparse.Namespace) -> int:

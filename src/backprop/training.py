@@ -12,6 +12,7 @@ targets, and the result files with ``out=``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -251,6 +252,35 @@ def resolve_epochs(config: TrainConfig, n_train: int) -> int:
     return max(AUTO_EPOCHS, -(-AUTO_MIN_STEPS // steps_per_epoch))
 
 
+def check_network_fits(
+    config: TrainConfig,
+    n_features: int,
+    n_outputs: int,
+    n_train: int,
+    *,
+    what: str | None = None,
+    error: type[Exception] = ValueError,
+) -> None:
+    """Refuse in one line a network too large for the memory available, before allocating.
+
+    Per parameter a run holds the weights, their gradients, the last good copy (for
+    divergence), up to two optimiser slots (Adam) and a checkpoint's serialised copy: six;
+    per example of a batch, each layer's pre-activation, activation and delta.
+
+    Raises
+    ------
+    ValueError
+        (or ``error``) ``"<what> needs <size> of memory; this machine has <size> available"``.
+    """
+    from backprop._memory import check_fits
+
+    sizes = [n_features, *config.hidden, n_outputs]
+    n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    batch = min(config.batch_size, n_train)
+    need = (6 * n_params + 3 * batch * sum(sizes)) * np.dtype(config.dtype).itemsize
+    check_fits(need, what or f"hidden={list(config.hidden)}: the network", error)
+
+
 # ----------------------------------------------------------------------------- fit
 
 
@@ -484,6 +514,7 @@ def train(
         y_val = np.asarray(y_val, np.float64).reshape(len(y_val), y2.shape[1])
         y_val = ((y_val - y_mean) / y_scale).astype(dt)
 
+    check_network_fits(config, dataset.n_features, dataset.n_outputs, len(X_tr))
     net = MLP(
         [dataset.n_features, *config.hidden, dataset.n_outputs],
         activation=config.activation,
