@@ -340,7 +340,7 @@ class Trainer:
             If J is NaN or infinite (the weights are reset to the last good ones).
         """
         self._lr = self.optimizer.lr
-        J, grads = self.net.loss_and_grads(
+        J, _ = self.net.loss_and_grads(
             Xb,
             yb,
             sample_weight=swb,
@@ -349,11 +349,19 @@ class Trainer:
             masks=self._masks_then_next(Xb.shape[0]),
             label_smoothing=self.label_smoothing,
         )
+        return self._update(J, float(Xb.shape[0]) if swb is None else float(swb.sum()))
+
+    def _update(self, J: float, weight: float) -> float:
+        """What follows the gradient of a batch of total ``weight`` (in ``self.grads``):
+        the penalty, the divergence check, the optimiser's step, the max-norm projection.
+
+        Returns the loss with the penalty.
+        """
         if self.penalty is not None:
-            J += self.penalty(grads, float(Xb.shape[0]) if swb is None else float(swb.sum()))
+            J += self.penalty(self.grads, weight)
         if not math.isfinite(J):
             raise self._diverged("training loss")
-        self.optimizer.step(grads)
+        self.optimizer.step(self.grads)
         if self._max_norm is not None:
             self._max_norm()
         return J
@@ -404,14 +412,7 @@ class Trainer:
             return 0.0, 0.0
         J = float(flat[n_params]) / total
         flat[:n_params] /= total
-        if self.penalty is not None:
-            J += self.penalty(self.grads, total)
-        if not math.isfinite(J):
-            raise self._diverged("training loss")
-        self.optimizer.step(self.grads)
-        if self._max_norm is not None:
-            self._max_norm()
-        return J, total
+        return self._update(J, total), total
 
     def run_epoch(
         self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
