@@ -296,3 +296,26 @@ def test_the_next_batch_is_drawn_before_the_step_and_warped_in_the_worker():
     draws_and_steps = [e for e in events if e in ("draw", "step")]
     assert draws_and_steps == ["draw", "draw", "step", "draw", "step", "draw", "step", "step"]
     assert {e for e in events if e.startswith("apply")} == {"apply in backprop-augment"}
+
+
+def test_flip_mirrors_the_drawn_images_and_leaves_the_other_draws_as_they_were():
+    X = images(8)
+    out = X.copy()
+    Augmenter("flip=1", (H, W))(out, np.random.default_rng(0))  # every image mirrored
+    np.testing.assert_array_equal(out.reshape(8, H, W), X.reshape(8, H, W)[:, :, ::-1])
+    # flip=0.5: the images whose draw (the last one of the batch) is below 0.5, exactly.
+    rng = np.random.default_rng(3)
+    shifts = rng.integers(-1, 1, size=(2, 8), endpoint=True)
+    mirrored = rng.random(8) < 0.5
+    assert 0 < mirrored.sum() < 8
+    out, plain = X.copy(), X.copy()
+    Augmenter("shift=1,flip=0.5", (H, W))(out, np.random.default_rng(3))
+    Augmenter("shift=1", (H, W))(plain, np.random.default_rng(3))  # the same shifts
+    for i in range(8):
+        rolled = np.roll(X[i].reshape(H, W), tuple(shifts[:, i]), axis=(0, 1))
+        np.testing.assert_array_equal(plain[i].reshape(H, W), rolled)
+        # q = centre + F (p - centre) - t: the mirror of the shifted image.
+        got = out[i].reshape(H, W)
+        np.testing.assert_array_equal(got, rolled[:, ::-1] if mirrored[i] else rolled)
+    with pytest.raises(OptionError, match="augment flip must be"):
+        parse_augment("flip=1.5")

@@ -1,13 +1,14 @@
-"""Image augmentation on the fly: random shifts, rotations, scalings, elastic deformations.
+"""Image augmentation on the fly: random shifts, rotations, scalings, elastic deformations, flips.
 
 Beyond the notes (issue 15): every training batch of images is warped afresh before the
 forward pass, so the network never sees the same picture twice. Each image gets its own
 random affine map (a rotation by theta, a scaling by s about the image centre, then a
 shift by (ty, tx) whole pixels) and, optionally, an elastic displacement field (Simard,
 Steinkraus and Platt 2003: uniform noise in [-1, 1] per pixel and direction, smoothed by
-a Gaussian of width sigma, times alpha). Output pixel p samples the input at
+a Gaussian of width sigma, times alpha) and a left-right mirror (F = diag(1, -1) for a
+mirrored image, the identity otherwise). Output pixel p samples the input at
 
-    q = centre + R(-theta) (p - centre - t) / s + alpha * (G_sigma * U)(p)
+    q = centre + R(-theta) (F (p - centre) - t) / s + alpha * (G_sigma * U)(p)
 
 by bilinear interpolation, with the background outside the image. All images of a batch
 are warped together (no Python loop per image): each is padded with one background pixel
@@ -56,6 +57,9 @@ class AugmentSpec:
         Elastic deformation strength alpha in pixels (0: none).
     sigma : float
         Width in pixels of the Gaussian that smooths the elastic field, > 0.
+    flip : float
+        Probability of mirroring an image left to right, 0 <= flip <= 1 (clothes, unlike
+        digits, look the same mirrored).
     """
 
     shift: int = 0
@@ -63,6 +67,7 @@ class AugmentSpec:
     scale: float = 0.0
     elastic: float = 0.0
     sigma: float = 4.0
+    flip: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -75,6 +80,7 @@ _CHECKS: dict[str, Callable[[str, object], object]] = {
     "scale": lambda n, v: check_real(n, v, low=0.0, high=1.0, high_open=True),
     "elastic": lambda n, v: check_real(n, v, low=0.0),
     "sigma": lambda n, v: check_real(n, v, low=0.0, low_open=True),
+    "flip": lambda n, v: check_real(n, v, low=0.0, high=1.0),
 }
 
 
@@ -117,7 +123,7 @@ def parse_augment(text: str) -> AugmentSpec:
             kind = "a whole number" if name == "shift" else "a number"
             raise OptionError(f"augment {name}", raw, kind) from None
     spec = AugmentSpec(**values)  # type: ignore[arg-type]
-    if not (spec.shift or spec.rotate or spec.scale or spec.elastic):
+    if not (spec.shift or spec.rotate or spec.scale or spec.elastic or spec.flip):
         raise OptionError("augment", text, "a spec that changes the images (all parts are 0)")
     return spec
 
@@ -211,7 +217,9 @@ class Augmenter:
         theta = rng.uniform(-spec.rotate, spec.rotate, total)[sl] if spec.rotate else None
         s = rng.uniform(1 - spec.scale, 1 + spec.scale, total)[sl] if spec.scale else None
         field = rng.uniform(-1.0, 1.0, (2, total, h, w)) if spec.elastic else None
-        return WarpDraws(b, sl, ty, tx, theta, s, field)
+        # Drawn last, so that a spec without flip draws what it drew before flip existed.
+        flip = rng.random(total)[sl] < spec.flip if spec.flip else None
+        return WarpDraws(b, sl, ty, tx, theta, s, field, flip)
 
     def apply(self, X: np.ndarray, draws: WarpDraws) -> None:
         """The deterministic part of `__call__`: warp ``X`` in place by drawn transforms.
@@ -239,6 +247,8 @@ class Augmenter:
         cy, cx = (h - 1) / 2, (w - 1) / 2
         u = np.arange(h, dtype=np.float64).reshape(1, h, 1) - cy  # p - centre
         v = np.arange(w, dtype=np.float64).reshape(1, 1, w) - cx
+        if draws.flip is not None:
+            v = v * np.where(draws.flip, -1.0, 1.0).reshape(b, 1, 1)  # F (p - centre)
         if draws.ty is not None and draws.tx is not None:
             u = u - draws.ty.reshape(b, 1, 1)  # - t
             v = v - draws.tx.reshape(b, 1, 1)
@@ -312,6 +322,8 @@ class WarpDraws:
         Scale factors.
     field : ndarray of shape (2, total, rows, cols) or None
         The elastic noise of the whole drawn batch, before smoothing.
+    flip : ndarray of bool, shape (b,), or None
+        Which images are mirrored left to right.
     """
 
     b: int
@@ -321,6 +333,7 @@ class WarpDraws:
     theta: np.ndarray | None
     s: np.ndarray | None
     field: np.ndarray | None
+    flip: np.ndarray | None
 
 
 def _bilinear(
