@@ -50,10 +50,12 @@ def _torch_loss_and_grads(
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("fused", [False, True], ids=["numpy", "fused"])
 def test_gradients_match_pytorch_autograd(
-    torch: ModuleType, depth: int, activation: str, loss: str
+    torch: ModuleType, depth: int, activation: str, loss: str, fused: bool
 ) -> None:
     net, X, y = random_network_problem(_sizes(depth), activation, loss, n=11, seed=depth)
+    net.fused = fused  # the one-pass kernels (backprop.kernels) must agree with autograd too
     J, grads = net.loss_and_grads(X, y)
     J_torch, grads_torch = _torch_loss_and_grads(torch, net, X, y)
     assert J == pytest.approx(J_torch, rel=1e-12)

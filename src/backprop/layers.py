@@ -118,6 +118,10 @@ class Activation:
         pass. Must give the same f(z) and f'(z) as ``f`` and ``f_prime``.
     kink_at_zero : bool, default False
         f' jumps at z = 0 (ReLU): a finite-difference check must keep |z| away from 0.
+    fused_kernel : str or None, default None
+        Name of a `backprop.kernels` kernel ``k(Z, b, A, F)`` that adds the bias to Z and
+        does ``f_and_f_prime`` in the same pass (used when the network runs fused; it must
+        give what ``Z += b`` and ``f_and_f_prime`` give).
     """
 
     name: str
@@ -127,6 +131,7 @@ class Activation:
     init: Initializer = glorot_uniform
     f_and_f_prime: Callable[[np.ndarray, np.ndarray, np.ndarray], object] | None = None
     kink_at_zero: bool = False
+    fused_kernel: str | None = None
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Compute a = f(z) elementwise.
@@ -256,6 +261,7 @@ ACTIVATIONS: dict[str, Activation] = {
         init=he_normal,
         f_and_f_prime=_relu_and_mask,
         kink_at_zero=True,
+        fused_kernel="bias_relu_mask",
     ),
     "tanh": Activation("tanh", f=_tanh, f_prime=_tanh_prime),
     "sigmoid": Activation("sigmoid", f=_sigmoid, f_prime=_sigmoid_prime),

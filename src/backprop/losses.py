@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
+    "FUSED_LOSSES",
     "LOSSES",
     "sigmoid",
     "sigmoid_binary_cross_entropy",
@@ -269,8 +270,41 @@ def squared_error(
 
 #: ``loss(outputs, y, out=None, sample_weight=None, **options) -> (J, dJ/doutputs)``; the
 #: options (``label_smoothing``) are those of each loss alone, hence ``...``.
+def softmax_cross_entropy_fused(
+    scores: np.ndarray,
+    y: np.ndarray,
+    out: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """`softmax_cross_entropy` (without label smoothing) in one compiled pass per row.
+
+    The same loss and dJ/dS = (P - Y) w / sum(w) (page 5), from `backprop.kernels`; equal
+    to `softmax_cross_entropy` up to the last bit of ``exp`` and ``log``. Contiguous
+    ``scores`` only; the result is written over ``out`` (a copy of ``scores`` if None).
+    """
+    from backprop import kernels
+
+    n = scores.shape[0]
+    dJ_dS = scores.copy() if out is None else out
+    if dJ_dS is not scores:
+        np.copyto(dJ_dS, scores)
+    w, total = _weights_and_total(n, sample_weight, scores.dtype)
+    T = scores.dtype.type
+    losses = np.empty(n, scores.dtype)
+    weights = np.empty(0, scores.dtype) if w is None else w[:, 0]
+    kernels.get().softmax_xent(dJ_dS, np.asarray(y, np.intp), weights, T(total), losses)
+    J = float(losses @ weights / total) if w is not None else float(losses.mean())
+    return J, dJ_dS
+
+
 LOSSES: dict[str, Callable[..., tuple[float, np.ndarray]]] = {
     "squared_error": squared_error,
     "softmax_cross_entropy": softmax_cross_entropy,
     "sigmoid_binary_cross_entropy": sigmoid_binary_cross_entropy,
+}
+
+# Fused versions (`backprop.kernels`) of some losses, used by a network that runs fused:
+# the same value and gradient as the `LOSSES` entry of the same name, in one pass.
+FUSED_LOSSES: dict[str, Callable[..., tuple[float, np.ndarray]]] = {
+    "softmax_cross_entropy": softmax_cross_entropy_fused,
 }

@@ -27,8 +27,9 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, DTypeLike
 
+from backprop import kernels
 from backprop.layers import get_activation
-from backprop.losses import LOSSES, sigmoid, softmax
+from backprop.losses import FUSED_LOSSES, LOSSES, sigmoid, softmax
 
 __all__ = ["MLP"]
 
@@ -93,6 +94,11 @@ default "softmax_cross_entropy"
     >>> grads["W1"].shape, net.forward(X).shape
     ((4, 8), (5, 3))
     """
+
+    #: Run the training pass's bias add + activation and the loss through the one-pass
+    #: kernels of `backprop.kernels` (same numbers as the NumPy code, which stays the
+    #: reference). Off by default; `backprop.trainer.Trainer.fit` sets it for large runs.
+    fused: bool = False
 
     def __init__(
         self,
@@ -485,6 +491,14 @@ default "softmax_cross_entropy"
         if len(drop) != L:
             raise ValueError(f"masks must have {L} entries (inputs, then each hidden layer)")
         fprime_in_forward = fused is not None or any(m is not None for m in drop[1:])
+        # Running fused (`backprop.kernels`, set by the Trainer for large runs): the bias
+        # add and f_and_f_prime in one pass, and the loss in one pass; the same numbers.
+        kern = kernels.get() if self.fused else None
+        bias_f_fprime = (
+            getattr(kern, act.fused_kernel)
+            if kern is not None and act.fused_kernel and fused is not None
+            else None
+        )
 
         # Forward (page 7): Z(l) = A(l-1) W(l) + 1_n b(l),  A(l) = f(Z(l)),  A(0) = X.
         sparse = sp.issparse(X)
@@ -502,6 +516,14 @@ default "softmax_cross_entropy"
                 Z[...] = X @ P[W[0]]
             else:
                 Z = np.matmul(A_prev, P[W[l]], out=buf.Z[l])
+            if l < L - 1 and bias_f_fprime is not None:
+                bias_f_fprime(Z, P[b[l]], buf.A[l], buf.F[l])  # Z += b, f and f' at once
+                A_prev = buf.A[l]
+                M = drop[l + 1]
+                if M is not None:
+                    A_prev *= M
+                    buf.F[l] *= M
+                continue
             Z += P[b[l]]
             if l < L - 1:
                 A_prev = buf.A[l]
@@ -519,7 +541,10 @@ default "softmax_cross_entropy"
         # Output delta: delta(L) = dJ/dS, written over the scores S (page 5).
         # Label smoothing is an option of the cross-entropy alone (issue 15).
         smooth = {"label_smoothing": label_smoothing} if label_smoothing else {}
-        J, delta = self._loss_fn(buf.Z[L - 1], y, out=buf.Z[L - 1], sample_weight=w, **smooth)
+        loss_fn = self._loss_fn
+        if kern is not None and not label_smoothing:
+            loss_fn = FUSED_LOSSES.get(self.loss, loss_fn)
+        J, delta = loss_fn(buf.Z[L - 1], y, out=buf.Z[L - 1], sample_weight=w, **smooth)
 
         # Backward (pages 6-7), from the last layer to the first.
         for l in range(L - 1, -1, -1):

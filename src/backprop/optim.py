@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backprop import kernels
 from backprop.checks import OptionError, check_choice, check_int, check_real
 
 __all__ = [
@@ -374,6 +375,7 @@ class Optimizer:
         self.schedule: Schedule = lr if isinstance(lr, Schedule) else Constant(lr)
         self.weight_decay = check_real("weight_decay", weight_decay, low=0)
         self.t = 0
+        self._fused = False
         # One scratch array per parameter for intermediate results (ufunc out=).
         self._scratch = {k: np.empty_like(p) for k, p in self.params.items()}
         self._state: dict[str, dict[str, np.ndarray]] = {
@@ -411,10 +413,34 @@ class Optimizer:
                     f"grads[{key!r}] has shape {g.shape} and dtype {g.dtype}; "
                     f"the parameter has shape {p.shape} and dtype {p.dtype}"
                 )
-        self._update(grads, self.lr)
+        if self.fused and all(g.flags.c_contiguous for g in grads.values()):
+            self._update_fused(grads, self.lr)
+        else:
+            self._update(grads, self.lr)
         self.t += 1
 
+    @property
+    def fused(self) -> bool:
+        """Whether `step` uses the one-pass kernels of `backprop.kernels` (default False).
+
+        The NumPy ``_update`` is the reference; the kernels repeat its arithmetic in one
+        pass per parameter. Set by `backprop.trainer.Trainer.fit` (by
+        `backprop.kernels.use_fused`); True only for contiguous parameters and an
+        optimiser with a ``_update_fused``.
+        """
+        return self._fused
+
+    @fused.setter
+    def fused(self, on: bool) -> None:
+        has_kernel = type(self)._update_fused is not Optimizer._update_fused
+        contiguous = all(p.flags.c_contiguous for p in self.params.values())
+        self._fused = bool(on) and has_kernel and contiguous
+
     def _update(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
+        raise NotImplementedError
+
+    def _update_fused(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
+        """``_update`` in one compiled pass per parameter (`backprop.kernels`)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -540,6 +566,24 @@ class SGD(Optimizer):
                 np.multiply(g, lr, out=tmp)
             p -= tmp
 
+    def _update_fused(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
+        sgd = kernels.get().sgd
+        mu, wd = self.momentum, self.weight_decay
+        kind = 0 if not mu else 2 if self.nesterov else 1
+        for key, p in self.params.items():
+            T = p.dtype.type  # scalars in the parameter's dtype, as NumPy casts them
+            v = self._state["v"][key] if mu else p  # (v unused without momentum)
+            sgd(
+                p.reshape(-1),
+                grads[key].reshape(-1),
+                v.reshape(-1),
+                T(lr),
+                T(mu),
+                T(lr * mu),
+                T(wd),
+                kind,
+            )
+
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction and L2 weight decay (``torch.optim.Adam``).
@@ -592,7 +636,8 @@ class Adam(Optimizer):
         self.eps = check_real("eps", eps, low=0, low_open=True)
         super().__init__(params, lr, weight_decay)
 
-    def _update(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
+    def _coefficients(self, lr: float) -> tuple[float, float, float, float, float]:
+        """(beta1, step_size, eps_hat, decay, l2) of this step, as the class docstring says."""
         b1, b2, wd = self.beta1, self.beta2, self.weight_decay
         n = self.t + 1
         # Python floats, so float32 arrays stay float32 (NEP 50 weak scalars).
@@ -602,6 +647,11 @@ class Adam(Optimizer):
         # AdamW decays the weights directly, Adam adds the L2 gradient wd * p.
         decay = 1.0 - lr * wd if wd and self._decoupled else 1.0
         l2 = 0.0 if self._decoupled else wd
+        return b1, step_size, eps_hat, decay, l2
+
+    def _update(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
+        b1, step_size, eps_hat, decay, l2 = self._coefficients(lr)
+        b2 = self.beta2
         M_all, V_all = self._state["m"], self._state["v"]
         for key, p in self.params.items():
             g, tmp, M, V = grads[key], self._scratch[key], M_all[key], V_all[key]
@@ -621,6 +671,26 @@ class Adam(Optimizer):
             np.divide(M, tmp, out=tmp)
             tmp *= step_size
             p -= tmp
+
+    def _update_fused(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
+        adam = kernels.get().adam
+        b1, step_size, eps_hat, decay, l2 = self._coefficients(lr)
+        b2 = self.beta2
+        M_all, V_all = self._state["m"], self._state["v"]
+        for key, p in self.params.items():
+            T = p.dtype.type  # scalars in the parameter's dtype, as NumPy casts them
+            adam(
+                p.reshape(-1),
+                grads[key].reshape(-1),
+                M_all[key].reshape(-1),
+                V_all[key].reshape(-1),
+                T(b1),
+                T(b2),
+                T(eps_hat),
+                T(step_size),
+                T(decay),
+                T(l2),
+            )
 
 
 class AdamW(Adam):

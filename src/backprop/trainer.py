@@ -34,9 +34,9 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ from backprop.augment import Augmenter
 from backprop.callbacks import Callback, EarlyStopping, EpochLog, History
 from backprop.constraints import MaxNorm
 from backprop.distributed import LOCAL, Communicator, shard
+from backprop.kernels import use_fused
 from backprop.losses import LOSSES
 from backprop.network import MLP
 from backprop.optim import Optimizer
@@ -279,6 +280,8 @@ class Trainer:
         # it has drawn its dropout masks, to draw (and start warping) the next batch, so
         # the RNG gives its numbers in the same order as without the worker.
         self._after_masks: Callable[[], None] | None = None
+        #: Whether the last `fit` ran the one-pass kernels (`backprop.kernels`).
+        self.fused = False
 
     # ------------------------------------------------------------------ one step
     def _masks_then_next(self, n: int, rows: slice | None = None) -> list[np.ndarray | None] | None:
@@ -555,6 +558,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         resume_from: str | os.PathLike[str] | None = None,
         threads: int | None = None,
+        kernels: str | None = None,
     ) -> TrainResult:
         """Train until ``epochs`` epochs are finished or a callback stops the run.
 
@@ -580,6 +584,12 @@ class Trainer:
             (or ``OMP_NUM_THREADS``...) if set, else chosen from the layer sizes and the
             batch (`backprop.threads.choose_threads`), so that small products do not
             spin-wait on a busy machine.
+        kernels : {"auto", "numpy", "fused"}, optional
+            The elementwise work of each step: NumPy (the reference) or the one-pass
+            kernels of `backprop.kernels`. Default: ``BACKPROP_KERNELS``, else "auto",
+            which fuses when the run is large enough to repay numba's start-up
+            (`backprop.kernels.use_fused`). The weights differ at most in the last bit
+            of the softmax's ``exp`` and ``log``.
 
         Returns
         -------
@@ -607,9 +617,12 @@ class Trainer:
             # The ranks on one machine share its cores: each gets its share at most.
             cores = max(1, (os.cpu_count() or 1) // self.comm.local_size)
             threads = choose_threads(self.net.layer_sizes, batch, available=cores)
+        steps = max(0, epochs - self.epoch) * -(-X.shape[0] // max(1, self.batch_size))
+        self.fused = use_fused(self.net.n_params, steps, kernels)
         with (
             np.errstate(over="ignore", invalid="ignore"),
             limit_threads(self.net.layer_sizes, batch, threads),
+            self._kernels(self.fused),
         ):
             while self.epoch < epochs and not self.stop_training:
                 t0 = time.perf_counter()
@@ -635,6 +648,16 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_end(self, result)
         return result
+
+    @contextmanager
+    def _kernels(self, fused: bool) -> Iterator[None]:
+        """Run the network and the optimiser fused (or not) inside the block only."""
+        saved = self.net.fused, self.optimizer.fused
+        self.net.fused = self.optimizer.fused = fused
+        try:
+            yield
+        finally:
+            self.net.fused, self.optimizer.fused = saved
 
     def _result(self, *, diverged: bool, epochs: int, early: EarlyStopping | None) -> TrainResult:
         best = self.epoch
