@@ -113,14 +113,21 @@ def batch_slices(n: int, B: int) -> list[slice]:
     return [slice(s, min(s + B, n)) for s in range(0, n, B)]
 
 
-def engine_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Callable[[], float]:
-    """One epoch of the engine, `Trainer.run_epoch`: the step every front end drives."""
+def engine_epoch(
+    X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str, fused: bool = True
+) -> Callable[[], float]:
+    """One epoch of the engine, `Trainer.run_epoch`: the step every front end drives.
+
+    ``fused``: with the one-pass kernels (`backprop.kernels`), as `Trainer.fit` runs a
+    Fashion-MNIST-sized network; False gives the NumPy reference path.
+    """
     from backprop import MLP
     from backprop.optim import make_optimizer
     from backprop.trainer import Trainer
 
     net = MLP([D_IN, H, N_CLASSES], seed=0)
     trainer = Trainer(net, make_optimizer(opt, net.params, lr=LR[opt]), batch_size=B, seed=0)
+    net.fused = trainer.optimizer.fused = fused
 
     def run() -> float:
         t0 = time.perf_counter()
@@ -343,6 +350,7 @@ def training_section(
         c[f"backprop_{opt}"] = engine_epoch(X, y, H, B, opt)
         if with_fit:
             c[f"backprop_fit_{opt}"] = fit_epoch(X, y, H, B, opt)
+            c[f"backprop_numpy_{opt}"] = engine_epoch(X, y, H, B, opt, fused=False)
         c[f"torch_{opt}"] = worker.runner("make_epoch", len(X), H, B, opt)
         c[f"sklearn_{opt}"] = sklearn_epoch(X, y, H, B, opt)
     limits = {"sklearn_sgd": sk_rounds, "sklearn_adam": sk_rounds}
@@ -379,6 +387,10 @@ def training_section(
             ratios[f"{opt}_fit_vs_torch"] = paired_ratio(
                 times, f"torch_{opt}", f"backprop_fit_{opt}"
             )
+            ratios[f"{opt}_fused_over_numpy"] = paired_ratio(times, f"backprop_numpy_{opt}", bp)
+            ratios[f"{opt}_numpy_floor_fraction"] = paired_ratio(
+                times, "gemm_floor", f"backprop_numpy_{opt}"
+            )
     if with_fit:
         # What the step spends beyond its matrix products, per step (median of rounds):
         # the elementwise work, gather and Python.
@@ -387,7 +399,7 @@ def training_section(
             k: 1e6
             * median([t - f for t, f in zip(times[k], times["gemm_floor"], strict=True)])
             / steps
-            for k in ("backprop_sgd", "backprop_adam")
+            for k in ("backprop_sgd", "backprop_adam", "backprop_numpy_sgd", "backprop_numpy_adam")
         }
     ratios["adam_over_sgd_time"] = paired_ratio(times, "backprop_adam", "backprop_sgd")
     out["ratios"] = ratios
@@ -758,6 +770,47 @@ def machine_info(threads: int, worker: TorchWorker) -> dict[str, Any]:
     }
 
 
+_COMPILE_PROBE = """
+import json, time
+t0 = time.perf_counter()
+import numba  # noqa: F401
+t1 = time.perf_counter()
+import numpy as np
+from backprop import MLP
+from backprop.optim import AdamW
+net = MLP([784, 64, 10], seed=0)
+opt = AdamW(net.params)
+net.fused = opt.fused = True
+X = np.zeros((8, 784), np.float32)
+t2 = time.perf_counter()
+_, g = net.loss_and_grads(X, np.zeros(8, np.int64))
+opt.step(g)
+print(json.dumps({"import_numba": t1 - t0, "first_step": time.perf_counter() - t2}))
+"""
+
+
+def compile_section() -> dict[str, float]:
+    """numba's start-up for the fused kernels: a first float32 step in a fresh process,
+    compiled cold (an empty cache directory), then loaded from that cache; numba's import."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = os.environ | {"NUMBA_CACHE_DIR": cache}
+        runs = []
+        for _ in range(2):
+            out = subprocess.run(
+                [sys.executable, "-c", _COMPILE_PROBE], env=env, capture_output=True, text=True
+            )
+            if out.returncode != 0:
+                raise RuntimeError(f"compile probe failed: {out.stderr.strip()[-500:]}")
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {
+        "import_numba": runs[1]["import_numba"],
+        "cold": runs[0]["first_step"],
+        "cached": runs[1]["first_step"],
+    }
+
+
 def fmt_table(results: dict[str, Any]) -> str:
     """The printed summary: training grid, targets, inference, memory, scaling, TTA."""
     lines = []
@@ -840,12 +893,26 @@ def fmt_table(results: dict[str, Any]) -> str:
     ng = head.get("non_gemm_us_per_step")
     if ng:
         lines.append("")
-        lines.append("time beyond the GEMM floor per step (us; elementwise, gather, Python):")
+        lines.append(
+            "time beyond the GEMM floor per step (us; elementwise, gather, Python), "
+            "fused kernels and the NumPy reference path:"
+        )
+        q = head["ratios"]
         for opt in ("sgd", "adam"):
             lines.append(
-                f"  {opt:>4}: {ng[f'backprop_{opt}']:7.1f}"
-                f"   (floor fraction {head['ratios'][f'{opt}_floor_fraction']:.3f})"
+                f"  {opt:>4}: fused {ng[f'backprop_{opt}']:7.1f} (floor fraction "
+                f"{q[f'{opt}_floor_fraction']:.3f}); numpy {ng[f'backprop_numpy_{opt}']:7.1f} "
+                f"(floor fraction {q[f'{opt}_numpy_floor_fraction']:.3f}); fused is "
+                f"{q[f'{opt}_fused_over_numpy']:.2f}x numpy"
             )
+    comp = results.get("compile")
+    if comp:
+        lines.append("")
+        lines.append(
+            "fused kernels, start-up in a fresh process (s): import numba "
+            f"{comp['import_numba']:.2f}; first step compiled cold {comp['cold']:.2f}, "
+            f"from numba's cache {comp['cached']:.2f}"
+        )
     busy = results.get("busy")
     if busy:
         lines.append("")
@@ -890,17 +957,29 @@ def targets(
 ) -> list[dict[str, Any]]:
     """The issue's targets, evaluated on the headline configuration and the busy case."""
     q = headline["ratios"]
+    # Against PyTorch the target is relative to what the machine allows (issue 12): 0.95 of
+    # the ceiling, PyTorch's time over the GEMM floor's (the floor's lead over PyTorch
+    # differs by CPU).
     ts = [
         ("SGD step speed / GEMM floor speed", q["sgd_floor_fraction"], ">=", 0.95),
-        ("SGD throughput vs PyTorch eager", q["sgd_vs_torch"], ">=", 1.8),
-        ("  ceiling: PyTorch SGD time / GEMM floor", q["sgd_torch_ceiling"], ">=", 1.8),
-        ("Adam throughput vs PyTorch eager", q["adam_vs_torch"], ">=", 1.8),
-        ("  ceiling: PyTorch Adam time / GEMM floor", q["adam_torch_ceiling"], ">=", 1.8),
-        ("SGD throughput vs sklearn sgd", q["sgd_vs_sklearn"], ">=", 1.7),
-        ("  ceiling: sklearn sgd time / GEMM floor", q["sgd_sklearn_ceiling"], ">=", 1.7),
+        ("Adam step time / SGD step time", q["adam_over_sgd_time"], "<=", 1.10),
+        (
+            "SGD throughput vs PyTorch eager",
+            q["sgd_vs_torch"],
+            ">=",
+            round(0.95 * q["sgd_torch_ceiling"], 3),
+        ),
+        ("  ceiling: PyTorch SGD time / GEMM floor", q["sgd_torch_ceiling"], ">=", 0.0),
+        (
+            "Adam throughput vs PyTorch eager",
+            q["adam_vs_torch"],
+            ">=",
+            round(0.95 * q["adam_torch_ceiling"], 3),
+        ),
+        ("  ceiling: PyTorch Adam time / GEMM floor", q["adam_torch_ceiling"], ">=", 0.0),
         ("Adam throughput vs sklearn adam", q["adam_vs_sklearn"], ">=", 2.5),
         ("  ceiling: sklearn adam time / GEMM floor", q["adam_sklearn_ceiling"], ">=", 2.5),
-        ("Adam step time / SGD step time", q["adam_over_sgd_time"], "<=", 1.10),
+        ("SGD throughput vs sklearn sgd", q["sgd_vs_sklearn"], ">=", 1.7),
     ]
     if memory:
         e = memory["fit"]
@@ -1074,6 +1153,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     save.write_text(json.dumps(results, indent=1, default=float))  # partial, in case
     headline = next(r for r in results["training"] if r["headline"])
 
+    print("fused kernels' start-up ...", flush=True)
+    results["compile"] = compile_section()
     print("inference ...", flush=True)
     results["inference"] = inference_section(head[0], n_inf, rounds, worker)
     print("memory ...", flush=True)
