@@ -1,13 +1,15 @@
 """Measure the default training recipe: test accuracy (or RMSE) and wall time per dataset.
 
 Run: ``.venv/bin/python benchmarks/recipe.py [digits diabetes fashion-mnist] [--key value]
-[--record FILE] [--out DIR]`` (``--key value`` overrides a `TrainConfig` field, e.g.
-``--epochs 20 --lr 3e-3``). Prints one line per dataset.
+[--recipe NAME] [--record FILE] [--out DIR]`` (``--key value`` overrides a `TrainConfig`
+field, e.g. ``--epochs 20 --lr 3e-3``; ``--recipe NAME`` starts from a
+`backprop.recipes.RECIPES` entry instead of the defaults, and the overrides win over it).
+Prints one line per dataset.
 
 ``--record FILE`` merges each dataset's result (test metrics, epochs, best epoch, times)
 with the machine, the load average before and after, the date and the config into the
-JSON file ``FILE`` (one entry per dataset and overrides, e.g. ``digits`` or ``digits --seed 1``,
-replaced when run again). The numbers quoted in
+JSON file ``FILE`` (one entry per dataset and options, e.g. ``digits``, ``digits --seed 1``
+or ``fashion-mnist --recipe best --seed 1``, replaced when run again). The numbers quoted in
 README.md and docs/ come from ``benchmarks/results/recipe.json``, written this way, and
 ``tests/test_docs.py`` checks them against it and re-runs the fast datasets.
 ``--out DIR`` also writes each run's result files (model, metrics.json, history.csv,
@@ -33,7 +35,7 @@ from backprop.data import load_dataset
 from backprop.training import TrainConfig, evaluate, train
 
 #: Options of this script itself; every other ``--key value`` is a `TrainConfig` field.
-SCRIPT_OPTIONS = ("record", "out")
+SCRIPT_OPTIONS = ("record", "out", "recipe")
 
 
 def main(argv: list[str]) -> None:
@@ -45,8 +47,13 @@ def main(argv: list[str]) -> None:
     }
     record = options.pop("record", None)
     out = options.pop("out", None)
-    overrides = {k: _value(v) for k, v in options.items()}
-    config = TrainConfig(**overrides)
+    # The recipe stays in `options`: it is part of the run's record key.
+    recipe = options.get("recipe")
+    overrides = {k: _value(v) for k, v in options.items() if k != "recipe"}
+    if recipe is None:
+        config = TrainConfig(**overrides)
+    else:
+        config = TrainConfig.from_recipe(recipe, **overrides)
     print(f"config: {config.to_dict()}  (cpus: {os.cpu_count()})")
     for name in names or ["digits", "diabetes", "fashion-mnist"]:
         load_before = os.getloadavg()

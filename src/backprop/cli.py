@@ -53,7 +53,7 @@ import numpy as np
 
 from backprop import __version__, report
 from backprop._fileutil import atomic_path, atomic_write_bytes, fsync_dir, temp_name
-from backprop.checks import OptionError, check_fraction, check_int, check_real
+from backprop.checks import OptionError, check_choice, check_fraction, check_int, check_real
 from backprop.data.formats import printable
 
 if sys.platform != "win32":
@@ -162,6 +162,20 @@ def nonnegative_float(text: str) -> float:
 def fraction(text: str) -> float:
     """argparse type: a number in [0, 1) (a share held out, a momentum)."""
     return float(_number(text, float, check_fraction))
+
+
+#: ``train --recipe list`` (or ``--recipe`` alone) prints the recipes instead of training.
+RECIPE_LIST = "list"
+
+
+def recipe_name(text: str) -> str:
+    """argparse type: a recipe of `backprop.recipes.RECIPES`, or ``list``."""
+    from backprop.recipes import RECIPES
+
+    try:
+        return check_choice("recipe", text, [*RECIPES, RECIPE_LIST])
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(f"must be {exc.requirement}, got {text!r}") from None
 
 
 # -------------------------------------------------------------------- atomic files
@@ -449,6 +463,16 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
             default = 0  # the flag's spelling of "no early stopping"
         p.add_argument(flag, dest=name, default=default, help=help_text, **kwargs)
     p.add_argument(
+        "--recipe",
+        nargs="?",
+        const=RECIPE_LIST,
+        type=recipe_name,
+        metavar="NAME",
+        help="start from a named recipe (e.g. best); the flags given with it override its "
+        "values; --recipe alone (or --recipe list) lists the recipes with what each reaches "
+        "(default: none: TrainConfig's defaults)",
+    )
+    p.add_argument(
         "--out",
         metavar="DIR",
         default=None,
@@ -512,12 +536,22 @@ def _train_config(args: argparse.Namespace) -> Any:
         values["hidden"] = tuple(values["hidden"])
     if values.get("patience") == 0:
         values["patience"] = None
+    recipe = values.pop("recipe", None)
+    if recipe is not None:
+        # Only the flags typed win over the recipe: argparse fills in every default.
+        given = _given_train_flags(args.argv)
+        return TrainConfig.from_recipe(recipe, **{k: v for k, v in values.items() if k in given})
     config = TrainConfig(**values)
     config.validate()
     return config
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.recipe == RECIPE_LIST:
+        from backprop.recipes import describe_recipes
+
+        print("\n".join(describe_recipes()))
+        return 0
     comm = _world()
     with _sigterm_as_interrupt():
         # Under `mpiexec -n K` a failure on any rank ends the whole job (docs/scaling.md).
@@ -1190,7 +1224,11 @@ def _flag_spelling(key: str, value: Any) -> Any:
 
 
 # Options whose unset value (None) means "off"; --help says "(default: none)".
-_OFF_WHEN_NONE = {"max_norm": "no max-norm constraint", "augment": "no augmentation"}
+_OFF_WHEN_NONE = {
+    "max_norm": "no max-norm constraint",
+    "augment": "no augmentation",
+    "recipe": "no recipe",
+}
 
 
 def _expected_input(model: Model) -> dict[str, Any]:

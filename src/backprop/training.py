@@ -44,6 +44,7 @@ from backprop.layers import ACTIVATIONS
 from backprop.losses import LOSSES
 from backprop.network import MLP
 from backprop.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+from backprop.recipes import RECIPES
 from backprop.trainer import (
     Checkpoint,
     CheckpointError,
@@ -143,6 +144,10 @@ class TrainConfig:
     augment : str or None, default None
         Image data: warp every training batch afresh (`backprop.augment`), e.g.
         ``"shift=2,rotate=10,scale=0.1,elastic=2,sigma=4"``. None: no augmentation.
+    recipe : str or None, default None
+        The `backprop.recipes.RECIPES` entry the config started from (`from_recipe` sets
+        it): a label kept in the model and the run's files; the other fields hold the
+        values. None: no recipe.
     """
 
     hidden: tuple[int, ...] = (1024,)
@@ -165,6 +170,7 @@ class TrainConfig:
     max_norm: float | None = None
     label_smoothing: float = 0.0
     augment: str | None = None
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):  # from JSON or argparse
@@ -202,6 +208,34 @@ class TrainConfig:
         check_fraction("label_smoothing", self.label_smoothing)
         if self.augment is not None:
             parse_augment(self.augment)
+        if self.recipe is not None:
+            check_choice("recipe", self.recipe, RECIPES)
+
+    @classmethod
+    def from_recipe(cls, name: str, **overrides: Any) -> TrainConfig:
+        """The config of a named recipe (`backprop.recipes.RECIPES`), then ``overrides``.
+
+        Parameters
+        ----------
+        name : str
+            A key of ``RECIPES``; stored in the config's ``recipe`` field.
+        **overrides
+            Fields given explicitly: they win over the recipe's values.
+
+        Returns
+        -------
+        TrainConfig
+            Validated.
+
+        Raises
+        ------
+        ValueError
+            On an unknown recipe (naming the choices) or a bad field.
+        """
+        check_choice("recipe", name, RECIPES)
+        config = cls(**{**RECIPES[name].overrides, **overrides, "recipe": name})
+        config.validate()
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-serialisable dict (``hidden`` as a list)."""
