@@ -177,3 +177,26 @@ def test_without_numba_auto_falls_back_and_fused_says_why(monkeypatch: pytest.Mo
     assert kernels.use_fused(10**9, 10**9, env={}) is False
     with pytest.raises(kernels.KernelsError, match="need numba, which did not import: No module"):
         kernels.use_fused(10, 10, "fused", env={})
+
+
+def test_a_small_run_never_imports_numba() -> None:
+    """The digits-sized default stays on NumPy: numba's import would cost more than it saves."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from backprop import MLP\n"
+        "from backprop.optim import AdamW\n"
+        "from backprop.trainer import Trainer\n"
+        "net = MLP([64, 1024, 10])\n"
+        "t = Trainer(net, AdamW(net.params), batch_size=128)\n"
+        "X = np.random.default_rng(0).standard_normal((1400, 64)).astype(np.float32)\n"
+        "t.fit(X, np.arange(1400) % 10, epochs=2)\n"
+        "print(t.fused, 'numba' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BACKPROP_KERNELS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
