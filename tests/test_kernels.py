@@ -200,3 +200,25 @@ def test_a_small_run_never_imports_numba() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_no_writable_cache_directory_compiles_without_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = kernels._build
+    calls: list[bool] = []
+
+    def no_locator(cache: bool = True) -> object:
+        calls.append(cache)
+        if cache:
+            raise RuntimeError("cannot cache function 'adam': no locator available for file")
+        return real(cache=False)
+
+    monkeypatch.setattr(kernels, "_build", no_locator)
+    monkeypatch.setattr(kernels, "_kernels", None)
+    monkeypatch.setattr(kernels, "_import_error", None)
+    assert kernels.available() is True
+    assert calls == [True, False]
+    p, g = np.ones(5), np.full(5, 2.0)
+    kernels.get().sgd(p, g, p, 0.5, 0.0, 0.0, 0.0, 0)
+    np.testing.assert_array_equal(p, np.zeros(5))

@@ -58,13 +58,13 @@ class KernelsError(ValueError):
     """An unknown kernel choice, or ``fused`` asked for where numba is missing."""
 
 
-def _build() -> SimpleNamespace:
+def _build(cache: bool = True) -> SimpleNamespace:
     """Compile (or load from numba's cache) the kernels; numba is imported here only."""
     import numba
 
     # error_model="numpy": a division by zero gives inf as in NumPy instead of a Python
     # exception, whose check would keep LLVM from vectorising the loops.
-    jit = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+    jit = numba.njit(cache=cache, nogil=True, boundscheck=False, error_model="numpy")
 
     @jit
     def bias_relu_mask(Z: Any, b: Any, A: Any, F: Any) -> None:  # pragma: no cover
@@ -186,7 +186,10 @@ def get() -> SimpleNamespace:
     with _lock:
         if _kernels is None and _import_error is None:
             try:
-                _kernels = _build()
+                try:
+                    _kernels = _build()
+                except RuntimeError:  # numba finds no writable cache directory
+                    _kernels = _build(cache=False)
             except ImportError as exc:  # numba missing or broken for this NumPy
                 _import_error = str(exc)
         if _kernels is None:
