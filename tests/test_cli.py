@@ -49,6 +49,7 @@ TRAIN_FLAGS = [
     "--force",
     "--quiet",
     "--resume",
+    "--threads",
 ]
 HELP_FLAGS = {
     "train": TRAIN_FLAGS,

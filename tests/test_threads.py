@@ -215,3 +215,33 @@ def test_estimator_fit_runs_under_the_rule(
         MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
     assert seen == [1, 1, 1]
     assert blas_threads() == two_threads
+
+
+def test_cli_threads_flag_reaches_the_trainer(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import io
+
+    from backprop import cli
+
+    seen: list[object] = []
+    real_fit = Trainer.fit
+
+    def spy(self: Trainer, *args: object, **kwargs: object) -> object:
+        seen.append(kwargs.get("threads"))
+        return real_fit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Trainer, "fit", spy)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        run = ["train", "--data", "digits", "--epochs", "1", "--threads", "1", "--quiet"]
+        code = cli.main([*run, "--out", f"{tmp_path}/run"])
+        bad = cli.main(["train", "--threads", "0"])
+    assert code == 0, err.getvalue()
+    assert seen == [1]
+    assert bad == 2
+    assert err.getvalue().strip().splitlines()[-1] == (
+        "backprop train: error: --threads: must be a whole number >= 1, got '0' "
+        "(see backprop train --help)"
+    )

@@ -473,6 +473,15 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "(default: none: TrainConfig's defaults)",
     )
     p.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        default=None,
+        help="BLAS threads for training (default: OPENBLAS_NUM_THREADS or OMP_NUM_THREADS if "
+        "set, else chosen from the network and batch sizes so that small products do not "
+        "spin-wait on a busy machine)",
+    )
+    p.add_argument(
         "--out",
         metavar="DIR",
         default=None,
@@ -716,7 +725,14 @@ def _train_into(
 
     ck_path = out / CHECKPOINT_FILE
     if not _world().is_root:  # another rank's share of the run: rank 0 prints and writes
-        training.train(ds, config, progress=False, checkpoint=ck_path, resume=resume)
+        training.train(
+            ds,
+            config,
+            progress=False,
+            checkpoint=ck_path,
+            resume=resume,
+            threads=getattr(args, "threads", None),
+        )
         return 0
     finished = False
     try:
@@ -731,6 +747,7 @@ def _train_into(
                     checkpoint=ck_path,
                     resume=resume,
                     out=tmp,
+                    threads=getattr(args, "threads", None),
                 )
             with _interrupts_deferred():
                 _publish(tmp, out)  # metrics.json last: from here the run is finished

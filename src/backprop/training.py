@@ -332,6 +332,7 @@ def fit(
     resume: bool = False,
     y_scale: float = 1.0,
     augmenter: Augmenter | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train ``net`` in place by mini-batch gradient descent, as ``config`` says.
 
@@ -376,6 +377,10 @@ def fit(
     augmenter : backprop.augment.Augmenter, optional
         Required when ``config.augment`` is set: it knows the image shape and the
         background (`train` builds it from the dataset and the preprocessor).
+    threads : int, optional
+        BLAS threads for the run; default: the user's ``OPENBLAS_NUM_THREADS`` (or
+        ``OMP_NUM_THREADS``...) if set, else chosen from the layer sizes and the batch
+        (`backprop.threads`). Not part of the recipe: a resumed run may use another.
 
     Returns
     -------
@@ -398,11 +403,11 @@ def fit(
     if config.augment is not None and augmenter is None:
         raise ValueError("augment needs images: pass augmenter= (train() builds it)")
     # Validate once; the loop itself never checks again.
-    Xt = net.check_X(X_train)
+    Xt = _check_inputs(net, X_train)
     yt = net.check_y(y_train, Xt.shape[0])
     val = None
     if X_val is not None and y_val is not None:
-        Xv = net.check_X(X_val)
+        Xv = _check_inputs(net, X_val)
         val = (Xv, net.check_y(y_val, Xv.shape[0]))
 
     n = Xt.shape[0]
@@ -451,10 +456,30 @@ def fit(
             validation_data=val,
             callbacks=[*around, *callbacks, *([bar] if bar else [])],
             resume_from=checkpoint if resume else None,
+            threads=threads,
         )
     finally:
         if bar is not None:
             bar.close()
+
+
+def _check_inputs(net: MLP, X: Any) -> Any:
+    """``net.check_X(X)``, except that a `backprop.data.Rows` is checked without reading it.
+
+    A `Rows` (`train`'s split of a dataset, a memory-mapped file) is gathered batch by
+    batch by the trainer; its values were checked finite when the dataset was loaded, and
+    reading it all here would be the copy it exists to avoid.
+    """
+    from backprop.data.rows import Rows
+
+    if not isinstance(X, Rows):
+        return net.check_X(X)
+    if X.shape[1] != net.n_inputs or len(X) == 0 or X.dtype != net.dtype:
+        raise ValueError(
+            f"X ({X!r}) must have {net.n_inputs} columns, rows, and the network's dtype "
+            f"{net.dtype}"
+        )
+    return X
 
 
 # ----------------------------------------------------------------------------- train
@@ -469,6 +494,7 @@ def train(
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
     out: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
 ) -> tuple[Model, TrainResult]:
     """Train a network on a `Dataset` from scratch: split, standardise, build, fit.
 
@@ -486,7 +512,7 @@ def train(
     dataset : Dataset
     config : TrainConfig, optional
         Defaults to ``TrainConfig()``.
-    callbacks, progress, checkpoint, resume
+    callbacks, progress, checkpoint, resume, threads
         As in `fit`.
     out : path, optional
         Write the run's result files there (`backprop.report.write_results`: the model,
@@ -508,14 +534,21 @@ def train(
         With ``.model`` set to the model holding the last good weights.
     """
     from backprop.data import Preprocessor, train_val_split
+    from backprop.data.rows import as_rows
     from backprop.io import Model
 
     config = TrainConfig() if config is None else config
     config.validate()
     dt = np.dtype(config.dtype)
     classify = dataset.task == "classification"
+    # The split is two sets of row indices of the raw inputs (`Rows`), in memory or a
+    # memory-mapped file alike: nothing is copied, and the trainer gathers each batch.
     X_tr, X_val, y_tr, y_val = train_val_split(
-        dataset.X_train, dataset.y_train, config.val_fraction, seed=config.seed, stratify=classify
+        as_rows(dataset.X_train),
+        dataset.y_train,
+        config.val_fraction,
+        seed=config.seed,
+        stratify=classify,
     )
     # Fitted on the training part only; the same transform, recorded in the model, is what
     # Model.predict applies to raw input later (new C-ordered arrays in the training dtype).
@@ -526,8 +559,10 @@ def train(
         feature_names=dataset.feature_names,
         standardize=config.standardize,
     )
-    X_tr = pre.transform(X_tr, dtype=dt, warn=False)
-    X_val = pre.transform(X_val, dtype=dt, warn=False) if len(X_val) else X_tr[:0]
+    # Applied to each gathered batch (and validation chunk), never to the whole array:
+    # the values are those of pre.transform, element for element (`Preprocessor.apply`).
+    X_tr = X_tr.preprocessed(pre, dt)
+    X_val = X_val.preprocessed(pre, dt)
     augmenter = None
     if config.augment is not None:
         if pre.image_shape is None:
@@ -585,6 +620,7 @@ def train(
             resume=resume,
             y_scale=y_scale,
             augmenter=augmenter,
+            threads=threads,
         )
     except TrainingDiverged as exc:
         exc.model = to_model()
@@ -608,8 +644,9 @@ def evaluate(
     Parameters
     ----------
     model : backprop.io.Model
-    X : array-like of shape (n, d)
-        Raw inputs; the model's preprocessor turns them into network inputs.
+    X : array-like of shape (n, d), or Rows
+        Raw inputs; the model's preprocessor turns them into network inputs (a `Rows`,
+        a memory-mapped test set, chunk by chunk).
     y : array-like of shape (n,) or (n, k)
         Class indices 0..c-1 (as in `Dataset`) for a classifier; targets for a regressor.
     baseline_mean : array-like of shape () or (k,), optional
@@ -624,15 +661,12 @@ def evaluate(
         ``{"rmse", "loss", "baseline_rmse"}`` where loss is the half mean squared error
         and baseline_rmse the RMSE of always predicting ``baseline_mean``.
     """
-    from backprop.io import _finite_outputs
-
     net = model.net
-    Xs = model.transform(X)
+    # Chunk by chunk for a `Rows` (a memory-mapped test set): outputs (n, c) only in memory.
+    out = model.forward(X)  # finite, or ModelOutputError (NaN scores: a broken model)
     if model.is_binary:  # class indices 0/1 -> the one-output indicator it was trained on
         y = np.asarray(y).reshape(-1, 1)
-    yy = net.check_y(y, Xs.shape[0])
-    with np.errstate(over="ignore", invalid="ignore"):  # NaN scores: a broken model
-        out = _finite_outputs(net.forward(Xs, check=False))
+    yy = net.check_y(y, out.shape[0])
     if model.is_classifier:
         hit = (out > 0) == yy if model.is_binary else out.argmax(axis=1) == yy
         loss, _ = LOSSES[net.loss](out, yy)
