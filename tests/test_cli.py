@@ -626,11 +626,11 @@ def test_help_mentions_every_flag_and_default(command: str) -> None:
     for flag in HELP_FLAGS[command]:
         assert flag in text, (command, flag)
     if command == "train":
-        from backprop.training import TrainConfig
+        from backprop.training import AUTO_EPOCHS, TrainConfig
 
         config = TrainConfig()
         flat = " ".join(text.split())
-        assert config.epochs is None and "(default: auto: 12, or more" in flat
+        assert config.epochs is None and f"(default: auto: {AUTO_EPOCHS}, or more" in flat
         assert f"(default: {config.lr})" in flat
         assert f"(default: {config.optimizer})" in flat
         assert "(default: digits)" in flat

@@ -378,7 +378,7 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
     """(flag, argparse keyword arguments, help) of each TrainConfig field's flag."""
     from backprop.layers import ACTIVATIONS
     from backprop.optim import OPTIMIZERS, SCHEDULES
-    from backprop.training import DTYPES, KEEP
+    from backprop.training import AUTO_EPOCHS, AUTO_MIN_STEPS, DTYPES, KEEP
 
     def num(kind: Callable[[str], Any], metavar: str) -> dict[str, Any]:
         return {"type": kind, "metavar": metavar}
@@ -390,8 +390,8 @@ def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
         (
             "--epochs",
             num(positive_int, "N"),
-            "passes over the training data, at most (default: auto: 12, or more on a small "
-            "dataset so that training makes at least 1500 updates)",
+            f"passes over the training data, at most (default: auto: {AUTO_EPOCHS}, or more on "
+            f"a small dataset so that training makes at least {AUTO_MIN_STEPS} updates)",
         ),
         ("--batch-size", num(positive_int, "B"), "examples per update"),
         ("--optimizer", {"choices": OPTIMIZERS}, "update rule"),
