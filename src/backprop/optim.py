@@ -355,6 +355,7 @@ class Optimizer:
     """
 
     _buffer_names: tuple[str, ...] = ()
+    _fused: bool = False  # (also for optimisers pickled before the attribute existed)
 
     def __init__(
         self,
