@@ -222,3 +222,19 @@ def test_no_writable_cache_directory_compiles_without_cache(
     p, g = np.ones(5), np.full(5, 2.0)
     kernels.get().sgd(p, g, p, 0.5, 0.0, 0.0, 0.0, 0)
     np.testing.assert_array_equal(p, np.zeros(5))
+
+
+def test_a_pickled_fused_optimizer_updates_its_own_arrays() -> None:
+    import pickle
+
+    params = _params(np.float64)
+    opt = OPTIMIZERS["adamw"](params, 0.1, momentum=0.0, weight_decay=0.0)
+    opt.fused = True
+    grads = {k: np.ones_like(p) for k, p in params.items()}
+    opt.step(grads)  # builds the flat views
+    copy = pickle.loads(pickle.dumps(opt))
+    before = {k: p.copy() for k, p in copy.params.items()}
+    copy.step(grads)
+    for k, p in copy.params.items():
+        assert not np.array_equal(p, before[k]), k  # the step reached the unpickled arrays
+        assert np.any(copy._state["m"][k] != opt._state["m"][k]), k

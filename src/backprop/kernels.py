@@ -83,10 +83,12 @@ def _build(cache: bool = True) -> SimpleNamespace:
                     A[i, j] = z * F[i, j]
 
     @jit
-    def softmax_xent(S: Any, y: Any, w: Any, total: Any, losses: Any) -> None:  # pragma: no cover
+    def softmax_xent(S: Any, y: Any, w: Any, total: Any) -> float:  # pragma: no cover
         # delta(L) = dJ/dS = (P - Y) w / total (page 5, the corrected dJ/ds), written over
-        # S; losses[i] = log sum_j e^{s_j - max} - (s_y - max), as `losses` computes it.
+        # S. Returns J = sum_i w_i loss_i / total, each loss_i = log sum_j e^{s_j - max} -
+        # (s_y - max) as `losses` computes it, summed in float64.
         n, c = S.shape
+        J = 0.0
         for i in range(n):
             mx = S[i, 0]
             for k in range(1, c):
@@ -99,7 +101,8 @@ def _build(cache: bool = True) -> SimpleNamespace:
                 e = np.exp(S[i, k] - mx)
                 S[i, k] = e
                 norm += e
-            losses[i] = np.log(norm) - picked
+            loss = np.log(norm) - picked
+            J += loss * w[i] if w.size else loss
             for k in range(c):
                 S[i, k] = S[i, k] / norm
             S[i, y[i]] -= 1
@@ -108,6 +111,7 @@ def _build(cache: bool = True) -> SimpleNamespace:
                     S[i, k] = S[i, k] * w[i] / total
                 else:
                     S[i, k] = S[i, k] / total
+        return J / total
 
     @jit
     def sgd(

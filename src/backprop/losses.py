@@ -289,12 +289,13 @@ def softmax_cross_entropy_fused(
     if dJ_dS is not scores:
         np.copyto(dJ_dS, scores)
     w, total = _weights_and_total(n, sample_weight, scores.dtype)
-    T = scores.dtype.type
-    losses = np.empty(n, scores.dtype)
-    weights = np.empty(0, scores.dtype) if w is None else w[:, 0]
-    kernels.get().softmax_xent(dJ_dS, np.asarray(y, np.intp), weights, T(total), losses)
-    J = float(losses @ weights / total) if w is not None else float(losses.mean())
-    return J, dJ_dS
+    weights = _NO_WEIGHTS[scores.dtype.char] if w is None else w[:, 0]
+    J = kernels.get().softmax_xent(dJ_dS, y, weights, scores.dtype.type(total))
+    return float(J), dJ_dS
+
+
+#: The kernel's "no sample weights" (an empty array of the scores' dtype).
+_NO_WEIGHTS = {np.dtype(t).char: np.empty(0, t) for t in (np.float32, np.float64)}
 
 
 LOSSES: dict[str, Callable[..., tuple[float, np.ndarray]]] = {

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -444,6 +445,22 @@ class Optimizer:
         """``_update`` in one compiled pass per parameter (`backprop.kernels`)."""
         raise NotImplementedError
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The flat views would unpickle as copies, cut off from the arrays they view.
+        state = dict(self.__dict__)
+        state.pop("_flat_cache", None)
+        return state
+
+    def _flat_views(self, buffers: tuple[str, ...]) -> dict[str, list[np.ndarray]]:
+        """Per parameter: [p, *state buffers] as flat views, built once (the arrays stay)."""
+        cache = self.__dict__.setdefault("_flat_cache", {})
+        if buffers not in cache:
+            cache[buffers] = {
+                k: [p.reshape(-1), *(self._state[b][k].reshape(-1) for b in buffers)]
+                for k, p in self.params.items()
+            }
+        return cache[buffers]
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything needed to resume exactly: the step count and the state buffers.
 
@@ -571,19 +588,12 @@ class SGD(Optimizer):
         sgd = kernels.get().sgd
         mu, wd = self.momentum, self.weight_decay
         kind = 0 if not mu else 2 if self.nesterov else 1
-        for key, p in self.params.items():
+        # (v is not used without momentum: the parameter stands in for it.)
+        flat = self._flat_views(("v",) if mu else ())
+        for key, (p, *state) in flat.items():
             T = p.dtype.type  # scalars in the parameter's dtype, as NumPy casts them
-            v = self._state["v"][key] if mu else p  # (v unused without momentum)
-            sgd(
-                p.reshape(-1),
-                grads[key].reshape(-1),
-                v.reshape(-1),
-                T(lr),
-                T(mu),
-                T(lr * mu),
-                T(wd),
-                kind,
-            )
+            v = state[0] if mu else p
+            sgd(p, grads[key].reshape(-1), v, T(lr), T(mu), T(lr * mu), T(wd), kind)
 
 
 class Adam(Optimizer):
@@ -677,14 +687,13 @@ class Adam(Optimizer):
         adam = kernels.get().adam
         b1, step_size, eps_hat, decay, l2 = self._coefficients(lr)
         b2 = self.beta2
-        M_all, V_all = self._state["m"], self._state["v"]
-        for key, p in self.params.items():
+        for key, (p, M, V) in self._flat_views(("m", "v")).items():
             T = p.dtype.type  # scalars in the parameter's dtype, as NumPy casts them
             adam(
-                p.reshape(-1),
+                p,
                 grads[key].reshape(-1),
-                M_all[key].reshape(-1),
-                V_all[key].reshape(-1),
+                M,
+                V,
                 T(b1),
                 T(b2),
                 T(eps_hat),
