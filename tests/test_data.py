@@ -21,6 +21,7 @@ from backprop.data import (
     DataError,
     LabelEncoder,
     Preprocessor,
+    Rows,
     datasets,
     formats,
     load_dataset,
@@ -30,6 +31,7 @@ from backprop.data import (
     read_idx,
     train_val_split,
 )
+from backprop.data import rows as rows_module
 
 IDX_CODES = {"u1": 0x08, "i1": 0x09, "i2": 0x0B, "i4": 0x0C, "f4": 0x0D, "f8": 0x0E}
 
@@ -418,7 +420,7 @@ def test_csv_nan_inf_named_with_count_and_position(tmp_path, bad):
 
 
 def test_nan_found_across_chunks(monkeypatch):
-    monkeypatch.setattr(preprocess, "_CHUNK_ELEMENTS", 8)  # 2 rows of 4 per chunk
+    monkeypatch.setattr(rows_module, "CHUNK_ELEMENTS", 8)  # 2 rows of 4 per chunk
     X = np.zeros((10, 4))
     X[7, 2] = np.nan
     X[9, 0] = np.inf
@@ -521,7 +523,8 @@ def test_npy_is_memory_mapped_and_last_column_is_target(tmp_path):
     table = np.column_stack([rng.normal(size=(30, 3)), rng.normal(size=30)]).astype(np.float32)
     np.save(tmp_path / "t.npy", table)
     ds = load_dataset(str(tmp_path / "t.npy"), test_fraction=0)
-    assert isinstance(ds.X_train, np.memmap)  # streamed, not read into memory
+    # Streamed, not read into memory: rows of the memory map, read batch by batch.
+    assert isinstance(ds.X_train, Rows) and isinstance(ds.X_train.base, np.memmap)
     assert ds.task == "regression"
     np.testing.assert_array_equal(ds.X_train, table[:, :3])
     np.testing.assert_array_equal(ds.y_train, table[:, 3])
@@ -618,7 +621,7 @@ def test_split_unstratified_and_edge_fractions():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_preprocessor_per_feature_matches_numpy(monkeypatch, dtype):
-    monkeypatch.setattr(preprocess, "_CHUNK_ELEMENTS", 50)  # force many chunks: 10 rows of 5
+    monkeypatch.setattr(rows_module, "CHUNK_ELEMENTS", 50)  # force many chunks: 10 rows of 5
     rng = np.random.default_rng(7)
     X = (rng.normal(size=(103, 5)) * [1, 10, 0.1, 3, 1] + [5, -2, 0, 100, 7]).astype(dtype)
     X[:, 4] = 7  # a constant feature: scale 1, standardised to 0

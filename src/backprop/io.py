@@ -202,12 +202,18 @@ class Model:
 
         Parameters
         ----------
-        X : array-like of shape (n, d)
+        X : array-like of shape (n, d), or `backprop.data.Rows`
+            A `Rows` (a memory-mapped file) is read chunk by chunk: only the outputs are
+            held for all rows.
 
         Returns
         -------
         scores : ndarray of shape (n, c)
         """
+        from backprop.data.rows import Rows
+
+        if isinstance(X, Rows):
+            return X.map_chunks(self.forward, self.net.n_outputs)
         Xs = self.transform(X)
         with np.errstate(over="ignore", invalid="ignore"):  # checked just below
             return _finite_outputs(self.net.forward(Xs, check=False))

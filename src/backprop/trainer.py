@@ -50,6 +50,7 @@ from backprop._fileutil import atomic_write_bytes
 from backprop.augment import Augmenter
 from backprop.callbacks import Callback, EarlyStopping, EpochLog, History
 from backprop.constraints import MaxNorm
+from backprop.data.rows import Rows, as_rows
 from backprop.distributed import LOCAL, Communicator, shard
 from backprop.kernels import use_fused
 from backprop.losses import LOSSES
@@ -438,6 +439,10 @@ class Trainer:
         # Sparse X (CSR, issue 17): each batch is a row slice X[idx], CSR too (its size is
         # the batch's nonzeros, not n x d); the network takes it as it is.
         sparse = sp.issparse(X)
+        # Dense X is read through `Rows` (issue 14): an array (np.take), or the raw rows
+        # of a memory-mapped file, preprocessed batch by batch; only a batch's rows are
+        # read, and under MPI only this rank's rows of it.
+        rows_src = None if sparse else as_rows(X)
         aug = self.augment
         # Augmentation in a worker (issue 15): batch k + 1 is gathered and its warp drawn
         # in this thread, then warped in the worker (into the other of two X buffers)
@@ -473,7 +478,8 @@ class Trainer:
                 return
             idx, lo = rows_of(start)
             Xb = Xb_bufs[k % 2][: len(idx)]
-            np.take(X, idx, axis=0, out=Xb)
+            assert rows_src is not None  # not threaded for sparse X
+            rows_src.take(idx, out=Xb)
             draws = aug.draw(self.rng, len(idx), total=min(bs, n - start), start=lo)
             ahead.append((idx, lo, Xb, pool.submit(aug.apply, Xb, draws)))
 
@@ -491,10 +497,10 @@ class Trainer:
                     else:
                         idx, lo = rows_of(start)
                         Xb = Xb_bufs[0][: len(idx)]
-                        if sparse:
+                        if rows_src is None:
                             Xb = X[idx]
                         else:
-                            np.take(X, idx, axis=0, out=Xb)
+                            rows_src.take(idx, out=Xb)
                         if aug is not None:  # drawn for the global batch: ranks in step
                             aug(Xb, self.rng, total=min(bs, n - start), start=lo)
                     b = len(idx)
@@ -533,17 +539,23 @@ class Trainer:
         """
         if self.comm.size > 1:
             lo, hi = shard(len(X), self.comm.rank, self.comm.size)
-            part = self.net.forward(X[lo:hi], check=False) if hi > lo else None
+            part = self._forward(X[lo:hi]) if hi > lo else None
             if part is None:
                 part = np.empty((0, self.net.n_outputs), self.net.dtype)
             out = self.comm.allgather_rows(part, len(X), "the validation outputs")
         else:
-            out = self.net.forward(X, check=False)
+            out = self._forward(X)
         metric = self._metric(out, y, sample_weight) * (
             self.y_scale if self.history.metric_name == "rmse" else 1.0
         )
         loss, _ = LOSSES[self.net.loss](out, y, out=out, sample_weight=sample_weight)
         return float(loss) * self.y_scale**2, metric
+
+    def _forward(self, X: Any) -> np.ndarray:
+        """The network's outputs on validated X; a `Rows` chunk by chunk (a new array)."""
+        if isinstance(X, Rows):
+            return X.map_chunks(lambda c: self.net.forward(c, check=False), self.net.n_outputs)
+        return self.net.forward(X, check=False)
 
     # ------------------------------------------------------------------ the run
     def fit(

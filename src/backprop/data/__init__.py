@@ -3,6 +3,7 @@
 * `backprop.data.formats`: one validated reader per format (IDX, CSV, NPY/NPZ).
 * `backprop.data.datasets`: the registry of named datasets and `load_dataset`.
 * `backprop.data.preprocess`: `Preprocessor`, `LabelEncoder`, the split.
+* `backprop.data.rows`: `Rows`, a matrix read batch by batch (data larger than memory).
 """
 
 from backprop.data.datasets import (
@@ -22,6 +23,7 @@ from backprop.data.formats import (
     read_npz,
 )
 from backprop.data.preprocess import LabelEncoder, Preprocessor, train_val_split
+from backprop.data.rows import Rows
 
 __all__ = [
     "DATASETS",
@@ -31,6 +33,7 @@ __all__ = [
     "Dataset",
     "LabelEncoder",
     "Preprocessor",
+    "Rows",
     "load_dataset",
     "load_idx_pair",
     "read_csv",

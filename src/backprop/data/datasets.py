@@ -37,6 +37,7 @@ from backprop.data.formats import (
     require_real,
 )
 from backprop.data.preprocess import LabelEncoder, _check_finite, train_val_split
+from backprop.data.rows import Rows, mapping_of
 
 __all__ = [
     "DATASETS",
@@ -79,13 +80,14 @@ class Dataset:
         Dataset name (``"digits"``) or the file/directory it came from.
     task : str
         ``"classification"`` or ``"regression"``.
-    X_train : ndarray of shape (n_train, d)
+    X_train : ndarray or Rows of shape (n_train, d)
         Raw inputs as the source gives them: integer arrays (uint8 images) keep their
-        dtype, float inputs are in the requested float dtype; may be a read-only memory
-        map for ``.npy`` files.
+        dtype, float inputs are in the requested float dtype. From a ``.npy`` file or an
+        uncompressed ``.npz`` member, a `backprop.data.Rows` over the memory map (row
+        indices of the file, read batch by batch: the data may exceed memory).
     y_train : ndarray of shape (n_train,) or (n_train, k)
         Classification: int64 class indices 0..c-1. Regression: float targets.
-    X_test : ndarray of shape (n_test, d)
+    X_test : ndarray or Rows of shape (n_test, d)
     y_test : ndarray of shape (n_test,) or (n_test, k)
     classes : ndarray of shape (c,) or None
         Original label value of each class index (classification), else None.
@@ -100,9 +102,9 @@ class Dataset:
 
     name: str
     task: str
-    X_train: np.ndarray
+    X_train: Any
     y_train: np.ndarray
-    X_test: np.ndarray
+    X_test: Any
     y_test: np.ndarray
     classes: np.ndarray | None = None
     image_shape: tuple[int, int] | None = None
@@ -191,9 +193,9 @@ def _encode_labels(
 def _finish(
     name: str,
     source: str,
-    X_train: np.ndarray,
+    X_train: Any,
     y_train: np.ndarray,
-    X_test: np.ndarray | None,
+    X_test: Any,
     y_test: np.ndarray | None,
     *,
     task: str | None,
@@ -207,6 +209,12 @@ def _finish(
     """Validate arrays, infer/check the task, split off a test set, encode labels."""
     if task is not None and task not in TASKS:
         raise DataError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    # A memory-mapped file is read through `Rows` from here on: every pass below streams
+    # it, and the split is row indices, so no copy of the inputs is ever made.
+    if mapping_of(X_train) is not None:
+        X_train = Rows(X_train)
+    if X_test is not None and mapping_of(X_test) is not None:
+        X_test = Rows(X_test)
     parts = [("training", X_train, y_train)]
     if X_test is not None and y_test is not None:
         parts.append(("test", X_test, y_test))
@@ -254,7 +262,7 @@ def _finish(
         y_test = np.asarray(y_test, dtype=dtype)
     # Integer inputs (uint8 pixels) stay as they are: 4x less memory than float32, and the
     # model's preprocessor converts them.  Floats take the requested dtype; a memory map
-    # that already has it is kept (streaming).
+    # that already has it is kept (streaming), and a `Rows` casts each batch it reads.
     if X_train.dtype.kind not in "iu" and X_train.dtype != np.dtype(dtype):
         X_train = X_train.astype(dtype)
     if X_test.dtype.kind not in "iu" and X_test.dtype != np.dtype(dtype):
@@ -444,6 +452,8 @@ def _load_npz(path: Path, **kw: Any) -> Dataset:
         if a is not None and a.ndim == 3:  # images stored as (n, rows, cols)
             image_shape = (int(a.shape[1]), int(a.shape[2]))
             arrays[i] = a.reshape(len(a), -1)
+    # Targets are small: read into memory (inputs stay memory-mapped when stored so).
+    arrays[1::2] = [None if a is None else np.array(a) for a in arrays[1::2]]
     X_train, y_train, X_test, y_test = arrays
     assert X_train is not None and y_train is not None
     return _finish(
@@ -466,11 +476,14 @@ def _load_npy(path: Path, **kw: Any) -> Dataset:
             f"{path}: .npy must be a 2-D array whose last column is the target, "
             f"got shape {data.shape}"
         )
-    # X stays a view of the memory map; the target column is small enough to copy.
+    # X stays a view of the memory map; the target column is small enough to copy, read
+    # in one streaming pass (touching it through the map would touch every page).
     X = data[:, :-1]
+    y = np.empty(len(data), data.dtype)
+    for rows, chunk in Rows(data).chunks():
+        y[rows] = chunk[:, -1]
     return _finish(
-        path.name, str(path), X, np.array(data[:, -1]), None, None,
-        input_scale=_pixel_scale(X), **kw,
+        path.name, str(path), X, y, None, None, input_scale=_pixel_scale(X), **kw,
     )  # fmt: skip
 
 

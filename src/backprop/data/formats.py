@@ -15,6 +15,8 @@ import gzip
 import itertools
 import math
 import os
+import struct
+import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -557,6 +559,38 @@ def read_npy(path: str | os.PathLike[str]) -> np.ndarray:
     return data
 
 
+def _npz_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One ``.npz`` member: memory-mapped when stored uncompressed, else read into memory.
+
+    An uncompressed member is a plain ``.npy`` file at a known offset of the zip (after
+    its local header), so it is mapped like a ``.npy`` file: nothing is read until rows
+    are. A compressed member (``np.savez_compressed``) cannot be mapped; it is read into
+    memory once its header's size is checked against the memory available.
+    """
+    name = info.filename.removesuffix(".npy")
+    with zf.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+        header_len = member.tell()
+    if dtype.hasobject:
+        # NumPy refuses object arrays under allow_pickle=False: never unpickle a data file.
+        raise DataError(f"{path}: refused to load array {name}: it holds Python objects")
+    n_bytes = math.prod(shape) * dtype.itemsize
+    if info.compress_type == zipfile.ZIP_STORED and not fortran and n_bytes:
+        with open(path, "rb") as f:
+            f.seek(info.header_offset)
+            local = f.read(30)  # the local header; its name and extra lengths may differ
+        n_name, n_extra = struct.unpack("<HH", local[26:30])
+        offset = info.header_offset + 30 + n_name + n_extra + header_len
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape))
+    check_fits(n_bytes, f"{path}: the compressed array {name} of shape {shape}", DataError)
+    with zf.open(info) as member:
+        return cast(np.ndarray, np.lib.format.read_array(member, allow_pickle=False))
+
+
 def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Read every array of a ``.npz`` file (never unpickling).
 
@@ -567,22 +601,26 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     Returns
     -------
     dict of str to ndarray
-        The arrays by name, read into memory.
+        The arrays by name: uncompressed members (``np.savez``) as read-only memory maps
+        (a member larger than memory is read row by row), compressed ones
+        (``np.savez_compressed``) read into memory.
 
     Raises
     ------
     DataError
-        Not a zip file, an object array, or a non-numeric dtype.
+        Not a zip file, an object array, a non-numeric dtype, or a compressed member
+        larger than the memory available.
     """
     path = Path(path)
     _check_file_magic(path, (b"PK\x03\x04", b"PK\x05\x06"), ".npz (zip)")
+    arrays: dict[str, np.ndarray] = {}
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except ValueError as exc:
-        # NumPy refuses object arrays under allow_pickle=False: never unpickle a data file.
-        raise DataError(f"{path}: refused to load: {exc}") from exc
-    except Exception as exc:  # zipfile.BadZipFile, OSError, EOFError, ...: not a valid .npz
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                arrays[info.filename.removesuffix(".npy")] = _npz_member(path, zf, info)
+    except DataError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, ValueError (a bad header), OSError, ...
         raise DataError(f"{path}: not a valid .npz file ({type(exc).__name__}: {exc})") from exc
     for name, a in arrays.items():
         _check_numeric(path, name, a)

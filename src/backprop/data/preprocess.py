@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from backprop.data.formats import LABEL_COLUMNS, DataError, is_index_column, require_real
+from backprop.data.rows import Rows, as_rows
 
 __all__ = [
     "LabelEncoder",
@@ -28,33 +29,22 @@ __all__ = [
     "train_val_split",
 ]
 
-# Rows per chunk when streaming over (possibly memory-mapped) arrays: about 8 M elements,
-# i.e. 64 MB of float64 temporaries whatever the width.
-_CHUNK_ELEMENTS = 8_000_000
-
 # A scale below this is a constant feature (an always-black border pixel): it maps to 0,
 # not to inf.
 _MIN_SCALE = 1e-8
 
 
-def _row_chunks(n_rows: int, width: int) -> Iterator[slice]:
-    """Row slices covering 0..n_rows with about ``_CHUNK_ELEMENTS`` elements each."""
-    step = max(1, _CHUNK_ELEMENTS // max(1, width))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
-
-
-def _check_finite(a: np.ndarray, what: str, source: str | None = None) -> None:
+def _check_finite(a: np.ndarray | Rows, what: str, source: str | None = None) -> None:
     """Raise DataError if ``a`` has NaN/inf, naming the count and the first row/column."""
     if not np.issubdtype(a.dtype, np.floating):
         return
-    if a.size == 0:
+    if a.size == 0 if isinstance(a, np.ndarray) else len(a) == 0:
         return
-    two_d = a.reshape(len(a), -1)
+    two_d = a if isinstance(a, Rows) else a.reshape(len(a), -1)
     count = 0
     first: tuple[int, int] | None = None
-    for rows in _row_chunks(len(two_d), two_d.shape[1]):
-        bad = ~np.isfinite(two_d[rows])
+    for rows, chunk in as_rows(two_d).chunks():  # one streaming pass (a memory map too)
+        bad = ~np.isfinite(chunk)
         n_bad = int(bad.sum())
         if n_bad and first is None:
             r, c = np.argwhere(bad)[0]
@@ -70,13 +60,15 @@ def _check_finite(a: np.ndarray, what: str, source: str | None = None) -> None:
 
 
 def train_val_split(
-    X: np.ndarray, y: np.ndarray, val_fraction: float, *, seed: int = 0, stratify: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    X: Any, y: np.ndarray, val_fraction: float, *, seed: int = 0, stratify: bool = True
+) -> tuple[Any, Any, np.ndarray, np.ndarray]:
     """Deterministic (optionally stratified) split into training and validation parts.
 
     Parameters
     ----------
-    X : ndarray of shape (n, d)
+    X : ndarray of shape (n, d), or `backprop.data.Rows`
+        A `Rows` (a memory-mapped file) is split into two `Rows` holding row indices of
+        the same base: nothing is copied. An array is split into two new arrays.
     y : ndarray of shape (n,) or (n, k)
     val_fraction : float in [0, 1)
         Share of rows in the validation part: ``m = floor(val_fraction * n + 0.5)``. With
@@ -90,8 +82,8 @@ def train_val_split(
 
     Returns
     -------
-    X_tr : ndarray of shape (n - m, d)
-    X_val : ndarray of shape (m, d)
+    X_tr : ndarray or Rows of shape (n - m, d)
+    X_val : ndarray or Rows of shape (m, d)
     y_tr : ndarray of shape (n - m,) or (n - m, k)
     y_val : ndarray of shape (m,) or (m, k)
     """
@@ -101,7 +93,7 @@ def train_val_split(
     if len(y) != n:
         raise DataError(f"X has {n} rows but y has {len(y)}")
     if val_fraction == 0:
-        return X, X[:0], y, y[:0]
+        return X, X[:0], y, y[:0]  # (a Rows slice is a Rows)
     rng = np.random.default_rng(seed)
     n_val = int(np.floor(val_fraction * n + 0.5))  # round half up
     if stratify and y.ndim == 1:
@@ -128,6 +120,8 @@ def train_val_split(
     # Shuffle within each part so neither is ordered by class.
     tr_idx = rng.permutation(np.flatnonzero(~is_val))
     val_idx = rng.permutation(np.flatnonzero(is_val))
+    if isinstance(X, Rows):
+        return X.subset(tr_idx), X.subset(val_idx), y[tr_idx], y[val_idx]
     return X[tr_idx], X[val_idx], y[tr_idx], y[val_idx]
 
 
@@ -338,7 +332,7 @@ class Preprocessor:
     @classmethod
     def fit(
         cls,
-        X_raw: ArrayLike,
+        X_raw: ArrayLike | Rows,
         *,
         input_scale: float | None = None,
         image_shape: tuple[int, int] | None = None,
@@ -347,11 +341,11 @@ class Preprocessor:
         per_feature: bool | None = None,
         per_feature_mean: bool = True,
     ) -> Preprocessor:
-        """Fit on raw training inputs, chunk by chunk (a memory map is never copied whole).
+        """Fit on raw training inputs in one streaming pass (a memory map is never copied).
 
         Parameters
         ----------
-        X_raw : array-like of shape (n, d), or (n, rows, cols) with ``image_shape``
+        X_raw : array-like of shape (n, d), or (n, rows, cols) with ``image_shape``, or Rows
             Raw training inputs, any integer or float dtype.
         input_scale : float, optional
             Known full scale of the raw values (see the class).
@@ -377,12 +371,15 @@ class Preprocessor:
             raise DataError("cannot fit a Preprocessor on zero rows")
         if per_feature is None:
             per_feature = image_shape is None
-        # Chan et al.'s parallel mean/variance over row chunks, in float64.
-        _check_finite(X, "training inputs")
+        # One pass over row chunks (a memory-mapped file is read once, never held): Chan
+        # et al.'s parallel combination of each chunk's mean and sum of squared
+        # deviations, in float64, and the finiteness check on the same chunk.
         count, mean, m2 = 0, np.zeros(d), np.zeros(d)
         lo, hi = np.full(d, np.inf), np.full(d, -np.inf)
-        for rows in _row_chunks(n, d):
-            chunk = np.asarray(X[rows], dtype=np.float64)
+        for _, raw in as_rows(X).chunks():
+            chunk = np.asarray(raw, dtype=np.float64)
+            if not np.isfinite(chunk).all():
+                _check_finite(X, "training inputs")  # the message: count, first row/column
             n_b = len(chunk)
             mean_b = chunk.mean(axis=0)
             delta = mean_b - mean
@@ -415,7 +412,7 @@ class Preprocessor:
     # ------------------------------------------------------------------ apply
 
     def transform(
-        self, X: ArrayLike, dtype: DTypeLike = np.float32, *, warn: bool = True
+        self, X: ArrayLike | Rows, dtype: DTypeLike = np.float32, *, warn: bool = True
     ) -> np.ndarray:
         """Network inputs for raw inputs.
 
@@ -448,11 +445,34 @@ class Preprocessor:
             raise DataError("input has zero rows")
         dt = np.dtype(dtype)
         out = np.empty((n, d), dtype=dt)
-        for rows in _row_chunks(n, d):
-            out[rows] = A[rows]  # cast chunk by chunk: a memory map is read once
+        for rows, chunk in as_rows(A).chunks():
+            out[rows] = chunk  # cast chunk by chunk: a memory map is read once
         _check_finite(out, "input")
         if warn:
             self._warn_if_out_of_range(out)
+        return self.apply(out, out)
+
+    def apply(self, raw: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``((raw / input_scale) - mean) / scale`` into ``out``: no check, no warning.
+
+        What `transform` computes after its checks, and what `backprop.data.Rows` applies
+        to each gathered batch (the same operations in the same dtype, so a batch comes
+        out bit for bit as the rows of the whole transformed array).
+
+        Parameters
+        ----------
+        raw : ndarray of shape (b, d)
+            Raw inputs (any real dtype; may be ``out`` itself).
+        out : ndarray of shape (b, d), float
+
+        Returns
+        -------
+        ndarray of shape (b, d)
+            ``out``.
+        """
+        dt = out.dtype
+        if raw is not out:
+            out[...] = raw
         if self.input_scale is not None:
             out /= np.asarray(self.input_scale, dtype=dt)  # division: 255 maps exactly to 1
         if self.mean is not None and self.scale is not None:
@@ -619,8 +639,11 @@ def _stacklevel_outside_package() -> int:
     return level
 
 
-def _as_rows(X: ArrayLike, image_shape: tuple[int, int] | None, what: str) -> np.ndarray:
+def _as_rows(X: ArrayLike | Rows, image_shape: tuple[int, int] | None, what: str) -> Any:
     """X as (n, d) without copying: flattens (n, rows, cols) images; checks the dtype."""
+    if isinstance(X, Rows):  # a memory-mapped file: streamed, never materialised
+        require_real(X.base, what)
+        return X
     A = X if isinstance(X, np.ndarray) else np.asarray(X)
     require_real(A, what)
     if A.ndim == 3 and image_shape is not None and tuple(A.shape[1:]) == tuple(image_shape):
