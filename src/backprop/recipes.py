@@ -60,17 +60,32 @@ class Recipe:
 #: name -> Recipe; ``default`` is `TrainConfig()` itself.
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(
-        "TrainConfig's defaults: one hidden layer of 1024 ReLU, AdamW, cosine, 12 epochs",
+        "TrainConfig's defaults: one hidden layer of 1024 ReLU, AdamW, cosine, auto epochs",
     ),
     "best": Recipe(
         "the most accurate MLP on Fashion-MNIST within 10 minutes of training on 2 cores",
         overrides={
             "hidden": (1024, 1024),
-            "epochs": 30,
-            "dropout": 0.3,
-            "input_dropout": 0.1,
+            "epochs": 50,
+            "dropout": 0.2,
             "label_smoothing": 0.1,
-            "augment": "shift=1,flip=0.5",
+            "augment": "flip=0.5",
+            # Every training image trains: the last epoch of the cosine schedule is kept.
+            "val_fraction": 0.0,
+        },
+        records=("fashion-mnist --recipe best",),
+        accuracy=0.9095,
+        fit_seconds=587.0,
+    ),
+    "best-one-layer": Recipe(
+        "best's training with one hidden layer of 2048 (the notes' two-layer net)",
+        overrides={
+            "hidden": (2048,),
+            "epochs": 50,
+            "dropout": 0.3,
+            "label_smoothing": 0.1,
+            "augment": "flip=0.5",
+            "val_fraction": 0.0,
         },
     ),
 }
