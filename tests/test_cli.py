@@ -580,7 +580,7 @@ def test_info_prints_the_values_the_run_used_as_help_spells_them(tmp_path: Path)
     code, text, err = run("info", out / "model.safetensors")
     assert code == 0, err
     lines = text.splitlines()
-    assert "  epochs: auto (12, or more on a small dataset: at least 1500 updates)" in lines
+    assert "  epochs: auto (9, or more on a small dataset: at least 1500 updates)" in lines
     assert "  patience: 0 (no early stopping)" in lines
     assert not [line for line in lines if line.endswith(": None")]
 
