@@ -823,10 +823,17 @@ def _data_spec(text: str | None) -> str | None:
 def _dataset_summary(ds: Dataset) -> dict[str, Any]:
     """What identifies the data of a run: sizes, and a hash of every array's bytes."""
     h = hashlib.blake2b(digest_size=16)
+    from backprop.data.rows import as_rows
+
     for A in (ds.X_train, ds.y_train, ds.X_test, ds.y_test):
-        A = np.ascontiguousarray(A)
         h.update(f"{A.dtype.str}{A.shape}".encode())
-        h.update(A.data)
+        if A.ndim != 2:
+            h.update(np.ascontiguousarray(A).data)
+            continue
+        # Chunk by chunk: the same bytes in the same order, without a copy of a
+        # memory-mapped file (`Rows`) in memory.
+        for _, chunk in as_rows(A).chunks():
+            h.update(np.ascontiguousarray(chunk).data)
     return {
         "name": ds.name,
         "task": ds.task,

@@ -279,7 +279,7 @@ def _plots(
     if dataset.task != "classification":
         return todo
     names = _class_names(dataset)
-    X_test = np.asarray(dataset.X_test)
+    X_test = dataset.X_test  # a `Rows` (memory-mapped file) stays one: forward by chunks
     y_pred = model.forward(X_test).argmax(axis=1)  # column i is dataset class i (checked)
     todo.append(("confusion.png", lambda p: plots.plot_confusion(dataset.y_test, y_pred, names, p)))
     shape = dataset.image_shape
