@@ -478,8 +478,7 @@ def _check_inputs(net: MLP, X: Any) -> Any:
         return net.check_X(X)
     if X.shape[1] != net.n_inputs or len(X) == 0 or X.dtype != net.dtype:
         raise ValueError(
-            f"X ({X!r}) must have {net.n_inputs} columns, rows, and the network's dtype "
-            f"{net.dtype}"
+            f"X ({X!r}) must have {net.n_inputs} columns, rows, and the network's dtype {net.dtype}"
         )
     return X
 
