@@ -187,6 +187,8 @@ def get() -> SimpleNamespace:
         If numba cannot be imported.
     """
     global _kernels, _import_error
+    if _kernels is not None:  # the hot path: every fused step asks
+        return _kernels
     with _lock:
         if _kernels is None and _import_error is None:
             try:

@@ -286,8 +286,8 @@ def softmax_cross_entropy_fused(
 
     n = scores.shape[0]
     dJ_dS = scores.copy() if out is None else out
-    if dJ_dS is not scores:
-        np.copyto(dJ_dS, scores)
+    if out is not None and out is not scores:
+        np.copyto(out, scores)
     w, total = _weights_and_total(n, sample_weight, scores.dtype)
     weights = _NO_WEIGHTS[scores.dtype.char] if w is None else w[:, 0]
     J = kernels.get().softmax_xent(dJ_dS, y, weights, scores.dtype.type(total))

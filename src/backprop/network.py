@@ -516,27 +516,24 @@ default "softmax_cross_entropy"
                 Z[...] = X @ P[W[0]]
             else:
                 Z = np.matmul(A_prev, P[W[l]], out=buf.Z[l])
-            if l < L - 1 and bias_f_fprime is not None:
-                bias_f_fprime(Z, P[b[l]], buf.A[l], buf.F[l])  # Z += b, f and f' at once
-                A_prev = buf.A[l]
-                M = drop[l + 1]
-                if M is not None:
-                    A_prev *= M
-                    buf.F[l] *= M
+            if l == L - 1:  # the output layer: the scores S, no activation
+                Z += P[b[l]]
                 continue
-            Z += P[b[l]]
-            if l < L - 1:
-                A_prev = buf.A[l]
+            A_prev = buf.A[l]
+            if bias_f_fprime is not None:
+                bias_f_fprime(Z, P[b[l]], A_prev, buf.F[l])  # Z += b, f and f' at once
+            else:
+                Z += P[b[l]]
                 if fused is not None:
                     fused(Z, A_prev, buf.F[l])
                 else:
                     act.f(Z, A_prev)
                     if fprime_in_forward:
                         act.f_prime(Z, A_prev, buf.F[l])
-                M = drop[l + 1]
-                if M is not None:  # A = f(Z) * M, and dA/dZ = f'(Z) * M
-                    A_prev *= M
-                    buf.F[l] *= M
+            M = drop[l + 1]
+            if M is not None:  # A = f(Z) * M, and dA/dZ = f'(Z) * M
+                A_prev *= M
+                buf.F[l] *= M
 
         # Output delta: delta(L) = dJ/dS, written over the scores S (page 5).
         # Label smoothing is an option of the cross-entropy alone (issue 15).
