@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import datetime
+import fcntl
 import json
 import os
 import platform
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 from _machine import cpu_model  # benchmarks/ is on sys.path when a script here runs
 
+from backprop._fileutil import atomic_path
 from backprop.data import load_dataset
 from backprop.training import TrainConfig, evaluate, train
 
@@ -107,13 +109,18 @@ def machine() -> dict[str, Any]:
 
 
 def write_record(path: Path, name: str, entry: dict[str, Any]) -> None:
-    """Replace ``name``'s entry in the JSON record at ``path`` (created if missing)."""
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    data[name] = entry
+    """Replace ``name``'s entry in the JSON record at ``path`` (created if missing).
+
+    Runs that finish at the same moment (trials side by side) each keep their entry: the
+    read, merge and replace happen under an exclusive lock on ``.<name>.lock`` beside it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        data[name] = entry
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _train_mean(ds: Any) -> Any:
