@@ -66,27 +66,36 @@ RECIPES: dict[str, Recipe] = {
         "the most accurate MLP on Fashion-MNIST within 10 minutes of training on 2 cores",
         overrides={
             "hidden": (1024, 1024),
-            "epochs": 50,
+            "epochs": 70,
+            "batch_size": 256,
             "dropout": 0.2,
             "label_smoothing": 0.1,
-            "augment": "flip=0.5",
+            "augment": "flip=0.5,shift=1",
             # Every training image trains: the last epoch of the cosine schedule is kept.
             "val_fraction": 0.0,
         },
-        records=("fashion-mnist --recipe best",),
-        accuracy=0.9095,
-        fit_seconds=587.0,
+        records=(
+            "fashion-mnist --recipe best",
+            "fashion-mnist --recipe best --seed 1",
+            "fashion-mnist --recipe best --seed 2",
+        ),
+        accuracy=0.9115,
+        fit_seconds=442.0,
     ),
     "best-one-layer": Recipe(
         "best's training with one hidden layer of 2048 (the notes' two-layer net)",
         overrides={
             "hidden": (2048,),
-            "epochs": 50,
+            "epochs": 70,
+            "batch_size": 256,
             "dropout": 0.3,
             "label_smoothing": 0.1,
-            "augment": "flip=0.5",
+            "augment": "flip=0.5,shift=1",
             "val_fraction": 0.0,
         },
+        records=("fashion-mnist --recipe best-one-layer",),
+        accuracy=0.9107,
+        fit_seconds=327.0,
     ),
 }
 
