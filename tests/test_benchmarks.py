@@ -164,3 +164,22 @@ def test_quick_run_busy_machine_case(quick_run):
     assert "busy machine: one core kept busy" in stdout
     m = results["machine"]
     assert len(m["load_average_start"]) == 3 and len(m["load_average_end"]) == 3
+
+
+def test_recipe_records_written_side_by_side_keep_every_entry(tmp_path):
+    # Trials run two at a time and both --record into one JSON file; without the lock
+    # around read-merge-replace one process's entries are lost.
+    record = tmp_path / "record.json"
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+        "from recipe import write_record\n"
+        "for i in range(40): write_record(Path(sys.argv[2]), f'{sys.argv[3]} {i}', {'i': i})"
+    )
+    bench = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, bench, str(record), name])
+        for name in ("a", "b", "c")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    data = json.loads(record.read_text(encoding="utf-8"))
+    assert sorted(data) == sorted(f"{n} {i}" for n in "abc" for i in range(40))
