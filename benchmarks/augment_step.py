@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _machine import cpu_model  # benchmarks/ is on sys.path when a script here runs
+from recipe import machine  # benchmarks/ is on sys.path when a script here runs
 
 from backprop import MLP
+from backprop._fileutil import atomic_path
 from backprop.augment import Augmenter
 from backprop.data import Preprocessor, load_dataset
 from backprop.optim import make_optimizer
@@ -116,15 +117,15 @@ def main() -> None:
             "epoch_step_ms": {name: t * 1e3 for name, t in per_step.items()},
             "added": {name: t / plain - 1 for name, t in per_step.items() if name != "plain"},
             "rounds": args.rounds,
-            "cores": os.cpu_count(),
-            "cpu": cpu_model(),
+            "machine": machine(),
             "load_average_before": list(load0),
             "load_average_after": list(load1),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "command": "benchmarks/augment_step.py " + " ".join(sys.argv[1:]),
         }
         args.record.parent.mkdir(parents=True, exist_ok=True)
-        args.record.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        with atomic_path(args.record) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

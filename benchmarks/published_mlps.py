@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _machine import cpu_model  # benchmarks/ is on sys.path when a script here runs
-from recipe import write_record
+from recipe import machine, write_record  # benchmarks/ is on sys.path when a script here runs
 
 from backprop.data import Preprocessor, load_dataset
 
@@ -122,7 +121,7 @@ def main() -> None:
                 **settings,
                 "command": f"benchmarks/published_mlps.py {name}",
                 "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
+                "machine": machine(),
                 "load_average_before": list(load_before),
                 "load_average_after": list(os.getloadavg()),
             }
