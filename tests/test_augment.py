@@ -319,3 +319,39 @@ def test_flip_mirrors_the_drawn_images_and_leaves_the_other_draws_as_they_were()
         np.testing.assert_array_equal(got, rolled[:, ::-1] if mirrored[i] else rolled)
     with pytest.raises(OptionError, match="augment flip must be"):
         parse_augment("flip=1.5")
+
+
+def test_flipping_digits_warns_once_before_training_and_clothes_do_not(tmp_path):
+    import contextlib
+    import dataclasses
+    import io
+    import warnings
+
+    from backprop import cli
+    from backprop.data import load_dataset
+    from backprop.training import MirrorWarning, mirror_warning, train
+
+    digits = load_dataset("digits")
+    assert digits.mirror_symmetric is False
+    config = TrainConfig(hidden=(8,), epochs=1, augment="shift=1,flip=0.5")
+    assert "digits" in mirror_warning(digits, config)
+    assert mirror_warning(digits, dataclasses.replace(config, augment="shift=1")) is None
+    clothes = dataclasses.replace(digits, mirror_symmetric=True)  # as fashion-mnist's loader
+    assert mirror_warning(clothes, config) is None
+    unknown = dataclasses.replace(digits, mirror_symmetric=None)  # a file: trusted
+    assert mirror_warning(unknown, config) is None
+    with pytest.warns(MirrorWarning, match="not mirror-symmetric"):
+        train(digits, config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MirrorWarning)
+        train(clothes, config)
+    # The CLI says it first (before minutes of training) and once.
+    err = io.StringIO()
+    argv = ["train", "--data", "digits", "--hidden", "8", "--epochs", "1", "--quiet"]
+    with contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        code = cli.main([*argv, "--augment", "flip=0.5", "--out", str(tmp_path / "r")])
+    assert code == 0
+    assert not [w for w in shown if issubclass(w.category, MirrorWarning)]  # not again
+    said = [line for line in err.getvalue().splitlines() if "mirror" in line]
+    assert len(said) == 1 and said[0].startswith("backprop train: warning:"), err.getvalue()

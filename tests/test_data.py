@@ -764,3 +764,14 @@ def test_label_encoder_takes_strings_in_an_object_array():
     np.testing.assert_array_equal(enc.transform(np.array(["two", "one"], dtype=object)), [1, 0])
     with pytest.raises(DataError, match="different kinds"):
         enc.transform(np.array([1, "one"], dtype=object))
+
+
+def test_named_sets_know_whether_a_mirrored_image_keeps_its_class(tmp_path):
+    # Clothes mirrored are the same clothes; a mirrored digit is not the same digit; a file
+    # says nothing (None: augmentation with flip is not second-guessed).
+    for name, expected in (("fashion-mnist", True), ("mnist", False)):
+        make_idx_dir(tmp_path / name)
+        assert load_dataset(name, data_dir=tmp_path / name).mirror_symmetric is expected
+    assert load_dataset("digits").mirror_symmetric is False
+    np.save(tmp_path / "x.npy", np.arange(12.0).reshape(4, 3) % 2)
+    assert load_dataset(str(tmp_path / "x.npy")).mirror_symmetric is None

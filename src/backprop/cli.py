@@ -725,20 +725,26 @@ def _train_into(
 
     ck_path = out / CHECKPOINT_FILE
     if not _world().is_root:  # another rank's share of the run: rank 0 prints and writes
-        training.train(
-            ds,
-            config,
-            progress=False,
-            checkpoint=ck_path,
-            resume=resume,
-            threads=getattr(args, "threads", None),
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", training.MirrorWarning)
+            training.train(
+                ds,
+                config,
+                progress=False,
+                checkpoint=ck_path,
+                resume=resume,
+                threads=getattr(args, "threads", None),
+            )
         return 0
+    # Said before the minutes of training, not after them (and so not again below).
+    if (mirrored := training.mirror_warning(ds, config)) is not None:
+        print(printable(f"backprop train: warning: {mirrored}"), file=sys.stderr)
     finished = False
     try:
         with _staging_dir(out) as tmp:
             with warnings.catch_warnings(record=True) as skipped:
                 warnings.simplefilter("always", report.ResultWarning)
+                warnings.simplefilter("ignore", training.MirrorWarning)
                 # The library writes the results (the same files as train(..., out=DIR)).
                 training.train(
                     ds,

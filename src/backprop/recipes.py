@@ -66,7 +66,7 @@ RECIPES: dict[str, Recipe] = {
         "the most accurate MLP on Fashion-MNIST within 10 minutes of training on 2 cores",
         overrides={
             "hidden": (1024, 1024),
-            "epochs": 70,
+            "epochs": 80,
             "batch_size": 256,
             "dropout": 0.2,
             "label_smoothing": 0.1,
@@ -79,8 +79,8 @@ RECIPES: dict[str, Recipe] = {
             "fashion-mnist --recipe best --seed 1",
             "fashion-mnist --recipe best --seed 2",
         ),
-        accuracy=0.9115,
-        fit_seconds=442.0,
+        accuracy=0.9130,
+        fit_seconds=503.0,
     ),
     "best-one-layer": Recipe(
         "best's training with one hidden layer of 2048 (the notes' two-layer net)",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,7 @@ __all__ = [
     "CheckpointError",
     "EpochLog",
     "History",
+    "MirrorWarning",
     "TrainConfig",
     "TrainResult",
     "Trainer",
@@ -71,6 +73,7 @@ __all__ = [
     "evaluate",
     "fit",
     "load_checkpoint",
+    "mirror_warning",
     "resolve_epochs",
     "save_checkpoint",
     "train",
@@ -286,6 +289,27 @@ def resolve_epochs(config: TrainConfig, n_train: int) -> int:
         return config.epochs
     steps_per_epoch = -(-n_train // min(config.batch_size, n_train))
     return max(AUTO_EPOCHS, -(-AUTO_MIN_STEPS // steps_per_epoch))
+
+
+class MirrorWarning(UserWarning):
+    """Augmentation mirrors the images of a dataset whose classes are not mirror-symmetric."""
+
+
+def mirror_warning(dataset: Dataset, config: TrainConfig) -> str | None:
+    """The warning for ``config.augment``'s flip on ``dataset``, or None when it is fine.
+
+    A mirrored 3 is not a 3: flipping digits teaches the network wrong labels. Datasets
+    not known to be asymmetric (``dataset.mirror_symmetric`` None: files) are trusted.
+    """
+    if config.augment is None or dataset.mirror_symmetric is not False:
+        return None
+    if not parse_augment(config.augment).flip:
+        return None
+    return (
+        f"augment flip mirrors {dataset.name}'s images left to right, but its classes are "
+        f"not mirror-symmetric (a mirrored digit is not the same digit); drop flip= from "
+        f"--augment ({config.augment!r})"
+    )
 
 
 def check_network_fits(
@@ -571,6 +595,8 @@ def train(
         # What moves in from outside an image is a blank raw pixel, preprocessed.
         blank = pre.transform(np.zeros((1, dataset.n_features)), dtype=dt, warn=False)[0]
         augmenter = Augmenter(config.augment, pre.image_shape, blank)
+        if (mirrored := mirror_warning(dataset, config)) is not None:
+            warnings.warn(mirrored, MirrorWarning, stacklevel=2)
 
     y_mean: np.ndarray | None = None
     y_scale = 1.0

@@ -98,6 +98,9 @@ class Dataset:
     input_scale : float or None
         Full scale of the raw values when known (16 for digits, 255 for uint8 images),
         divided out by the model's `Preprocessor`; None otherwise.
+    mirror_symmetric : bool or None
+        Whether an image mirrored left to right is still an image of its class (clothes:
+        yes; digits: no, a mirrored 3 is not a 3); None when unknown (files).
     """
 
     name: str
@@ -110,6 +113,7 @@ class Dataset:
     image_shape: tuple[int, int] | None = None
     feature_names: list[str] | None = None
     input_scale: float | None = None
+    mirror_symmetric: bool | None = None
 
     @property
     def n_features(self) -> int:
@@ -300,6 +304,7 @@ def _sklearn_loader(
     *,
     input_scale: float | None = None,
     image_shape: tuple[int, int] | None = None,
+    mirror_symmetric: bool | None = None,
     **options: Any,
 ) -> Loader:
     """A loader for one of scikit-learn's bundled datasets (no download)."""
@@ -310,7 +315,7 @@ def _sklearn_loader(
         if kw["task"] is not None and kw["task"] != task:
             raise DataError(f"dataset {name!r} is a {task} set, not {kw['task']}")
         bunch = getattr(sklearn.datasets, function)(**options)
-        return _finish(
+        ds = _finish(
             name,
             name,
             bunch.data,
@@ -322,11 +327,13 @@ def _sklearn_loader(
             input_scale=input_scale,
             **kw,
         )
+        ds.mirror_symmetric = mirror_symmetric
+        return ds
 
     return load
 
 
-def _idx_loader(apt_package: str | None = None) -> Loader:
+def _idx_loader(apt_package: str | None = None, *, mirror_symmetric: bool) -> Loader:
     """A loader for a four-file IDX dataset ((Fashion-)MNIST: labels 0..9)."""
 
     def load(name: str, data_dir: str | os.PathLike[str] | None, kw: dict[str, Any]) -> Dataset:
@@ -336,6 +343,7 @@ def _idx_loader(apt_package: str | None = None) -> Loader:
         for d in dirs:
             ds = _load_idx_dir(d, name, require_test=True, max_label=9, **kw)
             if ds is not None:
+                ds.mirror_symmetric = mirror_symmetric
                 return ds
         notes = []
         for d in dirs:
@@ -359,11 +367,15 @@ def _idx_loader(apt_package: str | None = None) -> Loader:
 #: The named datasets: adding one is one entry here.
 DATASETS: dict[str, Loader] = {
     "digits": _sklearn_loader(
-        "load_digits", "classification", input_scale=16.0, image_shape=(8, 8)
+        "load_digits",
+        "classification",
+        input_scale=16.0,
+        image_shape=(8, 8),
+        mirror_symmetric=False,
     ),
     "diabetes": _sklearn_loader("load_diabetes", "regression", scaled=False),
-    "fashion-mnist": _idx_loader(apt_package="dataset-fashion-mnist"),
-    "mnist": _idx_loader(),
+    "fashion-mnist": _idx_loader(apt_package="dataset-fashion-mnist", mirror_symmetric=True),
+    "mnist": _idx_loader(mirror_symmetric=False),
 }
 
 #: Names accepted by :func:`load_dataset` besides paths.
