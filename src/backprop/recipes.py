@@ -61,6 +61,9 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(
         "TrainConfig's defaults: one hidden layer of 1024 ReLU, AdamW, cosine, auto epochs",
+        records=("fashion-mnist", "fashion-mnist --seed 1", "fashion-mnist --seed 2"),
+        accuracy=0.9017,
+        fit_seconds=24.0,
     ),
     "best": Recipe(
         "the most accurate MLP on Fashion-MNIST within 10 minutes of training on 2 cores",

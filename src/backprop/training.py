@@ -306,7 +306,7 @@ def mirror_warning(dataset: Dataset, config: TrainConfig) -> str | None:
     if not parse_augment(config.augment).flip:
         return None
     return (
-        f"augment flip mirrors {dataset.name}'s images left to right, but its classes are "
+        f"augment flip mirrors the {dataset.name} images left to right, but their classes are "
         f"not mirror-symmetric (a mirrored digit is not the same digit); drop flip= from "
         f"--augment ({config.augment!r})"
     )
