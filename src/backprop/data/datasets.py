@@ -209,6 +209,7 @@ def _finish(
     image_shape: tuple[int, int] | None = None,
     feature_names: list[str] | None = None,
     input_scale: float | None = None,
+    mirror_symmetric: bool | None = None,
 ) -> Dataset:
     """Validate arrays, infer/check the task, split off a test set, encode labels."""
     if task is not None and task not in TASKS:
@@ -282,6 +283,7 @@ def _finish(
         image_shape=image_shape,
         feature_names=feature_names,
         input_scale=input_scale,
+        mirror_symmetric=mirror_symmetric,
     )
 
 
@@ -315,7 +317,7 @@ def _sklearn_loader(
         if kw["task"] is not None and kw["task"] != task:
             raise DataError(f"dataset {name!r} is a {task} set, not {kw['task']}")
         bunch = getattr(sklearn.datasets, function)(**options)
-        ds = _finish(
+        return _finish(
             name,
             name,
             bunch.data,
@@ -325,10 +327,9 @@ def _sklearn_loader(
             image_shape=image_shape,
             feature_names=list(bunch.feature_names),
             input_scale=input_scale,
+            mirror_symmetric=mirror_symmetric,
             **kw,
         )
-        ds.mirror_symmetric = mirror_symmetric
-        return ds
 
     return load
 
@@ -341,9 +342,10 @@ def _idx_loader(apt_package: str | None = None, *, mirror_symmetric: bool) -> Lo
             raise DataError(f"dataset {name!r} is a classification set, not {kw['task']}")
         dirs = _idx_search_dirs(name, data_dir)
         for d in dirs:
-            ds = _load_idx_dir(d, name, require_test=True, max_label=9, **kw)
+            ds = _load_idx_dir(
+                d, name, require_test=True, max_label=9, mirror_symmetric=mirror_symmetric, **kw
+            )
             if ds is not None:
-                ds.mirror_symmetric = mirror_symmetric
                 return ds
         notes = []
         for d in dirs:
