@@ -55,7 +55,7 @@ from backprop.checks import (
     check_real,
 )
 from backprop.data import LabelEncoder, Preprocessor, train_val_split
-from backprop.network import MLP
+from backprop.network import MLP, flat_views
 from backprop.optim import SGD, Adam, Constant, InvScaling, Optimizer
 from backprop.trainer import Penalty, Trainer, TrainingDiverged
 
@@ -93,15 +93,6 @@ def _l2_penalty(net: MLP, alpha: float) -> Penalty:
     return penalty
 
 
-def _views_like(params: dict[str, np.ndarray], flat: np.ndarray) -> dict[str, np.ndarray]:
-    """Views into ``flat``, in the order and shapes of ``params``."""
-    views, start = {}, 0
-    for key, p in params.items():
-        views[key] = flat[start : start + p.size].reshape(p.shape)
-        start += p.size
-    return views
-
-
 def _flatten_params(net: MLP) -> np.ndarray:
     """The network's parameters as views into one flat buffer (made once, kept): the
     buffer, which L-BFGS reads and writes as one vector."""
@@ -115,7 +106,7 @@ def _flatten_params(net: MLP) -> np.ndarray:
     ):
         return base
     flat = np.empty(net.n_params, net.dtype)
-    views = _views_like(net.params, flat)
+    views = flat_views(net.params, flat)
     for key, p in net.params.items():
         views[key][...] = p
     net.params = views
@@ -415,7 +406,7 @@ class _BaseMLP(BaseEstimator):
         flat = _flatten_params(net)
         self._set_structure()  # coefs_ are the views now
         gflat = np.empty_like(flat)
-        grads = _views_like(net.params, gflat)
+        grads = flat_views(net.params, gflat)
         total = float(X.shape[0]) if sw is None else float(sw.sum())
         penalty = _l2_penalty(net, float(self.alpha)) if self.alpha else None
 

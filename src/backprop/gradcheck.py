@@ -156,7 +156,7 @@ def _min_abs_hidden_preactivation(net: MLP, X: np.ndarray) -> float:
     for l in range(1, net.n_layers):
         Z = A @ net.params[f"W{l}"] + net.params[f"b{l}"]
         smallest = min(smallest, float(np.abs(Z).min()))
-        A = net._act.forward(Z)
+        A = net.act.forward(Z)
     return smallest
 
 

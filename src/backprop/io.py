@@ -150,7 +150,7 @@ class Model:
     def is_binary(self) -> bool:
         """True for scikit-learn's binary layout: one sigmoid output, the probability of
         ``classes[1]`` (two labels; ``0, 1`` when ``classes`` is None)."""
-        return self.net.is_multilabel and self.net.n_outputs == 1
+        return self.net.is_binary
 
     @property
     def pre(self) -> Preprocessor:

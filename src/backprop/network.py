@@ -20,7 +20,7 @@ sparse-dense products (the rest of the network is dense whatever X is).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, DTypeLike
 
 from backprop import kernels
-from backprop.layers import get_activation
+from backprop.layers import Activation, get_activation
 from backprop.losses import FUSED_LOSSES, LOSSES, sigmoid, softmax
 
 __all__ = ["MLP"]
@@ -160,6 +160,17 @@ default "softmax_cross_entropy"
     def is_multilabel(self) -> bool:
         """True for independent sigmoid outputs (binary cross-entropy per label)."""
         return self.loss == "sigmoid_binary_cross_entropy"
+
+    @property
+    def is_binary(self) -> bool:
+        """True for scikit-learn's binary layout: one sigmoid output, the probability of
+        the second class."""
+        return self.is_multilabel and self.n_outputs == 1
+
+    @property
+    def act(self) -> Activation:
+        """The hidden layers' activation: f, f' and the initialisation (`backprop.layers`)."""
+        return self._act
 
     @property
     def n_params(self) -> int:
@@ -559,3 +570,27 @@ default "softmax_cross_entropy"
                     act.f_prime(buf.Z[l - 1], buf.A[l - 1], fprime)
                 delta = np.multiply(dJ_dA, fprime, out=dJ_dA)
         return J, grads
+
+
+def flat_views(arrays: Mapping[str, np.ndarray], flat: np.ndarray) -> dict[str, np.ndarray]:
+    """Views into ``flat``, in the order and shapes of ``arrays``.
+
+    One flat buffer behind all of a network's gradients (or parameters) lets one call
+    treat them as one vector: an Allreduce across ranks, scipy's L-BFGS.
+
+    Parameters
+    ----------
+    arrays : mapping of str to ndarray
+        The shapes, in order (``net.params``).
+    flat : ndarray of shape (m,), m >= the total size of ``arrays``
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``views[k]`` has ``arrays[k]``'s shape and shares memory with ``flat``.
+    """
+    views, start = {}, 0
+    for key, a in arrays.items():
+        views[key] = flat[start : start + a.size].reshape(a.shape)
+        start += a.size
+    return views

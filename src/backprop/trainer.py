@@ -54,7 +54,7 @@ from backprop.data.rows import Rows, as_rows
 from backprop.distributed import LOCAL, Communicator, shard
 from backprop.kernels import use_fused
 from backprop.losses import LOSSES
-from backprop.network import MLP
+from backprop.network import MLP, flat_views
 from backprop.optim import Optimizer
 from backprop.threads import choose_threads
 from backprop.threads import limit as limit_threads
@@ -258,11 +258,7 @@ class Trainer:
         # loss and weight sums, so that one Allreduce adds up a whole step across ranks.
         n_params = sum(p.size for p in net.params.values())
         self._flat = np.empty(n_params + 2, net.dtype)
-        self.grads = {}
-        at = 0
-        for k, p in net.params.items():
-            self.grads[k] = self._flat[at : at + p.size].reshape(p.shape)
-            at += p.size
+        self.grads = flat_views(net.params, self._flat)
         self._good = {k: p.copy() for k, p in net.params.items()}
         self._lr = optimizer.lr
         # Dropout: the drop probability of the inputs, then of each hidden layer; masks are
@@ -286,13 +282,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _masks_then_next(self, n: int, rows: slice | None = None) -> list[np.ndarray | None] | None:
-        """`_masks`, then the next batch's augmentation draws (when a worker warps)."""
-        masks = self._masks(n, rows)
+        """`dropout_masks`, then the next batch's augmentation draws (when a worker warps)."""
+        masks = self.dropout_masks(n, rows)
         if self._after_masks is not None:
             self._after_masks()
         return masks
 
-    def _masks(self, n: int, rows: slice | None = None) -> list[np.ndarray | None] | None:
+    def dropout_masks(self, n: int, rows: slice | None = None) -> list[np.ndarray | None] | None:
         """Fresh inverted-dropout masks M / keep for a batch of n (None without dropout).
 
         With K ranks every rank draws the masks of the whole global batch (n rows) and
@@ -301,7 +297,7 @@ class Trainer:
         if not any(self._drop):
             return None
         if rows is not None:
-            drawn = self._masks(n)
+            drawn = self.dropout_masks(n)
             assert drawn is not None
             return [None if M is None else M[rows] for M in drawn]
         masks = self._mask_buffers.get(n)

@@ -321,7 +321,7 @@ class Session:
         if self._peeked is None or self._peeked[0] != self.steps:
             rng = self.trainer.rng.bit_generator
             saved = rng.state
-            drawn = self.trainer._masks(len(self.batch_index))
+            drawn = self.trainer.dropout_masks(len(self.batch_index))
             rng.state = saved
             copies = None if drawn is None else [None if M is None else M.copy() for M in drawn]
             self._peeked = (self.steps, copies)

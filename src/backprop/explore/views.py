@@ -93,7 +93,7 @@ def forward_pass(
     `MLP.loss_and_grads` takes), else F[l]; ``A[0]`` = X (* M(0) / keep); ``Z[0]`` and
     ``F[0]`` are X (unused); ``Z[L]`` = S.
     """
-    L, act = net.n_layers, net._act
+    L, act = net.n_layers, net.act
     drop = _check_masks(net, masks)
     A: list[np.ndarray] = [X if drop[0] is None else X * drop[0]]  # A(0) = X ⊙ M(0) / keep
     Z: list[np.ndarray] = [X]  # index 0 unused, so that Z[l] is layer l
@@ -127,7 +127,7 @@ def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray, masks: Masks = None) -
     """
     X = net.check_X(X)
     y = net.check_y(y, X.shape[0])
-    L, act = net.n_layers, net._act
+    L, act = net.n_layers, net.act
     drop = _check_masks(net, masks)
     A, Z, F = forward_pass(net, X, drop)
     S = Z[L]
