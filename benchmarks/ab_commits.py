@@ -32,7 +32,8 @@ sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower(
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from backprop.network import MLP
-from backprop.training import TrainConfig, fit
+from backprop.config import TrainConfig
+from backprop.training import fit
 H, B, opt = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rng = np.random.default_rng(0)
 X = rng.random((60000, 784), dtype=np.float32)

@@ -140,7 +140,8 @@ def engine_epoch(
 def fit_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Callable[[], float]:
     """One epoch of `backprop.training.fit` (validation off, constant learning rate)."""
     from backprop import MLP
-    from backprop.training import TrainConfig, fit
+    from backprop.config import TrainConfig
+    from backprop.training import fit
 
     net = MLP([D_IN, H, N_CLASSES], seed=0)
     cfg = TrainConfig(
@@ -451,7 +452,8 @@ _RSS_CHILD = textwrap.dedent(
     """
     import sys, time, numpy as np
     from backprop import MLP
-    from backprop.training import TrainConfig, fit
+    from backprop.config import TrainConfig
+    from backprop.training import fit
     n, H, B, use_fit = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "fit"
     def hwm():
         for line in open("/proc/self/status"):
@@ -559,8 +561,8 @@ def tta_torch(epochs: int | None, dataset: str = "fashion-mnist") -> list[tuple[
     batch size and epochs; returns (seconds, test accuracy) after each epoch."""
     import torch
 
+    from backprop.config import TrainConfig, resolve_epochs
     from backprop.data import load_dataset
-    from backprop.training import TrainConfig, resolve_epochs
 
     ds = load_dataset(dataset)
     cfg = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
@@ -605,8 +607,10 @@ def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[
     defaults, PyTorch with the same recipe, scikit-learn with the nearest one."""
     from sklearn.exceptions import ConvergenceWarning
 
+    from backprop.callbacks import Callback
+    from backprop.config import TrainConfig, resolve_epochs
     from backprop.data import load_dataset
-    from backprop.training import Callback, TrainConfig, resolve_epochs, train
+    from backprop.run import train
 
     ds = load_dataset("fashion-mnist")
     cfg = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
@@ -725,8 +729,9 @@ def digits_recipe(epochs: int | None, worker: TorchWorker) -> dict[str, float]:
     default), scikit-learn Adam for as many epochs (a BLAS-bound engine at BLAS's default)."""
     from sklearn.exceptions import ConvergenceWarning
 
+    from backprop.config import TrainConfig, resolve_epochs
     from backprop.data import load_dataset
-    from backprop.training import TrainConfig, resolve_epochs, train
+    from backprop.run import train
 
     ds = load_dataset("digits")
     cfg = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)

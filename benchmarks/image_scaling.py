@@ -15,8 +15,10 @@ import time
 
 import numpy as np
 
+from backprop.config import TrainConfig
 from backprop.data import Preprocessor, load_dataset
-from backprop.training import TrainConfig, evaluate, train
+from backprop.report import evaluate
+from backprop.run import train
 
 #: Column name -> Preprocessor.fit options.
 VARIANTS = {

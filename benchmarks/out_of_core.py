@@ -116,8 +116,9 @@ def memory(args: argparse.Namespace, path: Path) -> dict:
 
 
 def epoch_times(args: argparse.Namespace, path: Path) -> dict:
+    from backprop.config import TrainConfig
     from backprop.data import load_dataset
-    from backprop.training import TrainConfig, train
+    from backprop.run import train
 
     ds = load_dataset(str(path))
     in_memory = dataclasses.replace(

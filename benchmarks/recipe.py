@@ -33,8 +33,10 @@ import numpy as np
 from _machine import cpu_model  # benchmarks/ is on sys.path when a script here runs
 
 from backprop._fileutil import atomic_path
+from backprop.config import TrainConfig
 from backprop.data import load_dataset
-from backprop.training import TrainConfig, evaluate, train
+from backprop.report import evaluate
+from backprop.run import train
 
 #: Options of this script itself; every other ``--key value`` is a `TrainConfig` field.
 SCRIPT_OPTIONS = ("record", "out", "recipe")

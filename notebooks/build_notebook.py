@@ -620,7 +620,9 @@ The data: scikit-learn's 1797 handwritten digits, 8 x 8 pixels, so $d = 64$ and 
 
 code(r"""
 from backprop.data import load_dataset
-from backprop.training import TrainConfig, evaluate, train
+from backprop.config import TrainConfig
+from backprop.report import evaluate
+from backprop.run import train
 
 digits = load_dataset("digits")
 print("train:", digits.X_train.shape, " test:", digits.X_test.shape, " classes:", digits.n_classes)

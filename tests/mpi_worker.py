@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from backprop.callbacks import Callback
+from backprop.config import TrainConfig
 from backprop.distributed import world
 from backprop.network import MLP
-from backprop.training import TrainConfig, fit
+from backprop.training import fit
 
 
 class _Fault(Callback):

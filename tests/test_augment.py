@@ -10,7 +10,8 @@ import pytest
 from backprop import MLP
 from backprop.augment import Augmenter, AugmentSpec, parse_augment
 from backprop.checks import OptionError
-from backprop.training import TrainConfig, fit
+from backprop.config import TrainConfig
+from backprop.training import fit
 
 H, W = 12, 10
 
@@ -178,7 +179,7 @@ def test_training_with_augmentation_reproduces_and_resumes_bit_for_bit(tmp_path)
 
 def test_fit_and_train_refuse_augment_without_images():
     from backprop.data import load_dataset
-    from backprop.training import train
+    from backprop.run import train
 
     X, y = image_blobs(40)
     with pytest.raises(ValueError, match="augment needs images"):
@@ -328,8 +329,9 @@ def test_flipping_digits_warns_once_before_training_and_clothes_do_not(tmp_path)
     import warnings
 
     from backprop import cli
+    from backprop.config import MirrorWarning, mirror_warning
     from backprop.data import load_dataset
-    from backprop.training import MirrorWarning, mirror_warning, train
+    from backprop.run import train
 
     digits = load_dataset("digits")
     assert digits.mirror_symmetric is False

@@ -119,9 +119,9 @@ def test_bool_is_only_true_or_false() -> None:
 def _lr_messages(bad: float) -> list[str]:
     """The message each front end gives for a learning rate ``bad``."""
     from backprop import MLP
+    from backprop.config import TrainConfig
     from backprop.estimators import MLPRegressor
     from backprop.optim import SGD, Constant
-    from backprop.training import TrainConfig
 
     messages = []
     for make in (

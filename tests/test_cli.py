@@ -401,12 +401,12 @@ def test_every_mistake_is_one_line_exit_2_and_leaves_nothing(
 def test_failure_while_writing_results_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backprop import io
+    from backprop import report
 
     def broken_save(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(io, "save", broken_save)
+    monkeypatch.setattr(report, "save", broken_save)
     out = tmp_path / "runs" / "deep" / "r1"
     code, _, err = run("train", "--data", "diabetes", "--epochs", 2, "--out", out)
     assert code == 2
@@ -437,12 +437,12 @@ def test_a_failing_plot_is_one_warning_and_the_run_stands(
 def test_ctrl_c_exits_130_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backprop import training
+    from backprop import run as runs
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "train", interrupted)
+    monkeypatch.setattr(runs, "train", interrupted)
     code, _, err = run("train", "--data", "diabetes", "--out", tmp_path / "r", "--quiet")
     assert code == 130
     assert "interrupted" in err and "Traceback" not in err
@@ -626,7 +626,7 @@ def test_help_mentions_every_flag_and_default(command: str) -> None:
     for flag in HELP_FLAGS[command]:
         assert flag in text, (command, flag)
     if command == "train":
-        from backprop.training import AUTO_EPOCHS, TrainConfig
+        from backprop.config import AUTO_EPOCHS, TrainConfig
 
         config = TrainConfig()
         flat = " ".join(text.split())

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from backprop import MLP
+from backprop.config import TrainConfig
 from backprop.constraints import MaxNorm
-from backprop.training import TrainConfig, fit
+from backprop.training import fit
 
 
 def test_max_norm_by_hand():

@@ -274,7 +274,8 @@ def test_mpiexec_resumes_a_run_interrupted_in_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``mpiexec -n 2 backprop train --resume DIR``: rank 0 holds the lock, all ranks read."""
-    from backprop import cli, training
+    from backprop import cli
+    from backprop import run as runs
     from backprop.callbacks import Callback
 
     class Interrupt(Callback):
@@ -282,9 +283,9 @@ def test_mpiexec_resumes_a_run_interrupted_in_one_process(
             if epoch == 1:  # after the checkpoint of epoch 1 (Checkpoint comes first)
                 raise KeyboardInterrupt
 
-    real = training.train
+    real = runs.train
     monkeypatch.setattr(
-        training, "train", lambda *a, **kw: real(*a, **{**kw, "callbacks": [Interrupt()]})
+        runs, "train", lambda *a, **kw: real(*a, **{**kw, "callbacks": [Interrupt()]})
     )
     flags = ("--data", "digits", "--epochs", "3", "--hidden", "32", "--dtype", "float64")
     monkeypatch.chdir(tmp_path)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from backprop import MLP
+from backprop.config import TrainConfig
 from backprop.gradcheck import check_gradients, random_network_problem, relative_error
-from backprop.training import TrainConfig, fit
+from backprop.training import fit
 
 SIZES = [7, 6, 5, 3]  # inputs, two hidden layers, outputs
 
@@ -144,7 +145,7 @@ def test_dropout_run_resumes_bit_for_bit(tmp_path):
 
 def test_a_model_trained_with_dropout_predicts_deterministically():
     from backprop.data import load_dataset
-    from backprop.training import train
+    from backprop.run import train
 
     ds = load_dataset("digits")
     model, _ = train(ds, TrainConfig(hidden=(32,), epochs=2, dropout=0.5), progress=False)

@@ -88,9 +88,9 @@ def test_network_gradients_pass_finite_differences_with_label_smoothing():
 
 def test_label_smoothing_is_refused_for_a_regressor_and_out_of_range():
     from backprop import MLP
+    from backprop.config import TrainConfig
     from backprop.optim import make_optimizer
     from backprop.trainer import Trainer
-    from backprop.training import TrainConfig
 
     net = MLP([3, 4, 1], loss="squared_error")
     with pytest.raises(ValueError, match="label_smoothing needs a classifier"):
@@ -102,7 +102,8 @@ def test_label_smoothing_is_refused_for_a_regressor_and_out_of_range():
 
 def test_training_with_label_smoothing_reproduces_and_differs_from_without():
     from backprop import MLP
-    from backprop.training import TrainConfig, fit
+    from backprop.config import TrainConfig
+    from backprop.training import fit
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 120)

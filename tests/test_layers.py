@@ -130,9 +130,9 @@ def leaky(monkeypatch: pytest.MonkeyPatch) -> Activation:
 
 def test_a_new_activation_is_one_registry_entry(leaky: Activation) -> None:
     from backprop import MLP
+    from backprop.config import TrainConfig
     from backprop.gradcheck import check_gradients, random_network_problem
     from backprop.optim import make_optimizer
-    from backprop.training import TrainConfig
 
     TrainConfig(activation="leaky_relu").validate()  # the config's choices are the registry's
     for loss in ("softmax_cross_entropy", "squared_error"):
@@ -161,7 +161,7 @@ def test_a_new_activation_is_one_registry_entry(leaky: Activation) -> None:
 
 
 def test_unregistered_activation_is_refused_again() -> None:
-    from backprop.training import TrainConfig
+    from backprop.config import TrainConfig
 
     assert "leaky_relu" not in ACTIVATIONS
     with pytest.raises(ValueError, match="unknown activation 'leaky_relu'; choose one of relu"):

@@ -472,7 +472,7 @@ class _Linear(Schedule):
 
 def test_a_new_optimizer_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     from backprop.cli import build_parser
-    from backprop.training import TrainConfig
+    from backprop.config import TrainConfig
 
     monkeypatch.setitem(
         OPTIMIZERS,
@@ -498,7 +498,7 @@ def test_invscaling_by_hand_and_by_name() -> None:
 
 
 def test_a_new_schedule_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    from backprop.training import TrainConfig
+    from backprop.config import TrainConfig
 
     monkeypatch.setitem(SCHEDULES, "linear", lambda lr, total_steps, **_: _Linear(lr, total_steps))
     sched = make_schedule("linear", 0.1, 10)

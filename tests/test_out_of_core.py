@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backprop.config import TrainConfig
 from backprop.data import DataError, Preprocessor, Rows, load_dataset, read_npz
 from backprop.network import MLP
-from backprop.training import TrainConfig, fit, train
+from backprop.run import train
+from backprop.training import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from backprop import plots
-from backprop.training import EpochLog, History
+from backprop.callbacks import EpochLog, History
 
 
 def png_size(path) -> tuple[int, int]:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from backprop import cli
+from backprop.config import TrainConfig
 from backprop.io import load
 from backprop.recipes import RECIPES, describe_recipes
-from backprop.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "benchmarks" / "results" / "recipe.json"

@@ -31,7 +31,8 @@ import pytest
 import safetensors.numpy
 
 from backprop import _fileutil, cli
-from backprop.training import TrainConfig, load_checkpoint
+from backprop.config import TrainConfig
+from backprop.trainer import load_checkpoint
 
 SCRIPT = Path(sys.executable).parent / "backprop"
 # One BLAS thread: identical arithmetic in every process, and faster on 2 cores.
@@ -935,7 +936,7 @@ def config_lr_string(r):
         (_tamper_meta(history_int), "'history' is malformed"),
         (_tamper_meta(no_layer_sizes), "layer sizes None"),
         (_tamper_meta(stop_string), "'stop' is 'no'"),
-        (_tamper_meta(callbacks_int), "'callbacks' is not a list"),
+        (_tamper_meta(callbacks_int), "'callbacks' is not a JSON object"),
         (_tamper_meta(run_a_list), "checkpoint.safetensors: not a usable checkpoint"),
         (_tamper_meta(weight_broadcast), "param.W1 is float32 (1, 8)"),
         (_tamper_meta(weight_float64), "param.b1 is float64 (8,)"),
@@ -1246,8 +1247,9 @@ def test_strings_from_a_model_file_are_printed_with_control_characters_escaped(
 
 def test_python_train_refuses_a_network_too_large_for_memory_in_one_line() -> None:
     # The same check as the CLI's, before anything is allocated (the Python API too).
+    from backprop.config import TrainConfig
     from backprop.data import load_dataset
-    from backprop.training import TrainConfig, train
+    from backprop.run import train
 
     ds = load_dataset("digits")
     with pytest.raises(ValueError, match=r"^hidden=\[1000000000\]: the network needs .* of memory"):

@@ -20,10 +20,11 @@ from matplotlib import cbook
 from matplotlib.figure import Figure
 
 from backprop import plots, report
+from backprop.callbacks import EpochLog, History, monitor_words
+from backprop.config import TrainConfig
 from backprop.data import Dataset
 from backprop.io import Model, load
 from backprop.network import MLP
-from backprop.training import EpochLog, History, TrainConfig
 
 # Validation loss is lowest at epoch 3, validation accuracy highest at epoch 6, and the
 # run lasts 8 epochs: "best" by the monitored loss is 3 and nothing else.
@@ -189,19 +190,19 @@ def test_nothing_monitored_stars_the_last_epoch(tmp_path: Path) -> None:
     history = History([EpochLog(e, 1.0 / e, nan, nan, 1e-3, 0.1) for e in (1, 2, 3)])
     fig = plots.loss_figure(history, best_epoch=3, monitor=None)
     assert stars(fig) == [[3], []]  # on the training loss; no validation panel to mark
-    assert report.monitor_words(None).startswith("the last epoch")
+    assert monitor_words(None).startswith("the last epoch")
 
 
 def test_plot_refuses_a_best_epoch_outside_the_history() -> None:
     with pytest.raises(ValueError, match="best_epoch 9 is not an epoch"):
         plots.loss_figure(make_history(), best_epoch=9)
     with pytest.raises(ValueError, match="best_epoch 0 is not an epoch"):
-        report.write_history_csv(make_history(), "unused.csv", best_epoch=0)
+        make_history().to_csv("unused.csv", best_epoch=0)
 
 
 def test_history_csv_reads_back_exactly(tmp_path: Path) -> None:
     h = make_history()
-    path = report.write_history_csv(h, tmp_path / "h.csv", best_epoch=BEST_BY_LOSS)
+    path = h.to_csv(tmp_path / "h.csv", best_epoch=BEST_BY_LOSS)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == [
@@ -215,7 +216,7 @@ def test_history_csv_reads_back_exactly(tmp_path: Path) -> None:
     ]
     assert [float(r["val_loss"]) for r in rows] == VAL_LOSS
     assert [float(r["train_loss"]) for r in rows] == [1.0 / e for e in range(1, 9)]
-    without = report.write_history_csv(h, tmp_path / "plain.csv", best_epoch=None)
+    without = h.to_csv(tmp_path / "plain.csv", best_epoch=None)
     assert without.read_text().splitlines()[0].split(",")[-1] == "seconds"
 
 
@@ -282,7 +283,7 @@ def test_a_real_run_names_one_best_epoch_everywhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from backprop.data import load_dataset
-    from backprop.training import train
+    from backprop.run import train
 
     figures = capture_figures(monkeypatch)
     ds = load_dataset("diabetes", seed=0)
@@ -312,8 +313,9 @@ def test_a_real_run_names_one_best_epoch_everywhere(
 
 def test_train_out_writes_the_same_directory_as_the_cli(tmp_path: Path) -> None:
     from backprop import cli
+    from backprop.config import TrainConfig
     from backprop.data import load_dataset
-    from backprop.training import TrainConfig, train
+    from backprop.run import train
 
     config = TrainConfig(hidden=(16,), epochs=3)
     train(load_dataset("digits"), config, progress=False, out=tmp_path / "py")

@@ -10,20 +10,14 @@ import math
 import numpy as np
 import pytest
 
+from backprop.callbacks import Callback, EpochLog
+from backprop.config import TrainConfig
 from backprop.data import load_dataset
 from backprop.network import MLP
-from backprop.trainer import Trainer
-from backprop.training import (
-    Callback,
-    CheckpointError,
-    EpochLog,
-    TrainConfig,
-    TrainingDiverged,
-    evaluate,
-    fit,
-    load_checkpoint,
-    train,
-)
+from backprop.report import evaluate
+from backprop.run import train
+from backprop.trainer import CheckpointError, Trainer, TrainingDiverged, load_checkpoint
+from backprop.training import fit
 
 
 def blobs(n: int = 300, d: int = 5, c: int = 3, seed: int = 0, noise: float = 1.0):

@@ -8,9 +8,8 @@
   that ``import backprop`` does not pay for importing scikit-learn).
 """
 
-__version__ = "0.1.0"  # before the imports: submodules read it
-
 from backprop import gradcheck, notes
+from backprop._version import __version__
 from backprop.io import Model, ModelFileError, load, read_metadata, save
 from backprop.network import MLP
 
@@ -20,6 +19,7 @@ __all__ = [
     "MLPRegressor",
     "Model",
     "ModelFileError",
+    "__version__",
     "gradcheck",
     "load",
     "notes",

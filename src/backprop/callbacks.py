@@ -4,11 +4,16 @@ The loop in `backprop.trainer.Trainer` only steps (Keras' ``Model.fit`` design):
 nothing about stopping rules, the best epoch, progress bars or checkpoints. Each of those
 is a `Callback` with hooks at the start and end of the run, after every step and after
 every epoch; a callback stops the run by setting ``trainer.stop_training = True`` (or by
-returning True from `Callback.on_epoch_end`).
+returning True from `Callback.on_epoch_end`). The loop finds a callback by what it does
+(`Callback.best_choice` names the run's best epoch), never by its type.
 
 A callback whose state must survive an interrupted run (early stopping's best epoch and
 weights) implements `Callback.get_state` / `Callback.set_state`; the trainer stores that
-state in its checkpoints, so a resumed run continues bit for bit.
+state in its checkpoints under the callback's `Callback.state_name`, so a resumed run
+continues bit for bit whatever other callbacks (a progress bar on one rank only) it has.
+
+This module sits below the trainer: a hook sees the trainer through `TrainerState`, the
+part of it callbacks may use.
 """
 
 from __future__ import annotations
@@ -16,19 +21,32 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from backprop._fileutil import atomic_write_bytes
 from backprop.checks import check_choice
+from backprop.distributed import Communicator
+from backprop.network import MLP
+from backprop.optim import Optimizer
 
-if TYPE_CHECKING:
-    from backprop.trainer import Trainer, TrainResult
-
-__all__ = ["Callback", "EarlyStopping", "EpochLog", "History", "ProgressBar"]
+__all__ = [
+    "Best",
+    "Callback",
+    "EarlyStopping",
+    "EpochLog",
+    "History",
+    "ProgressBar",
+    "TrainResult",
+    "TrainerState",
+    "monitor_column",
+    "monitor_words",
+    "progress_enabled",
+]
 
 
 # ----------------------------------------------------------------------------- history
@@ -117,18 +135,41 @@ class History:
         return [asdict(log) for log in self.logs]
 
     def to_csv(self, path: str | os.PathLike[str], *, best_epoch: int | None = None) -> Path:
-        """Write ``epoch,train_loss,val_loss,val_<metric>,lr,seconds`` (and ``best``).
+        """Write ``history.csv``: one row per epoch, plus a ``best`` column when given.
 
-        The one history writer, `backprop.report.write_history_csv`: floats read back
-        exactly; with ``best_epoch`` a ``best`` column marks that epoch.
+        Columns ``epoch,train_loss,val_loss,val_<metric>,lr,seconds`` and, with
+        ``best_epoch``, ``best`` (1 on that epoch's row, 0 elsewhere). Floats are written
+        with ``repr`` so they read back exactly. The file is replaced atomically.
+
+        Parameters
+        ----------
+        path : str or path-like
+        best_epoch : int or None
+            The run's best epoch (``TrainResult.best_epoch``); None writes no ``best`` column.
 
         Returns
         -------
         path : Path
-        """
-        from backprop.report import write_history_csv
 
-        return write_history_csv(self, path, best_epoch=best_epoch)
+        Raises
+        ------
+        ValueError
+            If ``best_epoch`` is not an epoch of the history.
+        """
+        epochs = [log.epoch for log in self]
+        if best_epoch is not None and epochs.count(best_epoch) != 1:
+            raise ValueError(f"best_epoch {best_epoch} is not an epoch of the history")
+        columns = self.COLUMNS
+        header = [c if c != "val_metric" else f"val_{self.metric_name}" for c in columns]
+        if best_epoch is not None:
+            header.append("best")
+        lines = [",".join(header)]
+        for log in self:
+            row = [repr(getattr(log, c)) for c in columns]
+            if best_epoch is not None:
+                row.append("1" if log.epoch == best_epoch else "0")
+            lines.append(",".join(row))
+        return atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable form (floats as repr strings: JSON has no NaN or inf)."""
@@ -144,7 +185,94 @@ class History:
         return cls(logs, metric_name=state["metric_name"])
 
 
+@dataclass
+class TrainResult:
+    """Summary of a `Trainer.fit` run.
+
+    Attributes
+    ----------
+    history : History
+    best_epoch : int
+        The epoch with the best monitored value (``monitor``); the last epoch when
+        nothing is monitored (no validation data).
+    epochs_run : int
+        Epochs finished, resumed ones included.
+    stopped_early : bool
+        Stopped by early stopping or by a callback before the last epoch.
+    train_seconds : float
+        Sum of the epochs' wall times (validation included).
+    diverged : bool
+        True only on the ``result`` of a `TrainingDiverged` exception.
+    monitor : str or None
+        The `EpochLog` field that chose ``best_epoch`` (``"val_loss"``); None if none.
+    kept : {"best", "last"}
+        Which weights the network holds at the end: the best epoch's or the last one's.
+    """
+
+    history: History
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    train_seconds: float
+    diverged: bool = False
+    monitor: str | None = None
+    kept: str = "last"
+
+
+# How the best epoch was chosen, in words, keyed by the history.csv column monitored
+# (None: nothing was monitored, so the best epoch is the last one).
+_MONITOR_WORDS: dict[str | None, str] = {
+    "val_loss": "lowest validation loss",
+    "train_loss": "lowest training loss",
+    "val_accuracy": "highest validation accuracy",
+    "val_rmse": "lowest validation RMSE",
+    "val_r2": "highest validation R^2",
+    None: "the last epoch: nothing monitored",
+}
+
+
+def monitor_column(monitor: str | None, metric_name: str) -> str | None:
+    """The ``history.csv`` column a run monitored: ``"val_metric"`` becomes
+    ``"val_<metric_name>"`` (e.g. ``"val_accuracy"``); other names stay as they are."""
+    return f"val_{metric_name}" if monitor == "val_metric" else monitor
+
+
+def monitor_words(column: str | None) -> str:
+    """How the best epoch was chosen, in words: ``"val_loss"`` -> "lowest validation loss".
+
+    Parameters
+    ----------
+    column : str or None
+        A `monitor_column` result; None when nothing was monitored.
+    """
+    return _MONITOR_WORDS.get(column, f"best {column}")
+
+
 # ----------------------------------------------------------------------------- callbacks
+
+
+class TrainerState(Protocol):
+    """The part of a running `backprop.trainer.Trainer` that callbacks see.
+
+    Read-only for callbacks except ``stop_training``.
+    """
+
+    net: MLP
+    optimizer: Optimizer
+    history: History
+    epoch: int
+    stop_training: bool
+    comm: Communicator
+    rng: np.random.Generator
+    callbacks: list[Callback]
+
+
+class Best(NamedTuple):
+    """The run's best epoch as a callback chose it (`Callback.best_choice`)."""
+
+    epoch: int
+    monitor: str
+    restored: bool  # whether the network ends the run holding that epoch's weights
 
 
 class Callback:
@@ -157,24 +285,39 @@ class Callback:
     finished epoch, if any, stays valid.
     """
 
-    def on_train_begin(self, trainer: Trainer) -> None:
+    def on_train_begin(self, trainer: TrainerState) -> None:
         """Called once before the first epoch (or the first epoch after a resume)."""
 
-    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
+    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: TrainerState) -> bool | None:
         """Called after each epoch's validation; return True to stop training."""
         return None
 
-    def on_batch_end(self, step: int, loss: float, trainer: Trainer) -> None:
+    def on_batch_end(self, step: int, loss: float, trainer: TrainerState) -> None:
         """Called after every optimiser step (``step`` counts from 1 over the whole run).
 
         Only called when a subclass overrides it, so the default costs nothing per step.
         """
 
-    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+    def on_train_end(self, trainer: TrainerState, result: TrainResult) -> None:
         """Called once when training ends normally (not on divergence or interrupt)."""
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         """State to store in a checkpoint: (JSON-serialisable dict, arrays), or None."""
+        return None
+
+    def state_name(self) -> str:
+        """The stable key of this callback's state in a checkpoint (its class name).
+
+        Two callbacks with state in one run need distinct names: override this.
+        """
+        return type(self).__name__
+
+    def on_resume(self, run: Mapping[str, Any]) -> None:
+        """Called with a checkpoint's run record before a resume restores anything;
+        raise (a ``ValueError``) to refuse a checkpoint of another run."""
+
+    def best_choice(self) -> Best | None:
+        """The run's best epoch, if this callback chooses one (`EarlyStopping`)."""
         return None
 
     def set_state(self, meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> None:
@@ -239,20 +382,20 @@ class EarlyStopping(Callback):
         self.wait = 0
         self._weights: dict[str, np.ndarray] | None = None
 
-    def _sign(self, trainer: Trainer) -> float:
+    def _sign(self, trainer: TrainerState) -> float:
         """+1 when lower is better, -1 when higher is."""
         mode = self.mode or _MONITORS[self.monitor]
         if mode is None:  # val_metric: RMSE is an error, accuracy and R^2 are scores
             mode = "min" if trainer.history.metric_name == "rmse" else "max"
         return 1.0 if mode == "min" else -1.0
 
-    def on_train_begin(self, trainer: Trainer) -> None:
+    def on_train_begin(self, trainer: TrainerState) -> None:
         if self.restore_best and self._weights is None:
             self._weights = {k: np.empty_like(p) for k, p in trainer.net.params.items()}
         if math.isnan(self.best):
             self.best = math.inf * self._sign(trainer)
 
-    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
+    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: TrainerState) -> bool | None:
         value = getattr(log, self.monitor)
         if math.isnan(value):
             return None
@@ -271,16 +414,21 @@ class EarlyStopping(Callback):
                     np.copyto(self._weights[k], p)
         return self.wait >= self.patience
 
-    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+    def on_train_end(self, trainer: TrainerState, result: TrainResult) -> None:
         self.restore(trainer)
 
-    def restore(self, trainer: Trainer) -> bool:
+    def restore(self, trainer: TrainerState) -> bool:
         """Put the best epoch's weights into the network; False when there is none."""
         if not self.restore_best or self._weights is None or self.best_epoch == 0:
             return False
         for k, p in trainer.net.params.items():
             np.copyto(p, self._weights[k])
         return True
+
+    def best_choice(self) -> Best | None:
+        if self.best_epoch == 0:
+            return None
+        return Best(self.best_epoch, self.monitor, self.restore_best)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"best": repr(self.best), "best_epoch": self.best_epoch, "wait": self.wait}
@@ -313,7 +461,7 @@ class ProgressBar(Callback):
         self._batch_bar: Any = None
         self._i = 0
 
-    def on_train_begin(self, trainer: Trainer) -> None:
+    def on_train_begin(self, trainer: TrainerState) -> None:
         from tqdm.auto import tqdm
 
         self._epoch_bar = tqdm(
@@ -323,7 +471,7 @@ class ProgressBar(Callback):
             total=self.steps_per_epoch, desc="batches", unit="batch", leave=False
         )
 
-    def on_batch_end(self, step: int, loss: float, trainer: Trainer) -> None:
+    def on_batch_end(self, step: int, loss: float, trainer: TrainerState) -> None:
         bar = self._batch_bar
         if bar is None:
             return
@@ -334,7 +482,7 @@ class ProgressBar(Callback):
         if self._i % 20 == 0:
             bar.set_postfix(loss=f"{loss * self.loss_scale:.4g}", refresh=False)
 
-    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
+    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: TrainerState) -> bool | None:
         if self._epoch_bar is not None:
             post = {"loss": f"{log.train_loss:.4g}"}
             if not math.isnan(log.val_loss):
@@ -351,5 +499,5 @@ class ProgressBar(Callback):
                 bar.close()
         self._batch_bar = self._epoch_bar = None
 
-    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+    def on_train_end(self, trainer: TrainerState, result: TrainResult) -> None:
         self.close()

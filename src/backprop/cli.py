@@ -369,16 +369,16 @@ def _config_defaults() -> dict[str, Any]:
     """TrainConfig's defaults: the one source of truth for the flags' defaults."""
     import dataclasses
 
-    from backprop.training import TrainConfig
+    from backprop.config import TrainConfig
 
     return {f.name: getattr(TrainConfig(), f.name) for f in dataclasses.fields(TrainConfig)}
 
 
 def _train_flags() -> list[tuple[str, dict[str, Any], str]]:
     """(flag, argparse keyword arguments, help) of each TrainConfig field's flag."""
+    from backprop.config import AUTO_EPOCHS, AUTO_MIN_STEPS, DTYPES, KEEP
     from backprop.layers import ACTIVATIONS
     from backprop.optim import OPTIMIZERS, SCHEDULES
-    from backprop.training import AUTO_EPOCHS, AUTO_MIN_STEPS, DTYPES, KEEP
 
     def num(kind: Callable[[str], Any], metavar: str) -> dict[str, Any]:
         return {"type": kind, "metavar": metavar}
@@ -537,7 +537,7 @@ def _add_data_flags(p: argparse.ArgumentParser, *, default_data: str | None) -> 
 
 def _train_config(args: argparse.Namespace) -> Any:
     """A validated TrainConfig from the parsed flags."""
-    from backprop.training import TrainConfig
+    from backprop.config import TrainConfig
 
     defaults = _config_defaults()
     values = {name: getattr(args, name) for name in defaults if hasattr(args, name)}
@@ -622,7 +622,7 @@ def _fresh_train(args: argparse.Namespace) -> int:
             seed=config.seed,
             dtype=np.dtype(config.dtype),
         )
-        from backprop.training import check_network_fits
+        from backprop.config import check_network_fits
 
         hidden = " ".join(map(str, config.hidden))
         check_network_fits(
@@ -659,8 +659,9 @@ def _resume_train(args: argparse.Namespace) -> int:
 
 
 def _resume_locked(args: argparse.Namespace, out: Path, where: str) -> int:
+    from backprop.config import TrainConfig
     from backprop.data import load_dataset
-    from backprop.training import CheckpointError, TrainConfig, load_checkpoint
+    from backprop.trainer import CheckpointError, load_checkpoint
 
     if (out / "metrics.json").exists():
         raise CLIError(f"{where}: holds a finished run (metrics.json); nothing to resume")
@@ -721,13 +722,14 @@ def _train_into(
     and says which. Any other failure of a fresh run removes what it wrote; a resumed
     run's checkpoint is never deleted by a failure.
     """
-    from backprop import training
+    from backprop import config as configs
+    from backprop import run
 
     ck_path = out / CHECKPOINT_FILE
     if not _world().is_root:  # another rank's share of the run: rank 0 prints and writes
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", training.MirrorWarning)
-            training.train(
+            warnings.simplefilter("ignore", configs.MirrorWarning)
+            run.train(
                 ds,
                 config,
                 progress=False,
@@ -737,16 +739,16 @@ def _train_into(
             )
         return 0
     # Said before the minutes of training, not after them (and so not again below).
-    if (mirrored := training.mirror_warning(ds, config)) is not None:
+    if (mirrored := configs.mirror_warning(ds, config)) is not None:
         print(printable(f"backprop train: warning: {mirrored}"), file=sys.stderr)
     finished = False
     try:
         with _staging_dir(out) as tmp:
             with warnings.catch_warnings(record=True) as skipped:
                 warnings.simplefilter("always", report.ResultWarning)
-                warnings.simplefilter("ignore", training.MirrorWarning)
+                warnings.simplefilter("ignore", configs.MirrorWarning)
                 # The library writes the results (the same files as train(..., out=DIR)).
-                training.train(
+                run.train(
                     ds,
                     config,
                     progress=False if args.quiet else None,
@@ -951,7 +953,7 @@ def _check_resume_flags(
 
 def _evaluate_on_test(model: Model, ds: Dataset) -> dict[str, float]:
     """`evaluate` on the test split; a regressor's baseline predicts the training mean."""
-    from backprop.training import evaluate
+    from backprop.report import evaluate
 
     baseline = None if model.is_classifier else np.mean(ds.y_train, 0, dtype=np.float64)
     return evaluate(model, ds.X_test, _model_targets(model, ds, ds.y_test), baseline_mean=baseline)
@@ -1240,7 +1242,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _flag_spelling(key: str, value: Any) -> Any:
     """A recorded config value as --help spells it (None is "auto" epochs, patience 0)."""
-    from backprop.training import AUTO_EPOCHS, AUTO_MIN_STEPS
+    from backprop.config import AUTO_EPOCHS, AUTO_MIN_STEPS
 
     if value is None and key == "epochs":
         return (
@@ -1488,7 +1490,7 @@ def _diverged_line(exc: Exception, args: argparse.Namespace) -> str:
 
 def _training_diverged() -> type[Exception] | None:
     try:
-        from backprop.training import TrainingDiverged
+        from backprop.trainer import TrainingDiverged
     except ImportError:  # pragma: no cover - only while training.py is being written
         return None
     return TrainingDiverged

@@ -45,7 +45,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from backprop.callbacks import Callback, EarlyStopping, EpochLog
+from backprop.callbacks import Callback, EarlyStopping, EpochLog, TrainerState
 from backprop.checks import (
     OptionError,
     check_choice,
@@ -126,7 +126,7 @@ class _SklearnStopping(EarlyStopping):
         self.rule = rule
         self._inv = InvScaling(float(est.learning_rate_init), float(est.power_t))
 
-    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
+    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: TrainerState) -> bool | None:
         stop = super().on_epoch_end(epoch, log, trainer)
         opt = trainer.optimizer
         if self.rule == "invscaling":
@@ -162,7 +162,7 @@ class _FittedAttributes(Callback):
         self.est = est
         self.n_samples = n_samples
 
-    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
+    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: TrainerState) -> bool | None:
         est = self.est
         est.n_iter_ += 1
         est.t_ += self.n_samples

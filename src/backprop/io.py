@@ -41,8 +41,10 @@ import safetensors.numpy
 from numpy.typing import ArrayLike
 
 from backprop._fileutil import atomic_write_bytes
+from backprop._version import __version__
 from backprop.checks import is_int, is_real
 from backprop.data.preprocess import Preprocessor
+from backprop.data.rows import Rows
 from backprop.layers import ACTIVATIONS
 from backprop.losses import LOSSES, sigmoid
 from backprop.network import MLP
@@ -210,8 +212,6 @@ class Model:
         -------
         scores : ndarray of shape (n, c)
         """
-        from backprop.data.rows import Rows
-
         if isinstance(X, Rows):
             return X.map_chunks(self.forward, self.net.n_outputs)
         Xs = self.transform(X)
@@ -350,7 +350,6 @@ def _json_default(obj: object) -> object:
 
 
 def _metadata_json(model: Model) -> str:
-    from backprop import __version__  # here, not at import: backprop imports this module
 
     net = model.net
     doc = {

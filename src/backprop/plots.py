@@ -15,17 +15,13 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from backprop.callbacks import History, monitor_words
 from backprop.data.formats import printable
-from backprop.report import monitor_words
-
-if TYPE_CHECKING:
-    from backprop.training import History
 
 __all__ = [
     "confusion_counts",
@@ -87,7 +83,7 @@ def loss_figure(
 
     Parameters
     ----------
-    history : backprop.training.History
+    history : backprop.callbacks.History
         One row per epoch; ``val_loss``/``val_metric`` may be NaN (no validation data).
     best_epoch : int, optional
         The run's best epoch, as the training run chose it (``TrainResult.best_epoch``); it
@@ -95,7 +91,7 @@ def loss_figure(
         as ``metrics.json`` and ``history.csv``. None draws no star.
     monitor : str or None, default "val_loss"
         The ``history.csv`` column the run monitored to choose ``best_epoch`` (see
-        `backprop.report.monitor_column`), shown in the legend; None: nothing monitored.
+        `backprop.callbacks.monitor_column`), shown in the legend; None: nothing monitored.
 
     Returns
     -------
@@ -176,7 +172,7 @@ def plot_loss(
 
     Parameters
     ----------
-    history : backprop.training.History
+    history : backprop.callbacks.History
         One row per epoch; ``val_loss``/``val_metric`` may be NaN (no validation data).
     path : str or path-like
         Where to write the PNG (1100 x 420 pixels).

@@ -22,32 +22,35 @@ This module imports matplotlib only when it draws, so the command line starts fa
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from backprop import __version__
 from backprop._fileutil import atomic_path, atomic_write_bytes
-
-if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
-    from backprop.data import Dataset
-    from backprop.io import Model
-    from backprop.training import History, TrainConfig, TrainResult
+from backprop._version import __version__
+from backprop.callbacks import TrainResult, monitor_column, monitor_words
+from backprop.config import TrainConfig
+from backprop.data import FASHION_MNIST_CLASS_NAMES, Dataset
+from backprop.io import Model, save
+from backprop.losses import LOSSES
+from backprop.network import MLP
 
 __all__ = [
     "METRICS_FILE",
     "RESULT_FILES",
     "ResultWarning",
     "best_epoch_record",
-    "monitor_column",
-    "monitor_words",
+    "evaluate",
     "run_metrics",
+    "score_line",
     "summary_lines",
-    "write_history_csv",
+    "test_scores",
     "write_results",
 ]
 
@@ -66,37 +69,68 @@ RESULT_FILES = (
     "mistakes.png",
 )
 
-# How the best epoch was chosen, in words, keyed by the history.csv column monitored
-# (None: nothing was monitored, so the best epoch is the last one).
-_MONITOR_WORDS: dict[str | None, str] = {
-    "val_loss": "lowest validation loss",
-    "train_loss": "lowest training loss",
-    "val_accuracy": "highest validation accuracy",
-    "val_rmse": "lowest validation RMSE",
-    "val_r2": "highest validation R^2",
-    None: "the last epoch: nothing monitored",
-}
-
 
 class ResultWarning(UserWarning):
     """An optional result file (a plot) could not be written; the run's results stand."""
 
 
-def monitor_column(monitor: str | None, metric_name: str) -> str | None:
-    """The ``history.csv`` column a run monitored: ``"val_metric"`` becomes
-    ``"val_<metric_name>"`` (e.g. ``"val_accuracy"``); other names stay as they are."""
-    return f"val_{metric_name}" if monitor == "val_metric" else monitor
-
-
-def monitor_words(column: str | None) -> str:
-    """How the best epoch was chosen, in words: ``"val_loss"`` -> "lowest validation loss".
+def evaluate(
+    model: Model, X: ArrayLike, y: ArrayLike, *, baseline_mean: ArrayLike | None = None
+) -> dict[str, float]:
+    """Test-set metrics of a model on raw inputs (as `Dataset` holds them).
 
     Parameters
     ----------
-    column : str or None
-        A `monitor_column` result; None when nothing was monitored.
+    model : backprop.io.Model
+    X : array-like of shape (n, d), or Rows
+        Raw inputs; the model's preprocessor turns them into network inputs (a `Rows`,
+        a memory-mapped test set, chunk by chunk).
+    y : array-like of shape (n,) or (n, k)
+        Class indices 0..c-1 (as in `Dataset`) for a classifier; targets for a regressor.
+    baseline_mean : array-like of shape () or (k,), optional
+        Regression only: the constant the mean predictor predicts. Pass the mean of the
+        *training* targets for an honest baseline; by default the mean of ``y`` itself is
+        used (the best constant in hindsight, slightly optimistic).
+
+    Returns
+    -------
+    metrics : dict
+        Classification: ``{"accuracy", "loss"}`` (mean cross-entropy). Regression:
+        ``{"rmse", "loss", "baseline_rmse"}`` where loss is the half mean squared error
+        and baseline_rmse the RMSE of always predicting ``baseline_mean``.
     """
-    return _MONITOR_WORDS.get(column, f"best {column}")
+    net = model.net
+    # Chunk by chunk for a `Rows` (a memory-mapped test set): outputs (n, c) only in memory.
+    out = model.forward(X)  # finite, or ModelOutputError (NaN scores: a broken model)
+    if model.is_binary:  # class indices 0/1 -> the one-output indicator it was trained on
+        y = np.asarray(y).reshape(-1, 1)
+    yy = net.check_y(y, out.shape[0])
+    if model.is_classifier:
+        hit = (out > 0) == yy if model.is_binary else out.argmax(axis=1) == yy
+        loss, _ = LOSSES[net.loss](out, yy)
+        return {"accuracy": float(np.mean(hit)), "loss": float(loss)}
+    y64 = yy.astype(np.float64)
+    resid = out.astype(np.float64) - y64
+    mse = float(np.mean(resid**2))
+    constant = y64.mean(axis=0) if baseline_mean is None else np.asarray(baseline_mean, float)
+    base = float(np.sqrt(np.mean((y64 - constant) ** 2)))
+    loss = 0.5 * float(np.sum(resid**2)) / len(y64)
+    return {"rmse": math.sqrt(mse), "loss": loss, "baseline_rmse": base}
+
+
+def test_scores(model: Model, dataset: Dataset, y_test: ArrayLike) -> dict[str, float]:
+    """`evaluate` on the dataset's test part, a regressor's baseline being the mean of the
+    *training* targets (the honest constant: the test targets are not known in advance).
+
+    Parameters
+    ----------
+    model : backprop.io.Model
+    dataset : Dataset
+    y_test : array-like of shape (n_test,) or (n_test, k)
+        The test targets in the model's encoding (class indices of ``model.classes``).
+    """
+    baseline = None if model.is_classifier else np.mean(dataset.y_train, 0, dtype=np.float64)
+    return evaluate(model, dataset.X_test, y_test, baseline_mean=baseline)
 
 
 def best_epoch_record(result: TrainResult) -> dict[str, Any]:
@@ -140,7 +174,7 @@ def run_metrics(
     result : TrainResult
     config : TrainConfig
     test_metrics : mapping
-        `backprop.training.evaluate` on the test part: ``accuracy`` and ``loss``
+        `evaluate` on the test part: ``accuracy`` and ``loss``
         (classification) or ``rmse``, ``loss`` and ``baseline_rmse`` (regression).
 
     Returns
@@ -173,49 +207,8 @@ def run_metrics(
     return metrics
 
 
-def write_history_csv(history: History, path: _PathLike, *, best_epoch: int | None) -> Path:
-    """Write ``history.csv``: one row per epoch, plus a ``best`` column when given.
-
-    Columns ``epoch,train_loss,val_loss,val_<metric>,lr,seconds`` and, with
-    ``best_epoch``, ``best`` (1 on that epoch's row, 0 elsewhere). Floats are written
-    with ``repr`` so they read back exactly. The file is replaced atomically.
-
-    Parameters
-    ----------
-    history : backprop.training.History
-    path : str or path-like
-    best_epoch : int or None
-        The run's best epoch (``TrainResult.best_epoch``); None writes no ``best`` column.
-
-    Returns
-    -------
-    path : Path
-
-    Raises
-    ------
-    ValueError
-        If ``best_epoch`` is not an epoch of the history.
-    """
-    epochs = [log.epoch for log in history]
-    if best_epoch is not None and epochs.count(best_epoch) != 1:
-        raise ValueError(f"best_epoch {best_epoch} is not an epoch of the history")
-    columns = history.COLUMNS
-    header = [c if c != "val_metric" else f"val_{history.metric_name}" for c in columns]
-    if best_epoch is not None:
-        header.append("best")
-    lines = [",".join(header)]
-    for log in history:
-        row = [repr(getattr(log, c)) for c in columns]
-        if best_epoch is not None:
-            row.append("1" if log.epoch == best_epoch else "0")
-        lines.append(",".join(row))
-    return atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
-
-
 def _class_names(dataset: Dataset) -> list[str]:
     """Display names of the dataset's classes (Fashion-MNIST's indices become words)."""
-    from backprop.data import FASHION_MNIST_CLASS_NAMES
-
     assert dataset.classes is not None  # classification sets always have classes
     names = [str(c) for c in dataset.classes]
     if dataset.name == "fashion-mnist" and len(names) == len(FASHION_MNIST_CLASS_NAMES):
@@ -251,8 +244,6 @@ def learned_first_layer(model: Model, config: TrainConfig) -> np.ndarray:
     -------
     ndarray of shape (d, m)
     """
-    from backprop.network import MLP
-
     net = model.net
     start = MLP(net.layer_sizes, net.activation, net.loss, dtype=net.dtype, seed=config.seed)
     return np.asarray(net.params["W1"], np.float64) - start.params["W1"]
@@ -266,7 +257,7 @@ def _plots(
     config: TrainConfig,
 ) -> list[tuple[str, Callable[[Path], Path]]]:
     """The optional plots of a run: (file name, function writing that file)."""
-    from backprop import plots
+    from backprop import plots  # here: matplotlib costs start-up time a run may not draw
 
     todo: list[tuple[str, Callable[[Path], Path]]] = [
         (
@@ -316,10 +307,10 @@ def write_results(
     """Write a training run's result files into ``out_dir``.
 
     In this order: ``model.safetensors``, ``metrics.json`` (see `run_metrics`),
-    ``history.csv`` (see `write_history_csv`), then the plots: ``loss.png`` with the best
-    epoch starred; for classification ``confusion.png`` (test split); for image data also
-    ``weights.png`` (first-layer weights) and ``mistakes.png``. Each file is written to a
-    temporary name and renamed into place. A plot that fails is skipped with a
+    ``history.csv`` (`backprop.callbacks.History.to_csv`), then the plots: ``loss.png``
+    with the best epoch starred; for classification ``confusion.png`` (test split); for
+    image data also ``weights.png`` (first-layer weights) and ``mistakes.png``. Each file
+    is written to a temporary name and renamed into place. A plot that fails is skipped with a
     `ResultWarning` naming it; the files before it stand.
 
     Parameters
@@ -327,7 +318,7 @@ def write_results(
     out_dir : str or path-like
         Created if missing. Files of these names in it are replaced.
     model : backprop.io.Model
-        The trained model (as `backprop.training.train` returns it).
+        The trained model (as `backprop.run.train` returns it).
     result : TrainResult
         Its history, best epoch and timings.
     dataset : Dataset
@@ -335,7 +326,7 @@ def write_results(
     config : TrainConfig
         The run's configuration (recorded in ``metrics.json``).
     test_metrics : mapping, optional
-        The model's scores on the test part; by default `backprop.training.evaluate` on
+        The model's scores on the test part; by default `evaluate` on
         ``dataset.X_test``, with the training targets' mean as the regression baseline.
 
     Returns
@@ -351,19 +342,14 @@ def write_results(
     OSError
         If the model, ``metrics.json`` or ``history.csv`` cannot be written.
     """
-    from backprop.io import save
-
     out = Path(out_dir)
     if dataset.task == "classification":
         _check_same_classes(model, dataset)
     best = best_epoch_record(result)
     if test_metrics is None:
-        from backprop.training import evaluate
-
         # The model's outputs are the dataset's classes (checked above), so the dataset's
         # class indices are the model's targets as they stand.
-        baseline = None if model.net.is_classifier else np.mean(dataset.y_train, 0, dtype=float)
-        test_metrics = evaluate(model, dataset.X_test, dataset.y_test, baseline_mean=baseline)
+        test_metrics = test_scores(model, dataset, dataset.y_test)
     metrics = run_metrics(dataset, result, config=config, test_metrics=test_metrics)
     if best["best_epoch"] not in [log.epoch for log in result.history]:
         raise ValueError(f"best_epoch {best['best_epoch']} is not an epoch of the history")
@@ -371,9 +357,7 @@ def write_results(
     written = [save(out / "model.safetensors", model)]
     text = json.dumps(metrics, indent=2) + "\n"
     written.append(atomic_write_bytes(out / METRICS_FILE, text.encode("utf-8")))
-    written.append(
-        write_history_csv(result.history, out / "history.csv", best_epoch=best["best_epoch"])
-    )
+    written.append(result.history.to_csv(out / "history.csv", best_epoch=best["best_epoch"]))
     for name, draw in _plots(model, result, dataset, best, config):
         try:
             with atomic_path(out / name) as tmp:

@@ -39,7 +39,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import safetensors
@@ -48,7 +48,8 @@ import scipy.sparse as sp
 
 from backprop._fileutil import atomic_write_bytes
 from backprop.augment import Augmenter
-from backprop.callbacks import Callback, EarlyStopping, EpochLog, History
+from backprop.callbacks import Callback, EpochLog, History, TrainerState, TrainResult
+from backprop.config import TrainConfig
 from backprop.constraints import MaxNorm
 from backprop.data.rows import Rows, as_rows
 from backprop.distributed import LOCAL, Communicator, shard
@@ -59,58 +60,23 @@ from backprop.optim import Optimizer
 from backprop.threads import choose_threads
 from backprop.threads import limit as limit_threads
 
-if TYPE_CHECKING:
-    from backprop.io import Model
-
 __all__ = [
     "Checkpoint",
     "CheckpointError",
-    "TrainResult",
+    "LoadedCheckpoint",
     "Trainer",
     "TrainingDiverged",
     "load_checkpoint",
+    "read_checkpoint_meta",
     "save_checkpoint",
 ]
 
-CHECKPOINT_VERSION = 2
+# 3: callback states keyed by `Callback.state_name`, not by position in the list.
+CHECKPOINT_VERSION = 3
 
 #: ``penalty(grads, batch_weight) -> extra loss``: adds a regulariser's gradient to
 #: ``grads`` in place and returns its value (scikit-learn's ``alpha`` term).
 Penalty = Callable[[dict[str, np.ndarray], float], float]
-
-
-@dataclass
-class TrainResult:
-    """Summary of a `Trainer.fit` run.
-
-    Attributes
-    ----------
-    history : History
-    best_epoch : int
-        The epoch with the best monitored value (``monitor``); the last epoch when
-        nothing is monitored (no validation data).
-    epochs_run : int
-        Epochs finished, resumed ones included.
-    stopped_early : bool
-        Stopped by early stopping or by a callback before the last epoch.
-    train_seconds : float
-        Sum of the epochs' wall times (validation included).
-    diverged : bool
-        True only on the ``result`` of a `TrainingDiverged` exception.
-    monitor : str or None
-        The `EpochLog` field that chose ``best_epoch`` (``"val_loss"``); None if none.
-    kept : {"best", "last"}
-        Which weights the network holds at the end: the best epoch's or the last one's.
-    """
-
-    history: History
-    best_epoch: int
-    epochs_run: int
-    stopped_early: bool
-    train_seconds: float
-    diverged: bool = False
-    monitor: str | None = None
-    kept: str = "last"
 
 
 class TrainingDiverged(ValueError):
@@ -124,8 +90,8 @@ class TrainingDiverged(ValueError):
         The epoch (1-based) in which it happened.
     result : TrainResult
         History up to the last finished epoch, with ``diverged=True``.
-    model : backprop.io.Model or None
-        Set by `backprop.training.train`: the model with the last good weights.
+    model : object or None
+        Set by `backprop.run.train`: the `backprop.io.Model` with the last good weights.
     """
 
     def __init__(self, message: str, *, lr: float, epoch: int, result: TrainResult) -> None:
@@ -133,7 +99,7 @@ class TrainingDiverged(ValueError):
         self.lr = lr
         self.epoch = epoch
         self.result = result
-        self.model: Model | None = None
+        self.model: Any = None
 
 
 class CheckpointError(ValueError):
@@ -612,9 +578,7 @@ class Trainer:
         """
         self.callbacks = list(callbacks)
         if resume_from is not None:
-            saver = next((cb for cb in self.callbacks if isinstance(cb, Checkpoint)), None)
-            self._restore(load_checkpoint(resume_from), {} if saver is None else saver.meta)
-        early = next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+            self._restore(load_checkpoint(resume_from))
         for k, p in self.net.params.items():
             np.copyto(self._good[k], p)
         for cb in self.callbacks:
@@ -652,7 +616,7 @@ class Trainer:
                         self.stop_training = True
                 if self.comm.size > 1:  # a callback on one rank stops them all
                     self.stop_training = self.comm.any(self.stop_training, "the stop flag")
-        result = self._result(diverged=False, epochs=epochs, early=early)
+        result = self._result(diverged=False, epochs=epochs)
         for cb in self.callbacks:
             cb.on_train_end(self, result)
         return result
@@ -667,14 +631,14 @@ class Trainer:
         finally:
             self.net.fused, self.optimizer.fused = saved
 
-    def _result(self, *, diverged: bool, epochs: int, early: EarlyStopping | None) -> TrainResult:
-        best = self.epoch
-        monitor = None
-        kept = "last"
-        if early is not None and early.best_epoch > 0:
-            best, monitor = early.best_epoch, early.monitor
-            if early.restore_best and not diverged:
-                kept = "best"
+    def _result(self, *, diverged: bool, epochs: int) -> TrainResult:
+        # The best epoch is the first callback's that chooses one (early stopping); else
+        # the last epoch, whose weights the network holds.
+        chosen = next((b for cb in self.callbacks if (b := cb.best_choice()) is not None), None)
+        best, monitor, kept = self.epoch, None, "last"
+        if chosen is not None:
+            best, monitor = chosen.epoch, chosen.monitor
+            kept = "best" if chosen.restored and not diverged else "last"
         return TrainResult(
             history=self.history,
             best_epoch=best,
@@ -691,8 +655,7 @@ class Trainer:
         for k, p in self.net.params.items():
             np.copyto(p, self._good[k])
         epoch = self.epoch + 1
-        early = next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
-        result = self._result(diverged=True, epochs=epoch, early=early)
+        result = self._result(diverged=True, epochs=epoch)
         where = f"the end of epoch {epoch - 1}" if epoch > 1 else "the start of training"
         lr = self._lr
         return TrainingDiverged(
@@ -705,7 +668,7 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ checkpoints
-    def _restore(self, ck: _Checkpoint, meta: Mapping[str, Any]) -> None:
+    def _restore(self, ck: LoadedCheckpoint) -> None:
         """Load a checkpoint into a fresh trainer; refuse one from a different run.
 
         Every field is checked in the type the trainer uses it in before anything is
@@ -715,17 +678,11 @@ class Trainer:
         states. A problem is a `CheckpointError` naming the field.
         """
         saved = ck.meta
-        mine, theirs = dict(meta), saved.get("run", {})
-        if not isinstance(theirs, dict):
+        run = saved.get("run", {})
+        if not isinstance(run, dict):
             raise CheckpointError("checkpoint field 'run' is not a JSON object")
-        if mine != theirs:
-            a, b = mine.get("config", mine), theirs.get("config", theirs)
-            if not isinstance(a, dict) or not isinstance(b, dict):
-                raise CheckpointError("checkpoint was written with a different config")
-            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            raise CheckpointError(
-                f"checkpoint was written with a different config ({', '.join(diff)} differ)"
-            )
+        for cb in self.callbacks:  # the `Checkpoint` callback refuses another run's file
+            cb.on_resume(run)
         if saved.get("layer_sizes") != list(self.net.layer_sizes):
             raise CheckpointError(
                 f"checkpoint is for layer sizes {saved.get('layer_sizes')!r}, "
@@ -752,11 +709,9 @@ class Trainer:
             )
         if not isinstance(saved.get("stop"), bool):
             raise CheckpointError(f"checkpoint field 'stop' is {saved.get('stop')!r}, not a bool")
-        states = saved.get("callbacks", [])
-        if not isinstance(states, list) or not all(
-            s is None or isinstance(s, dict) for s in states
-        ):
-            raise CheckpointError("checkpoint field 'callbacks' is not a list of JSON objects")
+        states = saved.get("callbacks", {})
+        if not isinstance(states, dict) or not all(isinstance(s, dict) for s in states.values()):
+            raise CheckpointError("checkpoint field 'callbacks' is not a JSON object of objects")
         scratch = type(self.rng.bit_generator)()
         try:  # on a scratch generator first: a bad state leaves self.rng untouched
             scratch.state = saved["rng"]
@@ -768,11 +723,12 @@ class Trainer:
             self.optimizer.load_state_dict(
                 {k[4:]: v for k, v in ck.tensors.items() if k.startswith("opt.")}
             )
-            for i, cb in enumerate(self.callbacks):
-                if i < len(states) and states[i] is not None:
-                    prefix = f"cb{i}."
+            for cb in self.callbacks:
+                name = cb.state_name()
+                if name in states:
+                    prefix = f"cb.{name}."
                     cb.set_state(
-                        states[i],
+                        states[name],
                         {
                             k[len(prefix) :]: v
                             for k, v in ck.tensors.items()
@@ -812,21 +768,35 @@ class Checkpoint(Callback):
         self.path = Path(path)
         self.meta = dict(meta or {})
 
-    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: Trainer) -> bool | None:
+    def on_epoch_end(self, epoch: int, log: EpochLog, trainer: TrainerState) -> bool | None:
         if trainer.comm.is_root:  # every rank holds the same state; rank 0 writes it
             save_checkpoint(self.path, trainer, self.meta)
         return None
 
+    def on_resume(self, run: Mapping[str, Any]) -> None:
+        """Refuse a checkpoint written by a run with other ``meta`` (another config)."""
+        mine, theirs = self.meta, dict(run)
+        if mine == theirs:
+            return
+        a, b = mine.get("config", mine), theirs.get("config", theirs)
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            raise CheckpointError("checkpoint was written with a different config")
+        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        raise CheckpointError(
+            f"checkpoint was written with a different config ({', '.join(diff)} differ)"
+        )
+
 
 def save_checkpoint(
-    path: str | os.PathLike[str], trainer: Trainer, meta: Mapping[str, Any] | None = None
+    path: str | os.PathLike[str], trainer: TrainerState, meta: Mapping[str, Any] | None = None
 ) -> Path:
     """Write a checkpoint of ``trainer`` (safetensors, atomic).
 
     Tensors: ``param.<name>`` (weights), ``opt.<key>`` (optimiser state, step count
-    included), ``cb<i>.<name>`` (callback state, e.g. the best weights). Metadata (JSON
-    under ``"backprop_checkpoint"``): version, ``run`` (``meta``: the config), layer
-    sizes, epoch, stop flag, shuffling RNG state, history, callback states.
+    included), ``cb.<callback>.<name>`` (callback state under `Callback.state_name`, e.g.
+    the best weights). Metadata (JSON under ``"backprop_checkpoint"``): version, ``run``
+    (``meta``: the config), layer sizes, epoch, stop flag, shuffling RNG state, history,
+    callback states by name.
 
     Parameters
     ----------
@@ -845,12 +815,19 @@ def save_checkpoint(
         tensors[f"param.{k}"] = np.ascontiguousarray(p)
     for k, v in trainer.optimizer.state_dict().items():
         tensors[f"opt.{k}"] = np.array(v, order="C")  # 0-d stays 0-d
-    states: list[dict[str, Any] | None] = []
-    for i, cb in enumerate(trainer.callbacks):
+    states: dict[str, dict[str, Any]] = {}
+    for cb in trainer.callbacks:
         state = cb.get_state()
-        states.append(None if state is None else state[0])
-        for k, v in ({} if state is None else state[1]).items():
-            tensors[f"cb{i}.{k}"] = np.ascontiguousarray(v)
+        if state is None:
+            continue
+        name = cb.state_name()
+        if name in states:
+            raise ValueError(
+                f"two callbacks keep their state under {name!r}: give one another state_name()"
+            )
+        states[name] = state[0]
+        for k, v in state[1].items():
+            tensors[f"cb.{name}.{k}"] = np.ascontiguousarray(v)
     doc = {
         "version": CHECKPOINT_VERSION,
         "run": dict(meta or {}),
@@ -868,30 +845,31 @@ def save_checkpoint(
 
 
 @dataclass
-class _Checkpoint:
+class LoadedCheckpoint:
+    """A checkpoint read back: its metadata (`save_checkpoint`'s document) and tensors."""
+
     meta: dict[str, Any]
     tensors: dict[str, np.ndarray]
 
     @property
-    def config(self) -> Any:
-        """The `TrainConfig` of the run (checkpoints written by `backprop.train`)."""
-        from backprop.training import TrainConfig
-
+    def config(self) -> TrainConfig:
+        """The `TrainConfig` of the run (checkpoints written by `backprop.run.train`)."""
         return TrainConfig.from_dict(self.meta["run"]["config"])
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> _Checkpoint:
-    """Read a checkpoint written by `save_checkpoint`.
+def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of a checkpoint written by `save_checkpoint`, without its tensors.
 
     Returns
     -------
-    checkpoint
-        With ``.meta``, ``.tensors`` and ``.config``.
+    meta : dict
+        ``version``, ``run``, ``layer_sizes``, ``epoch``, ``stop``, ``rng``, ``history``,
+        ``callbacks`` as `save_checkpoint` wrote them (unchecked beyond the version).
 
     Raises
     ------
     CheckpointError
-        If the file is missing or not a checkpoint.
+        If the file is missing, unreadable, not a checkpoint or of another version.
     """
     path = Path(path)
     if not path.is_file():
@@ -899,18 +877,39 @@ def load_checkpoint(path: str | os.PathLike[str]) -> _Checkpoint:
     try:
         with safetensors.safe_open(str(path), framework="numpy") as f:
             raw = (f.metadata() or {}).get("backprop_checkpoint")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
         if raw is None:
             raise CheckpointError(f"{path}: not a backprop checkpoint (no checkpoint metadata)")
         meta = json.loads(raw)
-        if not isinstance(meta, dict):
-            raise CheckpointError(f"{path}: checkpoint metadata is not a JSON object")
-        if meta.get("version") != CHECKPOINT_VERSION:
-            raise CheckpointError(
-                f"{path}: checkpoint version {meta.get('version')!r} is not supported"
-            )
     except CheckpointError:
         raise
     except Exception as exc:  # safetensors raises its own types for corrupt files
         raise CheckpointError(f"{path}: not a readable checkpoint: {exc}") from None
-    return _Checkpoint(meta, tensors)
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: checkpoint metadata is not a JSON object")
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {meta.get('version')!r} is not supported"
+        )
+    return meta
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
+    """Read a checkpoint written by `save_checkpoint`: `read_checkpoint_meta`, then tensors.
+
+    Returns
+    -------
+    LoadedCheckpoint
+        With ``.meta``, ``.tensors`` and ``.config``.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing or not a checkpoint.
+    """
+    meta = read_checkpoint_meta(path)
+    try:
+        with safetensors.safe_open(str(path), framework="numpy") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own types for corrupt files
+        raise CheckpointError(f"{path}: not a readable checkpoint: {exc}") from None
+    return LoadedCheckpoint(meta, tensors)
