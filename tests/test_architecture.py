@@ -309,14 +309,11 @@ def _is_own(value: ast.expr, classes: set[str]) -> bool:
     """
     if isinstance(value, ast.Name):
         return value.id in ("self", "cls") or value.id in classes
-    return (
-        isinstance(value, ast.Call)
-        and isinstance(value.func, ast.Name)
-        and (
-            value.func.id == "super"
-            or (value.func.id == "type" and _is_own(value.args[0], set()) if value.args else False)
-        )
-    )
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)):
+        return False
+    if value.func.id == "super":
+        return True
+    return value.func.id == "type" and len(value.args) == 1 and _is_own(value.args[0], set())
 
 
 def private_uses(root: Path, package: str) -> list[tuple[str, int, str]]:
@@ -324,7 +321,7 @@ def private_uses(root: Path, package: str) -> list[tuple[str, int, str]]:
 
     ``from m import _x`` where ``m`` is another module (a private *module* such as
     ``backprop._memory`` is fine to import, and its public names), and ``obj._x`` on an
-    object that is not ``self``/``cls``/``super()``, except `STDLIB_PRIVATE`.
+    object that is not its own (`_is_own`), except the standard library's allowed ones.
     """
     modules = modules_of(root, package)
     out: list[tuple[str, int, str]] = []
@@ -521,6 +518,7 @@ def test_checker_flags_private_names(tmp_path: Path) -> None:
         "import sys\nfrom pkg.b import _x, y\nfrom pkg import _mem\nfrom pkg._mem import z\n"
         "class A:\n    def f(self, other):\n"
         "        return self._p, super()._q, other._r, sys._getframe(0), sys._other\n"
+        "    def g(self):\n        return type(self)._p is A._p\n"
     )
     root = _package(tmp_path, {"a": a, "b": "_x = y = 1\n", "_mem": "z = 1\n"})
     assert [(m, expr) for m, _, expr in private_uses(root, "pkg")] == [
