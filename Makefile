@@ -29,6 +29,9 @@ lint: $(TSTAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+# The layer contracts (pyproject.toml). No cache: it would sit unignored in the repository
+# root, and the import graph takes a fraction of a second to build.
+	$(BIN)/lint-imports --no-logo --no-cache
 
 test: lint
 	$(BIN)/python -m pytest -n 2

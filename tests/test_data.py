@@ -72,7 +72,7 @@ def make_idx_dir(
         (np.arange(n_test) % (max_label + 1)).astype(np.uint8),
     )
     ext = ".gz" if gz else ""
-    for stem, a in zip(formats._IDX_FILES.values(), arrays, strict=True):
+    for stem, a in zip(formats.IDX_FILES.values(), arrays, strict=True):
         write(d / (stem + ext), idx_bytes(a), gz)
     return arrays
 
@@ -425,7 +425,7 @@ def test_nan_found_across_chunks(monkeypatch):
     X[7, 2] = np.nan
     X[9, 0] = np.inf
     with pytest.raises(DataError, match=r"2 NaN/inf values \(first at row 7, column 2"):
-        preprocess._check_finite(X, "inputs", "src")
+        preprocess.check_finite(X, "inputs", "src")
 
 
 def test_one_class_only(tmp_path):

@@ -27,16 +27,16 @@ from typing import Any
 import numpy as np
 
 from backprop.data.formats import (
-    _IDX_FILES,
+    IDX_FILES,
     DataError,
-    _find_idx_files,
+    find_idx_files,
     load_idx_pair,
     read_csv,
     read_npy,
     read_npz,
     require_real,
 )
-from backprop.data.preprocess import LabelEncoder, _check_finite, train_val_split
+from backprop.data.preprocess import LabelEncoder, check_finite, train_val_split
 from backprop.data.rows import Rows, mapping_of
 
 __all__ = [
@@ -237,8 +237,8 @@ def _finish(
             )
         if X.shape[1] == 0:
             raise DataError(f"{source}: {part} inputs have zero columns")
-        _check_finite(X, f"{part} inputs", source)
-        _check_finite(y, f"{part} targets", source)
+        check_finite(X, f"{part} inputs", source)
+        check_finite(y, f"{part} targets", source)
     if len(X_train) == 0:
         raise DataError(f"{source}: zero rows of training data")
     if X_test is not None and X_test.shape[1] != X_train.shape[1]:
@@ -349,13 +349,13 @@ def _idx_loader(apt_package: str | None = None, *, mirror_symmetric: bool) -> Lo
                 return ds
         notes = []
         for d in dirs:
-            present = _find_idx_files(d)
+            present = find_idx_files(d)
             if present:
-                missing = sorted(set(_IDX_FILES) - set(present))
+                missing = sorted(set(IDX_FILES) - set(present))
                 notes.append(f"{d} (has some files, missing {', '.join(missing)})")
             else:
                 notes.append(f"{d} ({'no IDX files' if d.is_dir() else 'does not exist'})")
-        files = ", ".join(f"{stem}.gz" for stem in _IDX_FILES.values())
+        files = ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
         apt = f"install it with `sudo apt-get install {apt_package}`, or " if apt_package else ""
         raise DataError(
             f"dataset {name!r} not found; looked in: {'; '.join(notes)}. To get it, "
@@ -392,7 +392,7 @@ def _load_idx_dir(
     directory: Path, name: str, *, require_test: bool, max_label: int | None = None, **kw: Any
 ) -> Dataset | None:
     """Load a directory of IDX files; None when the training pair is not there."""
-    found = _find_idx_files(directory)
+    found = find_idx_files(directory)
     if "train_images" not in found or "train_labels" not in found:
         return None
     if require_test and ("test_images" not in found or "test_labels" not in found):
@@ -436,7 +436,7 @@ def _load_dir(path: Path, **kw: Any) -> Dataset:
     if ds is None:
         raise DataError(
             f"{path}: directory holds no IDX training files (expected "
-            f"{_IDX_FILES['train_images']}[.gz] and {_IDX_FILES['train_labels']}[.gz])"
+            f"{IDX_FILES['train_images']}[.gz] and {IDX_FILES['train_labels']}[.gz])"
         )
     return ds
 

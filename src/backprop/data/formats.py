@@ -28,9 +28,11 @@ from numpy.typing import DTypeLike
 from backprop._memory import check_fits
 
 __all__ = [
+    "IDX_FILES",
     "INDEX_COLUMNS",
     "LABEL_COLUMNS",
     "DataError",
+    "find_idx_files",
     "is_index_column",
     "load_idx_pair",
     "printable",
@@ -55,9 +57,9 @@ _IDX_IMAGES_MAGIC = 2051  # 0x00000803: uint8, 3 dimensions (n, rows, cols)
 _IDX_LABELS_MAGIC = 2049  # 0x00000801: uint8, 1 dimension (n,)
 _GZIP_MAGIC = b"\x1f\x8b"
 
-# The four IDX files of (Fashion-)MNIST, by role; each may be raw or .gz, and the original
-# MNIST site also used a dot before "idx".
-_IDX_FILES = {
+#: The four IDX files of (Fashion-)MNIST, by role; each may be raw or .gz, and the original
+#: MNIST site also used a dot before "idx".
+IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte",
@@ -293,10 +295,10 @@ def load_idx_pair(
     return images, labels
 
 
-def _find_idx_files(directory: Path) -> dict[str, Path]:
+def find_idx_files(directory: Path) -> dict[str, Path]:
     """The IDX files present in ``directory``, by role (train_images, ..., test_labels)."""
     found: dict[str, Path] = {}
-    for role, stem in _IDX_FILES.items():
+    for role, stem in IDX_FILES.items():
         dotted = stem.replace("-idx", ".idx")
         for name in (stem + ".gz", stem, dotted + ".gz", dotted):
             if (directory / name).is_file():

@@ -26,6 +26,7 @@ from backprop.data.rows import Rows, as_rows
 __all__ = [
     "LabelEncoder",
     "Preprocessor",
+    "check_finite",
     "train_val_split",
 ]
 
@@ -34,7 +35,7 @@ __all__ = [
 _MIN_SCALE = 1e-8
 
 
-def _check_finite(a: np.ndarray | Rows, what: str, source: str | None = None) -> None:
+def check_finite(a: np.ndarray | Rows, what: str, source: str | None = None) -> None:
     """Raise DataError if ``a`` has NaN/inf, naming the count and the first row/column."""
     if not np.issubdtype(a.dtype, np.floating):
         return
@@ -379,7 +380,7 @@ class Preprocessor:
         for _, raw in as_rows(X).chunks():
             chunk = np.asarray(raw, dtype=np.float64)
             if not np.isfinite(chunk).all():
-                _check_finite(X, "training inputs")  # the message: count, first row/column
+                check_finite(X, "training inputs")  # the message: count, first row/column
             n_b = len(chunk)
             mean_b = chunk.mean(axis=0)
             delta = mean_b - mean
@@ -447,7 +448,7 @@ class Preprocessor:
         out = np.empty((n, d), dtype=dt)
         for rows, chunk in as_rows(A).chunks():
             out[rows] = chunk  # cast chunk by chunk: a memory map is read once
-        _check_finite(out, "input")
+        check_finite(out, "input")
         if warn:
             self._warn_if_out_of_range(out)
         return self.apply(out, out)

@@ -24,15 +24,15 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import DTypeLike
 
-if TYPE_CHECKING:
-    from backprop.data.preprocess import Preprocessor
+from backprop._memory import check_fits
+from backprop.data.formats import DataError
 
-__all__ = ["RELEASE_BYTES", "Rows", "as_rows", "mapping_of"]
+__all__ = ["RELEASE_BYTES", "BatchTransform", "Rows", "as_rows", "mapping_of"]
 
 #: Bytes of a memory map a `Rows` may have touched before it drops the mapping's pages.
 RELEASE_BYTES = 64 << 20
@@ -45,6 +45,18 @@ _FAULT_AROUND = 64 << 10
 # statistics pass holds three), small beside the 500 MB budget, big enough that the
 # per-chunk work (a madvise, a Python step) is negligible.
 CHUNK_ELEMENTS = 2_000_000
+
+
+class BatchTransform(Protocol):
+    """What a `Rows` needs of a `backprop.data.Preprocessor`: its `apply`.
+
+    A protocol here, not the class, so that rows.py sits below preprocess.py (which
+    builds on `Rows`) and the two do not import each other.
+    """
+
+    def apply(self, raw: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Transform the raw batch ``raw`` into ``out`` (may be ``raw``) and return it."""
+        ...
 
 
 def mapping_of(a: np.ndarray) -> mmap.mmap | None:
@@ -73,7 +85,7 @@ class Rows:
         Raw inputs, any real dtype; may be a read-only memory map (never copied whole).
     index : ndarray of shape (n,) of int, optional
         The rows of ``base`` this holds, in this order. Default: all of them.
-    pre : Preprocessor, optional
+    pre : Preprocessor (any `BatchTransform`), optional
         Applied to every gathered batch (`Preprocessor.apply`): the values come out as
         ``Preprocessor.transform`` would give them, element for element.
     dtype : dtype, optional
@@ -94,7 +106,7 @@ class Rows:
         base: np.ndarray,
         index: np.ndarray | None = None,
         *,
-        pre: Preprocessor | None = None,
+        pre: BatchTransform | None = None,
         dtype: DTypeLike | None = None,
     ) -> None:
         if base.ndim != 2:
@@ -136,7 +148,7 @@ class Rows:
         idx = np.asarray(idx, dtype=np.intp)
         return self._with(idx if self.index is None else self.index[idx])
 
-    def preprocessed(self, pre: Preprocessor | None, dtype: DTypeLike) -> Rows:
+    def preprocessed(self, pre: BatchTransform | None, dtype: DTypeLike) -> Rows:
         """The same rows, coming out through ``pre`` in ``dtype`` (the network's inputs)."""
         return self._with(self.index, pre=pre, dtype=dtype)
 
@@ -156,9 +168,6 @@ class Rows:
 
     def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         """All rows in memory, after checking they fit (a one-line error if not)."""
-        from backprop._memory import check_fits
-        from backprop.data.formats import DataError
-
         check_fits(self.nbytes, f"{self!r}: materialising every row", DataError)
         out = np.empty(self.shape, self.dtype)
         for rows, chunk in self.chunks():
