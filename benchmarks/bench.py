@@ -17,7 +17,7 @@ one thread count it measures
   another process, and the 784-512-10 step under that load (issue 12).
 
 The header gives the load average at the start and end, with a warning when the machine
-was busy (`busy_warning`).
+was busy (`timing.busy_warning`).
 
 Contenders of one configuration run interleaved, round after round, so that a noisy
 machine slows all of them alike; the report gives medians over rounds and, for ratios,
