@@ -306,7 +306,9 @@ class Contender:
     slow: bool = False
 
 
-#: The training grid's contenders, in the order they are built and first run.
+#: The training grid's contenders, in the order they are built and first run. A new entry
+#: is timed in every configuration and recorded in results.json (``times``, ``seconds``,
+#: ``samples_per_s``); the ratios, table and chart name the contenders they compare.
 CONTENDERS: dict[str, Contender] = {
     "gemm_floor": Contender(lambda s, _: gemm_floor(s.X, s.H, s.B), per_optimiser=False),
     "backprop": Contender(lambda s, opt: engine_epoch(s.X, s.y, s.H, s.B, opt)),
