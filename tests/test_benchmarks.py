@@ -22,23 +22,25 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
 
 
-def _load_bench():
+def _load_bench(module: str):
+    """``module``, one of the benchmark's modules: benchmarks/bench.py is loaded by path (it
+    puts benchmarks/ on sys.path and imports them)."""
     spec = importlib.util.spec_from_file_location("bench", BENCH)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module(module)
 
 
 def test_paired_ratio_is_median_of_per_round_ratios():
-    bench = _load_bench()
+    bench = _load_bench("timing")
     times = {"a": [2.0, 4.0, 9.0], "b": [1.0, 1.0, 3.0]}
     # per-round ratios 2, 4, 3 -> median 3 (the ratio of medians would be 4 / 1 = 4)
     assert bench.paired_ratio(times, "a", "b") == 3.0
 
 
 def test_interleave_rotates_order_and_caps_rounds():
-    bench = _load_bench()
+    bench = _load_bench("timing")
     calls = []
 
     def make(name):
@@ -54,7 +56,7 @@ def test_interleave_rotates_order_and_caps_rounds():
 
 
 def test_batch_slices_cover_every_row_once():
-    bench = _load_bench()
+    bench = _load_bench("contenders")
     sl = bench.batch_slices(10, 4)
     assert [(s.start, s.stop) for s in sl] == [(0, 4), (4, 8), (8, 10)]
 
@@ -134,7 +136,7 @@ def test_quick_run_memory_is_measured_in_a_child(quick_run):
     ],
 )
 def test_busy_warning_rule(start, end, threads, busy):
-    warn = _load_bench().busy_warning(start, end, threads)
+    warn = _load_bench("timing").busy_warning(start, end, threads)
     assert (warn is not None) == busy
     if busy:
         assert warn.startswith("WARNING: the machine was busy")
@@ -142,7 +144,7 @@ def test_busy_warning_rule(start, end, threads, busy):
 
 
 def test_spinner_keeps_a_process_running_only_inside():
-    bench = _load_bench()
+    bench = _load_bench("timing")
     with bench.Spinner() as s:
         assert s.proc.poll() is None
     assert s.proc.poll() is not None

@@ -30,7 +30,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     if name in ("MLPClassifier", "MLPRegressor"):
-        from backprop import estimators
+        from backprop import estimators  # here: importing scikit-learn costs start-up time
 
         return getattr(estimators, name)
     raise AttributeError(f"module 'backprop' has no attribute {name!r}")

@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from backprop import kernels
+
 __all__ = [
     "FUSED_LOSSES",
     "LOSSES",
@@ -282,8 +284,6 @@ def softmax_cross_entropy_fused(
     to `softmax_cross_entropy` up to the last bit of ``exp`` and ``log``. Contiguous
     ``scores`` only; the result is written over ``out`` (a copy of ``scores`` if None).
     """
-    from backprop import kernels
-
     n = scores.shape[0]
     dJ_dS = scores.copy() if out is None else out
     if out is not None and out is not scores:
