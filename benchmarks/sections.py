@@ -129,7 +129,7 @@ def inference_section(H: int, n: int, rounds: int, worker: TorchWorker) -> dict[
 
 
 # A program of its own (a fresh process, so its peak RSS is training's alone); its imports
-# of `backprop.training` names follow the modules'.
+# of backprop's names follow the modules'.
 _RSS_CHILD = textwrap.dedent(
     """
     import sys, time, numpy as np
@@ -264,7 +264,7 @@ def _backprop_curve(ds: Any, config: TrainConfig, kernels: str | None) -> list[t
 
 
 def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[str, Any]:
-    """Time to `target` test accuracy on Fashion-MNIST: `backprop.training.train` with its
+    """Time to `target` test accuracy on Fashion-MNIST: `backprop.run.train` with its
     defaults, PyTorch with the same recipe, scikit-learn with the nearest one."""
     from sklearn.exceptions import ConvergenceWarning
 
@@ -309,7 +309,7 @@ def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[
 
 
 def digits_recipe(epochs: int | None, worker: TorchWorker) -> dict[str, float]:
-    """Seconds to train the default recipe on digits: `backprop.training.train` (its BLAS
+    """Seconds to train the default recipe on digits: `backprop.run.train` (its BLAS
     threads chosen by `backprop.threads`), PyTorch with the same recipe (its own thread
     default), scikit-learn Adam for as many epochs (a BLAS-bound engine at BLAS's default)."""
     from sklearn.exceptions import ConvergenceWarning

@@ -613,7 +613,7 @@ and both losses.
 
 The notes stop at the gradient; training takes many small steps against it, each on a
 mini-batch of the data.
-`backprop.training.train` does it with mini-batches, AdamW (Adam with decoupled weight
+`backprop.run.train` does it with mini-batches, AdamW (Adam with decoupled weight
 decay, the default optimiser) and a held-out validation set.
 The data: scikit-learn's 1797 handwritten digits, 8 x 8 pixels, so $d = 64$ and $c = 10$.
 """)

@@ -4,9 +4,15 @@
 - `MLP`: the engine, the notes' delta recursion at any depth.
 - `backprop.gradcheck`: finite-difference checks.
 - `save`, `load`, `Model`: safetensors model files a PyTorch ``nn.Sequential`` can load.
-- `MLPClassifier`, `MLPRegressor`: scikit-learn compatible estimators (imported lazily, so
-  that ``import backprop`` does not pay for importing scikit-learn).
+- `train`, `TrainConfig`, `evaluate`: a whole run on a `backprop.data.Dataset`
+  (`backprop.run`, `backprop.config`, `backprop.report`).
+- `MLPClassifier`, `MLPRegressor`: scikit-learn compatible estimators.
+
+The names of the last two lines are imported on first use, so that ``import backprop``
+does not pay for scikit-learn or the training stack.
 """
+
+import importlib
 
 from backprop import gradcheck, notes
 from backprop._version import __version__
@@ -19,18 +25,29 @@ __all__ = [
     "MLPRegressor",
     "Model",
     "ModelFileError",
+    "TrainConfig",
     "__version__",
+    "evaluate",
     "gradcheck",
     "load",
     "notes",
     "read_metadata",
     "save",
+    "train",
 ]
+
+# name -> the module that defines it, imported on first use (`__getattr__`). The package
+# sits above every module it names here, so these imports close no circle.
+_LAZY = {
+    "MLPClassifier": "backprop.estimators",
+    "MLPRegressor": "backprop.estimators",
+    "TrainConfig": "backprop.config",
+    "evaluate": "backprop.report",
+    "train": "backprop.run",
+}
 
 
 def __getattr__(name: str) -> object:
-    if name in ("MLPClassifier", "MLPRegressor"):
-        from backprop import estimators  # here: importing scikit-learn costs start-up time
-
-        return getattr(estimators, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'backprop' has no attribute {name!r}")

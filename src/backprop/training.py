@@ -157,7 +157,7 @@ def fit(
     if checkpoint is not None:
         around.append(Checkpoint(checkpoint, {"config": config.to_dict()}))
     bar = None
-    if progress_enabled(progress) and comm.is_root:  # last in the list: ranks' lists agree
+    if progress_enabled(progress) and comm.is_root:  # stateless: rank 0 alone may have it
         bar = ProgressBar(epochs, steps_per_epoch, loss_scale=y_scale**2)
     try:
         return trainer.fit(
