@@ -361,6 +361,77 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, patience):
     )
 
 
+class Stateful(Callback):
+    """A callback with checkpointed state: how many epochs it has seen."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def on_epoch_end(self, epoch, log, trainer):
+        self.seen += 1
+
+    def get_state(self):
+        return {"seen": self.seen}, {"trace": np.arange(self.seen, dtype=np.float64)}
+
+    def set_state(self, meta, tensors):
+        assert tensors["trace"].tolist() == list(range(meta["seen"]))
+        self.seen = meta["seen"]
+
+
+def test_callback_state_follows_the_callback_not_its_place_in_the_list(tmp_path):
+    """Checkpoint state is keyed by `state_name`: a resumed run whose callbacks come in
+    another order, with a stateless one added in front (a progress bar on one rank
+    only), still gives each callback its own state and the uninterrupted run's result."""
+    X, y = blobs(200, noise=1.5)
+    Xv, yv = blobs(80, noise=1.5, seed=1)
+    config = cfg(epochs=5, patience=3, optimizer="adam")
+    full = MLP([5, 16, 3], seed=0)
+    r_full = fit(full, X, y, Xv, yv, config=config, progress=False)
+
+    ck = tmp_path / "ck.safetensors"
+    first = Stateful()
+    with pytest.raises(KeyboardInterrupt):
+        fit(MLP([5, 16, 3]), X, y, Xv, yv, config=config, checkpoint=ck,
+            callbacks=[first, Recorder(interrupt_at=2)])  # fmt: skip
+    states = load_checkpoint(ck).meta["callbacks"]
+    assert set(states) == {"EarlyStopping", "Stateful"}
+    # `fit` puts the Checkpoint before the user's callbacks: it saved epoch 2 before
+    # Stateful saw it.
+    assert states["Stateful"] == {"seen": 1}
+
+    again = Stateful()
+    resumed = MLP([5, 16, 3], seed=7)
+    r_res = fit(resumed, X, y, Xv, yv, config=config, checkpoint=ck, resume=True,
+                callbacks=[Recorder(), again])  # fmt: skip
+    assert again.seen == 4  # 1 from the checkpoint, then epochs 3-5
+    for k in full.params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])
+    assert without_seconds(r_res.history) == without_seconds(r_full.history)
+    assert r_res.best_epoch == r_full.best_epoch
+
+
+def test_two_callbacks_with_state_under_one_name_are_refused(tmp_path):
+    X, y = blobs(64)
+    with pytest.raises(ValueError, match="state under 'Stateful'"):
+        fit(MLP([5, 8, 3]), X, y, config=cfg(epochs=1), checkpoint=tmp_path / "ck",
+            callbacks=[Stateful(), Stateful()])  # fmt: skip
+
+
+def test_the_best_epoch_comes_from_the_callback_that_chooses_one():
+    """The trainer asks each callback for a best epoch (`best_choice`), whatever its type."""
+    from backprop.callbacks import Best
+
+    class Third(Callback):
+        def best_choice(self):
+            return Best(3, "train_loss", False)
+
+    X, y = blobs(64)
+    result = fit(MLP([5, 8, 3]), X, y, config=cfg(epochs=5), callbacks=[Third()])
+    assert (result.best_epoch, result.monitor, result.kept) == (3, "train_loss", "last")
+    plain = fit(MLP([5, 8, 3]), X, y, config=cfg(epochs=5))
+    assert (plain.best_epoch, plain.monitor, plain.kept) == (5, None, "last")
+
+
 def test_resume_refuses_a_missing_broken_or_foreign_checkpoint(tmp_path):
     X, y = blobs(64)
     ck = tmp_path / "ck.safetensors"
