@@ -32,8 +32,11 @@ sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower(
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from backprop.network import MLP
-from backprop.config import TrainConfig
 from backprop.training import fit
+try:
+    from backprop.config import TrainConfig
+except ImportError:  # a commit from before backprop.config (issue 23)
+    from backprop.training import TrainConfig
 H, B, opt = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rng = np.random.default_rng(0)
 X = rng.random((60000, 784), dtype=np.float32)
