@@ -214,8 +214,9 @@ def test_warping_in_a_worker_thread_is_bit_identical_to_the_main_thread(tmp_path
     # dropout masks, then batch k + 1's augmentation...), whole runs and resumes alike.
     # Batches whose weights are all 0 take no step (and draw no masks): covered too.
     from backprop.callbacks import Callback
+    from backprop.checkpoint import Checkpoint
     from backprop.optim import make_optimizer
-    from backprop.trainer import Checkpoint, Trainer
+    from backprop.trainer import Trainer
 
     X, y = image_blobs(150)
     sw = np.ones(len(X), np.float32)

@@ -401,10 +401,10 @@ def test_fuzz_model_file_to_info_and_predict(
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A diabetes run interrupted after its first epoch's checkpoint."""
-    from backprop import trainer
+    from backprop import checkpoint
 
     out = tmp_path_factory.mktemp("interrupted") / "run"
-    real, calls = trainer.save_checkpoint, []
+    real, calls = checkpoint.save_checkpoint, []
 
     def save(path: Path, state: Any, meta: Any = None) -> Path:
         if calls:
@@ -412,13 +412,13 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
         calls.append(path)
         return real(path, state, meta)
 
-    trainer.save_checkpoint = save
+    checkpoint.save_checkpoint = save
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             code = cli.main(["train", "--data", "diabetes", "--hidden", "8", "--epochs", "3",
                              "--quiet", "--out", str(out)])  # fmt: skip
     finally:
-        trainer.save_checkpoint = real
+        checkpoint.save_checkpoint = real
     assert code == 130
     assert {p.name for p in out.iterdir()} == {"checkpoint.safetensors", "run.json"}
     return out

@@ -31,8 +31,8 @@ import pytest
 import safetensors.numpy
 
 from backprop import _fileutil, cli
+from backprop.checkpoint import load_checkpoint
 from backprop.config import TrainConfig
-from backprop.trainer import load_checkpoint
 
 SCRIPT = Path(sys.executable).parent / "backprop"
 # One BLAS thread: identical arithmetic in every process, and faster on 2 cores.
@@ -184,7 +184,8 @@ import pathlib, sys, time
 import numpy as np
 from backprop.network import MLP
 from backprop.optim import make_optimizer
-from backprop.trainer import Trainer, save_checkpoint
+from backprop.checkpoint import save_checkpoint
+from backprop.trainer import Trainer
 
 def slow_disk(self, data):
     # The bytes trickle out in ten pieces, so that most kills land in the middle of
@@ -253,18 +254,18 @@ def run(*argv: str | Path) -> tuple[int, str, str]:
 
 def interrupt_after_save(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     """Ctrl-C right after the n-th checkpoint save of the next run (n=0: before any)."""
-    from backprop import trainer
+    from backprop import checkpoint
 
-    real = trainer.save_checkpoint
+    real = checkpoint.save_checkpoint
     calls = []
 
-    def save(path: Path, state: trainer.Trainer, meta: dict | None = None) -> Path:
+    def save(path: Path, state: checkpoint.TrainerState, meta: dict | None = None) -> Path:
         if len(calls) == n:
             raise KeyboardInterrupt
         calls.append(path)
         return real(path, state, meta)
 
-    monkeypatch.setattr(trainer, "save_checkpoint", save)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
 
 
 def assert_one_error_line(err: str, *words: str) -> None:

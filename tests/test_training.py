@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from backprop.callbacks import Callback, EpochLog
+from backprop.checkpoint import CheckpointError, load_checkpoint
 from backprop.config import TrainConfig
 from backprop.data import load_dataset
 from backprop.network import MLP
 from backprop.report import evaluate
 from backprop.run import train
-from backprop.trainer import CheckpointError, Trainer, TrainingDiverged, load_checkpoint
+from backprop.trainer import Trainer, TrainingDiverged
 from backprop.training import fit
 
 

@@ -659,9 +659,9 @@ def _resume_train(args: argparse.Namespace) -> int:
 
 
 def _resume_locked(args: argparse.Namespace, out: Path, where: str) -> int:
+    from backprop.checkpoint import CheckpointError, load_checkpoint
     from backprop.config import TrainConfig
     from backprop.data import load_dataset
-    from backprop.trainer import CheckpointError, load_checkpoint
 
     if (out / "metrics.json").exists():
         raise CLIError(f"{where}: holds a finished run (metrics.json); nothing to resume")

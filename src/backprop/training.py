@@ -19,12 +19,13 @@ from numpy.typing import ArrayLike
 
 from backprop.augment import Augmenter
 from backprop.callbacks import Callback, EarlyStopping, ProgressBar, TrainResult, progress_enabled
+from backprop.checkpoint import Checkpoint
 from backprop.config import TrainConfig, resolve_epochs
 from backprop.data.rows import Rows
 from backprop.distributed import world
 from backprop.network import MLP
 from backprop.optim import make_optimizer, make_schedule
-from backprop.trainer import Checkpoint, Trainer
+from backprop.trainer import Trainer
 
 __all__ = ["fit"]
 
