@@ -37,7 +37,14 @@ from backprop.network import MLP
 from backprop.optim import Optimizer
 from backprop.trainer import Penalty
 
-__all__ = ["ACTIVATIONS", "MULTILABEL_LOSS", "NON_FINITE", "MLPBase", "l2_penalty"]
+__all__ = [
+    "ACTIVATIONS",
+    "MULTILABEL_LOSS",
+    "NON_FINITE",
+    "STOCHASTIC_SOLVERS",
+    "MLPBase",
+    "l2_penalty",
+]
 
 #: scikit-learn's activation names -> the engine's.
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -189,15 +196,6 @@ class MLPBase(BaseEstimator):
         # np.inf disables the rule, as in scikit-learn.
         if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
             check_int("n_iter_no_change", self.n_iter_no_change, low=1)
-
-    def _check_solver(self) -> bool:
-        """``partial_fit`` exists for the stochastic solvers only (scikit-learn's rule)."""
-        if self.solver not in STOCHASTIC_SOLVERS:
-            raise AttributeError(
-                "partial_fit is only available for stochastic optimizers. "
-                f"{self.solver} is not stochastic."
-            )
-        return True
 
     # ------------------------------------------------------------------ hooks
     def _prepare_y(

@@ -15,7 +15,7 @@ from backprop.data import LabelEncoder
 from backprop.estimators.base import MULTILABEL_LOSS
 from backprop.estimators.lbfgs import LbfgsSolver
 from backprop.estimators.modelfile import ModelFileMixin
-from backprop.estimators.stochastic import StochasticSolver
+from backprop.estimators.stochastic import StochasticSolver, has_partial_fit
 from backprop.losses import sigmoid, softmax
 
 __all__ = ["MLPClassifier"]
@@ -143,7 +143,7 @@ class MLPClassifier(ClassifierMixin, StochasticSolver, LbfgsSolver, ModelFileMix
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    @available_if(lambda est: est._check_solver())
+    @available_if(has_partial_fit)
     def partial_fit(
         self,
         X: ArrayLike,

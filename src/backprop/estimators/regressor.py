@@ -11,7 +11,7 @@ from sklearn.utils.metaestimators import available_if
 
 from backprop.estimators.lbfgs import LbfgsSolver
 from backprop.estimators.modelfile import ModelFileMixin
-from backprop.estimators.stochastic import StochasticSolver
+from backprop.estimators.stochastic import StochasticSolver, has_partial_fit
 
 __all__ = ["MLPRegressor"]
 
@@ -61,7 +61,7 @@ class MLPRegressor(RegressorMixin, StochasticSolver, LbfgsSolver, ModelFileMixin
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    @available_if(lambda est: est._check_solver())
+    @available_if(has_partial_fit)
     def partial_fit(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
     ) -> Any:

@@ -20,12 +20,35 @@ from sklearn.exceptions import ConvergenceWarning
 
 from backprop.callbacks import Callback, EarlyStopping, EpochLog
 from backprop.data import train_val_split
-from backprop.estimators.base import NON_FINITE, MLPBase, l2_penalty
+from backprop.estimators.base import NON_FINITE, STOCHASTIC_SOLVERS, MLPBase, l2_penalty
 from backprop.network import MLP
 from backprop.optim import SGD, Adam, Constant, InvScaling, Optimizer
 from backprop.trainer import Trainer, TrainingDiverged
 
-__all__ = ["FittedAttributes", "SklearnStopping", "StochasticSolver", "no_change_message"]
+__all__ = [
+    "FittedAttributes",
+    "SklearnStopping",
+    "StochasticSolver",
+    "has_partial_fit",
+    "no_change_message",
+]
+
+
+def has_partial_fit(est: MLPBase) -> bool:
+    """``partial_fit`` exists for the stochastic solvers only (scikit-learn's rule; for
+    `sklearn.utils.metaestimators.available_if`).
+
+    Raises
+    ------
+    AttributeError
+        For ``solver="lbfgs"``, with scikit-learn's message.
+    """
+    if est.solver not in STOCHASTIC_SOLVERS:
+        raise AttributeError(
+            "partial_fit is only available for stochastic optimizers. "
+            f"{est.solver} is not stochastic."
+        )
+    return True
 
 
 def no_change_message(est: MLPBase) -> str:
