@@ -292,6 +292,21 @@ def test_save_refusals(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
 
 
+def test_config_fitted_is_checked_only_as_a_json_object(tmp_path):
+    """What an estimator's training record holds is `backprop.estimators`' business
+    (tests/test_estimators.py); the model file checks only its type."""
+    net = _net(1, "relu", np.float32)
+    record = {"n_iter_": "anything", "extra": [1]}
+    path = save(tmp_path / "f.safetensors", Model(net, config={"fitted": record}))
+    assert load(path).config["fitted"] == record
+    tensors = safetensors.numpy.load_file(path)
+    with safetensors.safe_open(path, framework="np") as f:
+        meta = json.loads(f.metadata()["backprop"])
+    meta["config"]["fitted"] = [1, 2]
+    with pytest.raises(ModelFileError, match=r"config fitted must be a JSON object, got \[1, 2\]"):
+        load(_write(tmp_path / "g.safetensors", tensors, meta))
+
+
 def test_format_1_file_still_loads(tmp_path):
     """A version-1 file (x_mean/x_scale at the top level, inputs pre-divided by 16 for
     digits) loads as a Preprocessor that takes raw pixels."""

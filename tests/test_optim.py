@@ -327,6 +327,58 @@ def test_state_dict_round_trip_continues_bit_identically(name: str) -> None:
         np.testing.assert_array_equal(resumed.state_dict()[k], v)
 
 
+@pytest.mark.parametrize("name", ["sgd", "nesterov", "adam"])
+@pytest.mark.parametrize("fused", [False, True])
+def test_rebind_continues_on_new_arrays_bit_identically(name: str, fused: bool) -> None:
+    import pickle
+
+    rng = np.random.default_rng(6)
+    grads = [random_grads(rng, np.float64) for _ in range(6)]
+    params = random_params(np.float64)
+    opt = make_optimizer(name, params, lr=0.05)
+    opt.fused = fused
+    for g in grads[:3]:
+        opt.step(g)
+    # A pickle round trip cuts the optimiser's params off from the caller's copies.
+    again = pickle.loads(pickle.dumps(opt))
+    moved = {k: p.copy() for k, p in params.items()}
+    again.rebind(moved)
+    assert again.params["W1"] is moved["W1"] and again.t == 3
+    for g in grads[3:]:
+        opt.step(g)
+        again.step(g)
+    for k in params:
+        np.testing.assert_array_equal(moved[k], params[k])
+
+
+def test_rebind_validates_and_copies_read_only_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    joblib = pytest.importorskip("joblib")
+    rng = np.random.default_rng(0)
+    params = random_params(np.float64)
+    adam = Adam(params)
+    adam.step(random_grads(rng, np.float64))
+    bad = {k: p.copy() for k, p in params.items() if k != "W1"}
+    with pytest.raises(ValueError, match=r"missing \['W1'\]"):
+        adam.rebind(bad)
+    with pytest.raises(ValueError, match="dtype float64"):
+        adam.rebind({k: p.astype(np.float32) for k, p in params.items()})
+    frozen = {k: p.copy() for k, p in params.items()}
+    frozen["b1"].setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        adam.rebind(frozen)
+    assert adam.params["W1"] is params["W1"]  # the refusals changed nothing
+    # A memory-mapped reload gives read-only state buffers: rebind copies them.
+    joblib.dump(adam, tmp_path / "adam.joblib")
+    loaded = joblib.load(tmp_path / "adam.joblib", mmap_mode="r")
+    fresh = {k: p.copy() for k, p in params.items()}
+    loaded.rebind(fresh)
+    g = random_grads(rng, np.float64)
+    loaded.step(g)
+    adam.step(g)
+    for k in params:
+        np.testing.assert_array_equal(fresh[k], params[k])
+
+
 def test_state_dict_keys() -> None:
     params = random_params(np.float64)
     assert set(SGD(params).state_dict()) == {"t"}

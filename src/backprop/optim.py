@@ -451,6 +451,48 @@ class Optimizer:
         state.pop("_flat_cache", None)
         return state
 
+    def rebind(self, params: Mapping[str, np.ndarray]) -> None:
+        """Continue on other arrays holding the same parameters, keeping the state.
+
+        After unpickling (joblib stores each array on its own) or after a caller moved
+        the parameters into a new buffer, the optimiser's ``params`` are no longer the
+        arrays being trained; this points it at those, keeping ``t``, the schedule and
+        the state buffers (copied where they are read-only, as after a memory-mapped
+        load).
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            The same names, shapes and dtypes as ``params``: writeable arrays.
+
+        Raises
+        ------
+        ValueError
+            If a name is missing or extra, a shape or dtype differs, or an array is
+            read-only. Nothing is changed in that case.
+        """
+        if params.keys() != self.params.keys():
+            missing = sorted(self.params.keys() - params.keys())
+            extra = sorted(params.keys() - self.params.keys())
+            raise ValueError(f"params do not match: missing {missing}, extra {extra}")
+        for key, p in params.items():
+            old = self.params[key]
+            if not isinstance(p, np.ndarray) or p.shape != old.shape or p.dtype != old.dtype:
+                raise ValueError(
+                    f"params[{key!r}] must be an ndarray of shape {old.shape} and dtype "
+                    f"{old.dtype}, got {type(p).__name__} {np.shape(p)}"
+                )
+            if not p.flags.writeable:
+                raise ValueError(f"parameter {key!r} is read-only; it must be updated in place")
+        self.params = dict(params)
+        self._scratch = {k: np.empty_like(p) for k, p in self.params.items()}
+        self._state = {
+            name: {k: v if v.flags.writeable else np.array(v) for k, v in buffers.items()}
+            for name, buffers in self._state.items()
+        }
+        self.__dict__.pop("_flat_cache", None)  # views of the old arrays
+        self.fused = self._fused  # re-checks contiguity
+
     def _flat_views(self, buffers: tuple[str, ...]) -> dict[str, list[np.ndarray]]:
         """Per parameter: [p, *state buffers] as flat views, built once (the arrays stay)."""
         cache = self.__dict__.setdefault("_flat_cache", {})
