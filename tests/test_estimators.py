@@ -778,12 +778,6 @@ def test_joblib_memory_mapped_reload_predicts(tmp_path, iris) -> None:  # type: 
     assert all(W.flags.writeable for W in b.coefs_)  # fresh copies, not the read-only maps
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="MLP pickles its forward/backward work buffers, which a memory-mapped reload "
-    "makes read-only (output array is read-only): for network.py to drop them on pickling",
-)
 def test_joblib_memory_mapped_reload_keeps_training(tmp_path, iris) -> None:  # type: ignore[no-untyped-def]
     import joblib
 

@@ -177,6 +177,11 @@ default "softmax_cross_entropy"
         """Total number of scalar parameters."""
         return sum(p.size for p in self.params.values())
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The work buffers are scratch, rebuilt on the next pass: not pickled (a
+        # memory-mapped joblib reload would make them read-only, and they can be large).
+        return {**self.__dict__, "_buffers": {}}
+
     def __repr__(self) -> str:
         return (
             f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, "
