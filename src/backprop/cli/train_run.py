@@ -29,7 +29,15 @@ from backprop.training import TrainConfig
 # training.train and report.summary_lines are called through their modules: tests
 # replace them there.
 
-__all__ = ["check_resume_flags", "data_spec", "new_run_record", "train_into", "world_or_error"]
+__all__ = [
+    "check_resume_data",
+    "check_resume_flags",
+    "data_spec",
+    "dataset_summary",
+    "new_run_record",
+    "train_into",
+    "world_or_error",
+]
 
 
 def world_or_error() -> Any:
