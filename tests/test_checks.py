@@ -158,23 +158,23 @@ def test_lr_rule_is_the_same_in_every_front_end(bad: float) -> None:
 def test_cli_flag_types_say_what_the_library_says(
     flag_type: str, text: str, requirement: str
 ) -> None:
-    from backprop import cli
+    from backprop.cli import argtypes
 
     with pytest.raises(argparse.ArgumentTypeError, match=re.escape(requirement)) as info:
-        getattr(cli, flag_type)(text)
+        getattr(argtypes, flag_type)(text)
     assert str(info.value) == f"must be {requirement}, got {text!r}"
 
 
 def test_cli_flag_types_parse_and_return_plain_numbers() -> None:
-    from backprop import cli
+    from backprop.cli import argtypes
 
-    assert cli.positive_int("3") == 3 and type(cli.positive_int("3")) is int
-    assert cli.positive_float("2e-3") == 2e-3
-    assert cli.fraction("0") == 0.0
+    assert argtypes.positive_int("3") == 3 and type(argtypes.positive_int("3")) is int
+    assert argtypes.positive_float("2e-3") == 2e-3
+    assert argtypes.fraction("0") == 0.0
     with pytest.raises(argparse.ArgumentTypeError, match=r"must be an integer, got '2\.5'"):
-        cli.positive_int("2.5")
+        argtypes.positive_int("2.5")
     with pytest.raises(argparse.ArgumentTypeError, match="must be a number, got 'x'"):
-        cli.positive_float("x")
+        argtypes.positive_float("x")
 
 
 def test_there_is_one_definition_of_the_number_predicates() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from backprop import cli
+from backprop.cli.train import train_config
 from backprop.config import TrainConfig
 from backprop.io import load
 from backprop.recipes import RECIPES, describe_recipes
@@ -32,7 +33,7 @@ def parsed_config(*argv: str) -> TrainConfig:
     """The TrainConfig ``backprop train ARGV`` would train with."""
     args = cli.build_parser().parse_args(["train", *argv])
     args.argv = ["train", *argv]
-    config: TrainConfig = cli._train_config(args)
+    config: TrainConfig = train_config(args)
     return config
 
 

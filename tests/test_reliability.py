@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from backprop import _fileutil, cli
+from backprop import _fileutil, cli, report
 from backprop.checkpoint import load_checkpoint
 from backprop.config import TrainConfig
 
@@ -548,8 +548,8 @@ def test_a_directory_claimed_by_a_live_run_is_refused_even_while_empty(
     out = tmp_path / "run"
     out.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from backprop import cli; "
-         "fd = cli._lock_dir(cli.Path(sys.argv[1]), 'x'); print('held', flush=True); "
+        [sys.executable, "-c", "import sys; from pathlib import Path; from backprop import rundir; "
+         "fd = rundir.lock_dir(Path(sys.argv[1]), 'x'); print('held', flush=True); "
          "sys.stdin.read()", str(out)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -603,7 +603,7 @@ def test_interrupt_while_printing_the_summary_says_the_run_finished(
     def summary(out: Path) -> list[str]:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.report, "summary_lines", summary)
+    monkeypatch.setattr(report, "summary_lines", summary)
     out = tmp_path / "run"
     code, _, err = run("train", *DIABETES[:-1], "--out", out)  # not --quiet
     assert code == 130
