@@ -508,3 +508,33 @@ def test_diabetes_default_recipe_keeps_its_best_validation_epoch():
     best_rmse = evaluate(model, ds.X_test, ds.y_test, baseline_mean=baseline)["rmse"]
     last_rmse = evaluate(last, ds.X_test, ds.y_test, baseline_mean=baseline)["rmse"]
     assert best_rmse < 0.95 * last_rmse
+
+
+def test_train_out_publishes_the_run_directory_as_the_cli_does(tmp_path, monkeypatch):
+    """`train(..., out=DIR)` follows the CLI's protocol (`backprop.run.publish_results`):
+    results staged beside DIR and renamed in, metrics.json last; an earlier run's result
+    files that this run does not write are gone; a failure while writing leaves DIR as
+    it was, with no half-written result and no staging directory."""
+    from backprop import report
+    from backprop import run as runs
+
+    ds = load_dataset("diabetes")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "confusion.png").write_bytes(b"an earlier classification run's plot")
+    (out / "notes.txt").write_text("the user's own file")
+    train(ds, cfg(epochs=2, hidden=(8,)), out=out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "history.csv", "loss.png", "metrics.json", "model.safetensors", "notes.txt"
+    ]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging left
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(report, "save", broken)
+    with pytest.raises(OSError, match="No space"):
+        runs.train(ds, cfg(epochs=3, hidden=(8,)), out=out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -40,6 +40,7 @@ from backprop.data import FASHION_MNIST_CLASS_NAMES, Dataset
 from backprop.io import Model, save
 from backprop.losses import LOSSES
 from backprop.network import MLP
+from backprop.rundir import METRICS_FILE
 
 __all__ = [
     "METRICS_FILE",
@@ -56,7 +57,6 @@ __all__ = [
 
 _PathLike = str | os.PathLike[str]
 
-METRICS_FILE = "metrics.json"
 # Every file `write_results` may write, in the order it writes them: the model and the
 # metrics first (what a run is for), the optional plots after.
 RESULT_FILES = (

@@ -13,8 +13,10 @@ through them once:
 3. `backprop.training.fit`: the config onto the `backprop.trainer.Trainer`.
 4. `to_model`: the trained network, its preprocessing and labels, as one `Model` that
    predicts on raw input in the data's own units.
-5. With ``out=``: `backprop.report.write_results` writes the run directory (the model,
-   ``metrics.json``, ``history.csv``, the plots), the one ``backprop train`` writes.
+5. With ``out=``: `backprop.report.write_results` writes the results (the model,
+   ``metrics.json``, ``history.csv``, the plots) into a staging directory beside ``out``
+   and `backprop.rundir` publishes them, ``metrics.json`` last: the run directory and its
+   one protocol, the same for ``backprop train`` and the Python API.
 
 ``backprop train``, ``mpiexec -n K backprop train``, the Python API and the benchmarks all
 run through here.
@@ -26,9 +28,11 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from backprop import rundir
 from backprop.augment import Augmenter
 from backprop.callbacks import Callback, TrainResult
 from backprop.config import MirrorWarning, TrainConfig, check_network_fits, mirror_warning
@@ -37,11 +41,11 @@ from backprop.data.rows import Rows, as_rows
 from backprop.distributed import world
 from backprop.io import Model
 from backprop.network import MLP
-from backprop.report import write_results
+from backprop.report import RESULT_FILES, write_results
 from backprop.trainer import TrainingDiverged
 from backprop.training import fit
 
-__all__ = ["Prepared", "build_network", "prepare", "to_model", "train"]
+__all__ = ["Prepared", "build_network", "prepare", "publish_results", "to_model", "train"]
 
 
 @dataclass
@@ -214,7 +218,8 @@ def train(
     out : path, optional
         Write the run's result files there (`backprop.report.write_results`: the model,
         ``metrics.json`` with the test-set scores, ``history.csv``, the plots), the same
-        directory ``backprop train`` writes. Under ``mpiexec``, rank 0 alone writes them.
+        directory ``backprop train`` writes, by `publish_results`. Under ``mpiexec``, rank 0
+        alone writes them.
 
     Returns
     -------
@@ -257,5 +262,23 @@ def train(
         raise
     model = to_model(net, prepared, dataset, config)
     if out is not None and world().is_root:  # every rank holds the same model
-        write_results(out, model, result, dataset, config=config)
+        publish_results(Path(out), model, result, dataset, config)
     return model, result
+
+
+def publish_results(
+    out: Path, model: Model, result: TrainResult, dataset: Dataset, config: TrainConfig
+) -> None:
+    """Write a run's results into ``out`` all at once, ``metrics.json`` last.
+
+    They are written into a staging directory beside ``out`` and then renamed into it
+    (`backprop.rundir.finish_run`, interrupts held), which also removes the run's
+    ``checkpoint.safetensors`` and ``run.json`` there, done with: ``out`` holds either an
+    unfinished run (resumable, no ``metrics.json``) or a finished one, never a mixture,
+    and an earlier run's result files that this one does not write are removed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with rundir.staging_dir(out) as tmp:
+        write_results(tmp, model, result, dataset, config=config)
+        with rundir.interrupts_deferred():
+            rundir.finish_run(tmp, out, RESULT_FILES)

@@ -73,14 +73,61 @@ class TrainingDiverged(ValueError):
         History up to the last finished epoch, with ``diverged=True``.
     model : object or None
         Set by `backprop.run.train`: the `backprop.io.Model` with the last good weights.
+    what : str
+        The loss that became non-finite ("training loss", "validation loss").
+    lr_name : str
+        How the message spells the learning rate (`describe`).
+    context : str or None
+        Words put before the message (scikit-learn's own, for the estimators).
     """
 
-    def __init__(self, message: str, *, lr: float, epoch: int, result: TrainResult) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        *,
+        lr: float,
+        epoch: int,
+        result: TrainResult,
+        what: str,
+        lr_name: str = "lr",
+        context: str | None = None,
+    ) -> None:
         self.lr = lr
         self.epoch = epoch
         self.result = result
+        self.what = what
+        self.lr_name = lr_name
+        self.context = context
         self.model: Any = None
+        message = self.describe(lr_name)
+        super().__init__(message if context is None else f"{context} ({message})")
+
+    def describe(self, lr_name: str = "lr", *, peak: float | None = None) -> str:
+        """The one wording of a divergence, naming the learning rate as the caller's user
+        spells it (``lr_name``: "lr", scikit-learn's "learning_rate_init", the CLI's
+        "--lr") and a tenth of it to try.
+
+        Parameters
+        ----------
+        lr_name : str
+            How the learning rate is spelled; a flag (``--lr``) is followed by a space,
+            a parameter by ``=``.
+        peak : float, optional
+            The rate the user set (the schedule's peak), when it differs from the rate
+            at the time (``self.lr``): the advice is then a tenth of the peak.
+        """
+        sep = " " if lr_name.startswith("-") else "="
+        where = f"the end of epoch {self.epoch - 1}" if self.epoch > 1 else "the start of training"
+        if peak is None:
+            return (
+                f"training diverged in epoch {self.epoch}: the {self.what} became NaN or "
+                f"infinite with learning rate {self.lr:g}; try a smaller learning rate, e.g. "
+                f"{lr_name}{sep}{self.lr / 10:g} (weights kept from {where})"
+            )
+        return (
+            f"training diverged in epoch {self.epoch} (the loss became NaN or infinite) with "
+            f"{lr_name}{sep}{peak:g}, the schedule being at {self.lr:g} then; try "
+            f"{lr_name}{sep}{peak / 10:g}"
+        )
 
 
 def _metric_fn(net: MLP, metric: str) -> Callable[[np.ndarray, np.ndarray, Any], float]:
@@ -633,15 +680,8 @@ class Trainer:
             np.copyto(p, self._good[k])
         epoch = self.epoch + 1
         result = self._result(diverged=True, epochs=epoch)
-        where = f"the end of epoch {epoch - 1}" if epoch > 1 else "the start of training"
-        lr = self._lr
         return TrainingDiverged(
-            f"training diverged in epoch {epoch}: the {what} became NaN or infinite with "
-            f"learning rate {lr:g}; try a smaller learning rate, e.g. {self.lr_name}="
-            f"{lr / 10:g} (weights kept from {where})",
-            lr=lr,
-            epoch=epoch,
-            result=result,
+            lr=self._lr, epoch=epoch, result=result, what=what, lr_name=self.lr_name
         )
 
     # ------------------------------------------------------------------ checkpoints

@@ -139,10 +139,4 @@ def _diverged_line(exc: TrainingDiverged, args: argparse.Namespace) -> str:
     """The divergence in the user's terms: the --lr typed, the scheduled rate when it
     happened, and a --lr to try (a tenth of the one given)."""
     given = getattr(args, "lr", None)
-    epoch, at = getattr(exc, "epoch", None), getattr(exc, "lr", None)
-    if given is None or epoch is None or at is None:
-        return one_line(exc)
-    return (
-        f"training diverged in epoch {epoch} (the loss became NaN or infinite) with --lr "
-        f"{given:g}, the schedule being at {at:g} then; try --lr {given / 10:g}"
-    )
+    return one_line(exc) if given is None else exc.describe("--lr", peak=given)

@@ -17,7 +17,7 @@ from backprop.cli.argtypes import nonnegative_int
 from backprop.cli.common import CLIError, HelpFormatter, add_data_flags
 from backprop.data import Dataset, LabelEncoder, load_dataset
 from backprop.io import Model, load
-from backprop.report import evaluate, score_line
+from backprop.report import score_line, test_scores
 
 __all__ = ["add_parser", "run"]
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             f"model expects {model.n_features} features per row, dataset {ds.name!r} has "
             f"{ds.n_features}"
         )
-    result = _evaluate_on_test(model, ds)
+    result = test_scores(model, ds, _model_targets(model, ds, ds.y_test))
     doc = {"model": args.model, "data": ds.name, "task": task, "n_test": len(ds.X_test)}
     doc.update({k: float(v) for k, v in result.items()})
     if args.json:
@@ -63,12 +63,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(score_line(ds.name, task, len(ds.X_test), result))
     return 0
-
-
-def _evaluate_on_test(model: Model, ds: Dataset) -> dict[str, float]:
-    """`evaluate` on the test split; a regressor's baseline predicts the training mean."""
-    baseline = None if model.is_classifier else np.mean(ds.y_train, 0, dtype=np.float64)
-    return evaluate(model, ds.X_test, _model_targets(model, ds, ds.y_test), baseline_mean=baseline)
 
 
 def _model_targets(model: Model, ds: Dataset, y: np.ndarray) -> np.ndarray:

@@ -79,25 +79,21 @@ def train_into(
     # Said before the minutes of training, not after them (and so not again below).
     if (mirrored := mirror_warning(ds, config)) is not None:
         print(printable(f"backprop train: warning: {mirrored}"), file=sys.stderr)
-    finished = False
     try:
-        with rundir.staging_dir(out) as tmp:
-            with warnings.catch_warnings(record=True) as skipped:
-                warnings.simplefilter("always", report.ResultWarning)
-                warnings.simplefilter("ignore", MirrorWarning)
-                # The library writes the results (the same files as train(..., out=DIR)).
-                runs.train(
-                    ds,
-                    config,
-                    progress=False if args.quiet else None,
-                    checkpoint=ck_path,
-                    resume=resume,
-                    out=tmp,
-                    threads=getattr(args, "threads", None),
-                )
-            with rundir.interrupts_deferred():
-                rundir.finish_run(tmp, out, report.RESULT_FILES)
-                finished = True
+        with warnings.catch_warnings(record=True) as skipped:
+            warnings.simplefilter("always", report.ResultWarning)
+            warnings.simplefilter("ignore", MirrorWarning)
+            # The library trains and publishes the results (`backprop.run.publish_results`:
+            # staged, then renamed into out with interrupts held, metrics.json last).
+            runs.train(
+                ds,
+                config,
+                progress=False if args.quiet else None,
+                checkpoint=ck_path,
+                resume=resume,
+                out=out,
+                threads=getattr(args, "threads", None),
+            )
         for w in skipped:
             if issubclass(w.category, report.ResultWarning):  # a plot failed; results stand
                 print(f"backprop train: warning: {w.message}", file=sys.stderr)
@@ -107,7 +103,7 @@ def train_into(
         # --quiet hides the progress and the scores, never where the results went.
         print("\n".join(lines[-1:] if args.quiet else lines))
     except KeyboardInterrupt:
-        if finished:
+        if (out / rundir.METRICS_FILE).exists():  # published: the run is finished
             print(
                 f"backprop train: interrupted after the run finished; its results are "
                 f"complete in {out}/",
@@ -126,7 +122,7 @@ def train_into(
         )
         return EXIT_INTERRUPTED
     except BaseException:
-        if not resume and not finished:
+        if not resume and not (out / rundir.METRICS_FILE).exists():
             rundir.remove_run_files(out)
         raise
     return 0

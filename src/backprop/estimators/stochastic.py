@@ -238,7 +238,12 @@ class StochasticSolver(MLPBase):
             # account (what happened, what to do); the weights are the last finished
             # epoch's.
             raise TrainingDiverged(
-                f"{NON_FINITE} ({exc})", lr=exc.lr, epoch=exc.epoch, result=exc.result
+                lr=exc.lr,
+                epoch=exc.epoch,
+                result=exc.result,
+                what=exc.what,
+                lr_name=exc.lr_name,
+                context=NON_FINITE,
             ) from None
         except KeyboardInterrupt:
             # numpy updates each array whole between Python signal checks, so the weights
