@@ -121,7 +121,8 @@ def _lr_messages(bad: float) -> list[str]:
     from backprop import MLP
     from backprop.config import TrainConfig
     from backprop.estimators import MLPRegressor
-    from backprop.optim import SGD, Constant
+    from backprop.optim import SGD
+    from backprop.schedules import Constant
 
     messages = []
     for make in (

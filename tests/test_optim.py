@@ -11,20 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backprop.optim import (
-    OPTIMIZERS,
+from backprop.optim import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, make_optimizer
+from backprop.schedules import (
     SCHEDULES,
-    SGD,
-    Adam,
-    AdamW,
     Constant,
     Cosine,
     InvScaling,
     OneCycle,
-    Optimizer,
     Schedule,
     StepDecay,
-    make_optimizer,
     make_schedule,
 )
 

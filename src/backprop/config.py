@@ -29,8 +29,9 @@ from backprop.checks import (
 )
 from backprop.data import Dataset
 from backprop.layers import ACTIVATIONS
-from backprop.optim import OPTIMIZERS, SCHEDULES
+from backprop.optim import OPTIMIZERS
 from backprop.recipes import RECIPES
+from backprop.schedules import SCHEDULES
 
 __all__ = [
     "AUTO_EPOCHS",

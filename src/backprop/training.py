@@ -24,7 +24,8 @@ from backprop.config import TrainConfig, resolve_epochs
 from backprop.data.rows import Rows
 from backprop.distributed import world
 from backprop.network import MLP
-from backprop.optim import make_optimizer, make_schedule
+from backprop.optim import make_optimizer
+from backprop.schedules import make_schedule
 from backprop.trainer import Trainer
 
 __all__ = ["fit"]

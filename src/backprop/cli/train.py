@@ -47,9 +47,10 @@ from backprop.config import (
 )
 from backprop.data import load_dataset
 from backprop.layers import ACTIVATIONS
-from backprop.optim import OPTIMIZERS, SCHEDULES
+from backprop.optim import OPTIMIZERS
 from backprop.recipes import describe_recipes
 from backprop.report import RESULT_FILES
+from backprop.schedules import SCHEDULES
 
 __all__ = ["add_parser", "given_train_flags", "run", "train_config"]
 

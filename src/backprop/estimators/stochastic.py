@@ -22,7 +22,8 @@ from backprop.callbacks import Callback, EarlyStopping, EpochLog, TrainerState
 from backprop.data import train_val_split
 from backprop.estimators.base import NON_FINITE, STOCHASTIC_SOLVERS, MLPBase, l2_penalty
 from backprop.network import MLP
-from backprop.optim import SGD, Adam, Constant, InvScaling, Optimizer
+from backprop.optim import SGD, Adam, Optimizer
+from backprop.schedules import Constant, InvScaling
 from backprop.trainer import Trainer, TrainingDiverged
 
 __all__ = [
