@@ -619,8 +619,8 @@ The data: scikit-learn's 1797 handwritten digits, 8 x 8 pixels, so $d = 64$ and 
 """)
 
 code(r"""
-from backprop.data import load_dataset
 from backprop.config import TrainConfig
+from backprop.data import load_dataset
 from backprop.report import evaluate
 from backprop.run import train
 
