@@ -321,9 +321,7 @@ def _refuse_existing(path: Path, overwrite: bool) -> None:
     if not path.parent.is_dir():
         raise ExportError(f"{path}: directory {path.parent} does not exist")
     if path.exists() and not overwrite:
-        raise ExportError(
-            f"{path}: already exists (pass overwrite=True, or --force, to replace it)"
-        )
+        raise ExportError(f"{path}: already exists; --force (overwrite=True) replaces it")
 
 
 #: format -> (file suffix, writer(model, path, source, overwrite)).
