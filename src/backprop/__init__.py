@@ -7,8 +7,10 @@
 - `train`, `TrainConfig`, `evaluate`: a whole run on a `backprop.data.Dataset`
   (`backprop.run`, `backprop.config`, `backprop.report`).
 - `MLPClassifier`, `MLPRegressor`: scikit-learn compatible estimators.
+- `export`: a model as ONNX or as a PyTorch state dict that takes raw input
+  (`backprop.exporter`).
 
-The names of the last two lines are imported on first use, so that ``import backprop``
+The names of the last three lines are imported on first use, so that ``import backprop``
 does not pay for scikit-learn or the training stack.
 """
 
@@ -28,6 +30,7 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "evaluate",
+    "export",
     "gradcheck",
     "load",
     "notes",
@@ -43,6 +46,7 @@ _LAZY = {
     "MLPRegressor": "backprop.estimators",
     "TrainConfig": "backprop.config",
     "evaluate": "backprop.report",
+    "export": "backprop.exporter",
     "train": "backprop.run",
 }
 

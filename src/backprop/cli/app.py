@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from backprop import __version__
-from backprop.cli import evaluate, explore, gradcheck, info, predict, train
+from backprop.cli import evaluate, explore, export, gradcheck, info, predict, train
 from backprop.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -32,6 +32,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     train.add_parser,
     evaluate.add_parser,
     predict.add_parser,
+    export.add_parser,
     info.add_parser,
     gradcheck.add_parser,
     explore.add_parser,

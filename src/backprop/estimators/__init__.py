@@ -17,7 +17,9 @@ As in scikit-learn's ``_multilayer_perceptron.py``, what differs lives apart:
 - `backprop.estimators.modelfile`: ``save``/``load``/``to_model``/``from_model`` and the
   schema of the training record a model file keeps;
 - `backprop.estimators.classifier`, `backprop.estimators.regressor`: the targets and
-  the predictions.
+  the predictions;
+- `backprop.estimators.convert`: `register_skl2onnx`, the estimators as skl2onnx
+  operators (``skl2onnx.to_onnx(est, X[:1])``).
 
 Deliberate differences from scikit-learn are listed in ``docs/estimators.md``; the main
 ones: the multi-output squared error and its gradient are scaled consistently, and ReLU
@@ -26,6 +28,7 @@ logistic output (``coefs_[-1]`` has 1 column) trained with binary cross-entropy.
 """
 
 from backprop.estimators.classifier import MLPClassifier
+from backprop.estimators.convert import register_skl2onnx
 from backprop.estimators.regressor import MLPRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "register_skl2onnx"]

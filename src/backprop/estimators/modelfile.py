@@ -20,10 +20,10 @@ import numpy as np
 from backprop.checks import is_int, is_real
 from backprop.data import Preprocessor
 from backprop.estimators.base import ACTIVATIONS, MLPBase
+from backprop.exporter import fold_preprocessor
 from backprop.io import Model, ModelFileError
 from backprop.io import load as load_model
 from backprop.io import save as save_model
-from backprop.network import MLP
 
 __all__ = ["FITTED_FIELDS", "FittedRecordError", "ModelFileMixin", "read_fitted"]
 
@@ -254,22 +254,9 @@ class ModelFileMixin(MLPBase):
         """Take the model's network (its input pipeline folded in) and the fitted record."""
         net = model.net
         self._loss = net.loss  # a classifier's: softmax, or binary's one logistic output
-        new = MLP(net.layer_sizes, net.activation, net.loss, dtype=net.dtype, seed=0)
-        new.params = {k: np.array(p, dtype=net.dtype, order="C") for k, p in net.params.items()}
-        # The model's raw-input pipeline is affine per feature, z = (X / s_in - m) / s
-        # = X * k - m / s with k = 1 / (s_in * s): fold it into the first layer (page 7's
-        # s = x W + b), so the estimator takes raw input as the model did.
-        pre = model.pre
-        s_in = 1.0 if pre.input_scale is None else pre.input_scale
-        s = np.ones(net.n_inputs) if pre.scale is None else np.broadcast_to(pre.scale, net.n_inputs)
-        m = np.zeros(net.n_inputs) if pre.mean is None else np.broadcast_to(pre.mean, net.n_inputs)
-        if pre.input_scale is not None or pre.mean is not None:
-            k = 1.0 / (s_in * s)
-            W1 = net.params["W1"].astype(np.float64)
-            new.params["W1"] = (W1 * k[:, None]).astype(net.dtype)
-            b1 = net.params["b1"].astype(np.float64) - (m / s) @ W1
-            new.params["b1"] = b1.astype(net.dtype)
-        self._net = new
+        # The estimator takes raw input as the model did: the model's input pipeline
+        # folded into the first layer (page 7's S1 = X W1 + b1), on fresh copies.
+        self._net = fold_preprocessor(model)
         self._optimizer = None  # continued training starts a fresh optimiser state
         self._set_structure()
         self.n_features_in_ = net.n_inputs
