@@ -322,7 +322,7 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
     d = tmp_path / "inputs"
     d.mkdir()
     files = {
-        "text.csv": "a,b,c\n1,2,x\n3,4,5\n",
+        "text.csv": "a,b,y\n1,2,3\n4,x,5\n",
         "narrow.csv": "1,2,3\n4,5,6\n",
         "nan.npy": None,
         "html.gz": "<!DOCTYPE html><html><body>404</body></html>",
