@@ -96,10 +96,17 @@ class History:
     def __init__(self, logs: Sequence[EpochLog] = (), metric_name: str = "accuracy") -> None:
         self.logs: list[EpochLog] = list(logs)
         self.metric_name = metric_name
+        # The logs as rows of numbers, kept as they come: `to_state` runs after every
+        # epoch (the checkpoint) and must not redo the whole history in Python each time.
+        self._rows = [self._row(log) for log in self.logs]
+
+    def _row(self, log: EpochLog) -> tuple[float, ...]:
+        return tuple(getattr(log, c) for c in self.COLUMNS)
 
     def append(self, log: EpochLog) -> None:
         """Add one epoch's log."""
         self.logs.append(log)
+        self._rows.append(self._row(log))
 
     def __len__(self) -> int:
         return len(self.logs)
@@ -175,9 +182,9 @@ class History:
         """The history as a checkpoint stores it: the metric's name (JSON) and one float64
         array of shape (n_epochs, 6), the `COLUMNS` (NaN and inf as they are, every float
         exact; a binary array costs a checkpoint far less per epoch than text per row)."""
-        rows = np.array(
-            [[getattr(log, c) for c in self.COLUMNS] for log in self.logs], dtype=np.float64
-        ).reshape(len(self.logs), len(self.COLUMNS))
+        if len(self._rows) != len(self.logs):  # logs changed in place: rebuilt
+            self._rows = [self._row(log) for log in self.logs]
+        rows = np.array(self._rows, dtype=np.float64).reshape(len(self.logs), len(self.COLUMNS))
         return {"metric_name": self.metric_name}, rows
 
     @classmethod

@@ -128,9 +128,10 @@ class Dataset:
 
     def provenance(self) -> dict[str, Any]:
         """Where the data came from, as a model's config records it: ``dataset`` (the
-        absolute path of a file, or the name), ``target`` and ``drop`` (a CSV's columns),
-        what ``backprop evaluate`` needs to load the same rows again."""
-        return {"dataset": self.path or self.name, "target": self.target, "drop": list(self.drop)}
+        absolute path of a file, or the name), and for a CSV ``target`` and ``drop`` (when
+        set), what ``backprop evaluate`` needs to load the same rows again."""
+        found = {"dataset": self.path or self.name, "target": self.target, "drop": list(self.drop)}
+        return {k: v for k, v in found.items() if v}
 
     @property
     def n_features(self) -> int:
