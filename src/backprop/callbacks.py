@@ -96,17 +96,22 @@ class History:
     def __init__(self, logs: Sequence[EpochLog] = (), metric_name: str = "accuracy") -> None:
         self.logs: list[EpochLog] = list(logs)
         self.metric_name = metric_name
-        # The logs as rows of numbers, kept as they come: `to_state` runs after every
-        # epoch (the checkpoint) and must not redo the whole history in Python each time.
-        self._rows = [self._row(log) for log in self.logs]
+        self._rebuild_rows()
 
-    def _row(self, log: EpochLog) -> tuple[float, ...]:
-        return tuple(getattr(log, c) for c in self.COLUMNS)
+    def _rebuild_rows(self) -> None:
+        # The logs as rows of numbers in a buffer that doubles when full: `to_state` runs
+        # after every epoch (the checkpoint) and must not redo the whole history each time.
+        self._rows = np.empty((max(16, 2 * len(self.logs)), len(self.COLUMNS)), np.float64)
+        for i, log in enumerate(self.logs):
+            self._rows[i] = [getattr(log, c) for c in self.COLUMNS]
 
     def append(self, log: EpochLog) -> None:
         """Add one epoch's log."""
         self.logs.append(log)
-        self._rows.append(self._row(log))
+        n = len(self.logs)
+        if n > len(self._rows):
+            self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])
+        self._rows[n - 1] = [getattr(log, c) for c in self.COLUMNS]
 
     def __len__(self) -> int:
         return len(self.logs)
@@ -182,9 +187,10 @@ class History:
         """The history as a checkpoint stores it: the metric's name (JSON) and one float64
         array of shape (n_epochs, 6), the `COLUMNS` (NaN and inf as they are, every float
         exact; a binary array costs a checkpoint far less per epoch than text per row)."""
-        if len(self._rows) != len(self.logs):  # logs changed in place: rebuilt
-            self._rows = [self._row(log) for log in self.logs]
-        rows = np.array(self._rows, dtype=np.float64).reshape(len(self.logs), len(self.COLUMNS))
+        n = len(self.logs)
+        if n > len(self._rows) or (n and self._rows[n - 1, 0] != self.logs[-1].epoch):
+            self._rebuild_rows()  # the list was changed in place, not through `append`
+        rows = self._rows[:n]
         return {"metric_name": self.metric_name}, rows
 
     @classmethod
