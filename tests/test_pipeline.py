@@ -242,8 +242,9 @@ def test_checkpoint_cost_per_epoch_does_not_grow_with_the_epochs(monkeypatch, tm
         history = History()
         for e in range(1, n_epochs + 1):
             history.append(EpochLog(e, 1 / e, 1.5 / e, 0.9, 0.01, 0.001 * e))
+        sgd = OPTIMIZERS["sgd"](net.params, 0.1, momentum=0.0, weight_decay=0.0)
         trainer = SimpleNamespace(
-            net=net, optimizer=OPTIMIZERS["sgd"](net.params, 0.1, momentum=0.0, weight_decay=0.0), callbacks=[], epoch=n_epochs,
+            net=net, optimizer=sgd, callbacks=[], epoch=n_epochs,
             stop_training=False, rng=np.random.default_rng(0), history=history,
         )  # fmt: skip
         best = float("inf")
