@@ -590,8 +590,8 @@ def choose_target(table: CsvTable, target: str | None, keep: Sequence[int]) -> i
     """The target column's position: never a silent guess.
 
     ``target`` if given; else, with a header, the one column named ``label``, ``target``,
-    ``y`` or ``class`` (any case), or a refusal listing the columns; without a header, the
-    last column (the headerless convention, as in a ``.npy`` file).
+    ``y`` or ``class`` (any case), or a refusal listing the columns; without a header (or
+    with pandas' integer names 0..w-1), the last column (as in a ``.npy`` file).
 
     Raises
     ------
@@ -612,6 +612,8 @@ def choose_target(table: CsvTable, target: str | None, keep: Sequence[int]) -> i
                 f"{path}: no target column {target!r}; available columns: {', '.join(header)}"
             )
         return header.index(target)
+    if header == [str(j) for j in range(len(header))]:
+        return keep[-1]  # pandas' 0..w-1 are no names: the headerless rule
     named = [j for j in keep if header[j].lower() in LABEL_COLUMNS]
     if len(named) == 1:
         return named[0]
