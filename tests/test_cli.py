@@ -322,7 +322,7 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
     d = tmp_path / "inputs"
     d.mkdir()
     files = {
-        "text.csv": "a,b,c\n1,2,x\n3,4,5\n",
+        "text.csv": "a,b,y\n1,2,3\n4,x,5\n",
         "narrow.csv": "1,2,3\n4,5,6\n",
         "nan.npy": None,
         "html.gz": "<!DOCTYPE html><html><body>404</body></html>",
@@ -653,3 +653,50 @@ def test_installed_entry_point_runs(digits_run: tuple[Path, str]) -> None:
         "backprop train: error: --batch-size: must be a whole number >= 1, got '0' "
         "(see backprop train --help)"
     ]
+
+
+def test_string_labels_train_predict_evaluate_info_from_another_directory(tmp_path, monkeypatch):
+    """Issue 28: iris as users have it (an id column, string labels first)."""
+    import sklearn.datasets
+
+    iris = sklearn.datasets.load_iris()
+    data = tmp_path / "iris.csv"
+    rows = ["patient,species,sl,sw,pl,pw"] + [
+        f"p{i},{iris.target_names[c]},{','.join(map(str, x))}"
+        for i, (x, c) in enumerate(zip(iris.data.tolist(), iris.target, strict=True))
+    ]
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    code, _, err = run("train", "--data", data, "--out", out, "--epochs", 20, "--quiet")
+    assert code == 2 and "which column is the target?" in err
+    code, _, err = run("train", "--data", data, "--target", "species", "--out", out, "--quiet")
+    assert code == 2 and "--drop patient" in err
+    argv = ["--data", data, "--target", "species", "--drop", "patient", "--out", out]
+    code, text, err = run("train", *argv, "--epochs", 20)
+    assert code == 0, err
+    assert "target column 'species'" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"]["target"] == "species"
+    model = out / "model.safetensors"
+    code, text, _ = run("predict", model, data)  # text columns other than inputs: ignored
+    assert code == 0 and set(text.split()[1:]) <= set(iris.target_names)
+    _, text, _ = run("info", model)
+    assert f"data:            {data}, target column 'species', dropped patient" in text
+    monkeypatch.chdir(tmp_path.parent)  # the model finds its data by its absolute path
+    code, text, err = run("evaluate", model, "--json")
+    assert code == 0, err
+    assert json.loads(text)["n_test"] == 30
+    code, text, err = run("evaluate", model, "--data", data, "--json")
+    assert code == 0, err
+    assert json.loads(text)["n_test"] == 30  # the training file: its held-out split
+    other = tmp_path / "other.csv"
+    other.write_text(
+        "\n".join(
+            ["sl,sw,pl,pw,class"]
+            + [",".join([*r.split(",")[2:], r.split(",")[1]]) for r in rows[1:]]
+        )
+        + "\n"
+    )
+    code, text, err = run("evaluate", model, "--data", other, "--json")
+    assert code == 0, err
+    assert json.loads(text)["n_test"] == 150  # another file: every row

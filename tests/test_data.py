@@ -7,6 +7,7 @@ from NumPy / scikit-learn, never from the module under test.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 import struct
@@ -32,6 +33,7 @@ from backprop.data import (
     train_val_split,
 )
 from backprop.data import rows as rows_module
+from backprop.data.formats import read_csv_columns
 
 IDX_CODES = {"u1": 0x08, "i1": 0x09, "i2": 0x0B, "i4": 0x0C, "f4": 0x0D, "f8": 0x0E}
 
@@ -775,3 +777,77 @@ def test_named_sets_know_whether_a_mirrored_image_keeps_its_class(tmp_path):
     assert load_dataset("digits").mirror_symmetric is False
     np.save(tmp_path / "x.npy", np.arange(12.0).reshape(4, 3) % 2)
     assert load_dataset(str(tmp_path / "x.npy")).mirror_symmetric is None
+
+
+# --------------------------------------------------------------------------------------
+# Real tables (issue 28): scikit-learn's sets written as users have them
+
+
+def _sklearn_csv(path: Path, loader: str, label: str, *, first: bool) -> Path:
+    """A scikit-learn set as a CSV with a header: string labels in column ``label``,
+    first (after an id column ``patient`` = p0, p1, ...) or last."""
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, loader)()
+    names = [n.replace(" ", "_") for n in bunch.feature_names]
+    labels = bunch.target_names[bunch.target]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["patient", label, *names] if first else [*names, label])
+        for i, (x, c) in enumerate(zip(bunch.data.tolist(), labels, strict=True)):
+            w.writerow([f"p{i}", c, *x] if first else [*x, c])
+    return path
+
+
+@pytest.mark.parametrize("loader", ["load_iris", "load_wine", "load_breast_cancer"])
+def test_string_labels_first_or_last_train_with_their_names(tmp_path: Path, loader: str) -> None:
+    import sklearn.datasets
+
+    names = getattr(sklearn.datasets, loader)().target_names
+    last = load_dataset(str(_sklearn_csv(tmp_path / "last.csv", loader, "class", first=False)))
+    assert last.task == "classification" and last.target == "class"
+    assert list(last.classes) == sorted(names)
+    path = _sklearn_csv(tmp_path / "first.csv", loader, "species", first=True)
+    # A label-first file without --target: refused in one line listing the columns (it
+    # used to train a regression on the last column).
+    with pytest.raises(DataError, match=r"which column is the target\?.*columns: patient, species"):
+        load_dataset(str(path))
+    # The id column is text: refused, naming the flag that drops it.
+    with pytest.raises(DataError, match=r"'patient' \('p0', \.\.\.\) hold text.*--drop patient"):
+        load_dataset(str(path), target="species")
+    ds = load_dataset(str(path), target="species", drop=["patient"])
+    assert list(ds.classes) == sorted(names)
+    assert ds.feature_names == last.feature_names
+    assert ds.provenance() == {"dataset": str(path), "target": "species", "drop": ["patient"]}
+    np.testing.assert_array_equal(ds.X_train, last.X_train)  # same split, same rows
+
+
+def test_a_label_first_column_named_label_is_the_target(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("Label,a,b\nyes,1,2\nno,3,4\nyes,5,6\nno,7,8\nyes,9,1\n")
+    ds = load_dataset(str(p), test_fraction=0)
+    assert ds.target == "Label" and list(ds.classes) == ["no", "yes"]
+    assert ds.feature_names == ["a", "b"]
+    q = tmp_path / "two.csv"
+    q.write_text("y,label,a\n1,x,2\n0,z,3\n")
+    with pytest.raises(DataError, match="several columns are named like a target"):
+        load_dataset(str(q))
+
+
+def test_headerless_rows_with_text_labels_are_data_not_a_header(tmp_path: Path) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text("5.1,3.5,setosa\n4.9,3.0,setosa\n6.2,2.9,virginica\n")
+    table = read_csv_columns(p)
+    assert table.header is None and len(table.values) == 3
+    assert list(table.text[2]) == ["setosa", "setosa", "virginica"]
+    X, y, names = read_csv(p)
+    assert names is None and X.shape == (3, 2) and y.tolist() == ["setosa", "setosa", "virginica"]
+
+
+def test_boolean_labels_and_evaluation_every_row(tmp_path: Path) -> None:
+    p = tmp_path / "b.csv"
+    p.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2 == 0}\n" for i in range(50)))
+    ds = load_dataset(str(p))
+    assert list(ds.classes) == ["False", "True"] and len(ds.X_test) == 10
+    ev = load_dataset(str(p), every_row=True)
+    assert len(ev.X_test) == 50  # every row scored, nothing held back for training

@@ -586,3 +586,20 @@ def test_fuzz_metadata_values(changes):
         meta.update(changes)
         data = safetensors.numpy.save(tensors, metadata={"backprop": json.dumps(meta)})
     _load_bytes(data)
+
+
+def test_a_dataframe_is_matched_by_column_name_as_the_cli_matches_a_csv() -> None:
+    """Issue 28: swapped DataFrame columns used to be read by position (silently wrong)."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    names = ["a", "b", "c", "d"]
+    pre = Preprocessor.fit(X, feature_names=names)
+    model = Model(_net(1, "relu", np.float32), preprocessor=pre, classes=["x", "y", "z"])
+    want = model.predict_proba(X)
+    swapped = pd.DataFrame(X, columns=names)[["c", "a", "d", "b"]]
+    swapped.insert(0, "patient", [f"p{i}" for i in range(40)])  # text, not an input
+    np.testing.assert_array_equal(model.predict_proba(swapped), want)
+    np.testing.assert_array_equal(model.transform(swapped), model.transform(X))
+    with pytest.raises(ValueError, match="lacks the model's column"):
+        model.predict(swapped.drop(columns=["b"]))

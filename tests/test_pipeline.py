@@ -220,3 +220,39 @@ def test_info_says_what_the_model_expects(image_model, digits_model):
     code, text, err = run("info", digits_model[0])
     assert code == 0, err
     assert "raw range:     0..16" in text and "divided by 16" in text
+
+
+def test_checkpoint_cost_per_epoch_does_not_grow_with_the_epochs(monkeypatch, tmp_path):
+    """Issue 28: the history was a repr string per row in the JSON, so each epoch's save
+    cost grew with the epochs run (quadratic in all). Serialising at epoch 1000 must cost
+    about what it costs at epoch 100: a ratio, not a wall-clock limit."""
+    import time
+    from types import SimpleNamespace
+
+    from backprop import checkpoint
+    from backprop.callbacks import EpochLog, History
+    from backprop.network import MLP
+    from backprop.optim import OPTIMIZERS
+
+    written: list[int] = []
+    monkeypatch.setattr(checkpoint, "atomic_write_bytes", lambda p, b: written.append(len(b)))
+    net = MLP([4, 16, 3], seed=0)
+
+    def cost(n_epochs: int) -> float:
+        history = History()
+        for e in range(1, n_epochs + 1):
+            history.append(EpochLog(e, 1 / e, 1.5 / e, 0.9, 0.01, 0.001 * e))
+        sgd = OPTIMIZERS["sgd"](net.params, 0.1, momentum=0.0, weight_decay=0.0)
+        trainer = SimpleNamespace(
+            net=net, optimizer=sgd, callbacks=[], epoch=n_epochs,
+            stop_training=False, rng=np.random.default_rng(0), history=history,
+        )  # fmt: skip
+        best = float("inf")
+        for _ in range(7):
+            t = time.perf_counter()
+            checkpoint.save_checkpoint(tmp_path / "ck.safetensors", trainer)
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    ratio = cost(2000) / cost(200)
+    assert ratio < 3, f"a save at epoch 2000 costs {ratio:.1f}x one at epoch 200"

@@ -158,7 +158,8 @@ def test_interrupted_by_sigint_sigterm_and_sigkill_then_resumed_is_bit_identical
     names = {p.name for p in out.iterdir()}
     assert RUN_FILES <= names  # perhaps a hidden temporary file of a save cut short
     assert all(n.startswith(".checkpoint.safetensors.") for n in names - RUN_FILES), names
-    killed = load_checkpoint(out / "checkpoint.safetensors").meta
+    killed_ck = load_checkpoint(out / "checkpoint.safetensors")
+    killed, killed_rows = killed_ck.meta, killed_ck.tensors["history"].tolist()
     assert killed["epoch"] > epoch
 
     code, stdout, err = _finish(_spawn("train", "--resume", out, "--quiet"))
@@ -172,8 +173,8 @@ def test_interrupted_by_sigint_sigterm_and_sigkill_then_resumed_is_bit_identical
     # are those the killed processes recorded.
     with open(out / "history.csv", newline="") as f:
         rows = list(csv.reader(f))[1:]
-    assert len(killed["history"]["rows"]) == killed["epoch"]
-    for row, saved in zip(rows, killed["history"]["rows"], strict=False):
+    assert len(killed_rows) == killed["epoch"]
+    for row, saved in zip(rows, killed_rows, strict=False):
         assert [float(v) for v in row[: len(saved)]] == [float(v) for v in saved]
 
 

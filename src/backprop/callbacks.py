@@ -96,10 +96,22 @@ class History:
     def __init__(self, logs: Sequence[EpochLog] = (), metric_name: str = "accuracy") -> None:
         self.logs: list[EpochLog] = list(logs)
         self.metric_name = metric_name
+        self._rebuild_rows()
+
+    def _rebuild_rows(self) -> None:
+        # The logs as rows of numbers in a buffer that doubles when full: `to_state` runs
+        # after every epoch (the checkpoint) and must not redo the whole history each time.
+        self._rows = np.empty((max(16, 2 * len(self.logs)), len(self.COLUMNS)), np.float64)
+        for i, log in enumerate(self.logs):
+            self._rows[i] = [getattr(log, c) for c in self.COLUMNS]
 
     def append(self, log: EpochLog) -> None:
         """Add one epoch's log."""
         self.logs.append(log)
+        n = len(self.logs)
+        if n > len(self._rows):
+            self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])
+        self._rows[n - 1] = [getattr(log, c) for c in self.COLUMNS]
 
     def __len__(self) -> int:
         return len(self.logs)
@@ -171,17 +183,30 @@ class History:
             lines.append(",".join(row))
         return atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
-    def to_state(self) -> dict[str, Any]:
-        """JSON-serialisable form (floats as repr strings: JSON has no NaN or inf)."""
-        return {
-            "metric_name": self.metric_name,
-            "rows": [[repr(getattr(log, c)) for c in self.COLUMNS] for log in self.logs],
-        }
+    def to_state(self) -> tuple[dict[str, Any], np.ndarray]:
+        """The history as a checkpoint stores it: the metric's name (JSON) and one float64
+        array of shape (n_epochs, 6), the `COLUMNS` (NaN and inf as they are, every float
+        exact; a binary array costs a checkpoint far less per epoch than text per row)."""
+        n = len(self.logs)
+        if n > len(self._rows) or (n and self._rows[n - 1, 0] != self.logs[-1].epoch):
+            self._rebuild_rows()  # the list was changed in place, not through `append`
+        rows = self._rows[:n]
+        return {"metric_name": self.metric_name}, rows
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> History:
-        """Inverse of `to_state`."""
-        logs = [EpochLog(int(float(r[0])), *(float(v) for v in r[1:])) for r in state["rows"]]
+    def from_state(cls, state: dict[str, Any], rows: np.ndarray) -> History:
+        """Inverse of `to_state`.
+
+        Raises
+        ------
+        ValueError
+            ``rows`` not of shape (n, 6), or a metric name that is not a string.
+        """
+        if rows.ndim != 2 or rows.shape[1] != len(cls.COLUMNS):
+            raise ValueError(f"history must have shape (n, {len(cls.COLUMNS)}), got {rows.shape}")
+        if not isinstance(state["metric_name"], str):
+            raise ValueError("history metric_name must be a string")
+        logs = [EpochLog(int(r[0]), *(float(v) for v in r[1:])) for r in rows.tolist()]
         return cls(logs, metric_name=state["metric_name"])
 
 

@@ -37,7 +37,11 @@ __all__ = [
 ]
 
 # 3: callback states keyed by `Callback.state_name`, not by position in the list.
-CHECKPOINT_VERSION = 3
+# 4: the history as one float64 tensor (``history``), not a repr string per row in the JSON.
+CHECKPOINT_VERSION = 4
+
+#: The tensor holding the history (`History.to_state`).
+_HISTORY_TENSOR = "history"
 
 
 class CheckpointError(ValueError):
@@ -93,9 +97,10 @@ def save_checkpoint(
 
     Tensors: ``param.<name>`` (weights), ``opt.<key>`` (optimiser state, step count
     included), ``cb.<callback>.<name>`` (callback state under `Callback.state_name`, e.g.
-    the best weights). Metadata (JSON under ``"backprop_checkpoint"``): version, ``run``
-    (``meta``: the config), layer sizes, epoch, stop flag, shuffling RNG state, history,
-    callback states by name.
+    the best weights), ``history`` (the logs, shape (n_epochs, 6)). Metadata (JSON under
+    ``"backprop_checkpoint"``): version, ``run``
+    (``meta``: the config), layer sizes, epoch, stop flag, shuffling RNG state, the
+    history's metric name, callback states by name.
 
     Parameters
     ----------
@@ -127,6 +132,7 @@ def save_checkpoint(
         states[name] = state[0]
         for k, v in state[1].items():
             tensors[f"cb.{name}.{k}"] = np.ascontiguousarray(v)
+    history_state, tensors[_HISTORY_TENSOR] = trainer.history.to_state()
     doc = {
         "version": CHECKPOINT_VERSION,
         "run": dict(meta or {}),
@@ -134,7 +140,7 @@ def save_checkpoint(
         "epoch": trainer.epoch,
         "stop": trainer.stop_training,
         "rng": trainer.rng.bit_generator.state,
-        "history": trainer.history.to_state(),
+        "history": history_state,
         "callbacks": states,
     }
     data = safetensors.numpy.save(tensors, metadata={"backprop_checkpoint": json.dumps(doc)})
@@ -247,7 +253,7 @@ def restore_checkpoint(trainer: TrainerState, ck: LoadedCheckpoint) -> None:
         if not np.all(np.isfinite(t)):
             raise CheckpointError(f"checkpoint tensor param.{k} holds NaN or infinity")
     try:
-        history = History.from_state(saved["history"])
+        history = History.from_state(saved["history"], ck.tensors[_HISTORY_TENSOR])
     except (KeyError, TypeError, ValueError, IndexError, OverflowError):
         raise CheckpointError("checkpoint field 'history' is malformed") from None
     epoch = saved.get("epoch")

@@ -195,9 +195,11 @@ class Model:
         ------
         ValueError
             If X has the wrong width (the message names both widths), is not 2-D, is
-            empty, or holds NaN/inf.
+            empty, or holds NaN/inf; a table whose columns do not match the model's
+            names (`Preprocessor.select_columns`, the rule ``backprop predict`` applies
+            to a CSV header).
         """
-        return self.pre.transform(X, dtype=self.net.dtype)
+        return self.pre.transform(_by_name(X, self.pre), dtype=self.net.dtype)
 
     def forward(self, X: ArrayLike) -> np.ndarray:
         """Network outputs (class scores, or regression values) for raw inputs.
@@ -264,6 +266,21 @@ class Model:
             return out[:, 0] if out.shape[1] == 1 else out
         pred = out.argmax(axis=1)
         return pred if self.classes is None else self.classes[pred]
+
+
+def _by_name(X: Any, pre: Preprocessor) -> Any:
+    """A table with named columns (a pandas or polars DataFrame: anything with
+    ``columns``) as the model's input columns in the model's order, matched by name
+    exactly as a CSV header is; anything else as it is. pandas is never imported."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray):
+        return X
+    header = [str(c) for c in columns]
+    order = pre.column_order(header, "DataFrame")
+    if order is None:
+        return X
+    # Column by column: a text column left out never turns the rest into objects.
+    return np.column_stack([np.asarray(X[columns[j]]) for j in order])
 
 
 class ModelOutputError(ValueError):
@@ -684,6 +701,11 @@ def _is_count(v: object) -> bool:
 _CONFIG_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "seed": ("a non-negative integer", _is_count),
     "dataset": ("a string", lambda v: isinstance(v, str)),
+    "target": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "drop": (
+        "a list of strings",
+        lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+    ),
     "params": ("a JSON object", lambda v: v is None or isinstance(v, dict)),
     # An estimator's training record: what is in it, `backprop.estimators` checks.
     "fitted": ("a JSON object", lambda v: v is None or isinstance(v, dict)),

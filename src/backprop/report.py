@@ -196,6 +196,8 @@ def run_metrics(
     metrics.update(best_epoch_record(result))
     metrics["dataset"] = {
         "name": dataset.name,
+        "path": dataset.path,
+        "target": dataset.target,
         "n_train": len(dataset.X_train),
         "n_test": len(dataset.X_test),
         "n_features": dataset.n_features,
@@ -428,8 +430,10 @@ def summary_lines(out_dir: _PathLike) -> list[str]:
     scores = {k.removeprefix("test_"): v for k, v in m.items() if k in _TEST_SCORES}
     kept_epoch = m["best_epoch"] if m["kept"] == "best" else m["epochs_run"]
     files = ", ".join(sorted(p.name for p in out.iterdir() if p.name in RESULT_FILES))
+    target = m["dataset"].get("target")
+    name = m["dataset"]["name"] + ("" if target is None else f" (target column {target!r})")
     return [
-        score_line(m["dataset"]["name"], m["task"], m["dataset"]["n_test"], scores),
+        score_line(name, m["task"], m["dataset"]["n_test"], scores),
         f"trained {m['epochs_run']} epochs in {m['train_seconds']:.2f} s; best epoch "
         f"{m['best_epoch']} ({monitor_words(m['monitor'])}); the model holds the "
         f"{m['kept']} epoch's weights (epoch {kept_epoch})",

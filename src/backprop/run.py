@@ -191,7 +191,7 @@ def to_model(net: MLP, prepared: Prepared, dataset: Dataset, config: TrainConfig
         net,
         preprocessor=prepared.preprocessor,
         classes=dataset.classes if classify else None,
-        config={**config.to_dict(), "task": dataset.task, "dataset": dataset.name},
+        config={**config.to_dict(), "task": dataset.task, **dataset.provenance()},
     )
 
 

@@ -45,8 +45,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def add_data_flags(p: argparse.ArgumentParser, *, default_data: str | None) -> None:
-    """``--data``, ``--data-dir``, ``--task``, ``--target``: the dataset, as ``train``
-    and ``evaluate`` load it (``load_dataset``'s arguments)."""
+    """``--data``, ``--data-dir``, ``--task``, ``--target``, ``--drop``: the dataset, as
+    ``train`` and ``evaluate`` load it (``load_dataset``'s arguments)."""
     p.add_argument(
         "--data",
         metavar="NAME|PATH",
@@ -68,4 +68,18 @@ def add_data_flags(p: argparse.ArgumentParser, *, default_data: str | None) -> N
         default=None,
         help="what to learn (default: inferred from the target)",
     )
-    p.add_argument("--target", metavar="COL", default=None, help="target column of a CSV file")
+    p.add_argument(
+        "--target",
+        metavar="COL",
+        default=None,
+        help="target column of a CSV file (default: the one column named label, target, y "
+        "or class; a CSV without a header: its last column)",
+    )
+    p.add_argument(
+        "--drop",
+        metavar="COL",
+        action="append",
+        default=[],
+        help="leave this CSV column out of the inputs (repeatable; text columns such as an "
+        "id must be dropped)",
+    )

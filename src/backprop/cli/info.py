@@ -54,6 +54,15 @@ def run(args: argparse.Namespace) -> int:
     if model.classes is not None or net.is_classifier:
         classes = doc["classes"] if doc["classes"] is not None else list(range(net.n_outputs))
         show(f"classes:         {', '.join(map(str, classes))}")
+    config = model.config
+    if "dataset" in config:  # where the model was trained (a file's absolute path)
+        target = config.get("target")
+        drop = config.get("drop") or []
+        show(
+            f"data:            {config['dataset']}"
+            + ("" if target is None else f", target column {target!r}")
+            + (f", dropped {', '.join(map(str, drop))}" if drop else "")
+        )
     expects = doc["input"]
     show("input:")
     if expects["image_shape"] is not None:

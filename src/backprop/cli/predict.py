@@ -16,8 +16,8 @@ import numpy as np
 
 from backprop._fileutil import atomic_path
 from backprop.cli.common import CLIError, HelpFormatter
-from backprop.data import read_csv_table, read_idx, read_npy
-from backprop.data.formats import printable
+from backprop.data import read_idx, read_npy
+from backprop.data.formats import printable, read_csv_columns
 from backprop.io import Model, load
 
 __all__ = ["add_parser", "run"]
@@ -36,8 +36,14 @@ def _read_inputs(path: Path, model: Model) -> np.ndarray:
         raise CLIError(f"{path}: is a directory, expected a .csv, .npy or IDX file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        values, header = read_csv_table(path, model.net.dtype)
-        return model.pre.select_columns(values, header, str(path))
+        table = read_csv_columns(path, model.net.dtype)
+        if table.header is None:
+            table.refuse_text(table.text)
+            return model.pre.select_columns(table.values, None, str(path))
+        # Text columns other than the model's inputs (string labels, an id) are ignored.
+        order = model.pre.column_order(table.header, str(path))
+        table.refuse_text(order)
+        return table.values[:, order]
     A = read_npy(path) if suffix == ".npy" else read_idx(path)
     if A.ndim == 1:  # one feature per row, or one example
         A = A.reshape(-1, 1) if model.n_features == 1 else A.reshape(1, -1)

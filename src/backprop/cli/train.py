@@ -256,6 +256,7 @@ def _fresh_train(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             task=args.task,
             target=args.target,
+            drop=args.drop,
             seed=config.seed,
             dtype=np.dtype(config.dtype),
         )
@@ -310,6 +311,7 @@ def _resume_locked(args: argparse.Namespace, out: Path, where: str) -> int:
         data_dir=record["data_dir"],
         task=record["task"],
         target=record["target"],
+        drop=record.get("drop", []),
         seed=config.seed,
         dtype=np.dtype(config.dtype),
     )

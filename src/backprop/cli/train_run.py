@@ -172,7 +172,7 @@ def new_run_record(args: argparse.Namespace, config: TrainConfig, ds: Dataset) -
     """``run.json`` for a fresh run from its flags (`rundir.run_record`)."""
     data = data_spec(args.data)
     assert data is not None  # --data has a default
-    return rundir.run_record(
+    record = rundir.run_record(
         data=data,
         data_dir=data_spec(args.data_dir),
         task=args.task,
@@ -181,6 +181,7 @@ def new_run_record(args: argparse.Namespace, config: TrainConfig, ds: Dataset) -
         dataset=dataset_summary(ds),
         backprop_version=__version__,
     )
+    return {**record, "drop": list(args.drop)}  # issue 28: --drop, replayed by --resume
 
 
 def check_resume_data(ds: Dataset, record: dict[str, Any], where: str) -> None:
@@ -205,6 +206,7 @@ def check_resume_flags(
     recorded = {
         **config.to_dict(),
         **{k: record[k] for k in ("data", "data_dir", "task", "target")},
+        "drop": record.get("drop", []),
     }
     conflicts = []
     for name, value in sorted(given.items()):

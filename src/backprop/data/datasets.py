@@ -19,7 +19,7 @@ Sources
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,11 @@ from backprop.data.formats import (
     DataError,
     find_idx_files,
     load_idx_pair,
-    read_csv,
+    read_csv_columns,
     read_npy,
     read_npz,
     require_real,
+    split_target,
 )
 from backprop.data.preprocess import LabelEncoder, check_finite, train_val_split
 from backprop.data.rows import Rows, mapping_of
@@ -101,6 +102,13 @@ class Dataset:
     mirror_symmetric : bool or None
         Whether an image mirrored left to right is still an image of its class (clothes:
         yes; digits: no, a mirrored 3 is not a 3); None when unknown (files).
+    target : str or None
+        The CSV column that holds the labels/targets (None: not a CSV with a header).
+    path : str or None
+        The data file's absolute path (None for a named dataset), so a model can find
+        its data again from another directory.
+    drop : tuple of str
+        CSV columns left out of the inputs (``--drop``).
     """
 
     name: str
@@ -114,6 +122,16 @@ class Dataset:
     feature_names: list[str] | None = None
     input_scale: float | None = None
     mirror_symmetric: bool | None = None
+    target: str | None = None
+    path: str | None = None
+    drop: tuple[str, ...] = ()
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the data came from, as a model's config records it: ``dataset`` (the
+        absolute path of a file, or the name), and for a CSV ``target`` and ``drop`` (when
+        set), what ``backprop evaluate`` needs to load the same rows again."""
+        found = {"dataset": self.path or self.name, "target": self.target, "drop": list(self.drop)}
+        return {k: v for k, v in found.items() if v}
 
     @property
     def n_features(self) -> int:
@@ -171,10 +189,11 @@ def _idx_search_dirs(name: str, data_dir: str | os.PathLike[str] | None) -> list
 
 
 def _encode_labels(
-    y_train: np.ndarray, y_test: np.ndarray, source: str
+    y_train: np.ndarray, y_test: np.ndarray, source: str, parts: tuple[str, str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Map labels to 0..c-1; returns (y_train_idx, y_test_idx, classes)."""
-    for part, y in (("training", y_train), ("test", y_test)):
+    """Map labels to 0..c-1; returns (y_train_idx, y_test_idx, classes). ``parts`` names
+    the two parts in messages (("training", "test"), or "evaluation" for both)."""
+    for part, y in zip(parts, (y_train, y_test), strict=True):
         if y.ndim != 1:
             raise DataError(
                 f"{source}: classification needs 1-D labels, {part} labels have shape {y.shape}"
@@ -189,8 +208,9 @@ def _encode_labels(
         # Integer-valued floats (CSV) become integer labels.
         encoder = LabelEncoder(encoder.classes_.astype(np.int64))
         y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
-    # Checked again after the split: a class with one row may have gone to the test part.
-    _require_two_classes(y_train, source, "the training labels")
+    if parts[0] == "training":
+        # Checked again after the split: a class with one row may have gone to the test part.
+        _require_two_classes(y_train, source, "the training labels")
     return encoder.transform(y_train), encoder.transform(y_test), encoder.classes_
 
 
@@ -210,8 +230,14 @@ def _finish(
     feature_names: list[str] | None = None,
     input_scale: float | None = None,
     mirror_symmetric: bool | None = None,
+    every_row: bool = False,
+    **record: Any,
 ) -> Dataset:
-    """Validate arrays, infer/check the task, split off a test set, encode labels."""
+    """Validate arrays, infer/check the task, split off a test set, encode labels.
+
+    With ``every_row`` (a file given for evaluation) nothing is split off: every row is
+    the test part (and the training part too: there is none). ``record`` holds the
+    `Dataset` fields saying where the data came from (``target``, ``path``, ``drop``)."""
     if task is not None and task not in TASKS:
         raise DataError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     # A memory-mapped file is read through `Rows` from here on: every pass below streams
@@ -220,9 +246,10 @@ def _finish(
         X_train = Rows(X_train)
     if X_test is not None and mapping_of(X_test) is not None:
         X_test = Rows(X_test)
-    parts = [("training", X_train, y_train)]
+    words = ("evaluation", "evaluation") if every_row else ("training", "test")
+    parts = [(words[0], X_train, y_train)]
     if X_test is not None and y_test is not None:
-        parts.append(("test", X_test, y_test))
+        parts.append((words[1], X_test, y_test))
     for part, X, y in parts:
         if X.ndim != 2:
             raise DataError(f"{source}: {part} inputs must be 2-D (n, d), got shape {X.shape}")
@@ -240,18 +267,20 @@ def _finish(
         check_finite(X, f"{part} inputs", source)
         check_finite(y, f"{part} targets", source)
     if len(X_train) == 0:
-        raise DataError(f"{source}: zero rows of training data")
+        raise DataError(f"{source}: zero rows of {words[0]} data")
     if X_test is not None and X_test.shape[1] != X_train.shape[1]:
         raise DataError(
             f"{source}: training inputs have {X_train.shape[1]} columns, test inputs "
             f"{X_test.shape[1]}"
         )
+    if every_row and (X_test is None or y_test is None):
+        X_test, y_test = X_train, y_train
 
     inferred = _infer_task(y_train)
     task = task or inferred
     if task == "regression" and not np.issubdtype(y_train.dtype, np.number):
         raise DataError(f"{source}: regression needs numeric targets, got dtype {y_train.dtype}")
-    if task == "classification":
+    if task == "classification" and not every_row:
         _require_two_classes(y_train, source, "the labels")
 
     if X_test is None or y_test is None:
@@ -261,7 +290,7 @@ def _finish(
     assert X_test is not None and y_test is not None  # for mypy: set just above
     classes = None
     if task == "classification":
-        y_train, y_test, classes = _encode_labels(y_train, y_test, source)
+        y_train, y_test, classes = _encode_labels(y_train, y_test, source, words)
     else:
         y_train = np.asarray(y_train, dtype=dtype)
         y_test = np.asarray(y_test, dtype=dtype)
@@ -284,6 +313,7 @@ def _finish(
         feature_names=feature_names,
         input_scale=input_scale,
         mirror_symmetric=mirror_symmetric,
+        **record,
     )
 
 
@@ -441,9 +471,19 @@ def _load_dir(path: Path, **kw: Any) -> Dataset:
     return ds
 
 
-def _load_csv(path: Path, target: str | None = None, **kw: Any) -> Dataset:
-    X, y, names = read_csv(path, target, kw["dtype"])
-    return _finish(path.name, str(path), X, y, None, None, feature_names=names, **kw)
+def _load_csv(
+    path: Path, target: str | None = None, drop: tuple[str, ...] = (), **kw: Any
+) -> Dataset:
+    table = read_csv_columns(path, kw["dtype"])
+    if kw["every_row"] and table.header is not None:
+        # Evaluated, not trained on: the columns the model was trained without may be
+        # absent, and the inputs are matched by name afterwards.
+        drop = tuple(c for c in drop if c in table.header)
+    X, y, names, target = split_target(table, target, drop, skip_text=kw["every_row"])
+    return _finish(
+        path.name, str(path), X, y, None, None, feature_names=names, target=target,
+        path=str(path.absolute()), drop=tuple(drop), **kw,
+    )  # fmt: skip
 
 
 def _load_npz(path: Path, **kw: Any) -> Dataset:
@@ -515,9 +555,11 @@ def load_dataset(
     data_dir: str | os.PathLike[str] | None = None,
     task: str | None = None,
     target: str | None = None,
+    drop: Sequence[str] = (),
     test_fraction: float = 0.2,
     seed: int = 0,
     dtype: Any = np.float32,
+    every_row: bool = False,
 ) -> Dataset:
     """Load a named dataset or a data file, split into training and test sets.
 
@@ -534,7 +576,12 @@ def load_dataset(
         Inferred when None: a 1-D integer-valued target with few distinct values is
         classification.
     target : str, optional
-        Target column name, CSV only.
+        Target column name, CSV only. Without it a CSV with a header needs one column
+        named ``label``, ``target``, ``y`` or ``class`` (any case); one without a header
+        has its target last.
+    drop : sequence of str
+        CSV columns to leave out (an id such as ``patient``; text columns are refused
+        as inputs, naming the ``--drop`` that removes them).
     test_fraction : float
         Share of rows held out as the test set when the source has no test split
         (stratified for classification). ``0`` keeps every row for training (and a
@@ -544,6 +591,9 @@ def load_dataset(
     dtype : float dtype
         dtype of float X (integer X, such as uint8 images, keeps its dtype) and of
         regression targets.
+    every_row : bool, default False
+        A file given for evaluation: every row is the test part (no split; one class is
+        enough; text columns are left out of the inputs, which are matched by name).
 
     Returns
     -------
@@ -561,6 +611,7 @@ def load_dataset(
         "test_fraction": test_fraction,
         "seed": seed,
         "dtype": dtype,
+        "every_row": every_row,
     }
     if not 0 <= test_fraction < 1:
         raise DataError(f"test_fraction must be in [0, 1), got {test_fraction}")
@@ -573,8 +624,9 @@ def load_dataset(
         raise DataError(f"dtype must be a float dtype such as float32, got {dtype!r}")
     path = Path(name_or_path)
     suffix = path.suffix.lower()
-    if target is not None and suffix != ".csv":
-        raise DataError(f"target={target!r} only applies to CSV files, not {name_or_path!r}")
+    for flag, value in (("target", target), ("drop", list(drop))):
+        if value and suffix != ".csv":
+            raise DataError(f"{flag}={value!r} only applies to CSV files, not {name_or_path!r}")
     if name_or_path in DATASETS:
         return DATASETS[name_or_path](name_or_path, data_dir, kw)
     if not path.exists():
@@ -589,6 +641,6 @@ def load_dataset(
             f"{path}: unsupported file type {suffix or '(no extension)'!r}; expected "
             f"{', '.join(FILE_LOADERS)} or a directory of IDX files"
         )
-    if target is not None:
-        kw["target"] = target
+    if suffix == ".csv":
+        kw.update(target=target, drop=tuple(drop))
     return FILE_LOADERS[suffix](path, **kw)

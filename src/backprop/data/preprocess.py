@@ -543,7 +543,6 @@ class Preprocessor:
             One line naming both column counts (and the missing names, if any).
         """
         d, w = self.n_features, values.shape[1]
-        names = self.feature_names
         if header is None:
             if w == d:
                 return values
@@ -551,9 +550,32 @@ class Preprocessor:
                 f"{source}: has {w} columns, the model expects {d}; without a header row "
                 "the columns cannot be matched by name"
             )
+        return values[:, self.column_order(header, source)]
+
+    def column_order(self, header: Sequence[str], source: str = "input") -> list[int]:
+        """Positions in ``header`` of the model's input columns, in the model's order:
+        `select_columns`' rules, for any table with named columns (a CSV, a DataFrame).
+
+        Parameters
+        ----------
+        header : sequence of str of length w
+        source : str
+            Named in the error message.
+
+        Returns
+        -------
+        list of int of length d
+
+        Raises
+        ------
+        DataError
+            As `select_columns`.
+        """
+        d, w = self.n_features, len(header)
+        names = self.feature_names
         header = [h.strip() for h in header]
         if names is not None and set(names) <= set(header):
-            return values[:, [header.index(name) for name in names]]
+            return [header.index(name) for name in names]
         kept = [
             j
             for j, h in enumerate(header)
@@ -561,7 +583,7 @@ class Preprocessor:
         ]
         known = [] if names is None else [h for h in header if h in set(names)]
         if len(kept) == d and not known:
-            return values[:, kept]
+            return kept
         if known:
             missing = [s for s in names or () if s not in set(header)]
             problem = f"it lacks the model's column(s) {', '.join(missing[:5])}"
