@@ -267,7 +267,12 @@ $$\boxed{\frac{\partial J}{\partial s_k} = p_k - \mathbb{1}\{k = y\}}
 $p_k - 1$ if $k \ne y$: the two cases are swapped ([errata #1](../docs/errata.md)). It can't
 be right: the true class's score must be pushed *up* (negative gradient, $p_y - 1 < 0$),
 and the gradient of $J$ must sum to zero over $k$ (adding a constant to every score leaves
-$p$ unchanged); the as-written version sums to $1 - (c - 1) = 2 - c$.
+$p$ unchanged); the as-written version sums to $p_y + \sum_{k \ne y} (p_k - 1) = 1 - (c - 1) = 2 - c$.
+For $c = 2$ that is 0 too, so the sum test cannot see the typo there; but with two classes
+the right gradient is $(p_y - 1, p_{\bar y}) = p_{\bar y}\,(-1, 1)$ and the as-written one is
+$(p_y, p_{\bar y} - 1) = p_y\,(1, -1)$ (writing $\bar y$ for the other class): it is
+$-\frac{p_y}{p_{\bar y}}$ times the right one, pointing exactly **uphill**. A step against it
+raises the loss.
 
 The rest is as for regression, with $\partial J / \partial s$ in place of $o - y$
 (page 4):
@@ -295,6 +300,8 @@ J, _ = notes.classification_example(x_hand, 0, W1_hand, b1_hand, W2_soft, b2_sof
 print("s =", s.ravel(), "  p =", p.ravel(), "  J =", J, "  ln 4 =", np.log(4))
 print("dJ/ds fixed     :", notes.dJ_ds(p, 0).ravel())
 print("dJ/ds as written:", notes.dJ_ds_as_written(p, 0).ravel())
+print("as written / fixed:", (notes.dJ_ds_as_written(p, 0) / notes.dJ_ds(p, 0)).ravel(),
+      " -p_y / p_other:", -p[0, 0] / p[1, 0])
 """)
 
 md(r"""
@@ -452,13 +459,16 @@ display(network_figure("columns"))
 
 md(r"""
 **One backward step by hand, $n = 2$.** The hand-worked network of section 3 ($c = 2$) on a
-batch of two examples: $x^{(1)} = (1, 2)$ of class 0 and $x^{(2)} = (2, 0)$ of class 1.
+batch of two examples: $x^{(1)} = (1, 2)$ of class 0 and $x^{(2)} = (2, -1)$ of class 1, so
+$z^{(2)} = (2 + 1,\; 1 - 1 - 1) = (3, -1)$, $a^{(2)} = (3, 0)$, $s^{(2)} = (0, 0)$,
+$p^{(2)} = (\frac12, \frac12)$. Every $z$ is at least 1 away from ReLU's kink at 0, so the
+finite-difference check of this batch is valid (the kink is visited on purpose below).
 Column $i$ of $\delta^{(2)} = (P - Y)/n$ is example $i$'s $p^{(i)} - e_{y^{(i)}}$ divided by
 $n$, and multiplying by $1_n$ adds the columns: the bias gradient sums over the examples.
 """)
 
 code(r"""
-X2 = np.array([[1.0, 2.0], [2.0, 0.0]])  # d x n: the examples are the columns
+X2 = np.array([[1.0, 2.0], [2.0, -1.0]])  # d x n: the examples are the columns
 y2 = np.array([0, 1])
 Z2 = W1_hand @ X2 + b1_hand @ np.ones((1, 2))  # m x n
 S2 = W2_soft @ notes.relu(Z2) + b2_soft @ np.ones((1, 2))  # c x n
@@ -470,6 +480,27 @@ for i in range(2):
 print("dJ/db2 = delta2 1_n =", (delta2_n2 @ np.ones((2, 1))).ravel().round(4))
 _, grads_n2 = notes.classification_batch(X2, y2, W1_hand, b1_hand, W2_soft, b2_soft)
 print("notes.classification_batch:", grads_n2["b2"].ravel().round(4))
+print("Z =", Z2.tolist(), " smallest |z|:", np.abs(Z2).min())
+print("hand batch check:", errors(check("classification_batch", (X2, y2, W1_hand.copy(),
+                                       b1_hand.copy(), W2_soft.copy(), b2_soft.copy()))))
+""")
+
+md(r"""
+**A sanity check: finite differences at the kink.** Move $x^{(2)}$ to $(2, 0)$: now
+$z^{(2)}_2 = 0.5 \cdot 2 + 0 - 1 = 0$, exactly on ReLU's kink. ReLU has no derivative there;
+the code uses $\operatorname{ReLU}'(0) = \mathbb{1}\{0 > 0\} = 0$, while the centred
+difference $\frac{J(\theta + h) - J(\theta - h)}{2h}$ straddles the kink and measures the
+average of the slopes on its two sides. So the check **is expected to disagree** for the
+parameters upstream of that unit ($W^{(1)}$, $b^{(1)}$) and to agree for $W^{(2)}$, $b^{(2)}$,
+which do not pass through the kink. Correct code, failing check: before trusting a failed
+check, look for a pre-activation within $h$ of 0.
+""")
+
+code(r"""
+X_kink = np.array([[1.0, 2.0], [2.0, 0.0]])  # x(2) = (2, 0): z(2)_2 = 0
+print("Z at the kink =", (W1_hand @ X_kink + b1_hand).tolist())
+print("check at the kink:", errors(check("classification_batch", (X_kink, y2, W1_hand.copy(),
+                                        b1_hand.copy(), W2_soft.copy(), b2_soft.copy()))))
 """)
 
 md(r"""
@@ -843,16 +874,21 @@ print("exercise 1:", relative_error(mine_b1, notes.classification_batch(*cls.arg
 
 md(r"""
 **2.** Explain why the notes' as-written $\partial J / \partial s$ sums to $2 - c$ over the
-classes, while the right one sums to 0.
+classes, while the right one sums to 0; and why, for $c = 2$, where both sum to 0, the
+as-written one is still wrong.
 """)
 
 answer(r"""
 # Fixed: sum_k (p_k - 1{k = y}) = 1 - 1 = 0. As written: p_y + sum_{k != y} (p_k - 1)
-# = sum_k p_k - (c - 1) = 1 - (c - 1) = 2 - c.
+# = sum_k p_k - (c - 1) = 1 - (c - 1) = 2 - c. For c = 2 both sum to 0, but the as-written
+# (p_y, p_other - 1) = p_y (1, -1) is -(p_y / p_other) times the right p_other (-1, 1): uphill.
 for c_ex in (2, 3, 10):
     p_ex = np.full((c_ex, 1), 1 / c_ex)
     print(f"c = {c_ex}: fixed sums to {round(notes.dJ_ds(p_ex, 0).sum(), 12) + 0.0:+.1f}, "
-          f"as written to {notes.dJ_ds_as_written(p_ex, 0).sum():+.1f} (2 - c = {2 - c_ex})")
+          f"as written to {notes.dJ_ds_as_written(p_ex, 0).sum() + 0.0:+.1f} (2 - c = {2 - c_ex})")
+p_two = np.array([[0.2], [0.8]])
+print("c = 2, p = (0.2, 0.8), y = 0: as written / fixed =",
+      (notes.dJ_ds_as_written(p_two, 0) / notes.dJ_ds(p_two, 0)).ravel(), "= -p_y/p_other =", -0.2 / 0.8)
 """)
 
 md(r"""
