@@ -69,7 +69,7 @@ seconds.
 | 3. A classification network and the softmax | pages 3-4 |
 | 4. Alg 3 for one example | page 4 |
 | 5. A batch, examples in columns | pages 5-6 |
-| 6. "In practice": examples in rows | page 7 |
+| 6. "In practice": examples in rows | pages 6-7 |
 | 7. Any depth: the general recursion and `backprop.MLP` | - |
 | 8. Training on digits | - |
 | 9. Regression on diabetes | - |
@@ -540,7 +540,7 @@ print("dJ/db2 = delta2 1_n  ->", (delta2_b @ np.ones((N, 1))).shape)
 
 # ============================================================================ 6. rows
 md(r"""
-## 6. "In practice": examples in rows (page 7)
+## 6. "In practice": examples in rows (pages 6-7)
 
 Data sets store one example per **row**, $X \in \mathbb{R}^{n \times d}$, and code stores
 $W^{[1]} \in \mathbb{R}^{d \times m}$, $W^{[2]} \in \mathbb{R}^{m \times c}$ and the biases
@@ -559,7 +559,7 @@ S &= A W^{[2]} + 1_n b^{[2]} && n \times c = (n \times m)(m \times c) + (n \time
 \end{aligned}
 $$
 
-(Page 7 says $X$ is $m \times d$, writes $1_m$ and a column $1_m$ for the bias gradients, and
+(Page 6's "in practice" matrices say $X$ is $m \times d$; page 7 writes $1_m$ and a column $1_m$ for the bias gradients, and
 "REW$'$" for ReLU$'$: [errata #11-#14](../docs/errata.md).) `notes.classification_batch_rows`
 gives the transposes of the column form's gradients:
 """)
@@ -696,7 +696,9 @@ ax.legend();
 md(r"""
 Each hidden unit $i$ computes $z_i = \sum_k W^{[1]}_{ki} x_k + b_i$: a weighted sum of the
 64 pixels, so column $i$ of $W^{[1]}$ (the row $W^{(1)}_{i,:}$ of the notes) can be drawn as an
-8 x 8 image of what the unit looks for (red: positive weight, blue: negative).
+8 x 8 image of what the unit looks for (red: positive weight, blue: negative). All 32
+panels share **one** colour scale (the colourbar), so a faint panel is a unit with small
+weights, not an artefact of rescaling each image on its own.
 
 Page 2 predicts what happens at the border: $\frac{\partial J}{\partial W^{(1)}} = \delta^{(1)} x^T$,
 so a pixel $x_j$ that is 0 in every training image gets a zero gradient at every step. Adam
@@ -704,20 +706,22 @@ then moves its weights by exactly 0, and only the decay shrinks them, by
 $\prod_t (1 - \eta_t \lambda) \ge (1 - \eta_{\max} \lambda)^{\text{steps}}$, a few per cent at
 most in this short run. So those weights keep their random
 initial size (He normal: $\mathbb{E}|w| = \sqrt{2/d}\,\sqrt{2/\pi}$) and show as noise, not as
-white; the cell after the images measures it. (A unit whose image went blank would have
-died: its $z$ negative for every input, $\operatorname{ReLU}'(z) = 0$ blocks all of its
-gradients.)
+white; the cell after the images measures it. A *dead* unit (its $z$ negative for every
+input, so $\operatorname{ReLU}'(z) = 0$ blocks all of its gradients) does not go blank
+either: its weights get no gradient and keep their random start, like the border pixels.
+It shows as noise with no stroke structure.
 """)
 
 code(r"""
 W1_digits = model.net.params["W1"]  # d x m = 64 x 64
 print("W1:", W1_digits.shape)
-fig, axes = plt.subplots(4, 8, figsize=(7, 3.8))
+limit = np.abs(W1_digits[:, :32]).max()  # one colour scale for every panel
+fig, axes = plt.subplots(4, 8, figsize=(7.6, 3.8))
 for i, ax in enumerate(axes.flat):
-    w = W1_digits[:, i].reshape(8, 8)
-    ax.imshow(w, cmap="RdBu_r", vmin=-abs(w).max(), vmax=abs(w).max())
+    im = ax.imshow(W1_digits[:, i].reshape(8, 8), cmap="RdBu_r", vmin=-limit, vmax=limit)
     ax.axis("off")
-fig.suptitle("First-layer weights of 32 hidden units");
+fig.colorbar(im, ax=axes, shrink=0.8, label="weight")
+fig.suptitle("First-layer weights of 32 hidden units (one shared scale)");
 """)
 
 code(r"""
@@ -748,25 +752,32 @@ display(matrix_figure(g_one["W1"][:, unit], f"dJ/dW1 of unit {unit}: delta1 x^T"
 """)
 
 md(r"""
-The size of each layer's gradient $\|\partial J / \partial W^{(l)}\|$ over a short run of
-plain gradient descent (200 steps of 64 examples, learning rate 0.1) from fresh weights:
+**Why depth needs ReLU: the recursion, layer by layer.** Section 7's
+$\delta^{[l]} = (\delta^{[l+1]} W^{[l+1]T}) \odot f'(Z^{[l]})$ multiplies by $f'$ once per
+layer on the way down. The sigmoid's $f' = \sigma(1 - \sigma) \le \frac14$, so with five hidden
+sigmoid layers $\delta$ shrinks by about a factor 4 or more per layer and the first layer's
+gradient is orders of magnitude smaller than the last's; ReLU's $f'$ is 0 or 1 and He
+initialisation keeps the sizes level. What to look for: on the log axis the sigmoid's five
+curves are **stacked**, $W_1$ lowest; ReLU's lie together. (The two-layer network of the notes
+has too few layers for this to show: its two curves overlap.) 100 steps of plain gradient
+descent on digits, each curve one layer's $\|\partial J / \partial W^{[l]}\|$:
 """)
 
 code(r"""
-from backprop import MLP as _MLP  # the engine of section 7
-
-fresh = _MLP([64, 64, 10], seed=0, dtype=np.float64)
 X_fit, y_fit = digits.X_train / 16.0, digits.y_train
-norms = {"W1": [], "W2": []}
-rng = np.random.default_rng(0)
-for step in range(200):
-    batch_idx = rng.choice(len(X_fit), 64, replace=False)
-    _, g_step = fresh.loss_and_grads(X_fit[batch_idx], y_fit[batch_idx])
-    for k in norms:
-        norms[k].append(float(np.linalg.norm(g_step[k])))
-    for k, g in g_step.items():
-        fresh.params[k] -= 0.1 * g
-display(gradient_norm_figure(norms))
+for act in ("sigmoid", "relu"):
+    deep_net = MLP([64, 32, 32, 32, 32, 32, 10], activation=act, seed=0, dtype=np.float64)
+    norms = {f"W{l}": [] for l in range(1, 7)}
+    rng = np.random.default_rng(0)
+    for step in range(100):
+        batch_idx = rng.choice(len(X_fit), 64, replace=False)
+        _, g_step = deep_net.loss_and_grads(X_fit[batch_idx], y_fit[batch_idx])
+        for k in norms:
+            norms[k].append(float(np.linalg.norm(g_step[k])))
+        for k, g in g_step.items():
+            deep_net.params[k] -= 0.1 * g
+    print(f"{act:8} ||dJ/dW1|| / ||dJ/dW6|| at the last step: {norms['W1'][-1] / norms['W6'][-1]:.1e}")
+    display(gradient_norm_figure(norms, title=f"{act}: gradient size per layer (6 layers)"))
 """)
 
 code(r"""
@@ -802,7 +813,8 @@ md(r"""
 
 The regression network of section 2 ($J = \frac12 (y - o)^2$, averaged over the batch) on
 scikit-learn's diabetes set: 10 measurements per patient, target a disease-progression
-score one year later. The baseline predicts the mean of the test targets for everyone.
+score one year later. The baseline predicts, for everyone, the mean of the **training**
+targets: the best constant a model could learn without looking at the test set.
 """)
 
 code(r"""
@@ -813,7 +825,8 @@ reg_model, reg_result = train(diabetes, reg_config, progress=False)
 reg_metrics = evaluate(reg_model, diabetes.X_test, diabetes.y_test)
 print(f"stopped after {reg_result.epochs_run} epochs (best: {reg_result.best_epoch})")
 print(f"test RMSE: {reg_metrics['rmse']:.1f}")
-print(f"mean-predictor RMSE: {reg_metrics['baseline_rmse']:.1f}")
+baseline = np.sqrt(np.mean((diabetes.y_test - diabetes.y_train.mean()) ** 2))
+print(f"training-mean predictor RMSE: {baseline:.1f}")
 """)
 
 code(r"""
