@@ -71,10 +71,14 @@ seconds.
 | 5. A batch, examples in columns | pages 5-6 |
 | 6. "In practice": examples in rows | pages 6-7 |
 | 7. Any depth: the general recursion and `backprop.MLP` | - |
-| 8. Training on digits | - |
-| 9. Regression on diabetes | - |
-| 10. The full run | - |
-| 11. Exercises, with hidden answers | pages 3-7 |
+| 8. Sanity checks: what to run before trusting a gradient | - |
+| 9. Training on digits | - |
+| 10. Regression on diabetes | - |
+| 11. The full run | - |
+| 12. Exercises, with hidden answers | pages 3-7 |
+
+Three cells ask you to write the backward pass yourself (sections 4, 5 and 6: Alg 3 for one
+example, the batch in columns, the rows form); the cell after each checks it.
 """)
 
 code(r"""
@@ -83,7 +87,7 @@ code(r"""
 import numpy as np
 import matplotlib.pyplot as plt
 
-from backprop import MLP, notes
+from backprop import MLP, exercises, notes
 from backprop.gradcheck import check_gradients, notes_problem, numerical_gradient, relative_error
 from backprop.plots import gradient_norm_figure, matrix_figure, network_figure
 
@@ -364,22 +368,39 @@ $$
 \frac{\partial J}{\partial b^{(1)}} = \delta^{(1)}.
 $$
 
-Written out by hand for the example of section 3 (`notes.classification_example` does the
-same inside), the four lines give the same gradients:
+`notes.classification_example` runs these four lines inside; it passes the checker the
+exercise below uses (finite differences and the engine, per parameter):
 """)
 
 code(r"""
-x, y, W1, b1, W2, b2 = cls.args("classification_example")
-_, grads = notes.classification_example(x, y, W1, b1, W2, b2)
-z = W1 @ x + b1  # m x 1
-a = notes.relu(z)  # m x 1
-s = W2 @ a + b2  # c x 1
-p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
-delta2 = notes.dJ_ds(p, y)  # c x 1
-delta1 = (W2.T @ delta2) * notes.relu_prime(z)  # m x 1
-mine = {"W1": delta1 @ x.T, "b1": delta1, "W2": delta2 @ a.T, "b2": delta2}
-print("delta2:", delta2.shape, " delta1:", delta1.shape)
-print("by hand vs notes:", errors({k: relative_error(mine[k], grads[k]) for k in KEYS}))
+exercises.check("example", lambda *args: notes.classification_example(*args)[1])
+""")
+
+md(r"""
+**Write it yourself (Alg 3, one example).** Replace each `None` in the next cell with your own code
+(the forward pass is given), then run the cell after it: `exercises.check` compares each of
+your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
+$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
+(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
+As stored, the cell says "not written yet". The answer is not in this notebook, so no
+notebook viewer can show it; `print(exercises.answer("example"))` prints it from
+`backprop/exercises.py` when you ask.
+""")
+code(r"""
+def my_example(x, y, W1, b1, W2, b2):
+    # Forward (page 3), given:
+    z = W1 @ x + b1  # m x 1
+    a = notes.relu(z)  # m x 1
+    s = W2 @ a + b2  # c x 1
+    p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()  # c x 1
+    # Backward (Alg 3, page 4), yours: y is the class, an int in 0 .. c-1.
+    delta2 = None  # dJ/ds                                     c x 1
+    delta1 = None  # dJ/dz                                     m x 1
+    return {"W1": None, "b1": None, "W2": None, "b2": None}
+""")
+
+code(r"""
+exercises.check("example", my_example)
 """)
 
 # ============================================================================ 5. batch
@@ -446,6 +467,50 @@ per_example = [notes.classification_example(*cls.args("classification_example", 
 averaged = {k: np.mean([g[k] for g in per_example], axis=0) for k in KEYS}
 print("mean of per-example vs batch:",
       errors({k: relative_error(averaged[k], grads_batch[k]) for k in KEYS}))
+""")
+
+md(r"""
+**Two rules behind the batch errata** (the mistakes of pages 5-7 are all broken by them):
+
+1. *A broadcast in the forward pass is a sum in the backward pass.* The forward pass copies
+   $b^{(1)}$ into every column, $b^{(1)} 1_n^T$ ($1_n^T$ on the right, forward); each copy
+   passes its share of the gradient back, and the shares add up: $\delta^{(1)} 1_n$
+   ($1_n$ on the right, backward). That is why page 6's $\partial J / \partial b = \delta$,
+   copied from one example, is wrong for a batch (errata #9), and why the ones vector has
+   $n$ entries, one per example (errata #4, #8).
+2. *The order of a product follows from the shapes.* $\partial J / \partial W^{(1)}$ must be
+   $m \times d$ like $W^{(1)}$; $\delta^{(1)}$ is $m \times n$ and $X$ is $d \times n$, so the only
+   product of the two that is $m \times d$ is $\delta^{(1)} X^T$, $(m \times n)(n \times d)$: the
+   sum over the examples happens in the inner dimension $n$. With $d$, $m$, $c$, $n$ all
+   different, a transposed or mis-ordered product cannot even be computed.
+""")
+
+md(r"""
+**Write it yourself (the batch in columns).** Replace each `None` in the next cell with your own code
+(the forward pass is given), then run the cell after it: `exercises.check` compares each of
+your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
+$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
+(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
+As stored, the cell says "not written yet". The answer is not in this notebook, so no
+notebook viewer can show it; `print(exercises.answer("columns"))` prints it from
+`backprop/exercises.py` when you ask.
+""")
+code(r"""
+def my_columns(X, y, W1, b1, W2, b2):
+    # Forward (page 5), given: X is d x n, y holds the n classes.
+    n = X.shape[1]
+    Z = W1 @ X + b1  # m x n (NumPy broadcasts b1: the b(1) 1_n^T of page 5)
+    A = notes.relu(Z)  # m x n
+    S = W2 @ A + b2  # c x n
+    P = np.exp(S - S.max(axis=0)) / np.exp(S - S.max(axis=0)).sum(axis=0)  # c x n
+    # Backward (page 6, fixed), yours:
+    delta2 = None  # dJ/dS                                     c x n
+    delta1 = None  # dJ/dZ                                     m x n
+    return {"W1": None, "b1": None, "W2": None, "b2": None}
+""")
+
+code(r"""
+exercises.check("columns", my_columns)
 """)
 
 md(r"""
@@ -573,6 +638,35 @@ print("same J as columns:", np.isclose(J_rows, J_batch),
       "| dJ/dW1 rows == (dJ/dW1 columns)^T:", np.allclose(grads_rows["W1"], grads_batch["W1"].T))
 """)
 
+md(r"""
+**Write it yourself (the rows form).** Replace each `None` in the next cell with your own code
+(the forward pass is given), then run the cell after it: `exercises.check` compares each of
+your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
+$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
+(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
+As stored, the cell says "not written yet". The answer is not in this notebook, so no
+notebook viewer can show it; `print(exercises.answer("rows"))` prints it from
+`backprop/exercises.py` when you ask.
+""")
+code(r"""
+def my_rows(X, y, W1, b1, W2, b2):
+    # Forward (page 7), given: X is n x d, W1 is d x m, b1 is 1 x m, W2 is m x c, b2 is 1 x c.
+    n = X.shape[0]
+    Z = X @ W1 + b1  # n x m (NumPy broadcasts b1: the 1_n b[1] of page 7)
+    A = notes.relu(Z)  # n x m
+    S = A @ W2 + b2  # n x c
+    P = np.exp(S - S.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)  # n x c
+    # Backward (page 7, fixed), yours:
+    delta2 = None  # dJ/dS                                     n x c
+    delta1 = None  # dJ/dZ                                     n x m
+    return {"W1": None, "b1": None, "W2": None, "b2": None}
+""")
+
+code(r"""
+exercises.check("rows", my_rows)
+""")
+
 code(r"""
 display(network_figure("rows"))
 """)
@@ -639,8 +733,106 @@ md(r"""
 `backprop gradcheck` on the command line prints the whole table: the notes' six forms, the
 as-written softmax gradient (failing), and the engine at depths 1-4 with every activation
 and both losses.
+""")
 
-## 8. Training on digits
+md(r"""
+## 8. Sanity checks: what to run before trusting a gradient
+
+Four checks that catch most broken backward passes before a long run, each on digits
+($d = 64$, $c = 10$) or on the notes' small problem.
+
+**1. The initial loss is about $\log c$.** With small random weights every score is near 0,
+so $p_k \approx 1/c$ for every class and $J = -\log p_y \approx \log c$. A first loss far from it
+means the loss or the initialisation is wrong.
+""")
+
+code(r"""
+from backprop.data import load_dataset
+
+digits = load_dataset("digits")
+X_small, y_small = digits.X_train[:200] / 16.0, digits.y_train[:200]
+start = MLP([64, 64, 10], seed=0, dtype=np.float64)
+print(f"initial loss: {start.compute_loss(X_small, y_small):.3f}   log c = log 10 = {np.log(10):.3f}")
+""")
+
+md(r"""
+**2. Overfit a tiny batch.** Twenty examples and $P = 64 \cdot 64 + 64 + 64 \cdot 10 + 10 = 4810$ parameters: plain gradient descent
+must drive the loss to nearly 0 and the training accuracy to 1. If it cannot, no amount of
+data will help: the gradient, the update or the data pipeline is broken.
+""")
+
+code(r"""
+tiny = MLP([64, 64, 10], seed=0, dtype=np.float64)
+X_tiny, y_tiny = X_small[:20], y_small[:20]
+for step in range(300):
+    _, g_tiny = tiny.loss_and_grads(X_tiny, y_tiny)
+    for k, g in g_tiny.items():
+        tiny.params[k] -= 0.5 * g
+tiny_accuracy = np.mean(tiny.predict(X_tiny) == y_tiny)
+print(f"tiny batch: loss after 300 steps {tiny.compute_loss(X_tiny, y_tiny):.4f}, "
+      f"training accuracy {tiny_accuracy:.2f}")
+""")
+
+md(r"""
+**3. Finite differences away from the kinks.** A centred difference straddling a ReLU kink
+disagrees with correct code (section 5 shows it on the hand batch): check with inputs whose
+pre-activations are not within $h$ of 0, as `backprop.gradcheck` does.
+
+**4. Why backprop at all: the cost of finite differences.** Checking every one of the
+$P$ parameters by centred differences takes $2P$ evaluations of the loss; one backward pass
+gives all $P$ derivatives for about the cost of two or three. Timed on this network
+($P = 4810$, so $2P = 9620$ loss evaluations), in one process, as a ratio:
+""")
+
+code(r"""
+import time
+
+timed = MLP([64, 64, 10], seed=0, dtype=np.float64)
+X_t, y_t = X_small[:64], y_small[:64]
+P_count = sum(v.size for v in timed.params.values())
+t0 = time.perf_counter()
+for _ in range(20):
+    _, g_back = timed.loss_and_grads(X_t, y_t)
+backward_s = (time.perf_counter() - t0) / 20
+t0 = time.perf_counter()
+g_fd = {k: numerical_gradient(lambda: timed.compute_loss(X_t, y_t), v) for k, v in timed.params.items()}
+fd_s = time.perf_counter() - t0
+print(f"P = {P_count} parameters, {2 * P_count} loss evaluations")
+print("finite differences agree:", max(relative_error(g_back[k], g_fd[k]) for k in g_fd) < 1e-6)
+print(f"finite differences / one backward pass: {fd_s / backward_s:.0f} x")
+""")
+
+md(r"""
+**5. Train with the gradient as written.** Erratum #1 is not a cosmetic typo: gradient
+descent with page 3's swapped cases (section 3) climbs. Below, the notes' two-layer network
+trained on 30 examples with the fixed $\partial J / \partial s = p - e_y$ and with the one as
+written, for $c = 2$ (where the as-written gradient is $-\frac{p_y}{p_{\bar y}}$ times the right
+one, exactly uphill) and $c = 3$. What to look for: the fixed curve falls, the as-written
+curve rises (for $c = 3$ without bound: the log axis keeps both in view).
+""")
+
+code(r"""
+fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+for ax, c_train in zip(axes, (2, 3)):
+    for score_grad, label in ((notes.dJ_ds, "fixed: p - e_y"), (notes.dJ_ds_as_written, "as written")):
+        prob = notes_problem(classification=True, d=4, m=6, c=c_train, n=30, seed=1)
+        params = [a.copy() for a in prob.args("classification_batch")[2:]]
+        curve = []
+        for step in range(60):
+            curve.append(notes.classification_batch(prob.X.T, prob.y, *params)[0])
+            per = [notes.classification_example(*prob.args("classification_example", i)[:2], *params,
+                                                score_grad=score_grad)[1] for i in range(30)]
+            for param, k in zip(params, KEYS):
+                param -= 0.3 * np.mean([g[k] for g in per], axis=0)
+        ax.plot(curve, label=label)
+        print(f"c = {c_train}, {label:15}: J from {curve[0]:.3f} to {curve[-1]:.3f}")
+    ax.set(title=f"c = {c_train}", xlabel="step", ylabel="J", yscale="log")
+    ax.legend()
+fig.suptitle("Gradient descent with the fixed and the as-written dJ/ds");
+""")
+
+md(r"""
+## 9. Training on digits
 
 The notes stop at the gradient; training takes many small steps against it, each on a
 mini-batch of the data.
@@ -809,7 +1001,7 @@ fig.suptitle("Misclassified: true → predicted", y=1.08);
 
 # ============================================================================ 9. diabetes
 md(r"""
-## 9. Regression on diabetes
+## 10. Regression on diabetes
 
 The regression network of section 2 ($J = \frac12 (y - o)^2$, averaged over the batch) on
 scikit-learn's diabetes set: 10 measurements per patient, target a disease-progression
@@ -840,7 +1032,7 @@ ax.legend();
 """)
 
 md(r"""
-## 10. The full run
+## 11. The full run
 
 The same code trains on Fashion-MNIST (60 000 images of 28 x 28 pixels, 10 kinds of
 clothing) from the command line, with the default recipe printed below from
@@ -865,24 +1057,12 @@ print("optimizer:", recipe.optimizer, " lr:", recipe.lr, " weight decay:", recip
 
 # ============================================================================ 11. exercises
 md(r"""
-## 11. Exercises
+## 12. Exercises
 
 Try each before opening the answer (the collapsed cell below it; it runs with the notebook).
 
-**1.** Derive $\partial J / \partial b^{(1)}$ for a batch (pages 5-6) and check it against
-`notes.classification_batch`.
-""")
-
-answer(r"""
-# Z = W1 X + b1 1_n^T: b1_i enters every column of row i, so dJ/db1_i = sum_j dJ/dZ_ij,
-# i.e. dJ/db1 = delta1 1_n (m x n)(n x 1).
-Xe, ye, W1e, b1e, W2e, b2e = cls.args("classification_batch")
-Ze = W1e @ Xe + b1e
-Se = W2e @ notes.relu(Ze) + b2e
-Pe = np.exp(Se - Se.max(axis=0)) / np.exp(Se - Se.max(axis=0)).sum(axis=0)
-delta1_e = (W2e.T @ ((Pe - np.eye(C)[:, ye]) / N)) * notes.relu_prime(Ze)
-mine_b1 = delta1_e @ np.ones((N, 1))
-print("exercise 1:", relative_error(mine_b1, notes.classification_batch(*cls.args("classification_batch"))[1]["b1"]))
+**1.** Derive $\partial J / \partial b^{(1)}$ for a batch (pages 5-6): it is part of the
+exercise of section 5, and `exercises.check("columns", ...)` checks it.
 """)
 
 md(r"""
