@@ -503,9 +503,9 @@ def network_figure(layout: str = "columns") -> Figure:
     first, second = _PARAMS[layout]
     ax.text(0.5, 1.15, first, ha="center", fontsize=9, color="#3367d6")
     ax.text(2.5, 1.15, second, ha="center", fontsize=9, color="#3367d6")
-    for x, grad in zip((0.5, 2.5), _PARAM_GRADS[layout], strict=True):
+    for x, grad in zip((0.7, 3.5), _PARAM_GRADS[layout], strict=True):  # apart: long labels
         ax.text(x, -1.65, grad, ha="center", fontsize=9, color="#c5221f")
-    where = "examples in columns (pages 5-6)" if column else "examples in rows (page 7)"
+    where = "examples in columns (pages 5-6)" if column else "examples in rows (pages 6-7)"
     ax.set_title(f"Forward (black) and backward (red): {where}", fontsize=11)
     return fig
 
