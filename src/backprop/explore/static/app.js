@@ -187,7 +187,8 @@ function heatmap(m, form, example) {
   const div = document.createElement("div");
   div.className = "matrix";
   div.innerHTML = `<div class="title"></div><div class="eq"></div>`;
-  div.querySelector(".title").textContent = `${m.name}  ${r} x ${c}`;
+  const label = m.label || m.name;  // the form's notation: W[l] in rows (page 7), W(l) in columns
+  div.querySelector(".title").textContent = `${label}  ${r} x ${c}`;
   div.querySelector(".eq").textContent = `${m.equation}   (page ${m.page})`;
   div.dataset.name = m.name;
   div.appendChild(cv);
@@ -197,13 +198,14 @@ function heatmap(m, form, example) {
     if (i >= r || j >= c) return;
     const tip = $("tip");
     tip.style.display = "block"; tip.style.left = e.clientX + 12 + "px"; tip.style.top = e.clientY + 12 + "px";
-    tip.textContent = `${m.name}[${i},${j}] = ${v[i * c + j].toPrecision(6)}`;
+    // The notes count rows and columns from 1.
+    tip.textContent = `${label} entry (${i + 1}, ${j + 1}) = ${v[i * c + j].toPrecision(6)}`;
   });
   cv.addEventListener("mouseleave", () => ($("tip").style.display = "none"));
   const w = /^dJ\/dW\((\d+)\)$/.exec(m.name);
   if (w) cv.addEventListener("click", (e) => {  // rows: (fan_in, fan_out); else transposed
     const [a, b] = at(e), [i, j] = form === "rows" ? [a, b] : [b, a];
-    $("chain-l").value = w[1]; $("chain-i").value = i; $("chain-j").value = j;
+    $("chain-l").value = w[1]; $("chain-i").value = i + 1; $("chain-j").value = j + 1;  // shown from 1
     showChain().catch(showError);
   });
   return div;
@@ -211,7 +213,7 @@ function heatmap(m, form, example) {
 async function showMatrices() {
   if (!matricesOn) return;
   const t0 = performance.now();
-  const form = $("form").value, k = Number($("example").value) || 0;
+  const form = $("form").value, k = exampleIndex();
   const res = await api("GET", `/api/matrices?form=${form}&example=${k}`);
   const box = $("matrices");
   box.replaceChildren(...res.matrices.map((m) => heatmap(m, form, k)));
@@ -306,7 +308,7 @@ async function showImage() {
   const box = $("image-view");
   box.hidden = !state.image_shape;
   if (box.hidden) return;
-  const r = await api("GET", `/api/image?example=${Number($("example").value) || 0}`);
+  const r = await api("GET", `/api/image?example=${exampleIndex()}`);
   const shape = state.image_shape;
   imageCanvas($("img-x"), decode(r.x), shape, true);
   imageCanvas($("img-dx"), decode(r.dX), shape, false);
@@ -351,28 +353,33 @@ function drawNetwork(l, i, j) {
     g.fill();
   }
 }
+// The example input counts from 1 (the notes' x^(1) ... x^(n)); the server from 0.
+const exampleIndex = () => Math.max(0, (Number($("example").value) || 1) - 1);
 async function showChain() {
-  const l = Number($("chain-l").value), i = Number($("chain-i").value), j = Number($("chain-j").value);
-  const k = Number($("example").value) || 0;
+  // The inputs count from 1, as the notes do; the server counts from 0.
+  const l = Number($("chain-l").value), i = Number($("chain-i").value) - 1, j = Number($("chain-j").value) - 1;
+  const k = exampleIndex();
   const r = await api("GET", `/api/chain?layer=${l}&i=${i}&j=${j}&example=${k}`);
   drawNetwork(l, i, j);
   const a = decode(r.a_prev), d = decode(r.delta), t = decode(r.terms);
   const f = (v) => Number(v).toPrecision(8);
   let rows = "";
-  for (let q = 0; q < Math.min(t.length, 12); q++) rows += `<tr><td>${q}</td><td>${f(a[q])}</td><td>${f(d[q])}</td><td>${f(t[q])}</td></tr>`;
+  for (let q = 0; q < Math.min(t.length, 12); q++) rows += `<tr><td>${q + 1}</td><td>${f(a[q])}</td><td>${f(d[q])}</td><td>${f(t[q])}</td></tr>`;
   if (t.length > 12) rows += `<tr><td colspan="4">… ${t.length - 12} more examples</td></tr>`;
   const rel = Math.abs(r.engine - r.finite_difference) / Math.max(1e-8, Math.abs(r.engine) + Math.abs(r.finite_difference));
   let hidden = "";
   if (r.delta_terms) {
     const dt = decode(r.delta_terms);
-    hidden = `<p>delta(${l})<sub>${k},${j}</sub> = (Σ<sub>m</sub> delta(${l + 1})<sub>${k},m</sub> W(${l + 1})<sub>${j},m</sub>) · f'(Z(${l})<sub>${k},${j}</sub>)
+    // Rows layout (page 7): example k is a row; the sum runs over the units e of layer l + 1.
+    hidden = `<p>delta[${l}]<sub>${k + 1},${j + 1}</sub> = (Σ<sub>e</sub> delta[${l + 1}]<sub>${k + 1},e</sub> W[${l + 1}]<sub>${j + 1},e</sub>) · f'(Z[${l}]<sub>${k + 1},${j + 1}</sub>)
       = (${Array.from(dt.slice(0, 6), f).join(" + ")}${dt.length > 6 ? " + …" : ""}) · ${f(r.fprime)}
-      ${r.mask === null ? "" : `· M(${l})<sub>${k},${j}</sub>/keep`}
-      = ${f(r.dA)} · ${f(r.fprime)}${r.mask === null ? "" : ` · ${f(r.mask)}`} = ${f(r.delta_kj)}   (page 6, example ${k})</p>`;
+      ${r.mask === null ? "" : `· M[${l}]<sub>${k + 1},${j + 1}</sub>/keep`}
+      = ${f(r.dA)} · ${f(r.fprime)}${r.mask === null ? "" : ` · ${f(r.mask)}`} = ${f(r.delta_kj)}   (page 7, example ${k + 1})</p>`;
   }
-  $("chain").innerHTML = `<p>W(${l})<sub>${i},${j}</sub> = ${f(r.weight)}.
-    dJ/dW(${l})<sub>${i},${j}</sub> = Σ<sub>k</sub> A(${l - 1})<sub>k,${i}</sub> delta(${l})<sub>k,${j}</sub> (page 6):</p>
-    <table><tr><th>k</th><th>A(${l - 1})_k,${i}</th><th>delta(${l})_k,${j}</th><th>product</th></tr>${rows}</table>
+  const [I, J] = [i + 1, j + 1];
+  $("chain").innerHTML = `<p>W[${l}]<sub>${I},${J}</sub> = ${f(r.weight)}.
+    dJ/dW[${l}]<sub>${I},${J}</sub> = Σ<sub>k</sub> A[${l - 1}]<sub>k,${I}</sub> delta[${l}]<sub>k,${J}</sub>, k over the examples (page 7: A[${l - 1}]<sup>T</sup> delta[${l}]):</p>
+    <table><tr><th>k</th><th>A[${l - 1}]_k,${I}</th><th>delta[${l}]_k,${J}</th><th>product</th></tr>${rows}</table>
     <p>sum of the terms <b id="chain-sum">${f(r.sum)}</b> · engine (MLP.loss_and_grads) <b id="chain-engine">${f(r.engine)}</b>
     · centred finite difference <b id="chain-fd">${f(r.finite_difference)}</b>
     <span class="${rel < 1e-6 ? "ok" : "bad"}">(relative error ${rel.toExponential(1)})</span></p>
@@ -390,7 +397,7 @@ async function reset(config, steps) {
   showError(null);
   afterState(await api("POST", "/api/reset", { config }));
   fillForm(state.config);
-  $("example").max = state.batch_size - 1;
+  $("example").max = state.batch_size;
   for (let left = steps; left > 0; left -= 1000) afterState(await api("POST", "/api/step", { steps: Math.min(left, 1000) }));
   await showMatrices();
 }
