@@ -67,6 +67,9 @@ function diverging(v, m) {  // blue (-) white (0) red (+)
   const t = Math.max(-1, Math.min(1, m > 0 ? v / m : 0));
   return t >= 0 ? [255, 255 * (1 - t), 255 * (1 - t)] : [255 * (1 + t), 255 * (1 + t), 255];
 }
+// One colour per layer, none of them a class colour (PALETTE), so that a layer's curve is
+// never read as a class.
+const LAYER_COLORS = ["#212121", "#6d4c41", "#8e24aa", "#f9a825", "#546e7a", "#43a047", "#3949ab"];
 function chart(canvas, series, logY) {
   const g = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 36;
   g.clearRect(0, 0, W, H);
@@ -81,9 +84,19 @@ function chart(canvas, series, logY) {
   const px = (x) => pad + (W - pad - 8) * (x / x1), py = (y) => H - pad + (pad + 8 - H) * ((f(y) - y0) / (y1 - y0));
   g.strokeStyle = "#999"; g.fillStyle = "#555"; g.font = "11px sans-serif";
   g.strokeRect(pad, 8, W - pad - 8, H - pad - 8);
-  g.fillText((logY ? "1e" : "") + y1.toPrecision(3), 2, 16);
-  g.fillText((logY ? "1e" : "") + y0.toPrecision(3), 2, H - pad);
-  g.fillText("step " + x1, W - 70, H - 20);
+  // The axis ends as plain numbers (a log axis stores log10 y: show 10^y, not "1e-0.331").
+  const tick = (y) => (logY ? 10 ** y : y).toPrecision(3);
+  g.fillText(tick(y1), 2, 16);
+  g.fillText(tick(y0), 2, H - pad);
+  g.fillText((logY ? "log scale · " : "") + "step " + x1, W - 120, H - 20);
+  series.forEach((s, i) => {  // the legend: a sample of each line and its name
+    const ly = 20 + 14 * i, lx = W - 150;
+    g.strokeStyle = s.color; g.setLineDash(s.dash || []); g.beginPath();
+    g.moveTo(lx, ly - 4); g.lineTo(lx + 22, ly - 4); g.stroke();
+    g.setLineDash([]); g.fillStyle = "#333"; g.fillText(s.label, lx + 28, ly);
+  });
+  canvas.dataset.legend = series.map((s) => s.label).join(", ");
+  canvas.dataset.ticks = [tick(y0), tick(y1)].join("|");
   for (const s of series) {
     g.strokeStyle = s.color; g.setLineDash(s.dash || []); g.beginPath();
     let started = false;
@@ -146,14 +159,14 @@ function drawBoundary() {
 function drawTraining() {
   const h = state.history;
   chart($("curves"), [
-    { x: h.step, y: h.train_loss, color: "#1565c0" },
-    { x: h.step, y: h.test_loss, color: "#c62828", dash: [5, 4] },
+    { x: h.step, y: h.train_loss, color: "#1565c0", label: "training loss J" },
+    { x: h.step, y: h.test_loss, color: "#c62828", dash: [5, 4], label: "test loss J" },
   ], false);
   const L = state.layer_sizes.length - 1, n0 = Math.max(0, state.step - state.grad_norms.length);
   const series = [];
   for (let l = 0; l < L; l++) {
     series.push({ x: state.grad_norms.map((_, i) => n0 + i + 1), y: state.grad_norms.map((r) => r[l]),
-      color: `rgb(${PALETTE[l % PALETTE.length]})` });
+      color: LAYER_COLORS[l % LAYER_COLORS.length], label: `||dJ/dW[${l + 1}]||` });
   }
   chart($("norms"), series, true);
   drawBoundary();
@@ -186,10 +199,12 @@ function heatmap(m, form, example) {
   }
   const div = document.createElement("div");
   div.className = "matrix";
-  div.innerHTML = `<div class="title"></div><div class="eq"></div>`;
+  div.innerHTML = `<div class="title"></div><div class="eq"></div><div class="scale"></div>`;
   const label = m.label || m.name;  // the form's notation: W[l] in rows (page 7), W(l) in columns
   div.querySelector(".title").textContent = `${label}  ${r} x ${c}`;
   div.querySelector(".eq").textContent = `${m.equation}   (page ${m.page})`;
+  // The colour scale of this heatmap (each matrix its own, symmetric about 0).
+  div.querySelector(".scale").innerHTML = `<span class="bar"></span> ${(-mx).toPrecision(3)} · 0 · ${mx.toPrecision(3)}`;
   div.dataset.name = m.name;
   div.appendChild(cv);
   const at = (e) => [Math.floor(e.offsetY / cell), Math.floor(e.offsetX / cell)];
