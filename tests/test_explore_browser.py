@@ -124,7 +124,6 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     assert errors(drv) == []
     first_loss = float(drv.find_element("id", "summary").get_attribute("data-train-loss"))
     shot(drv, "training", "training.png", tmp_path)
-    shot(drv, "matrices-view", "matrices.png", tmp_path)
 
     # 2. One step: the page shows step 1 and the server took exactly one.
     drv.find_element("id", "step").click()
@@ -203,6 +202,12 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     loss = float(drv.find_element("id", "summary").get_attribute("data-train-loss"))
     assert loss < 0.5 * first_loss
     shot(drv, "training", "training-200-steps.png", tmp_path)
+    # The docs' matrices picture: a trained network, in columns (pages 5-6: wide, short
+    # matrices) so that the whole backward pass (deltas, dJ/dW, dJ/db) is in view.
+    drv.execute_script("$('form').value = 'columns'; $('form').dispatchEvent(new Event('change'))")
+    wait(drv, f"{title_js}.startsWith('dJ/dW(1)')")
+    shot(drv, "matrices-view", "matrices.png", tmp_path)
+    drv.execute_script("$('form').value = 'rows'; $('form').dispatchEvent(new Event('change'))")
     # Every chart has a legend and plain tick numbers (no "1e-0.331" for 10^-0.331).
     legend = drv.execute_script("return [$('curves').dataset.legend, $('norms').dataset.legend]")
     assert legend == ["training loss J, test loss J", "||dJ/dW[1]||, ||dJ/dW[2]||, ||dJ/dW[3]||"]
