@@ -88,6 +88,10 @@ def test_each_wrong_answer_fails_with_its_hint(
 def test_unwritten_stub_and_unknown_form() -> None:
     report = exercises.check("columns", lambda *args: {"W1": None, "b1": None})
     assert [r.hint for r in report.results] == ["not written yet"] * 4
+    report = exercises.check("rows", lambda *args: (1, 2, 3, 4))
+    assert report.hint("W1") == "return a dict with keys W1, b1, W2, b2, not tuple"
+    report = exercises.check("rows", lambda *args: {**exercises.ANSWERS["rows"](*args), "b2": "x"})
+    assert report.hint("b2") == "b2 is not an array of numbers (str)" and report.hint("W1") == ""
     with pytest.raises(ValueError, match="unknown exercise 'diagonal'"):
         exercises.check("diagonal", exercises.ANSWERS["rows"])
 

@@ -267,6 +267,24 @@ def _hint(
     return f"wrong values: {formula}"
 
 
+def _as_arrays(returned: Any) -> dict[str, Any]:
+    """The student's gradients as float64 arrays; in place of one that is missing or not
+    numeric, None or the one-line reason."""
+    if returned is None:
+        return {}
+    if not isinstance(returned, Mapping):
+        reason = f"return a dict with keys {', '.join(KEYS)}, not {type(returned).__name__}"
+        return dict.fromkeys(KEYS, reason)
+    got: dict[str, Any] = {}
+    for k in KEYS:
+        value = returned.get(k)
+        try:
+            got[k] = None if value is None else np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            got[k] = f"{k} is not an array of numbers ({type(value).__name__})"
+    return got
+
+
 def check(form: str, backward: Backward, seed: int = 0, example: int = 0) -> Report:
     """Check a student's backward pass, parameter by parameter.
 
@@ -292,7 +310,8 @@ def check(form: str, backward: Backward, seed: int = 0, example: int = 0) -> Rep
     problem = notes_problem(classification=True, seed=seed)
     args = problem.args(exercise.notes_form, example)
     loss_fn = getattr(notes, exercise.notes_form)
-    got = backward(*(a.copy() if isinstance(a, np.ndarray) else a for a in args)) or {}
+    returned = backward(*(a.copy() if isinstance(a, np.ndarray) else a for a in args))
+    got = _as_arrays(returned)
     engine = _engine_grads(problem, exercise, example)
     params = dict(zip(KEYS, args[2:], strict=True))  # perturbed in place, then restored
     numeric = {k: numerical_gradient(lambda: loss_fn(*args)[0], params[k]) for k in KEYS}
@@ -300,16 +319,15 @@ def check(form: str, backward: Backward, seed: int = 0, example: int = 0) -> Rep
         "n": len(problem.y),
         "as_written": _as_written_grads(problem, exercise, example),
         "second_layer_right": all(
-            got.get(k) is not None and _close(np.asarray(got[k], dtype=np.float64), engine[k])
-            for k in ("W2", "b2")
+            isinstance(got.get(k), np.ndarray) and _close(got[k], engine[k]) for k in ("W2", "b2")
         ),
     }
     results = []
     for k in KEYS:
-        if got.get(k) is None:
-            results.append(ParamResult(k, False, np.nan, np.nan, "not written yet"))
+        g = got.get(k)
+        if not isinstance(g, np.ndarray):  # None (the stub) or the reason it is no array
+            results.append(ParamResult(k, False, np.nan, np.nan, g or "not written yet"))
             continue
-        g = np.asarray(got[k], dtype=np.float64)
         ok_shape = g.shape == engine[k].shape
         fd = relative_error(g, numeric[k]) if ok_shape else np.nan
         eng = relative_error(g, engine[k]) if ok_shape else np.nan

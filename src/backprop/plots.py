@@ -404,7 +404,7 @@ def plot_mistakes(
 # caller decides: shown inline, written with ``fig.savefig``).
 
 # The two-layer network of pages 3-7, node by node: (label, shape in columns (pages 3-6),
-# shape in rows (page 7)). Examples are the columns of X on pages 5-6, its rows on page 7.
+# shape in rows (pages 6-7)). Examples are the columns of X on pages 5-6, its rows on pages 6-7.
 _NETWORK_NODES: tuple[tuple[str, str, str], ...] = (
     ("X", "d x n", "n x d"),
     ("Z", "m x n", "n x m"),

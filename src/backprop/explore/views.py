@@ -38,7 +38,7 @@ __all__ = [
     "matrices",
 ]
 
-#: The three forms of the notes: rows (page 7), columns (pages 5-6), one example (Alg 3).
+#: The three forms of the notes: rows (pages 6-7), columns (pages 5-6), one example (Alg 3).
 FORMS = ("rows", "columns", "example")
 
 
