@@ -828,7 +828,7 @@ for ax, c_train in zip(axes, (2, 3)):
         print(f"c = {c_train}, {label:15}: J from {curve[0]:.3f} to {curve[-1]:.3f}")
     ax.set(title=f"c = {c_train}", xlabel="step", ylabel="J", yscale="log")
     ax.legend()
-fig.suptitle("Gradient descent with the fixed and the as-written dJ/ds");
+fig.suptitle("Gradient descent with the fixed and the as-written dJ/ds", y=1.04);
 """)
 
 md(r"""
@@ -969,7 +969,7 @@ for act in ("sigmoid", "relu"):
         for k, g in g_step.items():
             deep_net.params[k] -= 0.1 * g
     print(f"{act:8} ||dJ/dW1|| / ||dJ/dW6|| at the last step: {norms['W1'][-1] / norms['W6'][-1]:.1e}")
-    display(gradient_norm_figure(norms, title=f"{act}: gradient size per layer (6 layers)"))
+    display(gradient_norm_figure(norms, title=f"{act}, 6 layers"))
 """)
 
 code(r"""
