@@ -69,12 +69,16 @@ seconds.
 | 3. A classification network and the softmax | pages 3-4 |
 | 4. Alg 3 for one example | page 4 |
 | 5. A batch, examples in columns | pages 5-6 |
-| 6. "In practice": examples in rows | page 7 |
+| 6. "In practice": examples in rows | pages 6-7 |
 | 7. Any depth: the general recursion and `backprop.MLP` | - |
-| 8. Training on digits | - |
-| 9. Regression on diabetes | - |
-| 10. The full run | - |
-| 11. Exercises, with hidden answers | pages 3-7 |
+| 8. Sanity checks: what to run before trusting a gradient | - |
+| 9. Training on digits | - |
+| 10. Regression on diabetes | - |
+| 11. The full run | - |
+| 12. Exercises, with hidden answers | pages 3-7 |
+
+Three cells ask you to write the backward pass yourself (sections 4, 5 and 6: Alg 3 for one
+example, the batch in columns, the rows form); the cell after each checks it.
 """)
 
 code(r"""
@@ -83,7 +87,7 @@ code(r"""
 import numpy as np
 import matplotlib.pyplot as plt
 
-from backprop import MLP, notes
+from backprop import MLP, exercises, notes
 from backprop.gradcheck import check_gradients, notes_problem, numerical_gradient, relative_error
 from backprop.plots import gradient_norm_figure, matrix_figure, network_figure
 
@@ -267,7 +271,12 @@ $$\boxed{\frac{\partial J}{\partial s_k} = p_k - \mathbb{1}\{k = y\}}
 $p_k - 1$ if $k \ne y$: the two cases are swapped ([errata #1](../docs/errata.md)). It can't
 be right: the true class's score must be pushed *up* (negative gradient, $p_y - 1 < 0$),
 and the gradient of $J$ must sum to zero over $k$ (adding a constant to every score leaves
-$p$ unchanged); the as-written version sums to $1 - (c - 1) = 2 - c$.
+$p$ unchanged); the as-written version sums to $p_y + \sum_{k \ne y} (p_k - 1) = 1 - (c - 1) = 2 - c$.
+For $c = 2$ that is 0 too, so the sum test cannot see the typo there; but with two classes
+the right gradient is $(p_y - 1, p_{\bar y}) = p_{\bar y}\,(-1, 1)$ and the as-written one is
+$(p_y, p_{\bar y} - 1) = p_y\,(1, -1)$ (writing $\bar y$ for the other class): it is
+$-\frac{p_y}{p_{\bar y}}$ times the right one, pointing exactly **uphill**. A step against it
+raises the loss.
 
 The rest is as for regression, with $\partial J / \partial s$ in place of $o - y$
 (page 4):
@@ -295,6 +304,8 @@ J, _ = notes.classification_example(x_hand, 0, W1_hand, b1_hand, W2_soft, b2_sof
 print("s =", s.ravel(), "  p =", p.ravel(), "  J =", J, "  ln 4 =", np.log(4))
 print("dJ/ds fixed     :", notes.dJ_ds(p, 0).ravel())
 print("dJ/ds as written:", notes.dJ_ds_as_written(p, 0).ravel())
+print("as written / fixed:", (notes.dJ_ds_as_written(p, 0) / notes.dJ_ds(p, 0)).ravel(),
+      " -p_y / p_other:", -p[0, 0] / p[1, 0])
 """)
 
 md(r"""
@@ -357,22 +368,39 @@ $$
 \frac{\partial J}{\partial b^{(1)}} = \delta^{(1)}.
 $$
 
-Written out by hand for the example of section 3 (`notes.classification_example` does the
-same inside), the four lines give the same gradients:
+`notes.classification_example` runs these four lines inside; it passes the checker the
+exercise below uses (finite differences and the engine, per parameter):
 """)
 
 code(r"""
-x, y, W1, b1, W2, b2 = cls.args("classification_example")
-_, grads = notes.classification_example(x, y, W1, b1, W2, b2)
-z = W1 @ x + b1  # m x 1
-a = notes.relu(z)  # m x 1
-s = W2 @ a + b2  # c x 1
-p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
-delta2 = notes.dJ_ds(p, y)  # c x 1
-delta1 = (W2.T @ delta2) * notes.relu_prime(z)  # m x 1
-mine = {"W1": delta1 @ x.T, "b1": delta1, "W2": delta2 @ a.T, "b2": delta2}
-print("delta2:", delta2.shape, " delta1:", delta1.shape)
-print("by hand vs notes:", errors({k: relative_error(mine[k], grads[k]) for k in KEYS}))
+exercises.check("example", lambda *args: notes.classification_example(*args)[1])
+""")
+
+md(r"""
+**Write it yourself (Alg 3, one example).** Replace each `None` in the next cell with your own code
+(the forward pass is given), then run the cell after it: `exercises.check` compares each of
+your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
+$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
+(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
+As stored, the cell says "not written yet". The answer is not in this notebook, so no
+notebook viewer can show it; `print(exercises.answer("example"))` prints it from
+`backprop/exercises.py` when you ask.
+""")
+code(r"""
+def my_example(x, y, W1, b1, W2, b2):
+    # Forward (page 3), given:
+    z = W1 @ x + b1  # m x 1
+    a = notes.relu(z)  # m x 1
+    s = W2 @ a + b2  # c x 1
+    p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()  # c x 1
+    # Backward (Alg 3, page 4), yours: y is the class, an int in 0 .. c-1.
+    delta2 = None  # dJ/ds                                     c x 1
+    delta1 = None  # dJ/dz                                     m x 1
+    return {"W1": None, "b1": None, "W2": None, "b2": None}
+""")
+
+code(r"""
+exercises.check("example", my_example)
 """)
 
 # ============================================================================ 5. batch
@@ -442,6 +470,50 @@ print("mean of per-example vs batch:",
 """)
 
 md(r"""
+**Two rules behind the batch errata** (the mistakes of pages 5-7 are all broken by them):
+
+1. *A broadcast in the forward pass is a sum in the backward pass.* The forward pass copies
+   $b^{(1)}$ into every column, $b^{(1)} 1_n^T$ ($1_n^T$ on the right, forward); each copy
+   passes its share of the gradient back, and the shares add up: $\delta^{(1)} 1_n$
+   ($1_n$ on the right, backward). That is why page 6's $\partial J / \partial b = \delta$,
+   copied from one example, is wrong for a batch (errata #9), and why the ones vector has
+   $n$ entries, one per example (errata #4, #8).
+2. *The order of a product follows from the shapes.* $\partial J / \partial W^{(1)}$ must be
+   $m \times d$ like $W^{(1)}$; $\delta^{(1)}$ is $m \times n$ and $X$ is $d \times n$, so the only
+   product of the two that is $m \times d$ is $\delta^{(1)} X^T$, $(m \times n)(n \times d)$: the
+   sum over the examples happens in the inner dimension $n$. With $d$, $m$, $c$, $n$ all
+   different, a transposed or mis-ordered product cannot even be computed.
+""")
+
+md(r"""
+**Write it yourself (the batch in columns).** Replace each `None` in the next cell with your own code
+(the forward pass is given), then run the cell after it: `exercises.check` compares each of
+your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
+$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
+(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
+As stored, the cell says "not written yet". The answer is not in this notebook, so no
+notebook viewer can show it; `print(exercises.answer("columns"))` prints it from
+`backprop/exercises.py` when you ask.
+""")
+code(r"""
+def my_columns(X, y, W1, b1, W2, b2):
+    # Forward (page 5), given: X is d x n, y holds the n classes.
+    n = X.shape[1]
+    Z = W1 @ X + b1  # m x n (NumPy broadcasts b1: the b(1) 1_n^T of page 5)
+    A = notes.relu(Z)  # m x n
+    S = W2 @ A + b2  # c x n
+    P = np.exp(S - S.max(axis=0)) / np.exp(S - S.max(axis=0)).sum(axis=0)  # c x n
+    # Backward (page 6, fixed), yours:
+    delta2 = None  # dJ/dS                                     c x n
+    delta1 = None  # dJ/dZ                                     m x n
+    return {"W1": None, "b1": None, "W2": None, "b2": None}
+""")
+
+code(r"""
+exercises.check("columns", my_columns)
+""")
+
+md(r"""
 The whole batch computation as a diagram (`backprop.plots.network_figure`): each node with
 its shape, the forward operation above each arrow and the delta that flows back below it.
 """)
@@ -452,13 +524,16 @@ display(network_figure("columns"))
 
 md(r"""
 **One backward step by hand, $n = 2$.** The hand-worked network of section 3 ($c = 2$) on a
-batch of two examples: $x^{(1)} = (1, 2)$ of class 0 and $x^{(2)} = (2, 0)$ of class 1.
+batch of two examples: $x^{(1)} = (1, 2)$ of class 0 and $x^{(2)} = (2, -1)$ of class 1, so
+$z^{(2)} = (2 + 1,\; 1 - 1 - 1) = (3, -1)$, $a^{(2)} = (3, 0)$, $s^{(2)} = (0, 0)$,
+$p^{(2)} = (\frac12, \frac12)$. Every $z$ is at least 1 away from ReLU's kink at 0, so the
+finite-difference check of this batch is valid (the kink is visited on purpose below).
 Column $i$ of $\delta^{(2)} = (P - Y)/n$ is example $i$'s $p^{(i)} - e_{y^{(i)}}$ divided by
 $n$, and multiplying by $1_n$ adds the columns: the bias gradient sums over the examples.
 """)
 
 code(r"""
-X2 = np.array([[1.0, 2.0], [2.0, 0.0]])  # d x n: the examples are the columns
+X2 = np.array([[1.0, 2.0], [2.0, -1.0]])  # d x n: the examples are the columns
 y2 = np.array([0, 1])
 Z2 = W1_hand @ X2 + b1_hand @ np.ones((1, 2))  # m x n
 S2 = W2_soft @ notes.relu(Z2) + b2_soft @ np.ones((1, 2))  # c x n
@@ -470,6 +545,27 @@ for i in range(2):
 print("dJ/db2 = delta2 1_n =", (delta2_n2 @ np.ones((2, 1))).ravel().round(4))
 _, grads_n2 = notes.classification_batch(X2, y2, W1_hand, b1_hand, W2_soft, b2_soft)
 print("notes.classification_batch:", grads_n2["b2"].ravel().round(4))
+print("Z =", Z2.tolist(), " smallest |z|:", np.abs(Z2).min())
+print("hand batch check:", errors(check("classification_batch", (X2, y2, W1_hand.copy(),
+                                       b1_hand.copy(), W2_soft.copy(), b2_soft.copy()))))
+""")
+
+md(r"""
+**A sanity check: finite differences at the kink.** Move $x^{(2)}$ to $(2, 0)$: now
+$z^{(2)}_2 = 0.5 \cdot 2 + 0 - 1 = 0$, exactly on ReLU's kink. ReLU has no derivative there;
+the code uses $\operatorname{ReLU}'(0) = \mathbb{1}\{0 > 0\} = 0$, while the centred
+difference $\frac{J(\theta + h) - J(\theta - h)}{2h}$ straddles the kink and measures the
+average of the slopes on its two sides. So the check **is expected to disagree** for the
+parameters upstream of that unit ($W^{(1)}$, $b^{(1)}$) and to agree for $W^{(2)}$, $b^{(2)}$,
+which do not pass through the kink. Correct code, failing check: before trusting a failed
+check, look for a pre-activation within $h$ of 0.
+""")
+
+code(r"""
+X_kink = np.array([[1.0, 2.0], [2.0, 0.0]])  # x(2) = (2, 0): z(2)_2 = 0
+print("Z at the kink =", (W1_hand @ X_kink + b1_hand).tolist())
+print("check at the kink:", errors(check("classification_batch", (X_kink, y2, W1_hand.copy(),
+                                        b1_hand.copy(), W2_soft.copy(), b2_soft.copy()))))
 """)
 
 md(r"""
@@ -509,7 +605,7 @@ print("dJ/db2 = delta2 1_n  ->", (delta2_b @ np.ones((N, 1))).shape)
 
 # ============================================================================ 6. rows
 md(r"""
-## 6. "In practice": examples in rows (page 7)
+## 6. "In practice": examples in rows (pages 6-7)
 
 Data sets store one example per **row**, $X \in \mathbb{R}^{n \times d}$, and code stores
 $W^{[1]} \in \mathbb{R}^{d \times m}$, $W^{[2]} \in \mathbb{R}^{m \times c}$ and the biases
@@ -528,7 +624,7 @@ S &= A W^{[2]} + 1_n b^{[2]} && n \times c = (n \times m)(m \times c) + (n \time
 \end{aligned}
 $$
 
-(Page 7 says $X$ is $m \times d$, writes $1_m$ and a column $1_m$ for the bias gradients, and
+(Page 6's "in practice" matrices say $X$ is $m \times d$; page 7 writes $1_m$ and a column $1_m$ for the bias gradients, and
 "REW$'$" for ReLU$'$: [errata #11-#14](../docs/errata.md).) `notes.classification_batch_rows`
 gives the transposes of the column form's gradients:
 """)
@@ -540,6 +636,35 @@ print("X:", rows[0].shape, " gradient shapes:", shapes(grads_rows))
 print("relative errors:", errors(check("classification_batch_rows", rows)))
 print("same J as columns:", np.isclose(J_rows, J_batch),
       "| dJ/dW1 rows == (dJ/dW1 columns)^T:", np.allclose(grads_rows["W1"], grads_batch["W1"].T))
+""")
+
+md(r"""
+**Write it yourself (the rows form).** Replace each `None` in the next cell with your own code
+(the forward pass is given), then run the cell after it: `exercises.check` compares each of
+your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
+$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
+(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
+As stored, the cell says "not written yet". The answer is not in this notebook, so no
+notebook viewer can show it; `print(exercises.answer("rows"))` prints it from
+`backprop/exercises.py` when you ask.
+""")
+code(r"""
+def my_rows(X, y, W1, b1, W2, b2):
+    # Forward (page 7), given: X is n x d, W1 is d x m, b1 is 1 x m, W2 is m x c, b2 is 1 x c.
+    n = X.shape[0]
+    Z = X @ W1 + b1  # n x m (NumPy broadcasts b1: the 1_n b[1] of page 7)
+    A = notes.relu(Z)  # n x m
+    S = A @ W2 + b2  # n x c
+    P = np.exp(S - S.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)  # n x c
+    # Backward (page 7, fixed), yours:
+    delta2 = None  # dJ/dS                                     n x c
+    delta1 = None  # dJ/dZ                                     n x m
+    return {"W1": None, "b1": None, "W2": None, "b2": None}
+""")
+
+code(r"""
+exercises.check("rows", my_rows)
 """)
 
 code(r"""
@@ -608,8 +733,106 @@ md(r"""
 `backprop gradcheck` on the command line prints the whole table: the notes' six forms, the
 as-written softmax gradient (failing), and the engine at depths 1-4 with every activation
 and both losses.
+""")
 
-## 8. Training on digits
+md(r"""
+## 8. Sanity checks: what to run before trusting a gradient
+
+Four checks that catch most broken backward passes before a long run, each on digits
+($d = 64$, $c = 10$) or on the notes' small problem.
+
+**1. The initial loss is about $\log c$.** With small random weights every score is near 0,
+so $p_k \approx 1/c$ for every class and $J = -\log p_y \approx \log c$. A first loss far from it
+means the loss or the initialisation is wrong.
+""")
+
+code(r"""
+from backprop.data import load_dataset
+
+digits = load_dataset("digits")
+X_small, y_small = digits.X_train[:200] / 16.0, digits.y_train[:200]
+start = MLP([64, 64, 10], seed=0, dtype=np.float64)
+print(f"initial loss: {start.compute_loss(X_small, y_small):.3f}   log c = log 10 = {np.log(10):.3f}")
+""")
+
+md(r"""
+**2. Overfit a tiny batch.** Twenty examples and $P = 64 \cdot 64 + 64 + 64 \cdot 10 + 10 = 4810$ parameters: plain gradient descent
+must drive the loss to nearly 0 and the training accuracy to 1. If it cannot, no amount of
+data will help: the gradient, the update or the data pipeline is broken.
+""")
+
+code(r"""
+tiny = MLP([64, 64, 10], seed=0, dtype=np.float64)
+X_tiny, y_tiny = X_small[:20], y_small[:20]
+for step in range(300):
+    _, g_tiny = tiny.loss_and_grads(X_tiny, y_tiny)
+    for k, g in g_tiny.items():
+        tiny.params[k] -= 0.5 * g
+tiny_accuracy = np.mean(tiny.predict(X_tiny) == y_tiny)
+print(f"tiny batch: loss after 300 steps {tiny.compute_loss(X_tiny, y_tiny):.4f}, "
+      f"training accuracy {tiny_accuracy:.2f}")
+""")
+
+md(r"""
+**3. Finite differences away from the kinks.** A centred difference straddling a ReLU kink
+disagrees with correct code (section 5 shows it on the hand batch): check with inputs whose
+pre-activations are not within $h$ of 0, as `backprop.gradcheck` does.
+
+**4. Why backprop at all: the cost of finite differences.** Checking every one of the
+$P$ parameters by centred differences takes $2P$ evaluations of the loss; one backward pass
+gives all $P$ derivatives for about the cost of two or three. Timed on this network
+($P = 4810$, so $2P = 9620$ loss evaluations), in one process, as a ratio:
+""")
+
+code(r"""
+import time
+
+timed = MLP([64, 64, 10], seed=0, dtype=np.float64)
+X_t, y_t = X_small[:64], y_small[:64]
+P_count = sum(v.size for v in timed.params.values())
+t0 = time.perf_counter()
+for _ in range(20):
+    _, g_back = timed.loss_and_grads(X_t, y_t)
+backward_s = (time.perf_counter() - t0) / 20
+t0 = time.perf_counter()
+g_fd = {k: numerical_gradient(lambda: timed.compute_loss(X_t, y_t), v) for k, v in timed.params.items()}
+fd_s = time.perf_counter() - t0
+print(f"P = {P_count} parameters, {2 * P_count} loss evaluations")
+print("finite differences agree:", max(relative_error(g_back[k], g_fd[k]) for k in g_fd) < 1e-6)
+print(f"finite differences / one backward pass: {fd_s / backward_s:.0f} x")
+""")
+
+md(r"""
+**5. Train with the gradient as written.** Erratum #1 is not a cosmetic typo: gradient
+descent with page 3's swapped cases (section 3) climbs. Below, the notes' two-layer network
+trained on 30 examples with the fixed $\partial J / \partial s = p - e_y$ and with the one as
+written, for $c = 2$ (where the as-written gradient is $-\frac{p_y}{p_{\bar y}}$ times the right
+one, exactly uphill) and $c = 3$. What to look for: the fixed curve falls, the as-written
+curve rises (for $c = 3$ without bound: the log axis keeps both in view).
+""")
+
+code(r"""
+fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+for ax, c_train in zip(axes, (2, 3)):
+    for score_grad, label in ((notes.dJ_ds, "fixed: p - e_y"), (notes.dJ_ds_as_written, "as written")):
+        prob = notes_problem(classification=True, d=4, m=6, c=c_train, n=30, seed=1)
+        params = [a.copy() for a in prob.args("classification_batch")[2:]]
+        curve = []
+        for step in range(60):
+            curve.append(notes.classification_batch(prob.X.T, prob.y, *params)[0])
+            per = [notes.classification_example(*prob.args("classification_example", i)[:2], *params,
+                                                score_grad=score_grad)[1] for i in range(30)]
+            for param, k in zip(params, KEYS):
+                param -= 0.3 * np.mean([g[k] for g in per], axis=0)
+        ax.plot(curve, label=label)
+        print(f"c = {c_train}, {label:15}: J from {curve[0]:.3f} to {curve[-1]:.3f}")
+    ax.set(title=f"c = {c_train}", xlabel="step", ylabel="J", yscale="log")
+    ax.legend()
+fig.suptitle("Gradient descent with the fixed and the as-written dJ/ds", y=1.04);
+""")
+
+md(r"""
+## 9. Training on digits
 
 The notes stop at the gradient; training takes many small steps against it, each on a
 mini-batch of the data.
@@ -665,7 +888,9 @@ ax.legend();
 md(r"""
 Each hidden unit $i$ computes $z_i = \sum_k W^{[1]}_{ki} x_k + b_i$: a weighted sum of the
 64 pixels, so column $i$ of $W^{[1]}$ (the row $W^{(1)}_{i,:}$ of the notes) can be drawn as an
-8 x 8 image of what the unit looks for (red: positive weight, blue: negative).
+8 x 8 image of what the unit looks for (red: positive weight, blue: negative). All 32
+panels share **one** colour scale (the colourbar), so a faint panel is a unit with small
+weights, not an artefact of rescaling each image on its own.
 
 Page 2 predicts what happens at the border: $\frac{\partial J}{\partial W^{(1)}} = \delta^{(1)} x^T$,
 so a pixel $x_j$ that is 0 in every training image gets a zero gradient at every step. Adam
@@ -673,20 +898,22 @@ then moves its weights by exactly 0, and only the decay shrinks them, by
 $\prod_t (1 - \eta_t \lambda) \ge (1 - \eta_{\max} \lambda)^{\text{steps}}$, a few per cent at
 most in this short run. So those weights keep their random
 initial size (He normal: $\mathbb{E}|w| = \sqrt{2/d}\,\sqrt{2/\pi}$) and show as noise, not as
-white; the cell after the images measures it. (A unit whose image went blank would have
-died: its $z$ negative for every input, $\operatorname{ReLU}'(z) = 0$ blocks all of its
-gradients.)
+white; the cell after the images measures it. A *dead* unit (its $z$ negative for every
+input, so $\operatorname{ReLU}'(z) = 0$ blocks all of its gradients) does not go blank
+either: its weights get no gradient and keep their random start, like the border pixels.
+It shows as noise with no stroke structure.
 """)
 
 code(r"""
 W1_digits = model.net.params["W1"]  # d x m = 64 x 64
 print("W1:", W1_digits.shape)
-fig, axes = plt.subplots(4, 8, figsize=(7, 3.8))
+limit = np.abs(W1_digits[:, :32]).max()  # one colour scale for every panel
+fig, axes = plt.subplots(4, 8, figsize=(7.6, 3.8))
 for i, ax in enumerate(axes.flat):
-    w = W1_digits[:, i].reshape(8, 8)
-    ax.imshow(w, cmap="RdBu_r", vmin=-abs(w).max(), vmax=abs(w).max())
+    im = ax.imshow(W1_digits[:, i].reshape(8, 8), cmap="RdBu_r", vmin=-limit, vmax=limit)
     ax.axis("off")
-fig.suptitle("First-layer weights of 32 hidden units");
+fig.colorbar(im, ax=axes, shrink=0.8, label="weight")
+fig.suptitle("First-layer weights of 32 hidden units (one shared scale)");
 """)
 
 code(r"""
@@ -717,25 +944,32 @@ display(matrix_figure(g_one["W1"][:, unit], f"dJ/dW1 of unit {unit}: delta1 x^T"
 """)
 
 md(r"""
-The size of each layer's gradient $\|\partial J / \partial W^{(l)}\|$ over a short run of
-plain gradient descent (200 steps of 64 examples, learning rate 0.1) from fresh weights:
+**Why depth needs ReLU: the recursion, layer by layer.** Section 7's
+$\delta^{[l]} = (\delta^{[l+1]} W^{[l+1]T}) \odot f'(Z^{[l]})$ multiplies by $f'$ once per
+layer on the way down. The sigmoid's $f' = \sigma(1 - \sigma) \le \frac14$, so with five hidden
+sigmoid layers $\delta$ shrinks by about a factor 4 or more per layer and the first layer's
+gradient is orders of magnitude smaller than the last's; ReLU's $f'$ is 0 or 1 and He
+initialisation keeps the sizes level. What to look for: on the log axis the sigmoid's five
+curves are **stacked**, $W_1$ lowest; ReLU's lie together. (The two-layer network of the notes
+has too few layers for this to show: its two curves overlap.) 100 steps of plain gradient
+descent on digits, each curve one layer's $\|\partial J / \partial W^{[l]}\|$:
 """)
 
 code(r"""
-from backprop import MLP as _MLP  # the engine of section 7
-
-fresh = _MLP([64, 64, 10], seed=0, dtype=np.float64)
 X_fit, y_fit = digits.X_train / 16.0, digits.y_train
-norms = {"W1": [], "W2": []}
-rng = np.random.default_rng(0)
-for step in range(200):
-    batch_idx = rng.choice(len(X_fit), 64, replace=False)
-    _, g_step = fresh.loss_and_grads(X_fit[batch_idx], y_fit[batch_idx])
-    for k in norms:
-        norms[k].append(float(np.linalg.norm(g_step[k])))
-    for k, g in g_step.items():
-        fresh.params[k] -= 0.1 * g
-display(gradient_norm_figure(norms))
+for act in ("sigmoid", "relu"):
+    deep_net = MLP([64, 32, 32, 32, 32, 32, 10], activation=act, seed=0, dtype=np.float64)
+    norms = {f"W{l}": [] for l in range(1, 7)}
+    rng = np.random.default_rng(0)
+    for step in range(100):
+        batch_idx = rng.choice(len(X_fit), 64, replace=False)
+        _, g_step = deep_net.loss_and_grads(X_fit[batch_idx], y_fit[batch_idx])
+        for k in norms:
+            norms[k].append(float(np.linalg.norm(g_step[k])))
+        for k, g in g_step.items():
+            deep_net.params[k] -= 0.1 * g
+    print(f"{act:8} ||dJ/dW1|| / ||dJ/dW6|| at the last step: {norms['W1'][-1] / norms['W6'][-1]:.1e}")
+    display(gradient_norm_figure(norms, title=f"{act}, 6 layers"))
 """)
 
 code(r"""
@@ -767,11 +1001,12 @@ fig.suptitle("Misclassified: true → predicted", y=1.08);
 
 # ============================================================================ 9. diabetes
 md(r"""
-## 9. Regression on diabetes
+## 10. Regression on diabetes
 
 The regression network of section 2 ($J = \frac12 (y - o)^2$, averaged over the batch) on
 scikit-learn's diabetes set: 10 measurements per patient, target a disease-progression
-score one year later. The baseline predicts the mean of the test targets for everyone.
+score one year later. The baseline predicts, for everyone, the mean of the **training**
+targets: the best constant a model could learn without looking at the test set.
 """)
 
 code(r"""
@@ -782,7 +1017,8 @@ reg_model, reg_result = train(diabetes, reg_config, progress=False)
 reg_metrics = evaluate(reg_model, diabetes.X_test, diabetes.y_test)
 print(f"stopped after {reg_result.epochs_run} epochs (best: {reg_result.best_epoch})")
 print(f"test RMSE: {reg_metrics['rmse']:.1f}")
-print(f"mean-predictor RMSE: {reg_metrics['baseline_rmse']:.1f}")
+baseline = np.sqrt(np.mean((diabetes.y_test - diabetes.y_train.mean()) ** 2))
+print(f"training-mean predictor RMSE: {baseline:.1f}")
 """)
 
 code(r"""
@@ -796,7 +1032,7 @@ ax.legend();
 """)
 
 md(r"""
-## 10. The full run
+## 11. The full run
 
 The same code trains on Fashion-MNIST (60 000 images of 28 x 28 pixels, 10 kinds of
 clothing) from the command line, with the default recipe printed below from
@@ -821,38 +1057,31 @@ print("optimizer:", recipe.optimizer, " lr:", recipe.lr, " weight decay:", recip
 
 # ============================================================================ 11. exercises
 md(r"""
-## 11. Exercises
+## 12. Exercises
 
 Try each before opening the answer (the collapsed cell below it; it runs with the notebook).
 
-**1.** Derive $\partial J / \partial b^{(1)}$ for a batch (pages 5-6) and check it against
-`notes.classification_batch`.
-""")
-
-answer(r"""
-# Z = W1 X + b1 1_n^T: b1_i enters every column of row i, so dJ/db1_i = sum_j dJ/dZ_ij,
-# i.e. dJ/db1 = delta1 1_n (m x n)(n x 1).
-Xe, ye, W1e, b1e, W2e, b2e = cls.args("classification_batch")
-Ze = W1e @ Xe + b1e
-Se = W2e @ notes.relu(Ze) + b2e
-Pe = np.exp(Se - Se.max(axis=0)) / np.exp(Se - Se.max(axis=0)).sum(axis=0)
-delta1_e = (W2e.T @ ((Pe - np.eye(C)[:, ye]) / N)) * notes.relu_prime(Ze)
-mine_b1 = delta1_e @ np.ones((N, 1))
-print("exercise 1:", relative_error(mine_b1, notes.classification_batch(*cls.args("classification_batch"))[1]["b1"]))
+**1.** Derive $\partial J / \partial b^{(1)}$ for a batch (pages 5-6): it is part of the
+exercise of section 5, and `exercises.check("columns", ...)` checks it.
 """)
 
 md(r"""
 **2.** Explain why the notes' as-written $\partial J / \partial s$ sums to $2 - c$ over the
-classes, while the right one sums to 0.
+classes, while the right one sums to 0; and why, for $c = 2$, where both sum to 0, the
+as-written one is still wrong.
 """)
 
 answer(r"""
 # Fixed: sum_k (p_k - 1{k = y}) = 1 - 1 = 0. As written: p_y + sum_{k != y} (p_k - 1)
-# = sum_k p_k - (c - 1) = 1 - (c - 1) = 2 - c.
+# = sum_k p_k - (c - 1) = 1 - (c - 1) = 2 - c. For c = 2 both sum to 0, but the as-written
+# (p_y, p_other - 1) = p_y (1, -1) is -(p_y / p_other) times the right p_other (-1, 1): uphill.
 for c_ex in (2, 3, 10):
     p_ex = np.full((c_ex, 1), 1 / c_ex)
     print(f"c = {c_ex}: fixed sums to {round(notes.dJ_ds(p_ex, 0).sum(), 12) + 0.0:+.1f}, "
-          f"as written to {notes.dJ_ds_as_written(p_ex, 0).sum():+.1f} (2 - c = {2 - c_ex})")
+          f"as written to {notes.dJ_ds_as_written(p_ex, 0).sum() + 0.0:+.1f} (2 - c = {2 - c_ex})")
+p_two = np.array([[0.2], [0.8]])
+print("c = 2, p = (0.2, 0.8), y = 0: as written / fixed =",
+      (notes.dJ_ds_as_written(p_two, 0) / notes.dJ_ds(p_two, 0)).ravel(), "= -p_y/p_other =", -0.2 / 0.8)
 """)
 
 md(r"""

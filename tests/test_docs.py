@@ -231,3 +231,19 @@ def test_readme_python_api_snippet_runs_and_leaves_no_file(tmp_path: Path) -> No
     code = snippet["body"].replace("epochs=30", "epochs=1").replace("(256,)", "(8,)")
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def _errata_counts() -> tuple[int, int]:
+    """(entries, withdrawn) in docs/errata.md's table: rows starting ``| N |``."""
+    rows = re.findall(r"^\| \d+ \|.*$", (ROOT / "docs" / "errata.md").read_text(), re.M)
+    return len(rows), sum("**not an error**" in row for row in rows)
+
+
+def test_readme_errata_count_is_the_table_s() -> None:
+    """README's "All N (M entries, K withdrawn ...)" is counted from docs/errata.md."""
+    entries, withdrawn = _errata_counts()
+    assert entries > 20 and withdrawn >= 1
+    match = re.search(r"All (\d+) \((\d+) entries, one withdrawn", (ROOT / "README.md").read_text())
+    assert match, "README.md no longer states the errata count"
+    assert (int(match.group(1)), int(match.group(2))) == (entries - withdrawn, entries)
+    assert withdrawn == 1  # "one withdrawn": the README's word must change with the count

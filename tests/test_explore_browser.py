@@ -124,7 +124,6 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     assert errors(drv) == []
     first_loss = float(drv.find_element("id", "summary").get_attribute("data-train-loss"))
     shot(drv, "training", "training.png", tmp_path)
-    shot(drv, "matrices-view", "matrices.png", tmp_path)
 
     # 2. One step: the page shows step 1 and the server took exactly one.
     drv.find_element("id", "step").click()
@@ -162,11 +161,34 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     X, y = server.session.batch()
     _, grads = server.session.net.loss_and_grads(X, y)
     assert drv.find_element("id", "chain-l").get_attribute("value") == "2"
-    assert (drv.execute_script("return [+$('chain-i').value, +$('chain-j').value]")) == [i, j]
+    assert (drv.execute_script("return [+$('chain-i').value, +$('chain-j').value]")) == [
+        i + 1,
+        j + 1,
+    ]  # shown from 1
     engine = float(drv.find_element("id", "chain-engine").text)
     assert engine == pytest.approx(grads["W2"][i, j], rel=1e-7, abs=1e-12)
     assert float(drv.find_element("id", "chain-fd").text) == pytest.approx(engine, rel=1e-5)
+    chain = drv.find_element("id", "chain").text
+    assert f"dJ/dW[2]{i + 1},{j + 1}" in chain.replace(" ", "") and "page 7" in chain
     shot(drv, "chain-view", "chain.png", tmp_path)
+
+    # 3b. The notes' notation per form: W[l] and page 7 in rows, W(l) and page 6 in columns.
+    def title_and_eq(name: str) -> tuple[str, str]:
+        div = drv.find_element("css selector", f".matrix[data-name='{name}']")
+        return (
+            div.find_element("class name", "title").text,
+            div.find_element("class name", "eq").text,
+        )
+
+    title, eq = title_and_eq("dJ/dW(1)")
+    assert title.startswith("dJ/dW[1]") and eq == "dJ/dW[1] = A[0]^T delta[1] (page 7)", (title, eq)
+    assert title_and_eq("X")[1].endswith("(page 6)")
+    drv.execute_script("$('form').value = 'columns'; $('form').dispatchEvent(new Event('change'))")
+    title_js = "document.querySelector(\".matrix[data-name='dJ/dW(1)'] .title\").textContent"
+    wait(drv, f"{title_js}.startsWith('dJ/dW(1)')")
+    title, eq = title_and_eq("dJ/dW(1)")
+    assert eq == "dJ/dW(1) = delta(1) A(0)^T (page 6)", eq
+    drv.execute_script("$('form').value = 'rows'; $('form').dispatchEvent(new Event('change'))")
 
     # 4. 200 steps of Play lower the shown loss; one step per frame to time it.
     drv.execute_script("$('per-frame').value = '1'; exploreStats.stepMs = []")
@@ -180,6 +202,19 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     loss = float(drv.find_element("id", "summary").get_attribute("data-train-loss"))
     assert loss < 0.5 * first_loss
     shot(drv, "training", "training-200-steps.png", tmp_path)
+    # The docs' matrices picture: a trained network, in columns (pages 5-6: wide, short
+    # matrices) so that the whole backward pass (deltas, dJ/dW, dJ/db) is in view.
+    drv.execute_script("$('form').value = 'columns'; $('form').dispatchEvent(new Event('change'))")
+    wait(drv, f"{title_js}.startsWith('dJ/dW(1)')")
+    shot(drv, "matrices-view", "matrices.png", tmp_path)
+    drv.execute_script("$('form').value = 'rows'; $('form').dispatchEvent(new Event('change'))")
+    # Every chart has a legend and plain tick numbers (no "1e-0.331" for 10^-0.331).
+    legend = drv.execute_script("return [$('curves').dataset.legend, $('norms').dataset.legend]")
+    assert legend == ["training loss J, test loss J", "||dJ/dW[1]||, ||dJ/dW[2]||, ||dJ/dW[3]||"]
+    ticks = drv.execute_script("return $('norms').dataset.ticks").split("|")
+    assert all("e" not in t or float(t) < 1e-3 for t in ticks) and float(ticks[0]) > 0, ticks
+    scale = drv.find_element("css selector", ".matrix[data-name='dJ/dW(1)'] .scale").text
+    assert scale.count("·") == 2 and " 0 " in scale, scale  # every heatmap: its colour scale
     assert errors(drv) == []
 
     # 5. The URL reproduces the state in a fresh page: same step, same loss.

@@ -10,6 +10,7 @@ issue (digits accuracy >= 0.9, diabetes better than predicting the mean).
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import re
 import sys
 import time
@@ -163,7 +164,6 @@ def _check_every_gradient_check_passes(executed: tuple[dict, float]) -> None:
     for label, count in [
         ("relative errors:", 4 * 3),  # regression_example, classification_batch, rows
         ("regression_batch:", 4),
-        ("by hand vs notes:", 4),
         ("mean of per-example vs batch:", 4),
         ("MLP vs notes:", 4),
     ]:
@@ -199,10 +199,20 @@ def _check_sections_rerun_after_the_end(executed: tuple[dict, float]) -> None:
 
 
 def _check_worked_batch_step_errata_and_exercises(executed: tuple[dict, float]) -> None:
-    """n = 2 by hand: x(1) = (1, 2), class 0 -> p = (1/4, 3/4); x(2) = (2, 0), class 1 ->
-    z = (2, 0), s = (0, 0), p = (1/2, 1/2); delta2 = (P - Y)/2, summed by 1_n."""
+    """n = 2 by hand: x(1) = (1, 2), class 0 -> p = (1/4, 3/4); x(2) = (2, -1), class 1 ->
+    z = (3, -1), s = (0, 0), p = (1/2, 1/2); delta2 = (P - Y)/2, summed by 1_n. Off the
+    kink the hand batch passes the check; moved onto it (x(2) = (2, 0)), W1 and b1 fail
+    as the text says they must, W2 and b2 still pass."""
     nb, _ = executed
     text = _all_text(nb)
+    assert "smallest |z|: 1.0" in text
+    hand = _labelled_errors(text, "hand batch check:")
+    assert len(hand) == 4 and max(hand) < 1e-7, hand
+    kink = dict(
+        zip(("W1", "b1", "W2", "b2"), _labelled_errors(text, "check at the kink:"), strict=True)
+    )
+    assert kink["W1"] > 1e-2 and kink["b1"] > 1e-2, kink
+    assert kink["W2"] < 1e-7 and kink["b2"] < 1e-7, kink
     assert "column 0: p = [0.25 0.75], y = 0, (p - e_y)/n = [-0.375  0.375]" in text
     assert "column 1: p = [0.5 0.5], y = 1, (p - e_y)/n = [ 0.25 -0.25]" in text
     assert "dJ/db2 = delta2 1_n = [-0.125  0.125]" in text
@@ -210,12 +220,16 @@ def _check_worked_batch_step_errata_and_exercises(executed: tuple[dict, float]) 
     assert "b1 1_m^T  ->  refused by NumPy: operands could not be broadcast" in text
     assert "dJ/db2 = delta2      -> (3, 11) but b2 is (3, 1)" in text
     assert "classification_batch_rows    (11, 7)  (7, 5)   (1, 5)   (5, 3)   (1, 3)" in text
-    assert _number_after("exercise 1:", text) < 1e-12
+    assert text.count("all four right") >= 1  # notes.classification_example, checked
     assert "c = 3: fixed sums to +0.0, as written to -1.0 (2 - c = -1)" in text
+    # Erratum #1 for c = 2: both sum to 0, the as-written one is -(p_y/p_other) times the fix.
+    assert "c = 2: fixed sums to +0.0, as written to +0.0 (2 - c = 0)" in text
+    assert "as written / fixed = [-0.25 -0.25] = -p_y/p_other = -0.25" in text
+    assert "as written / fixed: [-0.3333 -0.3333]  -p_y / p_other: -0.3333" in text
     assert "exercise 4: {'W1': True, 'b1': True, 'W2': True, 'b2': True}" in text
     assert max(_labelled_errors(text, "exercise 5:")) < 1e-7
     hidden = [c for c in nb.cells if c.metadata.get("jupyter", {}).get("source_hidden")]
-    assert len(hidden) == 5 and all(c.outputs for c in hidden)  # collapsed, yet executed
+    assert len(hidden) == 4 and all(c.outputs for c in hidden)  # collapsed, yet executed
     figures = sum(
         "image/png" in o.get("data", {})
         for c in nb.cells
@@ -228,7 +242,60 @@ def _check_worked_batch_step_errata_and_exercises(executed: tuple[dict, float]) 
 def _check_training_results(executed: tuple[dict, float]) -> None:
     text = _all_text(executed[0])
     assert _number_after("test accuracy:", text) >= 0.9
-    assert _number_after("test RMSE:", text) < 0.9 * _number_after("mean-predictor RMSE:", text)
+    baseline = _number_after("training-mean predictor RMSE:", text)
+    assert _number_after("test RMSE:", text) < 0.9 * baseline
+
+
+def _check_sanity_checks(executed: tuple[dict, float]) -> None:
+    """Section 8: initial loss near log c, a tiny batch overfitted, finite differences
+    agreeing and far slower than backprop, the as-written dJ/ds climbing for c = 2 and 3;
+    the deep sigmoid net's first-layer gradient orders of magnitude below its last."""
+    text = _all_text(executed[0])
+    assert abs(_number_after("initial loss:", text) - 2.302585) < 0.5
+    assert "training accuracy 1.00" in text
+    assert _number_after("tiny batch: loss after 300 steps", text) < 0.05
+    assert "finite differences agree: True" in text
+    assert _number_after("finite differences / one backward pass:", text) > 50
+    for c in (2, 3):
+        for label, falls in (("fixed: p - e_y", True), ("as written", False)):
+            m = re.search(rf"c = {c}, {re.escape(label)}\s*: J from ([0-9.]+) to ([0-9.]+)", text)
+            assert m, (c, label)
+            assert (float(m.group(2)) < float(m.group(1))) == falls, (c, label, m.group(0))
+    assert _number_after("sigmoid  ||dJ/dW1|| / ||dJ/dW6|| at the last step:", text) < 0.1
+
+
+def _check_exercise_stubs(executed: tuple[dict, float]) -> None:
+    """Three stubs, each followed by exercises.check, stored unwritten; no cell of the
+    notebook holds a reference answer's backward lines (they live in backprop.exercises)."""
+    nb, _ = executed
+    checks = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code"
+        and c.source.startswith("exercises.check(")
+        and "my_" in c.source
+        and "rerun_of" not in c.metadata
+    ]
+    assert [c.source for c in checks] == [
+        f'exercises.check("{form}", my_{form})' for form in ("example", "columns", "rows")
+    ]
+    for cell in checks:
+        assert _outputs_text(cell).count("not written yet") == 4, _outputs_text(cell)
+
+
+def test_notebook_holds_no_reference_answer() -> None:
+    """The reference answers' backward lines (delta2 = ..., the gradients) appear in no
+    cell of the notebook, visible or collapsed: every front end hides them alike."""
+    from backprop import exercises
+
+    sources = "\n".join(c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells)
+    for backward in exercises.ANSWERS.values():
+        lines = inspect.getsource(backward).splitlines()
+        code = [line.split("#")[0].strip() for line in lines]
+        answer_lines = [line for line in code if "delta" in line]  # the backward pass
+        assert len(answer_lines) >= 3
+        for line in answer_lines:
+            assert line not in sources, line
 
 
 def test_notebook_runs_and_says_what_the_notes_say() -> None:
@@ -247,6 +314,8 @@ def test_notebook_runs_and_says_what_the_notes_say() -> None:
     _check_sections_rerun_after_the_end(executed)
     _check_worked_batch_step_errata_and_exercises(executed)
     _check_training_results(executed)
+    _check_sanity_checks(executed)
+    _check_exercise_stubs(executed)
 
 
 def test_stored_notebook_is_the_generated_one() -> None:

@@ -252,6 +252,24 @@ def test_erratum_1_as_written_score_gradient_sums_to_2_minus_c() -> None:
         assert notes.dJ_ds_as_written(p, 1).sum() == pytest.approx(2 - c, abs=1e-12)
 
 
+def test_erratum_1_two_classes_as_written_points_uphill() -> None:
+    """Page 3, c = 2: both gradients sum to 0, so the sum test cannot see the typo; the
+    as-written (p_y, p_other - 1) is -(p_y / p_other) times the right (p_y - 1, p_other), and
+    a small step along minus it raises the loss instead of lowering it."""
+    s = np.array([[0.3], [-0.4]])
+    for y in (0, 1):
+        p = np.exp(s) / np.exp(s).sum()
+        fixed, as_written = notes.dJ_ds(p, y), notes.dJ_ds_as_written(p, y)
+        assert as_written.sum() == pytest.approx(0.0, abs=1e-12)
+        p_y, p_other = p[y, 0], p[1 - y, 0]
+        np.testing.assert_allclose(as_written, -(p_y / p_other) * fixed, rtol=1e-12)
+
+        def loss(scores: np.ndarray, y: int = y) -> float:
+            return -float(scores[y, 0] - np.log(np.exp(scores).sum()))
+
+        assert loss(s - 1e-3 * fixed) < loss(s) < loss(s - 1e-3 * as_written)
+
+
 def test_erratum_10_page_5_dJ_dS_is_the_row_layout_and_confirms_page_3() -> None:
     """Page 5's dJ/dS_ij, literally: i an example, j a class. It has the cases the right
     way round (p_j - 1 when j = y(i)), so it is the row layout of page 7 (n x c), not the
@@ -311,8 +329,8 @@ SHAPE_LINES: dict[str, tuple[int, str, str]] = {
     "dJ/dA (page 6)": (7, "m x m", "m x n"),
     "X^T (page 6, dJ/dW(1) line)": (7, "m x d", "n x d"),
     "A^T (page 6, dJ/dW(2) line)": (7, "m x m", "n x m"),
-    "X (page 7)": (11, "m x d", "n x d"),
-    "Z (page 7)": (20, "m x m", "n x m"),
+    "X (page 6)": (11, "m x d", "n x d"),
+    "Z (page 6)": (20, "m x m", "n x m"),
     "S (page 7)": (12, "m x c", "n x c"),
     "dJ/dA (page 7)": (12, "m x m", "n x m"),
 }
@@ -325,27 +343,41 @@ def _shape(expr: str) -> tuple[int, int]:
 
 
 def test_errata_shape_lines_as_written_differ_from_the_computed_shapes() -> None:
-    Xc, _, W1, b1, W2, b2 = _columns_problem()
-    Z = W1 @ Xc + b1
-    A = notes.relu(Z)
-    S = W2 @ A + b2
-    dJ_dA = W2.T @ S  # any c x n in place of dJ/dS gives the shape
-    Xr = Xc.T
-    Zr = Xr @ W1.T + b1.T
-    Sr = notes.relu(Zr) @ W2.T + b2.T
+    """Every shape is the library's: the notes' forward passes (Z, A, S in both layouts)
+    and gradients; a derivative by a matrix has that matrix's shape (dJ/dZ is shaped like Z).
+    The corrected shape lines compose to the library's gradient shapes, the as-written ones
+    name shapes the library never computes."""
+    problem = notes_problem(True, d=D, m=M, c=C, n=N)
+    cols, rows = problem.args("classification_batch"), problem.args("classification_batch_rows")
+    Xc, Xr = cols[0], rows[0]
+    Z, A, S = notes._forward_batch(Xc, *cols[2:])
+    Zr, Ar, Sr = notes._forward_rows(Xr, *rows[2:])
+    _, grads_cols = notes.classification_batch(*cols)
+    _, grads_rows = notes.classification_batch_rows(*rows)
     computed = {
         "S (page 5, and page 6's Alg 3)": S,
         "A (page 6's Alg 3)": A,
-        "dJ/dZ (page 6)": dJ_dA * notes.relu_prime(Z),
-        "dJ/dA (page 6)": dJ_dA,
+        "dJ/dZ (page 6)": Z,
+        "dJ/dA (page 6)": A,
         "X^T (page 6, dJ/dW(1) line)": Xc.T,
         "A^T (page 6, dJ/dW(2) line)": A.T,
-        "X (page 7)": Xr,
-        "Z (page 7)": Zr,
+        "X (page 6)": Xr,
+        "Z (page 6)": Zr,
         "S (page 7)": Sr,
-        "dJ/dA (page 7)": Sr @ W2,
+        "dJ/dA (page 7)": Ar,
     }
     assert computed.keys() == SHAPE_LINES.keys()
     for name, (_, as_written, right) in SHAPE_LINES.items():
         assert computed[name].shape == _shape(right), name
         assert computed[name].shape != _shape(as_written), name
+    # The corrected lines' products (left inner = right inner) give the library's gradients:
+    # dJ/dW(1) = dJ/dZ X^T, dJ/dW(2) = dJ/dS A^T (page 6); X^T dJ/dZ, A^T dJ/dS (page 7).
+    products = [
+        (Z, Xc.T, grads_cols["W1"]),
+        (S, A.T, grads_cols["W2"]),
+        (Xr.T, Zr, grads_rows["W1"]),
+        (Ar.T, Sr, grads_rows["W2"]),
+    ]
+    for left, right, grad in products:
+        assert left.shape[1] == right.shape[0]
+        assert (left.shape[0], right.shape[1]) == grad.shape

@@ -153,3 +153,17 @@ def test_gradient_norm_figure_has_one_line_per_layer() -> None:
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["W1", "W2"]
     np.testing.assert_array_equal(lines[1].get_ydata(), [2.0, 1.0, 0.5])
+
+
+def test_notes_figures_show_alg3_outputs_and_integer_indices() -> None:
+    """The network diagram draws each parameter's gradient (Alg 3's output); a heatmap of
+    a c x n matrix has integer ticks (classes and examples are indices)."""
+    cols = " ".join(_texts(plots.network_figure("columns")))
+    assert "dJ/dW(1) = delta(1) X^T" in cols and "dJ/db(2) = delta(2) 1_n" in cols
+    rows = " ".join(_texts(plots.network_figure("rows")))
+    assert "dJ/dW[2] = A^T delta[2]" in rows and "dJ/db[1] = 1_n^T delta[1]" in rows
+    fig = plots.matrix_figure(np.zeros((3, 11)), "P - Y")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    for ticks in (ax.get_xticks(), ax.get_yticks()):
+        assert len(ticks) and np.all(ticks == np.round(ticks))

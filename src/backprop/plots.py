@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
 from backprop.callbacks import History, monitor_words
@@ -403,7 +404,7 @@ def plot_mistakes(
 # caller decides: shown inline, written with ``fig.savefig``).
 
 # The two-layer network of pages 3-7, node by node: (label, shape in columns (pages 3-6),
-# shape in rows (page 7)). Examples are the columns of X on pages 5-6, its rows on page 7.
+# shape in rows (pages 6-7)). Examples are the columns of X on pages 5-6, its rows on pages 6-7.
 _NETWORK_NODES: tuple[tuple[str, str, str], ...] = (
     ("X", "d x n", "n x d"),
     ("Z", "m x n", "n x m"),
@@ -433,13 +434,26 @@ _PARAMS = {
     "columns": ("W(1): m x d, b(1): m x 1", "W(2): c x m, b(2): c x 1"),
     "rows": ("W[1]: d x m, b[1]: 1 x m", "W[2]: m x c, b[2]: 1 x c"),
 }
+# The output of Alg 3: each parameter's gradient, read off the delta of its layer (page 6's
+# batch form, with the bias gradients summed over the examples by 1_n; page 7's transposes).
+_PARAM_GRADS = {
+    "columns": (
+        "dJ/dW(1) = delta(1) X^T,  dJ/db(1) = delta(1) 1_n",
+        "dJ/dW(2) = delta(2) A^T,  dJ/db(2) = delta(2) 1_n",
+    ),
+    "rows": (
+        "dJ/dW[1] = X^T delta[1],  dJ/db[1] = 1_n^T delta[1]",
+        "dJ/dW[2] = A^T delta[2],  dJ/db[2] = 1_n^T delta[2]",
+    ),
+}
 
 
 def network_figure(layout: str = "columns") -> Figure:
     """The notes' two-layer network as a diagram: X -> Z -> A -> S -> P -> J.
 
     Each node is labelled with its shape in the chosen layout; forward arrows (above) name
-    the operation, backward arrows (below) the delta that flows back along them.
+    the operation, backward arrows (below) the delta that flows back along them, and under
+    them each layer's parameter gradients (Alg 3's output) in red.
 
     Parameters
     ----------
@@ -456,7 +470,7 @@ def network_figure(layout: str = "columns") -> Figure:
     fig = Figure(figsize=(11, 3.2))
     ax = fig.add_subplot()
     ax.set_xlim(-0.6, len(_NETWORK_NODES) - 0.4)
-    ax.set_ylim(-1.5, 1.5)
+    ax.set_ylim(-1.9, 1.5)
     ax.axis("off")
     for i, (name, col_shape, row_shape) in enumerate(_NETWORK_NODES):
         ax.text(
@@ -489,7 +503,9 @@ def network_figure(layout: str = "columns") -> Figure:
     first, second = _PARAMS[layout]
     ax.text(0.5, 1.15, first, ha="center", fontsize=9, color="#3367d6")
     ax.text(2.5, 1.15, second, ha="center", fontsize=9, color="#3367d6")
-    where = "examples in columns (pages 5-6)" if column else "examples in rows (page 7)"
+    for x, grad in zip((0.7, 3.5), _PARAM_GRADS[layout], strict=True):  # apart: long labels
+        ax.text(x, -1.65, grad, ha="center", fontsize=9, color="#c5221f")
+    where = "examples in columns (pages 5-6)" if column else "examples in rows (pages 6-7)"
     ax.set_title(f"Forward (black) and backward (red): {where}", fontsize=11)
     return fig
 
@@ -531,18 +547,24 @@ def matrix_figure(
     else:
         im = ax.imshow(values, cmap="gray_r", vmin=0, vmax=max(1.0, values.max()), aspect="auto")
     fig.colorbar(im, ax=ax)
+    # Rows and columns are indices (a class, an example, a unit): integer ticks only.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(title=plain_text(title), xlabel=plain_text(xlabel), ylabel=plain_text(ylabel))
     fig.tight_layout()
     return fig
 
 
-def gradient_norm_figure(norms: Mapping[str, Sequence[float]]) -> Figure:
+def gradient_norm_figure(
+    norms: Mapping[str, Sequence[float]], title: str = "Gradient size per layer"
+) -> Figure:
     """The size of each layer's weight gradient over training, one line per layer.
 
     Parameters
     ----------
     norms : mapping of str to sequence of float
         Per parameter name ("W1", "W2", ...), the Frobenius norm ||dJ/dW|| at each step.
+    title : str
 
     Returns
     -------
@@ -552,7 +574,7 @@ def gradient_norm_figure(norms: Mapping[str, Sequence[float]]) -> Figure:
     ax = fig.add_subplot()
     for name, values in norms.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=plain_text(name))
-    ax.set(xlabel="step", ylabel="||dJ/dW||", yscale="log", title="Gradient size per layer")
+    ax.set(xlabel="step", ylabel="||dJ/dW||", yscale="log", title=plain_text(title))
     ax.legend()
     fig.tight_layout()
     return fig

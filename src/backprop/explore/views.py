@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,7 @@ __all__ = [
     "matrices",
 ]
 
-#: The three forms of the notes: rows (page 7), columns (pages 5-6), one example (Alg 3).
+#: The three forms of the notes: rows (pages 6-7), columns (pages 5-6), one example (Alg 3).
 FORMS = ("rows", "columns", "example")
 
 
@@ -158,67 +159,104 @@ def backward_pass(net: MLP, X: np.ndarray, y: np.ndarray, masks: Masks = None) -
     return Pass(float(J), X, A, Z, out, Y, delta, dA, fprime, dW, db, dX, drop)
 
 
-def _entries(
-    p: Pass, classifier: bool, keep: Sequence[float]
-) -> list[tuple[str, np.ndarray, str, str, str]]:
-    """(name, row-layout matrix, row equation, column equation, page), in reading order.
+#: Where each quantity of a form is in the notes (circled page numbers; the "in practice"
+#: X is at the foot of page 6, the row-layout equations on page 7). Y is not in the notes:
+#: its entries are page 5's 1{y(i) = k}. Dropout is not in the notes at all.
+_PAGES: dict[str, dict[str, str]] = {
+    "rows": {
+        "X": "6", "Z": "7", "A": "7", "P": "3", "Y": "5 (1{y(i) = k})", "delta(L)": "5",
+        "dJ/dW": "7", "dJ/db": "7", "dJ/dA": "7", "f'": "7", "delta": "7",
+    },
+    "columns": {
+        "X": "5", "Z": "5", "A": "5", "P": "3, 5", "Y": "5 (1{y(i) = k})", "delta(L)": "5, 6",
+        "dJ/dW": "6", "dJ/db": "6", "dJ/dA": "6", "f'": "2, 6", "delta": "6",
+    },
+    "example": {
+        "X": "3", "Z": "3", "A": "3", "P": "3", "Y": "3 (e_y)", "delta(L)": "3, 4",
+        "dJ/dW": "4", "dJ/db": "4", "dJ/dA": "4", "f'": "2, 4", "delta": "4",
+    },
+}  # fmt: skip
 
-    ``keep``: the keep probability of the inputs and of each hidden layer (for dropout).
+
+def _entries(
+    p: Pass, classifier: bool, keep: Sequence[float], form: str
+) -> list[tuple[str, str, np.ndarray, str, str]]:
+    """(name, label, row-layout matrix, equation, page), in reading order, for ``form``.
+
+    ``name`` is the key (the notes' column notation, W(l)); ``label`` and ``equation`` are
+    in the form's own notation: W(l), fan_out x fan_in, in the column forms (pages 3-6),
+    W[l], fan_in x fan_out, in the rows form as page 7 writes it. ``keep``: the keep
+    probability of the inputs and of each hidden layer (for dropout).
     """
+    rows_form = form == "rows"
+    pages = _PAGES[form]
+
+    def n(l: int | str) -> str:  # a layer index in the form's notation
+        return f"[{l}]" if rows_form else f"({l})"
+
+    def label(name: str) -> str:
+        return re.sub(r"\((\d+|L)\)", r"[\1]", name) if rows_form else name
+
     L = len(p.Z) - 1
-    rows: list[tuple[str, np.ndarray, str, str, str]] = [
-        ("X", p.X, "A(0) = X, one example per row", "X, one example per column", "5, 7")
-    ]
+    out: list[tuple[str, str, np.ndarray, str, str]] = []
+
+    def add(name: str, matrix: np.ndarray, eq_rows: str, eq_cols: str, page: str) -> None:
+        out.append((name, label(name), matrix, eq_rows if rows_form else eq_cols, page))
+
+    add("X", p.X, f"A{n(0)} = X, one example per row", "X, one example per column", pages["X"])
 
     def mask(l: int, of: str) -> None:  # M(l) as 0/1, and A(l) = of ⊙ M(l) / keep
         M = p.M[l]
         if M is None:
             return
-        eq = f"M({l}): 1 keeps, 0 drops (probability {1 - keep[l]:g}), fresh every step"
-        rows.append((f"M({l})", (M != 0).astype(np.float64), eq, eq, "dropout"))
-        eq = f"A({l}) = {of} ⊙ M({l}) / {keep[l]:g}  (inverted dropout)"
-        rows.append((f"A({l})", p.A[l], eq, eq, "dropout"))
+        eq = f"M{n(l)}: 1 keeps, 0 drops (probability {1 - keep[l]:g}), fresh every step"
+        add(f"M({l})", (M != 0).astype(np.float64), eq, eq, "- (dropout)")
+        eq = f"A{n(l)} = {of} ⊙ M{n(l)} / {keep[l]:g}  (inverted dropout)"
+        add(f"A({l})", p.A[l], eq, eq, "- (dropout)")
 
     if p.M[0] is not None:
         mask(0, "X")
     for l in range(1, L + 1):
         z = "S" if l == L else f"Z({l})"
-        rows.append((
-            z, p.Z[l], f"{z} = A({l - 1}) W({l}) + 1_n b({l})",
-            f"{z} = W({l}) A({l - 1}) + b({l}) 1_n^T", "5, 7",
-        ))  # fmt: skip
+        zn = "S" if l == L else f"Z{n(l)}"
+        add(
+            z, p.Z[l], f"{zn} = A{n(l - 1)} W{n(l)} + 1_n b{n(l)}",
+            f"{zn} = W{n(l)} A{n(l - 1)} + b{n(l)} 1_n^T", pages["Z"],
+        )  # fmt: skip
         if l < L and p.M[l] is None:
-            rows.append((f"A({l})", p.A[l], f"A({l}) = f(Z({l}))", f"A({l}) = f(Z({l}))", "5, 7"))
+            eq = f"A{n(l)} = f(Z{n(l)})"
+            add(f"A({l})", p.A[l], eq, eq, pages["A"])
         elif l < L:
-            mask(l, f"f(Z({l}))")
+            mask(l, f"f(Z{n(l)})")
     o = "P" if classifier else "O"
-    rows.append((o, p.out, "P = softmax(S), row by row" if classifier else "O = S", "", "3, 6"))
-    rows.append(("Y", p.Y, "one-hot labels" if classifier else "targets", "", "6"))
-    rows.append((
-        f"delta({L})", p.delta[L], f"delta({L}) = dJ/dS = ({o} - Y) / n",
-        f"delta({L}) = dJ/dS = ({o} - Y) / n", "3, 6",
-    ))  # fmt: skip
+    add(o, p.out, "P = softmax(S), row by row" if classifier else "O = S",
+        "P = softmax(S), column by column" if classifier else "O = S", pages["P"])  # fmt: skip
+    eq = "one-hot labels" if classifier else "targets"
+    add("Y", p.Y, eq, eq, pages["Y"])
+    eq = f"delta{n(L)} = dJ/dS = ({o} - Y) / n"
+    add(f"delta({L})", p.delta[L], eq, eq, pages["delta(L)"])
     for l in range(L, 0, -1):
-        rows.append((
-            f"dJ/dW({l})", p.dW[l], f"dJ/dW({l}) = A({l - 1})^T delta({l})",
-            f"dJ/dW({l}) = delta({l}) A({l - 1})^T", "4, 6, 7",
-        ))  # fmt: skip
-        rows.append((
-            f"dJ/db({l})", p.db[l][None, :], f"dJ/db({l}) = 1_n^T delta({l})",
-            f"dJ/db({l}) = delta({l}) 1_n", "4, 6, 7",
-        ))  # fmt: skip
+        add(
+            f"dJ/dW({l})", p.dW[l], f"dJ/dW{n(l)} = A{n(l - 1)}^T delta{n(l)}",
+            f"dJ/dW{n(l)} = delta{n(l)} A{n(l - 1)}^T", pages["dJ/dW"],
+        )  # fmt: skip
+        add(
+            f"dJ/db({l})", p.db[l][None, :], f"dJ/db{n(l)} = 1_n^T delta{n(l)}",
+            f"dJ/db{n(l)} = delta{n(l)} 1_n", pages["dJ/db"],
+        )  # fmt: skip
         if l > 1:
             k = l - 1
-            rows.append((
-                f"dJ/dA({k})", p.dA[k], f"dJ/dA({k}) = delta({l}) W({l})^T",
-                f"dJ/dA({k}) = W({l})^T delta({l})", "6, 7",
-            ))  # fmt: skip
-            rows.append((f"f'(Z({k}))", p.fprime[k], f"f'(Z({k}))", f"f'(Z({k}))", "2, 6"))
-            eq = f"delta({k}) = dJ/dA({k}) ⊙ f'(Z({k}))"
+            add(
+                f"dJ/dA({k})", p.dA[k], f"dJ/dA{n(k)} = delta{n(l)} W{n(l)}^T",
+                f"dJ/dA{n(k)} = W{n(l)}^T delta{n(l)}", pages["dJ/dA"],
+            )  # fmt: skip
+            eq = f"f'(Z{n(k)})"
+            add(f"f'(Z({k}))", p.fprime[k], eq, eq, pages["f'"])
+            eq = f"delta{n(k)} = dJ/dA{n(k)} ⊙ f'(Z{n(k)})"
             if p.M[k] is not None:  # the same mask as the forward pass
-                eq += f" ⊙ M({k}) / {keep[k]:g}"
-            rows.append((f"delta({k})", p.delta[k], eq, eq, "4, 6"))
-    return rows
+                eq += f" ⊙ M{n(k)} / {keep[k]:g}"
+            add(f"delta({k})", p.delta[k], eq, eq, pages["delta"])
+    return out
 
 
 def matrices(
@@ -245,15 +283,13 @@ def matrices(
     p = backward_pass(net, X, y, masks)
     keep = [1.0 - q for q in (drop or [0.0] * net.n_layers)]
     out = []
-    for name, m, eq_rows, eq_cols, page in _entries(p, net.is_classifier, keep):
-        if form == "rows":
-            eq, values = eq_rows, m
-        else:  # dJ/dW of a column form is W's (fan_out, fan_in) layout: the transpose
-            eq, values = (eq_cols or eq_rows), m.T
+    for name, label, m, eq, page in _entries(p, net.is_classifier, keep, form):
+        # A column form shows every matrix transposed: dJ/dW(l) in W(l)'s fan_out x fan_in.
+        values = m if form == "rows" else m.T
         per_example = not name.startswith(("dJ/dW", "dJ/db"))  # one row per example
         axis = None if form == "example" or not per_example else (0 if form == "rows" else 1)
         out.append({
-            "name": name, "equation": eq, "page": page, "batch_axis": axis,
+            "name": name, "label": label, "equation": eq, "page": page, "batch_axis": axis,
             "values": encode(values),
         })  # fmt: skip
     return {"form": form, "example": example, "J": p.J, "n": len(X), "matrices": out}

@@ -67,6 +67,9 @@ function diverging(v, m) {  // blue (-) white (0) red (+)
   const t = Math.max(-1, Math.min(1, m > 0 ? v / m : 0));
   return t >= 0 ? [255, 255 * (1 - t), 255 * (1 - t)] : [255 * (1 + t), 255 * (1 + t), 255];
 }
+// One colour per layer, none of them a class colour (PALETTE), so that a layer's curve is
+// never read as a class.
+const LAYER_COLORS = ["#212121", "#6d4c41", "#8e24aa", "#f9a825", "#546e7a", "#43a047", "#3949ab"];
 function chart(canvas, series, logY) {
   const g = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 36;
   g.clearRect(0, 0, W, H);
@@ -81,9 +84,19 @@ function chart(canvas, series, logY) {
   const px = (x) => pad + (W - pad - 8) * (x / x1), py = (y) => H - pad + (pad + 8 - H) * ((f(y) - y0) / (y1 - y0));
   g.strokeStyle = "#999"; g.fillStyle = "#555"; g.font = "11px sans-serif";
   g.strokeRect(pad, 8, W - pad - 8, H - pad - 8);
-  g.fillText((logY ? "1e" : "") + y1.toPrecision(3), 2, 16);
-  g.fillText((logY ? "1e" : "") + y0.toPrecision(3), 2, H - pad);
-  g.fillText("step " + x1, W - 70, H - 20);
+  // The axis ends as plain numbers (a log axis stores log10 y: show 10^y, not "1e-0.331").
+  const tick = (y) => (logY ? 10 ** y : y).toPrecision(3);
+  g.fillText(tick(y1), 2, 16);
+  g.fillText(tick(y0), 2, H - pad);
+  g.fillText((logY ? "log scale · " : "") + "step " + x1, W - 120, H - 20);
+  series.forEach((s, i) => {  // the legend: a sample of each line and its name
+    const ly = 20 + 14 * i, lx = W - 150;
+    g.strokeStyle = s.color; g.setLineDash(s.dash || []); g.beginPath();
+    g.moveTo(lx, ly - 4); g.lineTo(lx + 22, ly - 4); g.stroke();
+    g.setLineDash([]); g.fillStyle = "#333"; g.fillText(s.label, lx + 28, ly);
+  });
+  canvas.dataset.legend = series.map((s) => s.label).join(", ");
+  canvas.dataset.ticks = [tick(y0), tick(y1)].join("|");
   for (const s of series) {
     g.strokeStyle = s.color; g.setLineDash(s.dash || []); g.beginPath();
     let started = false;
@@ -146,14 +159,14 @@ function drawBoundary() {
 function drawTraining() {
   const h = state.history;
   chart($("curves"), [
-    { x: h.step, y: h.train_loss, color: "#1565c0" },
-    { x: h.step, y: h.test_loss, color: "#c62828", dash: [5, 4] },
+    { x: h.step, y: h.train_loss, color: "#1565c0", label: "training loss J" },
+    { x: h.step, y: h.test_loss, color: "#c62828", dash: [5, 4], label: "test loss J" },
   ], false);
   const L = state.layer_sizes.length - 1, n0 = Math.max(0, state.step - state.grad_norms.length);
   const series = [];
   for (let l = 0; l < L; l++) {
     series.push({ x: state.grad_norms.map((_, i) => n0 + i + 1), y: state.grad_norms.map((r) => r[l]),
-      color: `rgb(${PALETTE[l % PALETTE.length]})` });
+      color: LAYER_COLORS[l % LAYER_COLORS.length], label: `||dJ/dW[${l + 1}]||` });
   }
   chart($("norms"), series, true);
   drawBoundary();
@@ -186,9 +199,12 @@ function heatmap(m, form, example) {
   }
   const div = document.createElement("div");
   div.className = "matrix";
-  div.innerHTML = `<div class="title"></div><div class="eq"></div>`;
-  div.querySelector(".title").textContent = `${m.name}  ${r} x ${c}`;
+  div.innerHTML = `<div class="title"></div><div class="eq"></div><div class="scale"></div>`;
+  const label = m.label || m.name;  // the form's notation: W[l] in rows (page 7), W(l) in columns
+  div.querySelector(".title").textContent = `${label}  ${r} x ${c}`;
   div.querySelector(".eq").textContent = `${m.equation}   (page ${m.page})`;
+  // The colour scale of this heatmap (each matrix its own, symmetric about 0).
+  div.querySelector(".scale").innerHTML = `<span class="bar"></span> ${(-mx).toPrecision(3)} · 0 · ${mx.toPrecision(3)}`;
   div.dataset.name = m.name;
   div.appendChild(cv);
   const at = (e) => [Math.floor(e.offsetY / cell), Math.floor(e.offsetX / cell)];
@@ -197,13 +213,14 @@ function heatmap(m, form, example) {
     if (i >= r || j >= c) return;
     const tip = $("tip");
     tip.style.display = "block"; tip.style.left = e.clientX + 12 + "px"; tip.style.top = e.clientY + 12 + "px";
-    tip.textContent = `${m.name}[${i},${j}] = ${v[i * c + j].toPrecision(6)}`;
+    // The notes count rows and columns from 1.
+    tip.textContent = `${label} entry (${i + 1}, ${j + 1}) = ${v[i * c + j].toPrecision(6)}`;
   });
   cv.addEventListener("mouseleave", () => ($("tip").style.display = "none"));
   const w = /^dJ\/dW\((\d+)\)$/.exec(m.name);
   if (w) cv.addEventListener("click", (e) => {  // rows: (fan_in, fan_out); else transposed
     const [a, b] = at(e), [i, j] = form === "rows" ? [a, b] : [b, a];
-    $("chain-l").value = w[1]; $("chain-i").value = i; $("chain-j").value = j;
+    $("chain-l").value = w[1]; $("chain-i").value = i + 1; $("chain-j").value = j + 1;  // shown from 1
     showChain().catch(showError);
   });
   return div;
@@ -211,7 +228,7 @@ function heatmap(m, form, example) {
 async function showMatrices() {
   if (!matricesOn) return;
   const t0 = performance.now();
-  const form = $("form").value, k = Number($("example").value) || 0;
+  const form = $("form").value, k = exampleIndex();
   const res = await api("GET", `/api/matrices?form=${form}&example=${k}`);
   const box = $("matrices");
   box.replaceChildren(...res.matrices.map((m) => heatmap(m, form, k)));
@@ -306,7 +323,7 @@ async function showImage() {
   const box = $("image-view");
   box.hidden = !state.image_shape;
   if (box.hidden) return;
-  const r = await api("GET", `/api/image?example=${Number($("example").value) || 0}`);
+  const r = await api("GET", `/api/image?example=${exampleIndex()}`);
   const shape = state.image_shape;
   imageCanvas($("img-x"), decode(r.x), shape, true);
   imageCanvas($("img-dx"), decode(r.dX), shape, false);
@@ -351,28 +368,33 @@ function drawNetwork(l, i, j) {
     g.fill();
   }
 }
+// The example input counts from 1 (the notes' x^(1) ... x^(n)); the server from 0.
+const exampleIndex = () => Math.max(0, (Number($("example").value) || 1) - 1);
 async function showChain() {
-  const l = Number($("chain-l").value), i = Number($("chain-i").value), j = Number($("chain-j").value);
-  const k = Number($("example").value) || 0;
+  // The inputs count from 1, as the notes do; the server counts from 0.
+  const l = Number($("chain-l").value), i = Number($("chain-i").value) - 1, j = Number($("chain-j").value) - 1;
+  const k = exampleIndex();
   const r = await api("GET", `/api/chain?layer=${l}&i=${i}&j=${j}&example=${k}`);
   drawNetwork(l, i, j);
   const a = decode(r.a_prev), d = decode(r.delta), t = decode(r.terms);
   const f = (v) => Number(v).toPrecision(8);
   let rows = "";
-  for (let q = 0; q < Math.min(t.length, 12); q++) rows += `<tr><td>${q}</td><td>${f(a[q])}</td><td>${f(d[q])}</td><td>${f(t[q])}</td></tr>`;
+  for (let q = 0; q < Math.min(t.length, 12); q++) rows += `<tr><td>${q + 1}</td><td>${f(a[q])}</td><td>${f(d[q])}</td><td>${f(t[q])}</td></tr>`;
   if (t.length > 12) rows += `<tr><td colspan="4">… ${t.length - 12} more examples</td></tr>`;
   const rel = Math.abs(r.engine - r.finite_difference) / Math.max(1e-8, Math.abs(r.engine) + Math.abs(r.finite_difference));
   let hidden = "";
   if (r.delta_terms) {
     const dt = decode(r.delta_terms);
-    hidden = `<p>delta(${l})<sub>${k},${j}</sub> = (Σ<sub>m</sub> delta(${l + 1})<sub>${k},m</sub> W(${l + 1})<sub>${j},m</sub>) · f'(Z(${l})<sub>${k},${j}</sub>)
+    // Rows layout (page 7): example k is a row; the sum runs over the units e of layer l + 1.
+    hidden = `<p>delta[${l}]<sub>${k + 1},${j + 1}</sub> = (Σ<sub>e</sub> delta[${l + 1}]<sub>${k + 1},e</sub> W[${l + 1}]<sub>${j + 1},e</sub>) · f'(Z[${l}]<sub>${k + 1},${j + 1}</sub>)
       = (${Array.from(dt.slice(0, 6), f).join(" + ")}${dt.length > 6 ? " + …" : ""}) · ${f(r.fprime)}
-      ${r.mask === null ? "" : `· M(${l})<sub>${k},${j}</sub>/keep`}
-      = ${f(r.dA)} · ${f(r.fprime)}${r.mask === null ? "" : ` · ${f(r.mask)}`} = ${f(r.delta_kj)}   (page 6, example ${k})</p>`;
+      ${r.mask === null ? "" : `· M[${l}]<sub>${k + 1},${j + 1}</sub>/keep`}
+      = ${f(r.dA)} · ${f(r.fprime)}${r.mask === null ? "" : ` · ${f(r.mask)}`} = ${f(r.delta_kj)}   (page 7, example ${k + 1})</p>`;
   }
-  $("chain").innerHTML = `<p>W(${l})<sub>${i},${j}</sub> = ${f(r.weight)}.
-    dJ/dW(${l})<sub>${i},${j}</sub> = Σ<sub>k</sub> A(${l - 1})<sub>k,${i}</sub> delta(${l})<sub>k,${j}</sub> (page 6):</p>
-    <table><tr><th>k</th><th>A(${l - 1})_k,${i}</th><th>delta(${l})_k,${j}</th><th>product</th></tr>${rows}</table>
+  const [I, J] = [i + 1, j + 1];
+  $("chain").innerHTML = `<p>W[${l}]<sub>${I},${J}</sub> = ${f(r.weight)}.
+    dJ/dW[${l}]<sub>${I},${J}</sub> = Σ<sub>k</sub> A[${l - 1}]<sub>k,${I}</sub> delta[${l}]<sub>k,${J}</sub>, k over the examples (page 7: A[${l - 1}]<sup>T</sup> delta[${l}]):</p>
+    <table><tr><th>k</th><th>A[${l - 1}]_k,${I}</th><th>delta[${l}]_k,${J}</th><th>product</th></tr>${rows}</table>
     <p>sum of the terms <b id="chain-sum">${f(r.sum)}</b> · engine (MLP.loss_and_grads) <b id="chain-engine">${f(r.engine)}</b>
     · centred finite difference <b id="chain-fd">${f(r.finite_difference)}</b>
     <span class="${rel < 1e-6 ? "ok" : "bad"}">(relative error ${rel.toExponential(1)})</span></p>
@@ -390,7 +412,7 @@ async function reset(config, steps) {
   showError(null);
   afterState(await api("POST", "/api/reset", { config }));
   fillForm(state.config);
-  $("example").max = state.batch_size - 1;
+  $("example").max = state.batch_size;
   for (let left = steps; left > 0; left -= 1000) afterState(await api("POST", "/api/step", { steps: Math.min(left, 1000) }));
   await showMatrices();
 }
