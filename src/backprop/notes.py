@@ -9,7 +9,8 @@ Column forms (pages 1-6), parameters as the notes write them:
 
 - ``*_example``: one example x of shape (d, 1) (pages 1-4, "Alg 3").
 - ``*_batch``: n examples as the columns of X, shape (d, n) (pages 5-6).
-- ``*_batch_rows``: the "in practice" page 7, X of shape (n, d), with
+- ``*_batch_rows``: "in practice" (its X and Z at the foot of page 6, the equations on
+  page 7), X of shape (n, d), with
     W1 : (d, m),  b1 : (1, m),  W2 : (m, c),  b2 : (1, c).
 
 Pages 5-7 treat the softmax only: ``regression_batch`` and ``regression_batch_rows`` are
