@@ -681,13 +681,15 @@ def test_lbfgs_one_flat_buffer_and_float32(iris) -> None:  # type: ignore[no-unt
 def test_sgd_learning_rate_rules_follow_sklearn(iris, rule) -> None:  # type: ignore[no-untyped-def]
     # Full batch, no shuffling, no momentum: the same steps in both libraries (with
     # momentum scikit-learn keeps lr inside its velocity, see docs/estimators.md).
+    # One random_state: both start from scikit-learn's initial weights, so the one-epoch
+    # fits in _same_start leave the same best_loss_ (which the warm fit's rule carries on).
     X, y = iris
     # Only "adaptive" needs the no-improvement rule; for the others it is off, so that a
     # loss change within rounding of tol cannot stop one library an epoch before the other.
     kw = dict(
         solver="sgd", learning_rate=rule, learning_rate_init=0.5, power_t=0.3, momentum=0.0,
         batch_size=len(y), shuffle=False, warm_start=True, alpha=0.0,
-        n_iter_no_change=2 if rule == "adaptive" else np.inf, tol=1e-2,
+        n_iter_no_change=2 if rule == "adaptive" else np.inf, tol=1e-2, random_state=0,
     )  # fmt: skip
     est, ref = MLPClassifier((6,), **kw), SkMLPClassifier((6,), **kw)
     _same_start(est, ref, X, y, [4, 6, 3])
@@ -896,3 +898,113 @@ def test_binary_estimator_model_file_works_with_backprop_evaluate_and_predict_pr
 
     doc = json.loads(out.getvalue())
     assert doc["task"] == "classification" and doc["accuracy"] >= 0.9
+
+
+# --------------------------------------------------------------------------- scikit-learn's
+# behaviours from its test_mlp.py (issue 25; tests/test_sklearn_mlp.py runs that module)
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_initial_weights_are_sklearns_for_the_same_random_state(iris, activation) -> None:  # type: ignore[no-untyped-def]
+    X, y = iris
+    # One adam step of 1e-300 moves no float64 weight: both hold their initial weights.
+    kw = dict(activation=activation, learning_rate_init=1e-300, max_iter=1, random_state=3)
+    ours = _quiet(MLPClassifier((5, 4), **kw).fit, X, y)
+    ref = _quiet(SkMLPClassifier((5, 4), **kw).fit, X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_larger_alpha_gives_smaller_weights_in_every_layer() -> None:
+    # scikit-learn's test_alpha: digits 0/1 scaled to [0, 1], alpha 0 against 1.
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(n_class=2, return_X_y=True)
+    X, y = X[:100] / 16.0, y[:100]
+    sums = [
+        [
+            np.abs(W).sum()
+            for W in _quiet(MLPClassifier(10, alpha=a, random_state=1).fit, X, y).coefs_
+        ]
+        for a in (0.0, 1.0)
+    ]
+    assert all(big > small for big, small in zip(*sums, strict=True))
+
+
+def test_early_stopping_split_is_stratified_and_refuses_a_lone_class() -> None:
+    # scikit-learn's test_early_stopping_stratified: train_test_split(stratify=...) names
+    # the lone class as its boolean column does.
+    X = [[1, 2], [2, 3], [3, 4], [4, 5], [5, 6], [6, 7]]
+    with pytest.raises(ValueError, match=r"too few members are: \['True'\]"):
+        MLPClassifier(early_stopping=True).fit(X[:4], [0, 0, 0, 1])
+    # More classes: stratified on the classes too (scikit-learn splits those unstratified).
+    with pytest.raises(ValueError, match="least populated class"):
+        MLPClassifier(early_stopping=True).fit(X, [0, 0, 1, 1, 1, 2])
+
+
+def test_diverging_loss_with_early_stopping_keeps_the_best_epoch(iris) -> None:  # type: ignore[no-untyped-def]
+    # scikit-learn's test_mlp_diverging_loss (its #29504): no error, the epoch scores NaN.
+    X, y = load_iris(return_X_y=True)
+    reg = MLPRegressor(
+        100, activation="identity", solver="sgd", learning_rate_init=1.0, max_iter=20,
+        early_stopping=True, random_state=0,
+    )  # fmt: skip
+    with pytest.warns(ConvergenceWarning, match="diverged"), np.errstate(all="ignore"):
+        reg.fit(X, y)
+    assert isinstance(reg.validation_scores_[-1], float) and np.isnan(reg.validation_scores_[-1])
+    assert np.isnan(reg.loss_curve_[-1]) and reg.n_iter_ == len(reg.validation_scores_)
+    assert all(np.isfinite(W).all() for W in reg.coefs_ + reg.intercepts_)
+    best = int(np.nanargmax(reg.validation_scores_))
+    assert reg.best_validation_score_ == reg.validation_scores_[best]
+    # The best epoch's weights (epoch 1: R^2 about -5e5), not a diverged one's (-1e21 on).
+    assert reg.score(X, y) == pytest.approx(reg.best_validation_score_, rel=0.5)
+    with pytest.raises(TrainingDiverged, match="non-finite"), np.errstate(all="ignore"):
+        reg.set_params(early_stopping=False).fit(X, y)  # without it: scikit-learn's error
+
+
+def test_adaptive_learning_rate_as_sklearn(iris) -> None:  # type: ignore[no-untyped-def]
+    # scikit-learn's test_adaptive_learning_rate, with our optimiser's name for the rate.
+    clf = MLPClassifier(tol=0.5, max_iter=3000, solver="sgd", learning_rate="adaptive")
+    clf.fit([[3, 2], [1, 6]], [1, 0])
+    assert clf.n_iter_ < 3000 and clf._optimizer.lr < 1e-6
+    # Across partial_fit calls the no-improvement count carries on, so the rate is divided
+    # by 5 there too, at the same calls as scikit-learn's.
+    X, y = iris
+    kw = dict(solver="sgd", learning_rate="adaptive", tol=1e9, n_iter_no_change=2, random_state=0)
+    ours, ref = MLPClassifier((4,), **kw), SkMLPClassifier((4,), **kw)
+    rates = []
+    for _ in range(9):
+        ours.partial_fit(X, y, classes=[0, 1, 2])
+        ref.partial_fit(X, y, classes=[0, 1, 2])
+        rates.append((ours._optimizer.lr, ref._optimizer.learning_rate))
+    np.testing.assert_allclose(*zip(*rates, strict=True), rtol=1e-12)
+    assert rates[-1][0] < 1e-3 / 5
+
+
+def test_warm_start_learning_rate_as_sklearn(iris) -> None:  # type: ignore[no-untyped-def]
+    # scikit-learn's test_learning_rate_warmstart: each warm fit starts the rate afresh,
+    # and "invscaling" goes on from the examples seen by every fit (t_ = 8).
+    X4, y4 = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
+    for rule in ("invscaling", "constant"):
+        clf = MLPClassifier(
+            4, solver="sgd", learning_rate=rule, max_iter=1, power_t=0.25, warm_start=True
+        )
+        _quiet(clf.fit, X4, y4)
+        first = clf._optimizer.lr
+        _quiet(clf.fit, X4, y4)
+        expected = first if rule == "constant" else clf.learning_rate_init / 9**0.25
+        assert clf._optimizer.lr == pytest.approx(expected, rel=1e-12)
+    # The no-improvement count carries across warm fits: one that ended stopped stops the
+    # next after one epoch, as scikit-learn's.
+    X, y = iris
+    kw = dict(
+        solver="sgd", tol=1e9, n_iter_no_change=2, max_iter=5, warm_start=True, random_state=0
+    )
+    ours, ref = MLPClassifier((4,), **kw), SkMLPClassifier((4,), **kw)
+    for _ in range(3):
+        _quiet(ours.fit, X, y)
+        _quiet(ref.fit, X, y)
+        assert (ours.n_iter_, ours._no_improvement_count) == (
+            ref.n_iter_,
+            ref._no_improvement_count,
+        )

@@ -22,9 +22,11 @@ As in scikit-learn's ``_multilayer_perceptron.py``, what differs lives apart:
   operators (``skl2onnx.to_onnx(est, X[:1])``).
 
 Deliberate differences from scikit-learn are listed in ``docs/estimators.md``; the main
-ones: the multi-output squared error and its gradient are scaled consistently, and ReLU
-weights start He-normal and biases at 0. Two classes get scikit-learn's layout: one
-logistic output (``coefs_[-1]`` has 1 column) trained with binary cross-entropy.
+ones: the multi-output squared error and its gradient are scaled consistently, and
+``predict_log_proba`` of logistic outputs is the exact log-sigmoid. The same
+``random_state`` gives scikit-learn's initial weights. Two classes get scikit-learn's
+layout: one logistic output (``coefs_[-1]`` has 1 column) trained with binary
+cross-entropy.
 """
 
 from backprop.estimators.classifier import MLPClassifier

@@ -97,6 +97,9 @@ class MLPBase(BaseEstimator):
     _losses: tuple[str, ...] = ()  # every engine loss the subclass fits (and loads)
     _net: MLP
     _optimizer: Optimizer | None
+    # Epochs in a row without a gain of tol, carried across warm_start fits and
+    # partial_fit calls (scikit-learn's name and rule: adaptive acts on it there too).
+    _no_improvement_count: int
     # Fitted attributes (set by fit, or by from_model), for the type checker.
     n_iter_: int
     t_: int
@@ -290,15 +293,23 @@ class MLPBase(BaseEstimator):
         self, layer_sizes: list[int], dtype: np.dtype[Any], rs: np.random.RandomState
     ) -> None:
         """A fresh network and fresh fitted attributes (a first or non-warm ``fit``)."""
-        self._net = MLP(
-            layer_sizes,
-            activation=ACTIVATIONS[self.activation],
-            loss=self._loss,
-            dtype=dtype,
-            seed=int(rs.randint(np.iinfo(np.int32).max)),
+        net = MLP(
+            layer_sizes, activation=ACTIVATIONS[self.activation], loss=self._loss, dtype=dtype
         )
+        # scikit-learn's initialisation, drawn first from the same RandomState: the same
+        # random_state gives scikit-learn's initial weights (its tests rely on them, e.g.
+        # the effect of alpha), uniform in +-sqrt(f / (fan_in + fan_out)), f = 2 for
+        # "logistic" and 6 otherwise, biases included.
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for l in range(1, net.n_layers + 1):
+            W, b = net.params[f"W{l}"], net.params[f"b{l}"]
+            bound = math.sqrt(factor / sum(W.shape))
+            W[...] = rs.uniform(-bound, bound, W.shape)
+            b[...] = rs.uniform(-bound, bound, b.shape)
+        self._net = net
         self._set_structure()
         self._optimizer = None
+        self._no_improvement_count = 0
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_ = []

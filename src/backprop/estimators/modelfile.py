@@ -258,6 +258,7 @@ class ModelFileMixin(MLPBase):
         # folded into the first layer (page 7's S1 = X W1 + b1), on fresh copies.
         self._net = fold_preprocessor(model)
         self._optimizer = None  # continued training starts a fresh optimiser state
+        self._no_improvement_count = 0
         self._set_structure()
         self.n_features_in_ = net.n_inputs
         if feature_names and model.feature_names is not None:

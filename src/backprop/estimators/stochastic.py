@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 
 from backprop.callbacks import Callback, EarlyStopping, EpochLog, TrainerState
-from backprop.data import train_val_split
 from backprop.estimators.base import NON_FINITE, STOCHASTIC_SOLVERS, MLPBase, l2_penalty
 from backprop.network import MLP
 from backprop.optim import SGD, Adam, Optimizer
@@ -164,6 +164,16 @@ class StochasticSolver(MLPBase):
             bs = n
         return bs
 
+    def _diverged_epoch(self, n_samples: int) -> None:
+        """Record an epoch whose loss became non-finite as scikit-learn does: its loss and
+        validation score are NaN."""
+        self.n_iter_ += 1
+        self.t_ += n_samples
+        self.loss_ = math.nan
+        self.loss_curve_.append(math.nan)
+        if self.validation_scores_ is not None:
+            self.validation_scores_.append(math.nan)
+
     def _fit_stochastic(
         self,
         net: MLP,
@@ -181,14 +191,17 @@ class StochasticSolver(MLPBase):
         early = bool(self.early_stopping)
         validation = sw_val = None
         if early:
-            # Split row indices (stratified for classification, binary included: its one
-            # 0/1 column is the class), then gather X, y, weights.
-            idx_tr, idx_val, _, _ = train_val_split(
+            # scikit-learn's split, train_test_split, stratified on the class for
+            # single-label classification (a class of one member is an error): for two
+            # classes on its boolean column (so the error names the class 'True', as
+            # scikit-learn's), for more on the class codes (scikit-learn does not stratify
+            # those, its one-hot targets having several columns; docs/estimators.md).
+            labels = y > 0.5 if net.is_binary else y  # (n, 1) booleans, as scikit-learn
+            idx_tr, idx_val = train_test_split(
                 np.arange(X.shape[0]),
-                y[:, 0] if net.is_binary else y,
-                float(self.validation_fraction),
-                seed=int(rng.integers(np.iinfo(np.int32).max)),
-                stratify=net.is_classifier or net.is_binary,
+                test_size=float(self.validation_fraction),
+                random_state=int(rng.integers(np.iinfo(np.int32).max)),
+                stratify=labels if net.is_classifier or net.is_binary else None,
             )
             if len(idx_val) < 2:
                 raise ValueError(
@@ -223,6 +236,7 @@ class StochasticSolver(MLPBase):
             restore_best=early,
             best=self.best_validation_score_ if early else self.best_loss_,
         )
+        stop.wait = self._no_improvement_count
         self.n_iter_ = 0
         try:
             result = trainer.fit(
@@ -235,6 +249,20 @@ class StochasticSolver(MLPBase):
                 callbacks=[FittedAttributes(self, n), stop],
             )
         except TrainingDiverged as exc:
+            if early:
+                # scikit-learn's early stopping survives a diverging loss (its #29504):
+                # the epoch scores NaN and the best epoch's weights are kept, with a
+                # warning here where scikit-learn trains on silently.
+                self._diverged_epoch(n)
+                stop.restore(trainer)
+                warnings.warn(
+                    f"training diverged in epoch {exc.epoch} (the {exc.what} became NaN or "
+                    f"infinite with learning_rate_init={exc.lr:g}); the model keeps the "
+                    "best epoch's weights (early stopping)",
+                    ConvergenceWarning,
+                    stacklevel=4,
+                )
+                return
             # scikit-learn's words first (users match them), then the trainer's own
             # account (what happened, what to do); the weights are the last finished
             # epoch's.
@@ -259,6 +287,7 @@ class StochasticSolver(MLPBase):
             stop.restore(trainer)
             return
         finally:
+            self._no_improvement_count = stop.wait
             if early:
                 self.best_validation_score_ = stop.best
             else:
