@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shlex
 import sys
 import warnings
@@ -25,8 +26,9 @@ from backprop.cli.common import EXIT_INTERRUPTED, CLIError
 from backprop.config import MirrorWarning, TrainConfig, mirror_warning
 from backprop.data import NAMED_DATASETS, Dataset
 from backprop.data.formats import printable
-from backprop.data.rows import as_rows
+from backprop.data.rows import Rows, as_rows, memmap_root
 from backprop.distributed import MPIUnavailableError, world
+from backprop.trainer import TrainingDiverged
 
 # runs.train and report.summary_lines are called through their modules: tests replace
 # them there.
@@ -37,6 +39,8 @@ __all__ = [
     "checkpoint_epoch",
     "data_spec",
     "dataset_summary",
+    "kept",
+    "mapped_files",
     "new_run_record",
     "train_into",
     "world_or_error",
@@ -60,8 +64,10 @@ def train_into(
     and ``run.json``, print the resume command, exit 130. Publishing the results and
     deleting the checkpoint happen with interrupts held (`rundir.interrupts_deferred`), so
     an interrupt finds either an unfinished run that ``--resume`` finishes or a finished
-    one, and says which. Any other failure of a fresh run removes what it wrote; a resumed
-    run's checkpoint is never deleted by a failure.
+    one, and says which. Any other failure after the first checkpoint (a full disk, data
+    changed under the run) keeps the checkpoint and ``run.json`` and says how to resume;
+    a fresh run that fails before it, or diverges, removes what it wrote; a resumed run's
+    checkpoint is never deleted by a failure.
     """
     ck_path = out / rundir.CHECKPOINT_FILE
     if not world_or_error().is_root:  # another rank's share: rank 0 prints and writes
@@ -115,16 +121,30 @@ def train_into(
             if not resume:
                 rundir.remove_run_files(out)
             raise
-        print(
-            f"backprop train: interrupted; the checkpoint after epoch {epoch} is in {out}/; "
-            f"resume with: {args.invoked_as} train --resume {shlex.quote(str(out))}",
-            file=sys.stderr,
-        )
+        print(f"backprop train: interrupted; {kept(out, epoch, args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BaseException:
-        if not resume and not (out / rundir.METRICS_FILE).exists():
-            rundir.remove_run_files(out)
+    except BaseException as exc:
+        if (out / rundir.METRICS_FILE).exists():
+            raise
+        epoch = checkpoint_epoch(ck_path)
+        # A failure after a checkpoint (a full disk, data changed under the run) keeps it:
+        # the user resumes once the cause is fixed. A divergence would diverge again from
+        # it, and the first epoch leaves nothing worth keeping: a fresh run is undone.
+        if epoch is None or isinstance(exc, TrainingDiverged):
+            if not resume:
+                rundir.remove_run_files(out)
+        else:
+            print(f"backprop train: failed; {kept(out, epoch, args)}", file=sys.stderr)
         raise
+    return 0
+
+
+def kept(out: Path, epoch: int, args: argparse.Namespace) -> str:
+    """What an unfinished run left in ``out`` and the command that resumes it."""
+    return (
+        f"the checkpoint after epoch {epoch} and {rundir.RUN_FILE} are kept in {out}/; "
+        f"resume with: {args.invoked_as} train --resume {shlex.quote(str(out))}"
+    )
     return 0
 
 
@@ -165,7 +185,26 @@ def dataset_summary(ds: Dataset) -> dict[str, Any]:
         "n_features": ds.n_features,
         "n_classes": ds.n_classes,
         "blake2b": h.hexdigest(),
+        "files": mapped_files(ds),
     }
+
+
+def mapped_files(ds: Dataset) -> dict[str, dict[str, Any]]:
+    """The files a run reads while it trains (memory-mapped ``.npy``/``.npz``): path ->
+    size, modification time and, for ``.npy``, the header (dtype, order, shape)."""
+    files: dict[str, dict[str, Any]] = {}
+    for A in (ds.X_train, ds.y_train, ds.X_test, ds.y_test):
+        root = memmap_root(A.base if isinstance(A, Rows) else A)
+        if root is None or str(root.filename) in files:
+            continue
+        path = str(root.filename)
+        st = os.stat(path)
+        entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        if path.endswith(".npy"):
+            with open(path, "rb") as f:
+                entry["header"] = f.read(root.offset).decode("latin-1").strip()
+        files[path] = entry
+    return files
 
 
 def new_run_record(args: argparse.Namespace, config: TrainConfig, ds: Dataset) -> dict[str, Any]:
@@ -185,14 +224,23 @@ def new_run_record(args: argparse.Namespace, config: TrainConfig, ds: Dataset) -
 
 def check_resume_data(ds: Dataset, record: dict[str, Any], where: str) -> None:
     """Refuse to resume on data other than the run started with (``run.json``'s hash)."""
-    now = dataset_summary(ds)
-    if now != record["dataset"]:
-        diff = ", ".join(
-            f"{k} {record['dataset'].get(k)!r} -> {now[k]!r}"
+    now, was = dataset_summary(ds), record["dataset"]
+    # The contents decide (the hash); the files' sizes, times and headers say which file
+    # changed. A file only touched (same bytes) resumes; a record without "files" (an
+    # older run.json) is compared on the rest.
+    if any(now[k] != was.get(k) for k in now if k != "files"):
+        diff = [
+            f"{k} {was.get(k)!r} -> {now[k]!r}"
             for k in now
-            if now[k] != record["dataset"].get(k)
-        )
-        raise CLIError(f"{where}: the data changed since the run started ({diff})")
+            if k != "files" and now[k] != was.get(k)
+        ]
+        old_files = was.get("files") if isinstance(was.get("files"), dict) else {}
+        diff += [
+            f"{p} {old_files[p]} -> {v}"
+            for p, v in now["files"].items()
+            if p in old_files and old_files[p] != v
+        ]
+        raise CLIError(f"{where}: the data changed since the run started ({', '.join(diff)})")
 
 
 def check_resume_flags(
