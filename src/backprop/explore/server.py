@@ -312,6 +312,12 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
+def _line(exc: BaseException, limit: int = 200) -> str:
+    """An error as one line of at most ``limit`` characters (a value of 400 digits is cut)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 #: A reply made under the lock and written after it: status, body, content type, headers.
 Reply = tuple[int, bytes, str, dict[str, str]]
 
@@ -400,13 +406,13 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {url.path}")
             reply = route(self, query, body)
         except RequestError as exc:
-            reply = _json_reply({"error": str(exc)}, exc.status)
+            reply = _json_reply({"error": _line(exc)}, exc.status)
         except (ValueError, OverflowError) as exc:  # bad settings, divergence: for the user
-            reply = _json_reply({"error": " ".join(str(exc).split())}, HTTPStatus.BAD_REQUEST)
+            reply = _json_reply({"error": _line(exc)}, HTTPStatus.BAD_REQUEST)
         except (TimeoutError, ConnectionError):
             raise  # the connection itself failed: no reply to write (see handle_error)
         except Exception as exc:  # a bug: one line here and to the page, never a traceback
-            line = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+            line = f"internal error: {type(exc).__name__}: {_line(exc)}"
             print(f"backprop explore: {line}", file=sys.stderr, flush=True)
             reply = _json_reply({"error": line}, HTTPStatus.INTERNAL_SERVER_ERROR)
         self._send(reply)  # after the lock: a client that does not read holds no one
