@@ -35,12 +35,14 @@ from backprop.trainer import TrainingDiverged
 
 __all__ = [
     "check_resume_data",
+    "check_resume_files",
     "check_resume_flags",
     "checkpoint_epoch",
     "data_spec",
     "dataset_summary",
     "kept",
     "mapped_files",
+    "mapped_files_entry",
     "new_run_record",
     "train_into",
     "world_or_error",
@@ -198,13 +200,19 @@ def mapped_files(ds: Dataset) -> dict[str, dict[str, Any]]:
         if root is None or str(root.filename) in files:
             continue
         path = str(root.filename)
-        st = os.stat(path)
-        entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        if path.endswith(".npy"):
-            with open(path, "rb") as f:
-                entry["header"] = f.read(root.offset).decode("latin-1").strip()
-        files[path] = entry
+        files[path] = mapped_files_entry(path, root.offset if path.endswith(".npy") else 0)
     return files
+
+
+def mapped_files_entry(path: str, header_bytes: int) -> dict[str, Any]:
+    """One file of `mapped_files`: its size, modification time and first ``header_bytes``
+    bytes (a ``.npy`` header) as text."""
+    st = os.stat(path)
+    entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if header_bytes:
+        with open(path, "rb") as f:
+            entry["header"] = f.read(header_bytes).decode("latin-1")
+    return entry
 
 
 def new_run_record(args: argparse.Namespace, config: TrainConfig, ds: Dataset) -> dict[str, Any]:
@@ -241,6 +249,26 @@ def check_resume_data(ds: Dataset, record: dict[str, Any], where: str) -> None:
             if p in old_files and old_files[p] != v
         ]
         raise CLIError(f"{where}: the data changed since the run started ({', '.join(diff)})")
+
+
+def check_resume_files(record: dict[str, Any], where: str) -> None:
+    """Refuse to resume when a file the run read has another size or ``.npy`` header
+    than ``run.json`` records (before loading it: a file cut short may not load at all).
+    A new modification time alone is left to the contents' hash (`check_resume_data`)."""
+    files = record["dataset"].get("files")
+    for path, was in files.items() if isinstance(files, dict) else ():
+        if not isinstance(was, dict):
+            continue
+        try:
+            now = mapped_files_entry(path, len(was.get("header", "")))
+        except OSError as exc:
+            raise CLIError(
+                f"{where}: the data changed since the run started ({path}: {exc.strerror})"
+            ) from None
+        changed = [k for k in ("size", "header") if k in was and now.get(k) != was[k]]
+        if changed:
+            detail = ", ".join(f"{k} {was[k]!r} -> {now.get(k)!r}" for k in changed)
+            raise CLIError(f"{where}: the data changed since the run started ({path}: {detail})")
 
 
 def check_resume_flags(
