@@ -1288,8 +1288,8 @@ def assert_kept(out: Path, err: str, epoch: int, *words: str) -> None:
     assert "Traceback" not in err
     kept, error = err.strip().splitlines()
     assert kept == (
-        f"backprop train: failed; the checkpoint after epoch {epoch} and run.json are kept "
-        f"in {out}/; resume with: backprop train --resume {out}"
+        f"backprop train: failed; the checkpoint after epoch {epoch} is in {out}/; "
+        f"resume with: backprop train --resume {out}"
     )
     assert error.startswith("backprop train: error: ")
     for word in words:

@@ -131,8 +131,9 @@ def train_into(
         epoch = checkpoint_epoch(ck_path)
         # A failure after a checkpoint (a full disk, data changed under the run) keeps it:
         # the user resumes once the cause is fixed. A divergence would diverge again from
-        # it, and the first epoch leaves nothing worth keeping: a fresh run is undone.
-        if epoch is None or isinstance(exc, TrainingDiverged):
+        # it, a checkpoint that failed to restore cannot be resumed, and the first epoch
+        # leaves nothing worth keeping: a fresh run is undone (a resumed one keeps its own).
+        if epoch is None or isinstance(exc, TrainingDiverged | CheckpointError):
             if not resume:
                 rundir.remove_run_files(out)
         else:
@@ -144,7 +145,7 @@ def train_into(
 def kept(out: Path, epoch: int, args: argparse.Namespace) -> str:
     """What an unfinished run left in ``out`` and the command that resumes it."""
     return (
-        f"the checkpoint after epoch {epoch} and {rundir.RUN_FILE} are kept in {out}/; "
+        f"the checkpoint after epoch {epoch} is in {out}/; "
         f"resume with: {args.invoked_as} train --resume {shlex.quote(str(out))}"
     )
     return 0
