@@ -1349,7 +1349,7 @@ def test_a_real_full_disk_keeps_the_last_checkpoint(
         out = disk / "run"
         code, _, err = run("train", *args, "--out", out)
         assert code == 2
-        assert_kept(out, err, 1, "No space left on device")
+        assert_kept(out, err, 1, f"{out}/checkpoint.safetensors: No space left on device")
         assert not list(out.glob(".*.tmp"))  # the failed write's temporary file is gone
 
 
