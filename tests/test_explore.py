@@ -690,6 +690,30 @@ def test_a_client_that_does_not_read_blocks_no_one(app: Client) -> None:
         slow.close()
 
 
+def test_unread_replies_hold_bounded_memory(app: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A large reply nobody reads is held (until the idle timeout); past REPLY_BYTES the
+    # next large one is refused instead of held. Small replies (states, steps) still go.
+    monkeypatch.setattr(server, "REPLY_BYTES", 2 << 20)
+    app.post("/api/reset", {"config": {"data": "digits", "hidden": [1024], "batch": 512}})
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", app.port))
+    slow.sendall(head(app, "GET", "/api/matrices?form=rows"))
+    try:
+        for _ in range(200):  # until its reply is being written
+            if app.srv.pending:
+                break
+            time.sleep(0.05)
+        held = app.srv.pending
+        assert held > server.REPLY_BYTES
+        status, out = app.request("GET", "/api/matrices?form=columns")
+        assert status == 503 and "busy" in out["error"], out
+        assert app.request("GET", "/api/state")[0] == 200
+        assert app.srv.pending == held
+    finally:
+        slow.close()
+
+
 def test_a_step_request_is_bounded_in_time(app: Client) -> None:
     # The largest step count on a large network: before, minutes under the lock.
     app.post("/api/reset", {"config": {"data": "digits", "hidden": [1024, 1024], "batch": 512}})

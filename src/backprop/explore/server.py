@@ -18,7 +18,7 @@ unread body is never parsed as a next request. At most `MAX_CONNECTIONS` connect
 served at once, each dropped after `IDLE_TIMEOUT` seconds of silence; replies are built
 under the session's lock and written after it, so a client that does not read cannot
 hold the others; a step request trains for at most `STEP_SECONDS` (the reply says how
-many steps it took).
+many steps it took); and replies waiting for their readers hold at most `REPLY_BYTES`.
 
 Why `http.server` still: the request line and header parsing it does are bounded (line
 length, header count) and well tested; what it lacks is the rules above, a few lines on
@@ -71,6 +71,12 @@ MAX_CONNECTIONS = 32
 BACKLOG = 64  # connections the kernel queues before accept: above MAX_CONNECTIONS
 IDLE_TIMEOUT = 10.0  # seconds a connection may be silent (or not read) before it is closed
 STEP_SECONDS = 1.0  # training per step request, at most (then the page asks again)
+# Reply bytes held for writing, all connections together: a client that asks for the
+# largest matrices view (tens of MB) and never reads holds its reply until IDLE_TIMEOUT;
+# beyond this, a large reply is refused with 503 instead of held (the first one and any
+# of at most SMALL_REPLY bytes, the page's states and steps, always go out).
+REPLY_BYTES = 256 << 20
+SMALL_REPLY = 1 << 20
 STATIC = {  # the only files served: name -> content type
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
@@ -111,6 +117,8 @@ class ExploreServer(ThreadingHTTPServer):
         self.lock = threading.Lock()  # the session: held to change it or to read it
         self.building = threading.Lock()  # one new session built at a time (its memory)
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.pending = 0  # reply bytes being written (`REPLY_BYTES`), under pending_lock
+        self.pending_lock = threading.Lock()
         self.user_data = user_data
         self.start = start
         self.session = session
@@ -379,6 +387,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ replies
     def _send(self, reply: Reply) -> None:
+        srv = self.server
+        size = len(reply[1])
+        with srv.pending_lock:
+            held = size <= SMALL_REPLY or srv.pending == 0 or srv.pending + size <= REPLY_BYTES
+            srv.pending += size if held else 0
+        if not held:
+            busy = f"busy: {srv.pending >> 20} MB of replies wait for their readers; try again"
+            self._write(_json_reply({"error": busy}, HTTPStatus.SERVICE_UNAVAILABLE))
+            return
+        try:
+            self._write(reply)
+        finally:
+            with srv.pending_lock:
+                srv.pending -= size
+
+    def _write(self, reply: Reply) -> None:
         status, body, ctype, extra = reply
         self.send_response(status)
         self.send_header("Content-Type", ctype)
