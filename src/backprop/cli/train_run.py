@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "checkpoint_epoch",
     "data_spec",
     "dataset_summary",
+    "file_change",
     "kept",
     "mapped_files",
     "mapped_files_entry",
@@ -245,9 +247,9 @@ def check_resume_data(ds: Dataset, record: dict[str, Any], where: str) -> None:
         ]
         old_files = was.get("files") if isinstance(was.get("files"), dict) else {}
         diff += [
-            f"{p} {old_files[p]} -> {v}"
+            file_change(p, old_files[p], v, ("size", "mtime_ns", "header"))
             for p, v in now["files"].items()
-            if p in old_files and old_files[p] != v
+            if isinstance(old_files.get(p), dict) and old_files[p] != v
         ]
         raise CLIError(f"{where}: the data changed since the run started ({', '.join(diff)})")
 
@@ -266,10 +268,15 @@ def check_resume_files(record: dict[str, Any], where: str) -> None:
             raise CLIError(
                 f"{where}: the data changed since the run started ({path}: {exc.strerror})"
             ) from None
-        changed = [k for k in ("size", "header") if k in was and now.get(k) != was[k]]
-        if changed:
-            detail = ", ".join(f"{k} {was[k]!r} -> {now.get(k)!r}" for k in changed)
-            raise CLIError(f"{where}: the data changed since the run started ({path}: {detail})")
+        if any(k in was and now.get(k) != was[k] for k in ("size", "header")):
+            change = file_change(path, was, now, ("size", "header"))
+            raise CLIError(f"{where}: the data changed since the run started ({change})")
+
+
+def file_change(path: str, was: dict[str, Any], now: dict[str, Any], keys: Sequence[str]) -> str:
+    """``path: size 1000 -> 500`` for the ``keys`` of a `mapped_files` entry that differ."""
+    diff = [f"{k} {was[k]!r} -> {now.get(k)!r}" for k in keys if k in was and now.get(k) != was[k]]
+    return f"{path}: {', '.join(diff)}"
 
 
 def check_resume_flags(
