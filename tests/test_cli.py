@@ -398,7 +398,7 @@ def test_every_mistake_is_one_line_exit_2_and_leaves_nothing(
         assert listing(tmp_path) == before, argv  # no output, no temporary file
 
 
-def test_failure_while_writing_results_leaves_nothing(
+def test_failure_while_writing_results_keeps_the_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from backprop import report
@@ -410,8 +410,16 @@ def test_failure_while_writing_results_leaves_nothing(
     out = tmp_path / "runs" / "deep" / "r1"
     code, _, err = run("train", "--data", "diabetes", "--epochs", 2, "--out", out)
     assert code == 2
-    assert err.strip().splitlines() == ["backprop train: error: No space left on device"]
-    assert listing(tmp_path) == set()  # not even the parent it created
+    assert err.strip().splitlines() == [
+        f"backprop train: failed; the checkpoint after epoch 2 is in {out}/; resume with: "
+        f"backprop train --resume {out}",
+        "backprop train: error: No space left on device",
+    ]
+    # The trained run is kept (issue 27): no half-written results, and --resume publishes it.
+    assert {p.name for p in out.iterdir()} == {"checkpoint.safetensors", "run.json"}
+    monkeypatch.undo()
+    assert run("train", "--resume", out)[0] == 0
+    assert (out / "metrics.json").exists() and not (out / "checkpoint.safetensors").exists()
 
 
 def test_a_failing_plot_is_one_warning_and_the_run_stands(

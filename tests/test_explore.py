@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +22,7 @@ import pytest
 
 import backprop
 from backprop import notes
-from backprop.explore import make_server
+from backprop.explore import make_server, server, session
 from backprop.explore.server import ExploreServer
 from backprop.gradcheck import numerical_gradient
 
@@ -557,3 +560,231 @@ def test_a_users_csv_is_data_file(tmp_path: Any) -> None:
 def test_data_file_needs_a_file(app: Client) -> None:
     status, out = app.request("POST", "/api/reset", {"config": {"data": "file"}})
     assert status == 400 and "unknown data 'file'" in out["error"]
+
+
+# ------------------------------------------------------------------ hostile clients
+# Raw sockets: each request is sent byte for byte as a hostile client would, and the
+# reply read until the server closes the connection (or stays silent for `wait` seconds).
+
+
+def exchange(port: int, data: bytes, wait: float = 3.0) -> tuple[list[int], bool, bytes]:
+    """Send ``data`` on a fresh connection: (reply statuses, whether the server closed
+    the connection, the bytes received)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    s.sendall(data)
+    buf, closed = b"", False
+    try:
+        while chunk := s.recv(65536):
+            buf += chunk
+        closed = True
+    except ConnectionResetError:  # closed with our unread bytes in its queue
+        closed = True
+    except TimeoutError:
+        pass
+    s.close()
+    return [int(m) for m in re.findall(rb"HTTP/1\.[01] (\d{3}) ", buf)], closed, buf
+
+
+def head(app: Client, method: str, path: str, *lines: str, token: bool = True) -> bytes:
+    """A request's head: Host (and the token) first, then ``lines``, then the blank line."""
+    h = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{app.port}"]
+    h += [f"X-Backprop-Token: {app.srv.token}"] if token else []
+    return ("\r\n".join([*h, *lines]) + "\r\n\r\n").encode()
+
+
+def test_negative_content_length_is_refused_and_closed(app: Client) -> None:
+    # Before: read(-1) read the socket to its end, an unbounded buffer.
+    statuses, closed, _ = exchange(app.port, head(app, "POST", "/api/step", "Content-Length: -1"))
+    assert statuses == [400] and closed
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ((), 411),  # a POST without Content-Length
+        (("Content-Length: +5",), 400),
+        (("Content-Length: 5", "Content-Length: 0"), 400),  # two lengths: which is true?
+        (("Transfer-Encoding: chunked",), 411),
+        (("Content-Length: 99999999999999999999999",), 400),
+    ],
+)
+def test_bad_content_length_is_refused_and_closed(
+    app: Client, lines: tuple[str, ...], status: int
+) -> None:
+    statuses, closed, _ = exchange(app.port, head(app, "POST", "/api/step", *lines) + b"{}")
+    assert statuses == [status] and closed
+    assert app.srv.session.steps == 0
+
+
+def test_an_oversize_body_is_not_parsed_as_a_second_request(app: Client) -> None:
+    # The smuggled request inside the body: before, the 413 kept the connection alive and
+    # the body's bytes were read as the next request (a 200).
+    smuggled = head(app, "POST", "/api/step", "Content-Length: 13") + b'{"steps": 50}'
+    data = head(app, "POST", "/api/reset", "Content-Length: 100000") + smuggled
+    statuses, closed, _ = exchange(app.port, data)
+    assert statuses == [413] and closed
+    assert app.srv.session.steps == 0
+
+
+def test_a_get_with_a_body_is_refused_and_closed(app: Client) -> None:
+    smuggled = head(app, "GET", "/api/state")
+    data = head(app, "GET", "/api/state", f"Content-Length: {len(smuggled)}") + smuggled
+    statuses, closed, _ = exchange(app.port, data)
+    assert statuses == [400] and closed
+
+
+def test_deep_json_is_refused_before_and_after_the_token(
+    app: Client, capfd: pytest.CaptureFixture[str]
+) -> None:
+    deep = b"[" * 50_000 + b"]" * 10_000  # within MAX_BODY, far beyond the recursion limit
+    for token, want in ((False, 403), (True, 400)):
+        request = head(app, "POST", "/api/step", f"Content-Length: {len(deep)}", token=token)
+        statuses, closed, buf = exchange(app.port, request + deep)
+        assert statuses == [want] and closed, buf[:200]
+    assert b"nests deeper than" in buf
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/api/reset", b'{"config": []}', "config must be a JSON object"),
+        ("/api/reset", b'{"config": {"lr": 1' + b"0" * 400 + b"}}", "lr must be"),
+        ("/api/reset", b'{"config": {"n": 1' + b"0" * 400 + b"}}", "n must be"),
+        ("/api/reset", b'{"config": {"noise": 1e999}}', "noise must be"),
+        ("/api/reset", b'{"config": {"hidden": [1, "2"]}}', "hidden must be"),
+        ("/api/reset", b'{"config": {"seed": 1' + b"0" * 5000 + b"}}", "not JSON"),
+        ("/api/step", b'{"steps": 1' + b"0" * 400 + b"}", "steps must be"),
+        ("/api/step", b'{"steps": "5"}', "steps must be"),
+        ("/api/step", b"[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_settings_of_the_wrong_type_are_one_line_400s(
+    app: Client, capfd: pytest.CaptureFixture[str], path: str, body: bytes, message: str
+) -> None:
+    data = head(app, "POST", path, f"Content-Length: {len(body)}") + body
+    statuses, _, buf = exchange(app.port, data)
+    assert statuses == [400], buf[:300]
+    error = json.loads(buf.split(b"\r\n\r\n", 1)[1])["error"]
+    assert message in error and "\n" not in error and len(error) < 300, error
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_that_does_not_read_blocks_no_one(app: Client) -> None:
+    # The largest matrices view of a big network is tens of MB; its client reads nothing.
+    # Before, the reply was written while holding the session lock: every other request
+    # waited for that client.
+    app.post("/api/reset", {"config": {"data": "digits", "hidden": [1024, 1024], "batch": 512}})
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", app.port))
+    slow.sendall(head(app, "GET", "/api/matrices?form=rows"))
+    time.sleep(1.0)  # the reply is being built (under the lock), then written (not)
+    try:
+        t0 = time.monotonic()
+        status, _ = app.request("GET", "/api/options")
+        assert status == 200
+        app.post("/api/step", {"steps": 1})  # needs the session's lock
+        assert time.monotonic() - t0 < 5.0
+    finally:
+        slow.close()
+
+
+def test_unread_replies_hold_bounded_memory(app: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A large reply nobody reads is held (until the idle timeout); past REPLY_BYTES the
+    # next large one is refused instead of held. Small replies (states, steps) still go.
+    monkeypatch.setattr(server, "REPLY_BYTES", 2 << 20)
+    app.post("/api/reset", {"config": {"data": "digits", "hidden": [1024], "batch": 512}})
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", app.port))
+    slow.sendall(head(app, "GET", "/api/matrices?form=rows"))
+    try:
+        for _ in range(200):  # until its reply is being written
+            if app.srv.pending:
+                break
+            time.sleep(0.05)
+        held = app.srv.pending
+        assert held > server.REPLY_BYTES
+        status, out = app.request("GET", "/api/matrices?form=columns")
+        assert status == 503 and "busy" in out["error"], out
+        assert app.request("GET", "/api/state")[0] == 200
+        # The small reply's bytes leave the count once its write returns, which may be a
+        # moment after the client has read them: wait for that, then nothing else is held.
+        for _ in range(100):
+            if app.srv.pending == held:
+                break
+            time.sleep(0.02)
+        assert app.srv.pending == held
+    finally:
+        slow.close()
+
+
+def test_a_step_request_is_bounded_in_time(app: Client) -> None:
+    # The largest step count on a large network: before, minutes under the lock.
+    app.post("/api/reset", {"config": {"data": "digits", "hidden": [1024, 1024], "batch": 512}})
+    t0 = time.monotonic()
+    out = app.post("/api/step", {"steps": 1000})
+    took = time.monotonic() - t0
+    assert 1 <= out["steps_taken"] < 1000 and out["step"] == out["steps_taken"]
+    assert took < server.STEP_SECONDS + 5.0, took
+
+
+def test_concurrent_resets_load_a_dataset_once(
+    app: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = session.load_dataset
+    calls = []
+
+    def slow_load(name: str, **kw: Any) -> Any:
+        calls.append(name)
+        time.sleep(0.5)  # long enough that every request arrives while it loads
+        return real(name, **kw)
+
+    monkeypatch.setattr(session, "load_dataset", slow_load)
+    session._load_image_set.cache_clear()
+    try:
+        threads = [
+            threading.Thread(target=app.post, args=("/api/reset", {"config": {"data": "digits"}}))
+            for _ in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        session._load_image_set.cache_clear()  # not the counting loader's result
+    assert calls == ["digits"]
+    assert app.srv.session.config.data == "digits"
+
+
+def test_idle_connections_are_capped_and_dropped(
+    app: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server._Handler, "timeout", 1.0)
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", app.port), timeout=5) for _ in range(50)]
+    try:
+        for s in idle[:3]:
+            s.sendall(b"POST /api/step HTTP/1.1\r\n")  # a head never finished
+        time.sleep(0.5)
+        # Every connect succeeded at once (the backlog), and no more than MAX_CONNECTIONS
+        # threads serve them.
+        assert threading.active_count() - before <= server.MAX_CONNECTIONS
+        time.sleep(1.5)  # past the idle timeout: all dropped
+        for s in idle:
+            assert s.recv(1) == b""
+        assert app.request("GET", "/api/options")[0] == 200
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_cli_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    from backprop.cli import main
+
+    assert main(["explore", "--no-browser", "--port", "70000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--port" in err and "[0, 65535]" in err, err
+    with pytest.raises(ValueError, match="port must be"):
+        make_server(port=70000)

@@ -28,11 +28,12 @@ import json
 import os
 import resource
 import shutil
+import socket
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -464,3 +465,69 @@ def test_fuzz_checkpoint_and_run_record_to_resume(
         assert after["sentinel.txt"] == before["sentinel.txt"]
     else:
         assert after == before, "a refused resume changed the run directory"
+
+
+# ------------------------------------------------------------------ the explorer's server
+
+
+@pytest.fixture(scope="module")
+def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str, Path]]:
+    """A real ``backprop explore`` process under the memory limit: (port, token, its
+    stderr's file)."""
+    err = tmp_path_factory.mktemp("explore") / "stderr.txt"
+    with open(err, "w") as err_file:
+        proc = subprocess.Popen(
+            [str(SCRIPT), "explore", "--no-browser"], stdout=subprocess.PIPE,
+            stderr=err_file, text=True, env=ENV, preexec_fn=_limit_memory,
+        )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split("serving on ")[1].split()[0]
+        port = int(url.split(":")[2].split("/")[0])
+        yield port, url.split("token=")[1], err
+        assert proc.poll() is None, f"the server died: {err.read_text()}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _request(port: int, token: str, path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Backprop-Token: {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+@_examples(40)
+@given(data=st.data())
+def test_fuzz_requests_to_explore(explorer: tuple[int, str, Path], data: st.DataObject) -> None:
+    # A valid request, then its bytes mutated (head or body, framing included) or its
+    # settings replaced by any JSON; each gets a 200 or a refusal, or a closed connection,
+    # within seconds, never a 500 or a traceback, and the server lives on.
+    port, token, err = explorer
+    path = data.draw(st.sampled_from(["/api/reset", "/api/step"]))
+    doc: dict[str, Any] = (
+        {"config": {"data": "moons", "n": 100, "hidden": [4], "lr": 0.1}}
+        if path == "/api/reset"
+        else {"steps": 3}
+    )
+    if data.draw(st.booleans()):
+        raw = data.draw(mutated(_request(port, token, path, json.dumps(doc).encode())))
+    else:
+        raw = _request(port, token, path, json.dumps(data.draw(mutated_json(doc))).encode())
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=SECONDS) as s:
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)  # the end of what this client sends: no wait for more
+        reply = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := s.recv(65536):
+                reply += chunk
+    assert time.monotonic() - t0 < 15, raw[:200]
+    if reply.startswith(b"HTTP/"):  # else http.server answered an HTTP/0.9-looking line
+        status = int(reply.split(b" ", 2)[1])
+        # 501/505: http.server's own refusals of an unknown method or version.
+        assert status in (200, 501, 505) or 400 <= status < 500, (raw[:200], reply[:300])
+    text = err.read_text()
+    assert "Traceback" not in text and "internal error" not in text, text[-2000:]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import zipfile
@@ -123,3 +124,25 @@ def test_npz_members_mapped_or_checked(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(DataError, match=r"c\.npz: the compressed array X .* needs"):
         read_npz(tmp_path / "c.npz")
     read_npz(tmp_path / "u.npz")  # a mapped member is not refused: it is read by rows
+
+
+def test_rows_of_a_file_cut_short_or_rewritten_refuse_in_one_line(tmp_path: Path) -> None:
+    # Every positioned read checks its length, and every batch the file's size and time:
+    # before, the rows past the end came back as whatever the buffer held.
+    path = _data(tmp_path)
+    rows = Rows(np.load(path, mmap_mode="r"))
+    last = np.array([len(rows) - 1])
+    want = rows.take(last).copy()
+    os.truncate(path, path.stat().st_size - 13 * 4)  # the last row, cut short
+    with pytest.raises(DataError, match=rf"^{path}: row 599 could not be read whole"):
+        rows.take(last)
+    path = _data(tmp_path)
+    rows = Rows(np.load(path, mmap_mode="r"))
+    np.testing.assert_array_equal(rows.take(last), want)
+    with open(path, "r+b") as f:  # rewritten in place, same size
+        f.seek(-4, os.SEEK_END)
+        f.write(b"\0\0\0\0")
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with pytest.raises(DataError, match=rf"^{path}: the file changed while in use"):
+        rows.take(np.array([0]))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -24,7 +25,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -572,16 +575,20 @@ def test_a_directory_claimed_by_a_live_run_is_refused_even_while_empty(
 # ----------------------------------------------------- interrupted while publishing
 
 
+# After history.csv: between two of the renames that publish the results into --out;
+# after metrics.json: the moment the run is published, before its checkpoint and run.json
+# are deleted (the deletion is under the same held interrupts).
+@pytest.mark.parametrize("published", ["history.csv", "metrics.json"])
 def test_interrupt_while_publishing_says_the_run_finished(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, published: str
 ) -> None:
-    # A real SIGINT between two of the renames that publish the results into --out.
+    # A real SIGINT right after one of the renames.
     out = tmp_path / "run"
     real_replace = os.replace
 
     def replace(src: str, dst: str) -> None:
         real_replace(src, dst)
-        if Path(dst) == out / "history.csv":
+        if Path(dst) == out / published:
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(os, "replace", replace)
@@ -1256,3 +1263,157 @@ def test_python_train_refuses_a_network_too_large_for_memory_in_one_line() -> No
     ds = load_dataset("digits")
     with pytest.raises(ValueError, match=r"^hidden=\[1000000000\]: the network needs .* of memory"):
         train(ds, TrainConfig(hidden=(1_000_000_000,)), progress=False)
+
+
+# ------------------------------------------------- a full disk, data changed under a run
+
+
+def enospc_on_save(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """The n-th checkpoint write of the next run fails as on a full disk."""
+    from backprop import checkpoint
+
+    real = checkpoint.atomic_write_bytes
+    calls: list[Path] = []
+
+    def write(path: Path, data: bytes) -> None:
+        calls.append(path)
+        if len(calls) == n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, data)
+
+    monkeypatch.setattr(checkpoint, "atomic_write_bytes", write)
+
+
+def assert_kept(out: Path, err: str, epoch: int, *words: str) -> None:
+    """The failure's two lines: what was kept and how to resume, then the error."""
+    assert "Traceback" not in err
+    kept, error = err.strip().splitlines()
+    assert kept == (
+        f"backprop train: failed; the checkpoint after epoch {epoch} is in {out}/; "
+        f"resume with: backprop train --resume {out}"
+    )
+    assert error.startswith("backprop train: error: ")
+    for word in words:
+        assert word in error, (word, error)
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+    assert load_checkpoint(out / "checkpoint.safetensors").meta["epoch"] == epoch
+
+
+def test_a_full_disk_keeps_the_last_checkpoint_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, whole = tmp_path / "run", tmp_path / "whole"
+    enospc_on_save(monkeypatch, 2)
+    code, _, err = run("train", *DIABETES, "--out", out)
+    monkeypatch.undo()
+    assert code == 2
+    assert_kept(out, err, 1, "checkpoint.safetensors", "No space left on device")
+    # Once there is room again, the printed command finishes the run it would have been.
+    code, _, err = run("train", "--resume", out)
+    assert code == 0, err
+    assert run("train", *DIABETES, "--out", whole)[0] == 0
+    _assert_same_run(out, whole, 4)
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: int) -> Iterator[Path]:
+    """A real tmpfs of ``size`` bytes mounted at ``where``; skips unless root may mount."""
+    where.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a real full disk needs root to mount a small tmpfs")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_real_full_disk_keeps_the_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sizes first, on the ordinary disk: a run.json and an epoch-1 checkpoint.
+    args = ["--data", "diabetes", "--hidden", "64", "64", "--epochs", "4", "--quiet"]
+    probe = tmp_path / "probe"
+    interrupt_after_save(monkeypatch, 1)
+    assert run("train", *args, "--out", probe)[0] == 130
+    monkeypatch.undo()
+    pages = [-(-(probe / n).stat().st_size // 4096) for n in sorted(RUN_FILES)]
+    # Room for run.json and one checkpoint and a half: the second checkpoint's temporary
+    # file (written beside the first) runs out of space.
+    size = 4096 * (pages[1] + pages[0] + pages[0] // 2 + 1)
+    with small_tmpfs(tmp_path / "disk", size) as disk:
+        out = disk / "run"
+        code, _, err = run("train", *args, "--out", out)
+        assert code == 2
+        assert_kept(out, err, 1, f"{out}/checkpoint.safetensors: No space left on device")
+        assert not list(out.glob(".*.tmp"))  # the failed write's temporary file is gone
+
+
+class ChangeAfterEpoch:
+    """A callback that changes the data file after epoch 1: truncated, or rewritten in
+    place (same size, the first row's bytes flipped)."""
+
+    def __init__(self, path: Path, how: str) -> None:
+        self.path, self.how = path, how
+
+    def __call__(self) -> Any:
+        from backprop.callbacks import Callback
+
+        target, how = self.path, self.how
+
+        class Change(Callback):
+            def on_epoch_end(self, epoch: int, log: Any, trainer: Any) -> None:
+                if epoch != 1:
+                    return
+                if how == "truncated":
+                    os.truncate(target, target.stat().st_size // 2)
+                else:
+                    with open(target, "r+b") as f:
+                        f.seek(-64, os.SEEK_END)
+                        f.write(bytes(64))
+                    # Same size: the modification time tells. Pushed past the clock's
+                    # granularity, as any later edit is.
+                    st = target.stat()
+                    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+        return Change()
+
+
+def npy_data(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 12)).astype(np.float32)
+    path = tmp_path / "d.npy"
+    np.save(path, np.column_stack([X, X[:, 0] + X[:, 1] > 0]).astype(np.float32))
+    return path
+
+
+@pytest.mark.parametrize(("how", "said"), [("truncated", "shrank"), ("rewritten", "changed")])
+def test_data_changed_mid_run_stops_it_and_keeps_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, said: str
+) -> None:
+    from backprop import run as runs
+
+    data = npy_data(tmp_path)
+    change = ChangeAfterEpoch(data, how)
+    real = runs.train
+
+    def train(*a: Any, callbacks: Any = (), **kw: Any) -> Any:
+        return real(*a, callbacks=[*callbacks, change()], **kw)
+
+    monkeypatch.setattr(runs, "train", train)
+    out = tmp_path / "run"
+    argv = ["--data", data, "--hidden", "8", "--epochs", "4", "--batch-size", "16"]
+    code, _, err = run("train", *argv, "--out", out)
+    monkeypatch.undo()
+    assert code == 2
+    assert_kept(out, err, 1, str(data), said)  # never a published result
+    record = json.loads((out / "run.json").read_text())
+    assert record["dataset"]["files"][str(data)]["header"].startswith("\x93NUMPY")
+    code, _, err = run("train", "--resume", out)
+    assert code == 2
+    assert_one_error_line(err, "the data changed since the run started", str(data))

@@ -145,7 +145,13 @@ def save_checkpoint(
     }
     data = safetensors.numpy.save(tensors, metadata={"backprop_checkpoint": json.dumps(doc)})
     # A crash at any point (even SIGKILL) leaves the old checkpoint or the new one.
-    atomic_write_bytes(path, data)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        # A failed write (ENOSPC) names no file: the message says which one it was.
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     return path
 
 

@@ -189,9 +189,12 @@ def check_real(
         ``"<name> must be a finite number > 0, got <value>"``, ``"<name> must be a
         number in [0, 1), got <value>"`` or the like.
     """
-    ok = is_real(value) and not math.isnan(value)  # type: ignore[arg-type]
+    try:
+        v = float(value) if is_real(value) else math.nan  # type: ignore[arg-type]
+    except OverflowError:  # an integer beyond a float's range (JSON allows 10**400)
+        v = math.nan
+    ok = not math.isnan(v)
     if ok:
-        v = float(value)  # type: ignore[arg-type]
         ok = (
             (not finite or math.isfinite(v))
             and (low is None or (v > low if low_open else v >= low))
@@ -199,7 +202,7 @@ def check_real(
         )
     if not ok:
         raise OptionError(name, value, _real_requirement(low, high, low_open, high_open, finite))
-    return float(value)  # type: ignore[arg-type]
+    return v
 
 
 def check_fraction(name: str, value: object) -> float:

@@ -21,6 +21,7 @@ __all__ = [
     "fraction",
     "nonnegative_float",
     "nonnegative_int",
+    "port",
     "positive_float",
     "positive_int",
     "recipe_name",
@@ -56,6 +57,11 @@ def positive_int(text: str) -> int:
 def nonnegative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     return int(_number(text, int, partial(check_int, low=0)))
+
+
+def port(text: str) -> int:
+    """argparse type: a TCP port, 0..65535 (0: the system picks a free one)."""
+    return int(_number(text, int, partial(check_int, low=0, high=65535)))
 
 
 def positive_float(text: str) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from backprop.cli.argtypes import port
 from backprop.cli.common import HelpFormatter
 
 __all__ = ["add_parser", "run"]
@@ -30,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and the decision boundary. Ctrl-C stops it. See docs/explore.md.",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    p.add_argument("--port", type=port, default=0, help="port on 127.0.0.1 (0: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL")
     p.add_argument(
         "--data",

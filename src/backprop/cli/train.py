@@ -32,6 +32,7 @@ from backprop.cli.argtypes import (
 from backprop.cli.common import CLIError, HelpFormatter, add_data_flags, one_line
 from backprop.cli.train_run import (
     check_resume_data,
+    check_resume_files,
     check_resume_flags,
     new_run_record,
     train_into,
@@ -306,6 +307,7 @@ def _resume_locked(args: argparse.Namespace, out: Path, where: str) -> int:
             "(their training configs differ)"
         )
     check_resume_flags(given_train_flags(args.argv), record, config, where)
+    check_resume_files(record, where)  # a file cut short may not even load
     ds = load_dataset(
         record["data"],
         data_dir=record["data_dir"],

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shlex
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +27,24 @@ from backprop.cli.common import EXIT_INTERRUPTED, CLIError
 from backprop.config import MirrorWarning, TrainConfig, mirror_warning
 from backprop.data import NAMED_DATASETS, Dataset
 from backprop.data.formats import printable
-from backprop.data.rows import as_rows
+from backprop.data.rows import Rows, as_rows, memmap_root
 from backprop.distributed import MPIUnavailableError, world
+from backprop.trainer import TrainingDiverged
 
 # runs.train and report.summary_lines are called through their modules: tests replace
 # them there.
 
 __all__ = [
     "check_resume_data",
+    "check_resume_files",
     "check_resume_flags",
     "checkpoint_epoch",
     "data_spec",
     "dataset_summary",
+    "file_change",
+    "kept",
+    "mapped_files",
+    "mapped_files_entry",
     "new_run_record",
     "train_into",
     "world_or_error",
@@ -60,8 +68,10 @@ def train_into(
     and ``run.json``, print the resume command, exit 130. Publishing the results and
     deleting the checkpoint happen with interrupts held (`rundir.interrupts_deferred`), so
     an interrupt finds either an unfinished run that ``--resume`` finishes or a finished
-    one, and says which. Any other failure of a fresh run removes what it wrote; a resumed
-    run's checkpoint is never deleted by a failure.
+    one, and says which. Any other failure after the first checkpoint (a full disk, data
+    changed under the run) keeps the checkpoint and ``run.json`` and says how to resume;
+    a fresh run that fails before it, or diverges, removes what it wrote; a resumed run's
+    checkpoint is never deleted by a failure.
     """
     ck_path = out / rundir.CHECKPOINT_FILE
     if not world_or_error().is_root:  # another rank's share: rank 0 prints and writes
@@ -115,16 +125,31 @@ def train_into(
             if not resume:
                 rundir.remove_run_files(out)
             raise
-        print(
-            f"backprop train: interrupted; the checkpoint after epoch {epoch} is in {out}/; "
-            f"resume with: {args.invoked_as} train --resume {shlex.quote(str(out))}",
-            file=sys.stderr,
-        )
+        print(f"backprop train: interrupted; {kept(out, epoch, args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BaseException:
-        if not resume and not (out / rundir.METRICS_FILE).exists():
-            rundir.remove_run_files(out)
+    except BaseException as exc:
+        if (out / rundir.METRICS_FILE).exists():
+            raise
+        epoch = checkpoint_epoch(ck_path)
+        # A failure after a checkpoint (a full disk, data changed under the run) keeps it:
+        # the user resumes once the cause is fixed. A divergence would diverge again from
+        # it, a checkpoint that failed to restore cannot be resumed, and the first epoch
+        # leaves nothing worth keeping: a fresh run is undone (a resumed one keeps its own).
+        if epoch is None or isinstance(exc, TrainingDiverged | CheckpointError):
+            if not resume:
+                rundir.remove_run_files(out)
+        else:
+            print(f"backprop train: failed; {kept(out, epoch, args)}", file=sys.stderr)
         raise
+    return 0
+
+
+def kept(out: Path, epoch: int, args: argparse.Namespace) -> str:
+    """What an unfinished run left in ``out`` and the command that resumes it."""
+    return (
+        f"the checkpoint after epoch {epoch} is in {out}/; "
+        f"resume with: {args.invoked_as} train --resume {shlex.quote(str(out))}"
+    )
     return 0
 
 
@@ -165,7 +190,32 @@ def dataset_summary(ds: Dataset) -> dict[str, Any]:
         "n_features": ds.n_features,
         "n_classes": ds.n_classes,
         "blake2b": h.hexdigest(),
+        "files": mapped_files(ds),
     }
+
+
+def mapped_files(ds: Dataset) -> dict[str, dict[str, Any]]:
+    """The files a run reads while it trains (memory-mapped ``.npy``/``.npz``): path ->
+    size, modification time and, for ``.npy``, the header (dtype, order, shape)."""
+    files: dict[str, dict[str, Any]] = {}
+    for A in (ds.X_train, ds.y_train, ds.X_test, ds.y_test):
+        root = memmap_root(A.base if isinstance(A, Rows) else A)
+        if root is None or str(root.filename) in files:
+            continue
+        path = str(root.filename)
+        files[path] = mapped_files_entry(path, root.offset if path.endswith(".npy") else 0)
+    return files
+
+
+def mapped_files_entry(path: str, header_bytes: int) -> dict[str, Any]:
+    """One file of `mapped_files`: its size, modification time and first ``header_bytes``
+    bytes (a ``.npy`` header) as text."""
+    st = os.stat(path)
+    entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if header_bytes:
+        with open(path, "rb") as f:
+            entry["header"] = f.read(header_bytes).decode("latin-1")
+    return entry
 
 
 def new_run_record(args: argparse.Namespace, config: TrainConfig, ds: Dataset) -> dict[str, Any]:
@@ -186,14 +236,48 @@ def new_run_record(args: argparse.Namespace, config: TrainConfig, ds: Dataset) -
 
 def check_resume_data(ds: Dataset, record: dict[str, Any], where: str) -> None:
     """Refuse to resume on data other than the run started with (``run.json``'s hash)."""
-    now = dataset_summary(ds)
-    if now != record["dataset"]:
-        diff = ", ".join(
-            f"{k} {record['dataset'].get(k)!r} -> {now[k]!r}"
+    now, was = dataset_summary(ds), record["dataset"]
+    # The contents decide (the hash); the files' sizes, times and headers say which file
+    # changed. A file only touched (same bytes) resumes; a record without "files" (an
+    # older run.json) is compared on the rest.
+    if any(now[k] != was.get(k) for k in now if k != "files"):
+        diff = [
+            f"{k} {was.get(k)!r} -> {now[k]!r}"
             for k in now
-            if now[k] != record["dataset"].get(k)
-        )
-        raise CLIError(f"{where}: the data changed since the run started ({diff})")
+            if k != "files" and now[k] != was.get(k)
+        ]
+        old_files = was.get("files") if isinstance(was.get("files"), dict) else {}
+        diff += [
+            file_change(p, old_files[p], v, ("size", "mtime_ns", "header"))
+            for p, v in now["files"].items()
+            if isinstance(old_files.get(p), dict) and old_files[p] != v
+        ]
+        raise CLIError(f"{where}: the data changed since the run started ({', '.join(diff)})")
+
+
+def check_resume_files(record: dict[str, Any], where: str) -> None:
+    """Refuse to resume when a file the run read has another size or ``.npy`` header
+    than ``run.json`` records (before loading it: a file cut short may not load at all).
+    A new modification time alone is left to the contents' hash (`check_resume_data`)."""
+    files = record["dataset"].get("files")
+    for path, was in files.items() if isinstance(files, dict) else ():
+        if not isinstance(was, dict):
+            continue
+        try:
+            now = mapped_files_entry(path, len(was.get("header", "")))
+        except OSError as exc:
+            raise CLIError(
+                f"{where}: the data changed since the run started ({path}: {exc.strerror})"
+            ) from None
+        if any(k in was and now.get(k) != was[k] for k in ("size", "header")):
+            change = file_change(path, was, now, ("size", "header"))
+            raise CLIError(f"{where}: the data changed since the run started ({change})")
+
+
+def file_change(path: str, was: dict[str, Any], now: dict[str, Any], keys: Sequence[str]) -> str:
+    """``path: size 1000 -> 500`` for the ``keys`` of a `mapped_files` entry that differ."""
+    diff = [f"{k} {was[k]!r} -> {now.get(k)!r}" for k in keys if k in was and now.get(k) != was[k]]
+    return f"{path}: {', '.join(diff)}"
 
 
 def check_resume_flags(

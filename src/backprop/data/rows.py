@@ -32,7 +32,7 @@ from numpy.typing import DTypeLike
 from backprop._memory import check_fits
 from backprop.data.formats import DataError
 
-__all__ = ["RELEASE_BYTES", "BatchTransform", "Rows", "as_rows", "mapping_of"]
+__all__ = ["RELEASE_BYTES", "BatchTransform", "Rows", "as_rows", "mapping_of", "memmap_root"]
 
 #: Bytes of a memory map a `Rows` may have touched before it drops the mapping's pages.
 RELEASE_BYTES = 64 << 20
@@ -67,6 +67,16 @@ def mapping_of(a: np.ndarray) -> mmap.mmap | None:
             return b
         b = getattr(b, "base", None)
     return None
+
+
+def memmap_root(a: np.ndarray) -> np.memmap | None:
+    """The `numpy.memmap` of a file under ``a`` (itself or a view of it), or None."""
+    root: Any = a
+    while not (isinstance(root, np.memmap) and isinstance(root.base, mmap.mmap)):
+        root = getattr(root, "base", None)
+        if root is None:
+            return None
+    return root if root.filename is not None else None
 
 
 def row_chunks(n_rows: int, width: int) -> Iterator[slice]:
@@ -123,7 +133,7 @@ class Rows:
         self._row_cost = max(int(base.strides[0]), _FAULT_AROUND)
         self._touched = 0
         self._scratch: np.ndarray | None = None
-        self._file: tuple[int, int, int] | None = None
+        self._file: tuple[int, int, int, str, tuple[int, int]] | None = None
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -237,9 +247,23 @@ class Rows:
         """
         reader = self._reader()
         if reader is not None:
-            fd, pos0, stride = reader
+            fd, pos0, stride, name, identity = reader
+            size = out.shape[1] * out.itemsize
             for j, r in enumerate(rows.tolist()):
-                os.preadv(fd, [out[j]], pos0 + r * stride)
+                if os.preadv(fd, [out[j]], pos0 + r * stride) != size:
+                    raise DataError(
+                        f"{name}: row {r} could not be read whole: the file shrank while "
+                        "in use; the run stops"
+                    )
+            # A file rewritten in place (same inode, the bytes we read) shows a new size
+            # or modification time; one replaced by a rename keeps our descriptor's old
+            # bytes and is consistent. Checked per batch: one fstat beside b reads.
+            now = os.fstat(fd)
+            if (now.st_size, now.st_mtime_ns) != identity:
+                raise DataError(
+                    f"{name}: the file changed while in use (size {identity[0]} -> "
+                    f"{now.st_size} bytes, or modified); the run stops"
+                )
         elif self.base.flags.c_contiguous:
             np.take(self.base, rows, axis=0, out=out)
         else:
@@ -247,23 +271,22 @@ class Rows:
             # an array would be copied whole per batch); fancy indexing gathers the rows.
             out[...] = self.base[rows]
 
-    def _reader(self) -> tuple[int, int, int] | None:
-        """(file descriptor, file position of row 0, row stride) for positioned reads of a
-        memory-mapped base whose rows are contiguous runs of bytes; None otherwise."""
+    def _reader(self) -> tuple[int, int, int, str, tuple[int, int]] | None:
+        """(file descriptor, file position of row 0, row stride, file name, (size, mtime)
+        when opened) for positioned reads of a memory-mapped base whose rows are
+        contiguous runs of bytes; None otherwise."""
         if self._file is not None or self._mapping is None:
             return self._file
         b = self.base
-        root: Any = b
-        while not (isinstance(root, np.memmap) and isinstance(root.base, mmap.mmap)):
-            root = getattr(root, "base", None)
-            if root is None:
-                return None
-        if b.strides[1] != b.itemsize or b.strides[0] <= 0 or root.filename is None:
+        root = memmap_root(b)
+        if root is None or b.strides[1] != b.itemsize or b.strides[0] <= 0:
             return None
+        assert root.filename is not None
         addr = b.__array_interface__["data"][0]
         pos0 = int(root.offset) + addr - root.__array_interface__["data"][0]
         fd = os.open(root.filename, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        self._file = (fd, pos0, int(b.strides[0]))
+        st = os.fstat(fd)
+        self._file = (fd, pos0, int(b.strides[0]), root.filename, (st.st_size, st.st_mtime_ns))
         return self._file
 
     def __del__(self) -> None:

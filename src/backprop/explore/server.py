@@ -8,8 +8,22 @@ steps as soon as it has drawn the last ones (one request per frame, no WebSocket
 Safe by default: it binds 127.0.0.1; every request must carry the random token of this
 run (in the ``X-Backprop-Token`` header, or ``?token=`` for the page itself) and a Host
 header naming this server (a DNS-rebinding page cannot reach it); a POST from another
-origin is refused; bodies, settings, steps and grids are bounded; and no request names a
-file on disk (the static files are a fixed list).
+origin is refused; and no request names a file on disk (the static files are a fixed
+list). These checks come before any body is read.
+
+Bounded against a hostile client on the same machine: a body needs a ``Content-Length``
+of at most `MAX_BODY` (400/411/413 otherwise), JSON at most `MAX_DEPTH` deep, every
+setting checked (400 with one line); a refused request closes its connection, so an
+unread body is never parsed as a next request. At most `MAX_CONNECTIONS` connections are
+served at once, each dropped after `IDLE_TIMEOUT` seconds of silence; replies are built
+under the session's lock and written after it, so a client that does not read cannot
+hold the others; a step request trains for at most `STEP_SECONDS` (the reply says how
+many steps it took); and replies waiting for their readers hold at most `REPLY_BYTES`.
+
+Why `http.server` still: the request line and header parsing it does are bounded (line
+length, header count) and well tested; what it lacks is the rules above, a few lines on
+top. An ASGI server would add a dependency and an event loop around work that is CPU
+bound and synchronous anyway, and the same rules would still be ours to write.
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import sys
 import tempfile
 import threading
 from http import HTTPStatus
@@ -49,6 +64,19 @@ from backprop.optim import OPTIMIZERS
 __all__ = ["ExploreServer", "make_server", "serve"]
 
 MAX_BODY = 64 * 1024  # bytes of a request body (settings are a few hundred)
+MAX_DEPTH = 8  # nesting of a body's JSON (settings are 3 deep: {"config": {"hidden": []}})
+# Connections served at once: the page keeps a few (a browser opens at most 6 per host);
+# beyond, a new one is closed at once. Each thread holds at most a body and a reply.
+MAX_CONNECTIONS = 32
+BACKLOG = 64  # connections the kernel queues before accept: above MAX_CONNECTIONS
+IDLE_TIMEOUT = 10.0  # seconds a connection may be silent (or not read) before it is closed
+STEP_SECONDS = 1.0  # training per step request, at most (then the page asks again)
+# Reply bytes held for writing, all connections together: a client that asks for the
+# largest matrices view (tens of MB) and never reads holds its reply until IDLE_TIMEOUT;
+# beyond this, a large reply is refused with 503 instead of held (the first one and any
+# of at most SMALL_REPLY bytes, the page's states and steps, always go out).
+REPLY_BYTES = 256 << 20
+SMALL_REPLY = 1 << 20
 STATIC = {  # the only files served: name -> content type
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
@@ -73,6 +101,7 @@ class ExploreServer(ThreadingHTTPServer):
     """The HTTP server holding the one `Session` (and its lock) and the token."""
 
     daemon_threads = True
+    request_queue_size = BACKLOG
 
     def __init__(
         self,
@@ -81,10 +110,15 @@ class ExploreServer(ThreadingHTTPServer):
         user_data: Dataset | None = None,
         start: Model | None = None,
     ) -> None:
+        check_int("port", port, low=0, high=65535)
         session = Session(config, user_data, start)  # a bad start fails before binding
         super().__init__(("127.0.0.1", port), _Handler)
         self.token = secrets.token_urlsafe(24)
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the session: held to change it or to read it
+        self.building = threading.Lock()  # one new session built at a time (its memory)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.pending = 0  # reply bytes being written (`REPLY_BYTES`), under pending_lock
+        self.pending_lock = threading.Lock()
         self.user_data = user_data
         self.start = start
         self.session = session
@@ -96,6 +130,30 @@ class ExploreServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The page's address, token included."""
         return f"http://127.0.0.1:{self.server_address[1]}/?token={self.token}"
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread if one of `MAX_CONNECTIONS` is free, else close it."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed: silent when the client left or went quiet, else one
+        line (never a traceback on the user's terminal)."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, TimeoutError | ConnectionError):
+            print(f"backprop explore: connection failed: {exc!r}", file=sys.stderr, flush=True)
 
 
 def make_server(
@@ -224,9 +282,62 @@ def _int_arg(q: dict[str, list[str]], name: str, low: int, high: int) -> int:
     return check_int(name, value, low=low, high=high)
 
 
+def _json_depth(raw: bytes, limit: int) -> int:
+    """How deep ``raw``'s brackets nest, counted up to ``limit + 1`` (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+        elif c in b"]}":
+            depth -= 1
+    return deepest
+
+
+def _parse_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, its nesting checked before `json.loads` recurses."""
+    if _json_depth(raw, MAX_DEPTH) > MAX_DEPTH:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"request body nests deeper than {MAX_DEPTH}")
+    try:
+        # ValueError: also an integer beyond Python's digit limit for str -> int.
+        body = json.loads(raw or b"{}")
+    except (ValueError, RecursionError):
+        raise RequestError(HTTPStatus.BAD_REQUEST, "request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise RequestError(HTTPStatus.BAD_REQUEST, "request body must be a JSON object")
+    return body
+
+
+def _line(exc: BaseException, limit: int = 200) -> str:
+    """An error as one line of at most ``limit`` characters (a value of 400 digits is cut)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: A reply made under the lock and written after it: status, body, content type, headers.
+Reply = tuple[int, bytes, str, dict[str, str]]
+
+
+def _json_reply(obj: Any, status: int = 200) -> Reply:
+    return status, json.dumps(obj).encode(), "application/json", {}
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: ExploreServer
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT  # the socket's: a silent or non-reading client is dropped
     # Headers and body are two writes: with Nagle's algorithm on, the body of a kept-alive
     # connection waits for the client's delayed ACK (about 40 ms a reply).
     disable_nagle_algorithm = True
@@ -247,117 +358,153 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError(HTTPStatus.FORBIDDEN, f"refused: foreign origin {origin}")
 
     def _body(self) -> dict[str, Any]:
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            raise RequestError(HTTPStatus.BAD_REQUEST, "bad Content-Length") from None
+        """The request's JSON body ({} for a GET), read only within the rules: a POST
+        states its length (no chunked bodies), a GET has none."""
+        if "Transfer-Encoding" in self.headers:
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not accepted")
+        if len(self.headers.get_all("Content-Length") or ()) > 1:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "more than one Content-Length")
+        text = self.headers.get("Content-Length")
+        if self.command != "POST":
+            if text not in (None, "0"):
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"a {self.command} has no body")
+            return {}
+        if text is None:
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
+        # Digits only: int() would take "-1", " 7", "+7" and "1_0".
+        if not (text.isascii() and text.isdigit()) or len(text) > 12:
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"bad Content-Length {text[:20]!r}")
+        length = int(text)
         if length > MAX_BODY:
             raise RequestError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"request body of {length} bytes; at most {MAX_BODY} allowed",
             )
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RequestError(HTTPStatus.BAD_REQUEST, "request body is not JSON") from None
-        if not isinstance(body, dict):
-            raise RequestError(HTTPStatus.BAD_REQUEST, "request body must be a JSON object")
-        return body
+        raw = self.rfile.read(length)
+        if len(raw) != length:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "request body shorter than Content-Length")
+        return _parse_body(raw)
 
     # ------------------------------------------------------------------ replies
-    def _send(
-        self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
-    ) -> None:
+    def _send(self, reply: Reply) -> None:
+        srv = self.server
+        size = len(reply[1])
+        with srv.pending_lock:
+            held = size <= SMALL_REPLY or srv.pending == 0 or srv.pending + size <= REPLY_BYTES
+            srv.pending += size if held else 0
+        if not held:
+            busy = f"busy: {srv.pending >> 20} MB of replies wait for their readers; try again"
+            self._write(_json_reply({"error": busy}, HTTPStatus.SERVICE_UNAVAILABLE))
+            return
+        try:
+            self._write(reply)
+        finally:
+            with srv.pending_lock:
+                srv.pending -= size
+
+    def _write(self, reply: Reply) -> None:
+        status, body, ctype, extra = reply
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
-        for k, v in (extra or {}).items():
+        for k, v in extra.items():
             self.send_header(k, v)
+        if status >= 400:
+            # A refused request's body may be unread: the connection ends with it, so
+            # those bytes are never parsed as a next request.
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
-
-    def _json(self, obj: Any, status: int = 200) -> None:
-        self._send(status, json.dumps(obj).encode(), "application/json")
 
     def _handle(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         try:
-            body = self._body() if self.command == "POST" else {}
-            self._check(query)
+            self._check(query)  # before reading any body
+            body = self._body()
             route = ROUTES.get((self.command, url.path))
             if route is None:
                 raise RequestError(HTTPStatus.NOT_FOUND, f"no such page: {url.path}")
-            route(self, query, body)
+            reply = route(self, query, body)
         except RequestError as exc:
-            self._json({"error": str(exc)}, exc.status)
-        except ValueError as exc:  # bad settings, divergence: the message is for the user
-            self._json({"error": " ".join(str(exc).split())}, HTTPStatus.BAD_REQUEST)
+            reply = _json_reply({"error": _line(exc)}, exc.status)
+        except (ValueError, OverflowError) as exc:  # bad settings, divergence: for the user
+            reply = _json_reply({"error": _line(exc)}, HTTPStatus.BAD_REQUEST)
+        except (TimeoutError, ConnectionError):
+            raise  # the connection itself failed: no reply to write (see handle_error)
+        except Exception as exc:  # a bug: one line here and to the page, never a traceback
+            line = f"internal error: {type(exc).__name__}: {_line(exc)}"
+            print(f"backprop explore: {line}", file=sys.stderr, flush=True)
+            reply = _json_reply({"error": line}, HTTPStatus.INTERNAL_SERVER_ERROR)
+        self._send(reply)  # after the lock: a client that does not read holds no one
 
     do_GET = do_POST = _handle
 
     # ------------------------------------------------------------------ routes
-    def page(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def page(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         # The page loads its script and style with this run's token (they are refused
         # without it, like every request).
         html = _static("index.html").replace(b"__TOKEN__", self.server.token.encode())
-        self._send(200, html, "text/html; charset=utf-8")
+        return 200, html, "text/html; charset=utf-8", {}
 
-    def static(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def static(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         name = urlsplit(self.path).path.rsplit("/", 1)[-1]
-        self._send(200, _static(name), STATIC[name])
+        return 200, _static(name), STATIC[name], {}
 
-    def options(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
-        self._json(_options(self.server))
+    def options(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
+        return _json_reply(_options(self.server))
 
-    def state(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def state(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         with self.server.lock:
-            self._json(_state(self.server.session, full=True))
+            return _json_reply(_state(self.server.session, full=True))
 
-    def reset(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def reset(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         srv = self.server
+        values = body.get("config", {})
+        if not isinstance(values, dict):
+            raise RequestError(HTTPStatus.BAD_REQUEST, "config must be a JSON object")
         config = ExploreConfig.from_dict(
-            body.get("config", {}),
-            user_file=srv.user_data is not None,
-            start_model=srv.start is not None,
+            values, user_file=srv.user_data is not None, start_model=srv.start is not None
         )
-        session = Session(config, srv.user_data, srv.start)
-        with self.server.lock:
-            self.server.session = session
-            self._json(_state(session, full=True))
+        with srv.building:  # built outside the session's lock: steps go on meanwhile
+            session = Session(config, srv.user_data, srv.start)
+        with srv.lock:
+            srv.session = session
+            return _json_reply(_state(session, full=True))
 
-    def step(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def step(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         with self.server.lock:
-            self.server.session.step(body.get("steps", 1))
-            self._json(_state(self.server.session, full=False))
+            taken = self.server.session.step(body.get("steps", 1), seconds=STEP_SECONDS)
+            return _json_reply({**_state(self.server.session, full=False), "steps_taken": taken})
 
-    def matrices(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def matrices(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         form = check_choice("form", q.get("form", ["rows"])[0], views.FORMS)
         with self.server.lock:
             s = self.server.session
             X, y = s.batch()
             k = _int_arg(q, "example", 0, len(X) - 1)
-            self._json(views.matrices(s.net, X, y, form, k, s.masks(), s.drop))
+            return _json_reply(views.matrices(s.net, X, y, form, k, s.masks(), s.drop))
 
-    def graph(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def graph(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         res = _int_arg(q, "res", *GRAPH_RES) if "res" in q else 24
         with self.server.lock:
             s = self.server.session
             X, y = s.batch()
-            self._json(views.graph(s.net, X, y, *_plane(s), res, s.masks()))
+            return _json_reply(views.graph(s.net, X, y, *_plane(s), res, s.masks()))
 
-    def image(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def image(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         with self.server.lock:
             s = self.server.session
             if s.data.image_shape is None:
                 raise RequestError(HTTPStatus.BAD_REQUEST, "the current data are not images")
             X, y = s.batch()
             k = _int_arg(q, "example", 0, len(X) - 1)
-            self._json(views.image_view(s.net, X, y, k))
+            return _json_reply(views.image_view(s.net, X, y, k))
 
-    def chain(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def chain(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         with self.server.lock:
             s = self.server.session
             X, y = s.batch()
@@ -366,17 +513,15 @@ class _Handler(BaseHTTPRequestHandler):
             i = _int_arg(q, "i", 0, sizes[l - 1] - 1)
             j = _int_arg(q, "j", 0, sizes[l] - 1)
             k = _int_arg(q, "example", 0, len(X) - 1)
-            self._json(views.chain_rule(s.net, s.optimizer, X, y, l, i, j, k, s.masks()))
+            return _json_reply(views.chain_rule(s.net, s.optimizer, X, y, l, i, j, k, s.masks()))
 
-    def export(self, q: dict[str, list[str]], body: dict[str, Any]) -> None:
+    def export(self, q: dict[str, list[str]], body: dict[str, Any]) -> Reply:
         with self.server.lock, tempfile.TemporaryDirectory() as tmp:
             path = save(Path(tmp) / "model.safetensors", self.server.session.model())
             data = path.read_bytes()
-        name = f"explore-{self.server.session.config.data}.safetensors"
-        self._send(
-            200, data, "application/octet-stream",
-            {"Content-Disposition": f'attachment; filename="{name}"'},
-        )  # fmt: skip
+            name = f"explore-{self.server.session.config.data}.safetensors"
+        disposition = f'attachment; filename="{name}"'
+        return 200, data, "application/octet-stream", {"Content-Disposition": disposition}
 
 
 ROUTES = {

@@ -12,6 +12,8 @@ import dataclasses
 import functools
 import itertools
 import math
+import threading
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -136,9 +138,19 @@ class ExploreConfig:
 
 
 @functools.lru_cache(maxsize=2)
+def _load_image_set(name: str) -> Any:
+    return load_dataset(name, dtype=np.float64)
+
+
+# lru_cache alone lets concurrent first calls each load the set: the page's resets (or a
+# client's) would load it once per request, each copy in memory at once.
+_image_set_lock = threading.Lock()
+
+
 def _image_set(name: str) -> Any:
     """A named image set, loaded once per process (Fashion-MNIST takes a while)."""
-    return load_dataset(name, dtype=np.float64)
+    with _image_set_lock:
+        return _load_image_set(name)
 
 
 @dataclass
@@ -327,8 +339,16 @@ class Session:
             self._peeked = (self.steps, copies)
         return self._peeked[1]
 
-    def step(self, count: int = 1) -> None:
+    def step(self, count: int = 1, seconds: float | None = None) -> int:
         """Take ``count`` optimiser steps, then record the curves once.
+
+        ``seconds``: stop early, after at least one step, once this much time has passed
+        (the server's bound on one request; the caller asks again for the rest).
+
+        Returns
+        -------
+        int
+            The steps taken.
 
         Raises
         ------
@@ -336,8 +356,11 @@ class Session:
             The loss became NaN or infinite (the weights go back to the last good ones).
         """
         count = check_int("steps", count, low=LIMITS["steps"][0], high=LIMITS["steps"][1])
+        end = math.inf if seconds is None else time.monotonic() + seconds
         y_train = self.data.y_train
-        for _ in range(count):
+        taken = 0
+        while taken < count and (taken == 0 or time.monotonic() < end):
+            taken += 1
             Xb = self.data.X_train[self.batch_index]
             yb = y_train[self.batch_index]
             if y_train.ndim == 1 and self.data.task == "regression":
@@ -351,6 +374,7 @@ class Session:
             self.batch_index = self._next_batch()
         del self.grad_norms[:-MAX_HISTORY]
         self.record()
+        return taken
 
     def _evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         if self.data.task == "regression" and y.ndim == 1:

@@ -413,7 +413,11 @@ async function reset(config, steps) {
   afterState(await api("POST", "/api/reset", { config }));
   fillForm(state.config);
   $("example").max = state.batch_size;
-  for (let left = steps; left > 0; left -= 1000) afterState(await api("POST", "/api/step", { steps: Math.min(left, 1000) }));
+  for (let left = steps; left > 0; ) {  // the server trains for a bounded time per request
+    const r = await api("POST", "/api/step", { steps: Math.min(left, 1000) });
+    left -= r.steps_taken;
+    afterState(r);
+  }
   await showMatrices();
 }
 async function step(n) {
