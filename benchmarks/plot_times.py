@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import interleave, median, timed  # noqa: E402  (benchmarks/ is not a package)
+from timing import interleave, median, timed
 
-from backprop import plots  # noqa: E402
-from backprop.callbacks import EpochLog, History  # noqa: E402
+from backprop import plots
+from backprop.callbacks import EpochLog, History
 
 #: Fashion-MNIST's sizes: inputs, hidden units (the 1024-unit recipe), test set, classes.
 D, M, N_TEST, C, EPOCHS = 784, 1024, 10_000, 10, 20

@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -28,6 +29,7 @@ __all__ = [
     "gradient_norm_figure",
     "loss_figure",
     "matrix_figure",
+    "mosaic",
     "network_figure",
     "plain_text",
     "plot_confusion",
@@ -282,6 +284,52 @@ def plot_confusion(
     return _save(fig, path)
 
 
+def mosaic(tiles: ArrayLike, cols: int, gap: tuple[int, int] = (1, 1)) -> np.ndarray:
+    """Many small images as one: ``tiles[i]`` at grid row ``i // cols``, column ``i % cols``.
+
+    One image costs one ``imshow`` however many tiles it holds (one axes per tile cost a
+    second for 64 units); the explorer draws its weight images the same way in the page.
+
+    Parameters
+    ----------
+    tiles : array-like of shape (k, h, w)
+    cols : int
+        Tiles per grid row; ``ceil(k / cols)`` rows.
+    gap : (int, int), default (1, 1)
+        Rows above each tile and columns left of each (room for a label), not before the
+        first tile of a row or column.
+
+    Returns
+    -------
+    ndarray of float64, shape (rows * (h + gap[0]) - gap[0], cols * (w + gap[1]) - gap[1])
+        NaN in the gaps and in unused tiles (drawn as the background colour).
+    """
+    T = np.asarray(tiles, dtype=np.float64)
+    if T.ndim != 3 or cols < 1:
+        raise ValueError(f"mosaic needs tiles of shape (k, h, w) and cols >= 1, got {T.shape}")
+    k, h, w = T.shape
+    rows = max(1, math.ceil(k / cols))
+    gy, gx = gap
+    out = np.full((rows * (h + gy) - gy, cols * (w + gx) - gx), np.nan)
+    for i in range(k):
+        r, c = divmod(i, cols)
+        out[r * (h + gy) : r * (h + gy) + h, c * (w + gx) : c * (w + gx) + w] = T[i]
+    return out
+
+
+def _mosaic_axes(fig: Figure, title: str, *, colorbar: bool) -> tuple[Any, Any]:
+    """The fixed layout of a mosaic figure: one image axes (and a colourbar axes).
+
+    Fixed rectangles in figure fractions, no layout engine: constrained layout measured
+    every tick and title of every axes at each save.
+    """
+    fig.suptitle(title, fontsize=10, y=0.985)
+    ax = fig.add_axes((0.02, 0.02, 0.86 if colorbar else 0.96, 0.91))
+    ax.set_axis_off()
+    cax = fig.add_axes((0.9, 0.15, 0.025, 0.65)) if colorbar else None
+    return ax, cax
+
+
 def plot_first_layer_weights(
     W1: ArrayLike,
     image_shape: tuple[int, int],
@@ -290,7 +338,10 @@ def plot_first_layer_weights(
     *,
     what: str = "First-layer weights",
 ) -> Path:
-    """Each hidden unit's incoming weights drawn as an image, in a grid.
+    """Each hidden unit's incoming weights drawn as an image, in one mosaic.
+
+    Unit ``u`` (0-based) is the tile at grid row ``u // cols``, column ``u % cols``, labelled
+    ``u + 1``; all tiles share one colour scale, symmetric about 0 (white), with a colourbar.
 
     Parameters
     ----------
@@ -299,7 +350,7 @@ def plot_first_layer_weights(
     image_shape : (int, int)
         Height and width of an input image.
     path : str or path-like
-        Where to write the PNG (about 900 x 950 pixels).
+        Where to write the PNG (900 x 950 pixels).
     max_units : int, default 64
         Draw the first ``min(m, max_units)`` units.
     what : str, default "First-layer weights"
@@ -316,25 +367,20 @@ def plot_first_layer_weights(
     if max_units < 1:
         raise ValueError(f"max_units must be >= 1, got {max_units}")
     k = min(W.shape[1], max_units)
-    rows, cols = _grid(k)
-    fig = Figure(figsize=(9, 9.5), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for u, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if u >= k:
-            continue
-        img = W[:, u].reshape(h, w)
-        # Each unit on its own symmetric scale: white 0, red positive, blue negative.
-        lim = float(np.abs(img).max()) or 1.0
-        ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        ax.set_title(f"unit {u + 1}", fontsize=7)
-    fig.suptitle(
-        f"{what}: {k} of {W.shape[1]} hidden units "
-        "(red positive, blue negative, each unit scaled to its own maximum)"
-        if k < W.shape[1]
-        else f"{what} of all {k} hidden units (red positive, blue negative)",
-        fontsize=10,
+    _, cols = _grid(k)
+    # Column u of W1 is unit u's fan-in, one weight per pixel in row-major order.
+    image = mosaic(W[:, :k].T.reshape(k, h, w), cols)
+    lim = float(np.nanmax(np.abs(image))) or 1.0
+    which = f"{k} of {W.shape[1]} hidden units" if k < W.shape[1] else f"all {k} hidden units"
+    fig = Figure(figsize=(9, 9.5))
+    ax, cax = _mosaic_axes(
+        fig, f"{what}: {which} (red positive, blue negative, one scale)", colorbar=True
     )
+    im = ax.imshow(image, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    fig.colorbar(im, cax=cax, label="weight")
+    for u in range(k):
+        r, c = divmod(u, cols)
+        ax.text(c * (w + 1), r * (h + 1), str(u + 1), fontsize=6, va="top", color="0.3")
     return _save(fig, path)
 
 
@@ -347,7 +393,7 @@ def plot_mistakes(
     path: _PathLike,
     max_images: int = 25,
 ) -> Path:
-    """A grid of misclassified images, each titled "true: X / pred: Y".
+    """Misclassified images in one mosaic, each labelled "true: X" / "pred: Y" above it.
 
     Parameters
     ----------
@@ -358,7 +404,7 @@ def plot_mistakes(
     class_names : sequence of str
     image_shape : (int, int)
     path : str or path-like
-        Where to write the PNG (about 900 x 950 pixels).
+        Where to write the PNG (900 x 950 pixels).
     max_images : int, default 25
         Show the first ``max_images`` mistakes, in data order.
 
@@ -379,22 +425,34 @@ def plot_mistakes(
         raise ValueError(f"images have {X[0].size} pixels, image_shape {h}x{w} needs {h * w}")
     names = [plain_text(c) for c in class_names]
     wrong = np.flatnonzero(t != p)[:max_images]
-    rows, cols = _grid(max(len(wrong), 1))
-    fig = Figure(figsize=(9, 9.5), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for ax, i in zip(axes.flat, wrong, strict=False):
-        ax.imshow(X[i].reshape(h, w), cmap="gray_r", interpolation="nearest")
-        ax.set_title(f"true: {names[t[i]]}\npred: {names[p[i]]}", fontsize=8)
+    _, cols = _grid(max(len(wrong), 1))
+    # Room above each tile for its two label lines, and a little between columns.
+    gap = (max(2, round(0.3 * h)), max(1, round(0.1 * w)))
+    image = mosaic(X[wrong].reshape(len(wrong), h, w), cols, gap)
     total = int(np.count_nonzero(t != p))
-    if total == 0:
-        axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
-    fig.suptitle(
+    fig = Figure(figsize=(9, 9.5))
+    ax, _ = _mosaic_axes(
+        fig,
         f"Misclassified test images: first {len(wrong)} of {total} mistakes "
         f"({total / len(t):.1%} of {len(t)})",
-        fontsize=11,
+        colorbar=False,
     )
+    # Raw pixels on the shown images' own range (dark = high), the same for every tile.
+    shown = image[np.isfinite(image)]
+    lo, hi = (float(shown.min()), float(shown.max())) if shown.size else (0.0, 1.0)
+    ax.imshow(image, cmap="gray_r", vmin=lo, vmax=hi, interpolation="nearest")
+    for j, i in enumerate(wrong):
+        r, c = divmod(j, cols)
+        ax.text(
+            c * (w + gap[1]) + w / 2,
+            r * (h + gap[0]) - 0.5,
+            f"true: {names[t[i]]}\npred: {names[p[i]]}",
+            fontsize=7,
+            ha="center",
+            va="bottom",
+        )
+    if total == 0:
+        ax.text(0.5, 0.5, "no mistakes", ha="center", va="center", transform=ax.transAxes)
     return _save(fig, path)
 
 
