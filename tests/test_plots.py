@@ -121,7 +121,8 @@ def test_plot_first_layer_weights_draws_each_unit_as_its_tile(tmp_path, monkeypa
     lim = float(np.abs(W1[:, :k]).max())
     assert image.get_clim() == pytest.approx((-lim, lim))  # one scale, 0 in the middle
     assert len(fig.axes) == 2  # the image and its colourbar
-    assert [t.get_text() for t in fig.axes[0].texts] == [str(u + 1) for u in range(k)]
+    # Each row's first unit is numbered: 4 columns for 14 units, rows start at 1, 5, 9, 13.
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1", "5", "9", "13"]
     with pytest.raises(ValueError, match="shape"):
         plots.plot_first_layer_weights(W1, (8, 8), tmp_path / "x.png")
 

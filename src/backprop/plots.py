@@ -42,9 +42,14 @@ _PathLike = str | os.PathLike[str]
 DPI = 100
 
 
+#: zlib level of the PNGs: 1 instead of Pillow's 6, as the noisy weight images took a
+#: third of their plot's time to compress at 6 (see benchmarks/plot_times.py).
+PNG_COMPRESS_LEVEL = 1
+
+
 def _save(fig: Figure, path: _PathLike) -> Path:
     path = Path(path)
-    fig.savefig(path, dpi=DPI, format="png")
+    fig.savefig(path, dpi=DPI, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return path
 
 
@@ -119,7 +124,9 @@ def loss_figure(
             )
         row = int(rows[0])
     metric = history.metric_name
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 4.2))
+    # Fixed margins (the tick labels are numbers): a layout engine measured every text.
+    fig.subplots_adjust(left=0.065, right=0.985, bottom=0.12, top=0.92, wspace=0.22)
     ax_loss, ax_metric = fig.subplots(1, 2)
     marker = "o" if len(epochs) <= 30 else None
     ax_loss.plot(epochs, cols["train_loss"], marker=marker, label="training (mean over epoch)")
@@ -215,6 +222,23 @@ def confusion_counts(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np
     return counts
 
 
+def _square_axes(fig: Figure, label_chars: int) -> tuple[Any, Any]:
+    """A square axes for a matrix with tick labels of up to ``label_chars`` characters on
+    the left and (rotated 45 degrees) below, and a colourbar axes right of it.
+
+    A fixed layout from the labels' length (about 0.6 em a character at the default 10
+    points), not a layout engine: constrained layout measured every text and drew twice.
+    """
+    width, height = fig.get_size_inches()
+    text = min(label_chars, MAX_LABEL_CHARS) * 0.6 * 10 / 72  # inches of the longest label
+    left = 0.55 + text
+    bottom = 0.55 + 0.71 * text  # a label at 45 degrees drops by sin(45) of its length
+    side = max(1.0, min(width - left - 1.3, height - bottom - 0.45))
+    ax = fig.add_axes((left / width, bottom / height, side / width, side / height))
+    cax = fig.add_axes(((left + side + 0.2) / width, bottom / height, 0.2 / width, side / height))
+    return ax, cax
+
+
 def plot_confusion(
     y_true: ArrayLike, y_pred: ArrayLike, class_names: Sequence[str], path: _PathLike
 ) -> Path:
@@ -255,10 +279,10 @@ def plot_confusion(
         counts, share = counts[np.ix_(shown, shown)], share[np.ix_(shown, shown)]
         names = [names[i] for i in shown]
     total_classes, c = c, len(shown)
-    fig = Figure(figsize=(8, 7), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(8, 7))
+    ax, cax = _square_axes(fig, max(len(s) for s in names))
     im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(im, ax=ax, label="share of the true class")
+    fig.colorbar(im, cax=cax, label="share of the true class")
     size = 10 if c <= 10 else max(5, 100 // c)
     for i in range(c):
         for j in range(c):
@@ -340,8 +364,9 @@ def plot_first_layer_weights(
 ) -> Path:
     """Each hidden unit's incoming weights drawn as an image, in one mosaic.
 
-    Unit ``u`` (0-based) is the tile at grid row ``u // cols``, column ``u % cols``, labelled
-    ``u + 1``; all tiles share one colour scale, symmetric about 0 (white), with a colourbar.
+    Unit ``u`` (0-based) is the tile at grid row ``u // cols``, column ``u % cols``; the first
+    tile of each row carries its unit's number (``u + 1``), the others follow it left to
+    right. All tiles share one colour scale, symmetric about 0 (white), with a colourbar.
 
     Parameters
     ----------
@@ -374,13 +399,15 @@ def plot_first_layer_weights(
     which = f"{k} of {W.shape[1]} hidden units" if k < W.shape[1] else f"all {k} hidden units"
     fig = Figure(figsize=(9, 9.5))
     ax, cax = _mosaic_axes(
-        fig, f"{what}: {which} (red positive, blue negative, one scale)", colorbar=True
+        fig,
+        f"{what}: {which} (numbered row by row; red positive, blue negative, one scale)",
+        colorbar=True,
     )
     im = ax.imshow(image, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
     fig.colorbar(im, cax=cax, label="weight")
-    for u in range(k):
-        r, c = divmod(u, cols)
-        ax.text(c * (w + 1), r * (h + 1), str(u + 1), fontsize=6, va="top", color="0.3")
+    # One number per row, not per tile: each text costs as much to draw as a tile image.
+    for u in range(0, k, cols):
+        ax.text(0, (u // cols) * (h + 1), str(u + 1), fontsize=7, va="top", color="0.3")
     return _save(fig, path)
 
 
