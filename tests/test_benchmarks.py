@@ -67,7 +67,9 @@ def quick_run(tmp_path_factory):
     env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
     env.pop("BACKPROP_BENCH_UNSET", None)
     res = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--threads", "1", "--out", str(out)],
+        # JAX compiles in seconds; torch.compile in minutes on a busy machine, so its
+        # worker is tested alone (test_a_peer_that_cannot_run_is_left_out_in_one_line).
+        [sys.executable, str(BENCH), "--quick", "--threads", "1", "--peers", "jax", "--out", out],
         capture_output=True,
         text=True,
         env=env,
@@ -112,6 +114,46 @@ def test_quick_run_ratios_match_recorded_times(quick_run):
         assert q[f"{opt}_floor_fraction"] == pytest.approx(np.median(floor / bp))
     names = [tg["name"] for tg in results["targets"]]
     assert "Adam step time / SGD step time" in names
+
+
+def test_quick_run_times_jax_apart_from_its_compilation(quick_run):
+    out, stdout = quick_run
+    results = json.loads((out / "results.json").read_text())
+    (head,) = [r for r in results["training"] if r["headline"]]
+    if importlib.util.find_spec("jax") is None:  # left out, saying why in one line
+        assert "jax: not installed" in results["machine"]["unavailable_peers"]["jax"]
+        assert "bench: leaving out jax: not installed" in stdout
+        assert "jax_sgd" not in head["times"]
+        return
+    assert "torch_compile" not in results["machine"]["peers"]  # not asked for
+    t, q = head["times"], head["ratios"]
+    for opt in ("sgd", "adam"):
+        jax_, bp = np.array(t[f"jax_{opt}"]), np.array(t[f"backprop_{opt}"])
+        assert q[f"{opt}_vs_jax"] == pytest.approx(np.median(jax_ / bp))
+        fastest = min(q[f"{opt}_vs_jax"], q[f"{opt}_vs_torch"])
+        assert q[f"{opt}_vs_fastest_peer"] == fastest
+        # The first epoch compiled the step: recorded apart, not among the timed rounds.
+        first = head["first_epoch_seconds"][f"jax_{opt}"]
+        assert first > 0 and first not in t[f"jax_{opt}"]
+    assert not any(k.startswith("torch_") for k in head["first_epoch_seconds"])  # eager
+
+
+def test_a_peer_that_cannot_run_is_left_out_in_one_line(monkeypatch, capsys, torch):
+    contenders = _load_bench("contenders")
+    monkeypatch.setenv("CXX", "no-such-compiler")  # the worker inherits the environment
+    workers, unavailable = contenders.start_workers(1, ["torch_compile"])
+    try:
+        assert list(workers) == ["torch"]  # eager PyTorch always runs
+        assert "torch_compile" in unavailable and "C++ compiler" in unavailable["torch_compile"]
+        (line,) = capsys.readouterr().out.splitlines()
+        assert line.startswith("bench: leaving out torch_compile: torch.compile needs a C++")
+        setup = contenders.Setup(np.zeros((4, 784), np.float32), np.zeros(4, int), 8, 2, workers)
+        built, _ = contenders.build_contenders(setup, True, 1)
+        assert "torch_sgd" in built and not any(k.startswith("torch_compile") for k in built)
+        assert built["torch_sgd"].first_seconds is None  # eager: no compilation to time
+    finally:
+        for w in workers.values():
+            w.close()
 
 
 def test_quick_run_memory_is_measured_in_a_child(quick_run):
