@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -353,3 +355,19 @@ def test_weights_plot_shows_what_training_changed_in_the_first_layer() -> None:
     net.params["W1"][5, 2] += 0.25
     learned = report.learned_first_layer(model, config)
     assert learned[5, 2] == pytest.approx(0.25) and np.count_nonzero(learned) == 1
+
+
+# ------------------------------------------------------------------ start-up imports
+
+
+def test_the_command_line_starts_without_the_heavy_packages() -> None:
+    # `backprop train` imports these only where a run uses them (issue 24): scikit-learn
+    # for its bundled datasets and the estimators, matplotlib to draw, numba to fuse, tqdm
+    # on a terminal, scipy.sparse for sparse input. A fresh process sees what import costs.
+    code = (
+        "import sys, backprop.cli, backprop.run\n"
+        "heavy = ('scipy', 'sklearn', 'matplotlib', 'numba', 'tqdm', 'pandas', 'torch')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
