@@ -271,3 +271,48 @@ def test_published_mlp_contenders_learn_and_score_on_the_test_part(monkeypatch, 
     with pytest.warns(ConvergenceWarning):
         clf.fit(as_pixels.X_train / 255.0, as_pixels.y_train)
     assert accuracy == clf.score(as_pixels.X_test / 255.0, as_pixels.y_test)
+
+
+def run_script(name: str, *args: str) -> str:
+    """stdout of ``benchmarks/NAME`` run with ``args`` (the source tree on the path)."""
+    env = dict(os.environ, PYTHONPATH=str(BENCH.parents[1] / "src"))
+    res = subprocess.run(
+        [sys.executable, str(BENCH.with_name(name)), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+def test_plot_times_prints_seconds_per_plot_and_their_total():
+    out = run_script("plot_times.py", "--quick")
+    rows = {line[:26].strip(): line[26:].split() for line in out.splitlines()[2:]}
+    plots = ["loss.png", "confusion.png", "weights.png", "mistakes.png"]
+    assert list(rows) == ["empty figure (baseline)", *plots, "plots, total"]
+    assert rows["empty figure (baseline)"][1] == "1.0"  # the baseline over itself
+    seconds = {k: float(v[0]) for k, v in rows.items()}
+    assert seconds["plots, total"] == pytest.approx(sum(seconds[p] for p in plots), abs=0.003)
+
+
+def test_step_parts_add_up_to_the_step():
+    out = run_script(
+        "step_parts.py", "--hidden", "32", "--samples", "512", "--rounds", "1", "--calls", "2"
+    )
+    us = {line[:26].strip(): float(line[26:].split()[0]) for line in out.splitlines()[4:]}
+    inside = ["products", "bias + ReLU + mask", "loss delta", "bias gradients"]
+    inside += ["mask product", "optimiser", "the rest (step - parts)"]
+    # Each printed to 0.1 us: seven roundings.
+    assert sum(us[k] for k in inside) == pytest.approx(us["Trainer.step"], abs=0.4)
+    assert us["gather"] > 0 and us["epoch per step"] > 0
+
+
+def test_time_to_result_reads_the_import_time_and_the_heavy_packages(tmp_path):
+    ttr = _load_bench("time_to_result")
+    src = BENCH.parents[1] / "src"
+    seconds, heavy = ttr.import_time(src, "backprop.cli")
+    assert 0 < seconds < 60 and heavy == set()
+    seconds, heavy = ttr.import_time(src, "matplotlib.figure")
+    assert seconds > 0 and "matplotlib" in heavy
