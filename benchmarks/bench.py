@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         write_json(results, out_dir)
     if not args.skip_tta and not args.quick:
         print("time to accuracy ...", flush=True)
-        results["time_to_accuracy"] = tta_section(args.tta_epochs, 0.90, worker)
+        results["time_to_accuracy"] = tta_section(args.tta_epochs, 0.90, workers)
     for w in workers.values():
         w.close()
     results["targets"] = targets(

@@ -142,7 +142,7 @@ def fmt_table(results: dict[str, Any]) -> str:
     if tta:
         lines.append("")
         lines.append(f"time to {tta['target']:.2f} test accuracy on fashion-mnist (seconds):")
-        for k in ("backprop", "backprop_before", "torch", "sklearn"):
+        for k in ("backprop", "backprop_before", "torch", "jax", "sklearn"):
             if k not in tta:
                 continue
             e = tta[k]

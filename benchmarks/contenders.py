@@ -162,34 +162,61 @@ def torch_epoch(
     return run
 
 
+@dataclass
+class Recipe:
+    """`train`'s recipe made ready for a peer: the same split and standardisation
+    (`backprop.run.prepare`), class indices, the epochs and steps of its schedule."""
+
+    cfg: TrainConfig
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    X_test: np.ndarray
+    classes: np.ndarray
+    y_test: np.ndarray
+    epochs: int
+    steps: int
+
+
+def tta_recipe(epochs: int | None, dataset: str) -> tuple[float, Recipe]:
+    """The data and schedule of a time-to-accuracy run, and the ``time.perf_counter()``
+    its clock starts from: after loading the data, before preparing it (as `train` counts)."""
+    ds = load_dataset(dataset)
+    cfg = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
+    t0 = time.perf_counter()
+    prepared = prepare(ds, cfg)
+    classes = np.unique(ds.y_train)
+    X_tr = np.asarray(prepared.X_train).astype(np.float32)
+    return t0, Recipe(
+        cfg,
+        X_tr,
+        np.searchsorted(classes, prepared.y_train).astype(np.int64),
+        np.asarray(prepared.X_val),
+        prepared.preprocessor.transform(ds.X_test, warn=False),
+        classes,
+        np.asarray(ds.y_test),
+        resolve_epochs(cfg, len(X_tr)),
+        -(-len(X_tr) // cfg.batch_size),
+    )
+
+
 def tta_torch(epochs: int | None, dataset: str = "fashion-mnist") -> list[tuple[float, float]]:
     """PyTorch with `train`'s recipe: same split, standardisation, optimiser, cosine schedule,
     batch size and epochs; returns (seconds, test accuracy) after each epoch."""
     import torch
 
-    ds = load_dataset(dataset)
-    cfg = TrainConfig() if epochs is None else TrainConfig(epochs=epochs)
-    yte = np.asarray(ds.y_test)
-    t0 = time.perf_counter()
-    # The same split, preprocessing and schedule for PyTorch.
-    prepared = prepare(ds, cfg)
-    pre, y_tr = prepared.preprocessor, prepared.y_train
-    X_tr = np.asarray(prepared.X_train)
-    Xv = torch.from_numpy(np.asarray(prepared.X_val))
-    Xtest = torch.from_numpy(pre.transform(ds.X_test, warn=False))
-    classes = np.unique(ds.y_train)
-    ytr = torch.from_numpy(np.searchsorted(classes, y_tr).astype(np.int64))
-    Xtr = torch.from_numpy(X_tr.astype(np.float32))
-    model_t = torch_model(cfg.hidden[0], Xtr.shape[1], len(classes))
+    t0, r = tta_recipe(epochs, dataset)
+    cfg = r.cfg
+    Xv, Xtest = torch.from_numpy(r.X_val), torch.from_numpy(r.X_test)
+    ytr, Xtr = torch.from_numpy(r.y_train), torch.from_numpy(r.X_train)
+    model_t = torch_model(cfg.hidden[0], Xtr.shape[1], len(r.classes))
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
     opt_t = opt_cls(model_t.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = -(-len(Xtr) // cfg.batch_size)
-    n_epochs = resolve_epochs(cfg, len(Xtr))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=n_epochs * steps)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=r.epochs * r.steps)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(cfg.seed)
     paused, curve = 0.0, []
-    for _ in range(n_epochs):
+    for _ in range(r.epochs):
         order = torch.randperm(len(Xtr), generator=gen)
         for s in batch_slices(len(Xtr), cfg.batch_size):
             idx = order[s]
@@ -200,42 +227,56 @@ def tta_torch(epochs: int | None, dataset: str = "fashion-mnist") -> list[tuple[
         with torch.inference_mode():
             model_t(Xv)  # validation pass, as `fit` does after every epoch
             now = time.perf_counter()
-            pred = classes[model_t(Xtest).argmax(dim=1).numpy()]
-        curve.append((now - t0 - paused, float(np.mean(pred == yte))))
+            pred = r.classes[model_t(Xtest).argmax(dim=1).numpy()]
+        curve.append((now - t0 - paused, float(np.mean(pred == r.y_test))))
         paused += time.perf_counter() - now
     return curve
 
 
 # ----------------------------------------------------------------------------- JAX
-def jax_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Callable[[], float]:
-    """One epoch of the same step in JAX: loss, ``jax.grad`` and the optax update in one
-    ``jax.jit`` function (the batch gathered inside it), parameters and optimiser state
+def jax_step(d: int, H: int, k: int, tx: Any) -> tuple[Any, Any, Callable[..., Any]]:
+    """A d-H-k ReLU network in JAX (PyTorch's ``nn.Linear`` initialisation), its optax
+    state, and the jitted step ``(params, state, X, y, idx) -> (params, state)``: the
+    batch gathered, loss, ``jax.grad`` and the update in one function, parameters and state
     donated so that XLA may update them in place as the others do."""
     import jax
     import jax.numpy as jnp
     import optax
 
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
-    # PyTorch's nn.Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     params = {
-        "W1": jax.random.uniform(k1, (D_IN, H), jnp.float32, -1, 1) / np.sqrt(D_IN),
+        "W1": jax.random.uniform(k1, (d, H), jnp.float32, -1, 1) / np.sqrt(d),
         "b1": jnp.zeros(H, jnp.float32),
-        "W2": jax.random.uniform(k2, (H, N_CLASSES), jnp.float32, -1, 1) / np.sqrt(H),
-        "b2": jnp.zeros(N_CLASSES, jnp.float32),
+        "W2": jax.random.uniform(k2, (H, k), jnp.float32, -1, 1) / np.sqrt(H),
+        "b2": jnp.zeros(k, jnp.float32),
     }
-    tx = optax.sgd(LR[opt]) if opt == "sgd" else optax.adam(LR[opt])
-    state = tx.init(params)
 
     def loss(p: Any, xb: Any, yb: Any) -> Any:
-        scores = jax.nn.relu(xb @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
-        return optax.softmax_cross_entropy_with_integer_labels(scores, yb).mean()
+        return optax.softmax_cross_entropy_with_integer_labels(jax_scores(p, xb), yb).mean()
 
     def step(p: Any, st: Any, Xj: Any, yj: Any, idx: Any) -> Any:
         grads = jax.grad(loss)(p, Xj[idx], yj[idx])
         updates, st = tx.update(grads, st, p)
         return optax.apply_updates(p, updates), st
 
-    jstep = jax.jit(step, donate_argnums=(0, 1))
+    return params, tx.init(params), jax.jit(step, donate_argnums=(0, 1))
+
+
+def jax_scores(p: Any, X: Any) -> Any:
+    """The network's scores S = ReLU(X W1 + b1) W2 + b2 (page 7)."""
+    import jax
+
+    return jax.nn.relu(X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+
+
+def jax_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Callable[[], float]:
+    """One epoch of the same step in JAX ``jit`` (`jax_step`), optax SGD or Adam."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    tx = optax.sgd(LR[opt]) if opt == "sgd" else optax.adam(LR[opt])
+    params, state, jstep = jax_step(D_IN, H, N_CLASSES, tx)
     Xj, yj = jnp.asarray(X), jnp.asarray(y.astype(np.int32))
     rng = np.random.default_rng(0)
     n = len(X)
@@ -252,6 +293,39 @@ def jax_epoch(X: np.ndarray, y: np.ndarray, H: int, B: int, opt: str) -> Callabl
         return time.perf_counter() - t0
 
     return run
+
+
+def tta_jax(epochs: int | None, dataset: str = "fashion-mnist") -> list[tuple[float, float]]:
+    """JAX ``jit`` with `train`'s recipe, as `tta_torch`: optax's AdamW (or Adam with L2,
+    as ``torch.optim.Adam``'s weight decay) on a cosine schedule to 0, as PyTorch's
+    ``CosineAnnealingLR``; its compilation counts in its time, as a user waits for it."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    t0, r = tta_recipe(epochs, dataset)
+    cfg = r.cfg
+    lr = optax.cosine_decay_schedule(cfg.lr, r.epochs * r.steps)
+    tx = {
+        "adamw": lambda: optax.adamw(lr, weight_decay=cfg.weight_decay),
+        "adam": lambda: optax.chain(optax.add_decayed_weights(cfg.weight_decay), optax.adam(lr)),
+    }[cfg.optimizer]()
+    params, state, jstep = jax_step(r.X_train.shape[1], cfg.hidden[0], len(r.classes), tx)
+    scores = jax.jit(jax_scores)
+    Xj, yj = jnp.asarray(r.X_train), jnp.asarray(r.y_train.astype(np.int32))
+    Xv, Xtest = jnp.asarray(r.X_val), jnp.asarray(r.X_test)
+    rng = np.random.default_rng(cfg.seed)
+    paused, curve = 0.0, []
+    for _ in range(r.epochs):
+        order = rng.permutation(len(r.X_train)).astype(np.int32)
+        for s in batch_slices(len(order), cfg.batch_size):
+            params, state = jstep(params, state, Xj, yj, order[s])
+        jax.block_until_ready(scores(params, Xv))  # validation pass, as `fit` does
+        now = time.perf_counter()
+        pred = r.classes[np.asarray(scores(params, Xtest).argmax(axis=1))]
+        curve.append((now - t0 - paused, float(np.mean(pred == r.y_test))))
+        paused += time.perf_counter() - now
+    return curve
 
 
 # ----------------------------------------------------------------------------- workers
@@ -281,7 +355,8 @@ def _torch_setup(threads: int, compiled: bool) -> Peer:
     def info() -> dict[str, Any]:
         return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
-    return Peer(epoch, info, tta_torch, compiled)
+    # The compiled time-to-accuracy run is not built yet: eager PyTorch's only.
+    return Peer(epoch, info, None if compiled else tta_torch, compiled)
 
 
 def _jax_setup(threads: int) -> Peer:
@@ -300,7 +375,7 @@ def _jax_setup(threads: int) -> Peer:
     def info() -> dict[str, Any]:
         return {"jax": jax.__version__, "optax": optax.__version__}
 
-    return Peer(jax_epoch, info, compiled=True)
+    return Peer(jax_epoch, info, tta_jax, compiled=True)
 
 
 #: The peers, each run in a `timing.Worker` process of its own: kind -> setup(threads),
@@ -311,6 +386,10 @@ PEERS: dict[str, Callable[[int], dict[str, Callable[..., Any]]]] = {
     "torch_compile": lambda threads: _torch_setup(threads, compiled=True),
     "jax": _jax_setup,
 }
+
+
+#: The peers with a time-to-accuracy run (`Peer.tta`), in the order the report lists them.
+TTA_PEERS = ("torch", "jax")
 
 
 def worker_main(kind: str, threads: int) -> None:

@@ -19,6 +19,7 @@ from contenders import (
     D_IN,
     N_CLASSES,
     OPTIMISERS,
+    TTA_PEERS,
     Setup,
     batch_slices,
     build_contenders,
@@ -279,9 +280,10 @@ def _backprop_curve(ds: Any, config: TrainConfig, kernels: str | None) -> list[t
     return curve
 
 
-def tta_section(epochs: int | None, target: float, worker: Worker) -> dict[str, Any]:
+def tta_section(epochs: int | None, target: float, workers: Mapping[str, Worker]) -> dict[str, Any]:
     """Time to `target` test accuracy on Fashion-MNIST: `backprop.run.train` with its
-    defaults, PyTorch with the same recipe, scikit-learn with the nearest one."""
+    defaults, PyTorch (and JAX, where it runs) with the same recipe, scikit-learn with the
+    nearest one."""
     from sklearn.exceptions import ConvergenceWarning
 
     ds = load_dataset("fashion-mnist")
@@ -303,7 +305,9 @@ def tta_section(epochs: int | None, target: float, worker: Worker) -> dict[str, 
     before = TrainConfig(epochs=12 if epochs is None else epochs)
     out["backprop_before"] = summarise(_backprop_curve(ds, before, "numpy"))
 
-    out["torch"] = summarise(worker.call("tta", epochs))
+    for kind in TTA_PEERS:
+        if kind in workers:
+            out[kind] = summarise(workers[kind].call("tta", epochs))
 
     # scikit-learn: Adam at a constant rate (it has no cosine schedule), one epoch per fit.
     clf = sklearn_model(cfg.hidden[0], cfg.batch_size, "adam", max_iter=1, warm_start=True)

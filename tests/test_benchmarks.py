@@ -316,3 +316,13 @@ def test_time_to_result_reads_the_import_time_and_the_heavy_packages(tmp_path):
     assert 0 < seconds < 60 and heavy == set()
     seconds, heavy = ttr.import_time(src, "matplotlib.figure")
     assert seconds > 0 and "matplotlib" in heavy
+
+
+def test_jax_time_to_accuracy_learns_digits_with_the_recipe():
+    pytest.importorskip("jax")
+    contenders = _load_bench("contenders")
+    curve = contenders.tta_jax(2, "digits")
+    assert len(curve) == 2  # one (seconds, test accuracy) per epoch
+    (t1, _), (t2, acc2) = curve
+    assert 0 < t1 < t2
+    assert acc2 > 0.85  # the recipe learns digits in two epochs, as PyTorch's does
