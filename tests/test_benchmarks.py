@@ -136,6 +136,10 @@ def test_quick_run_times_jax_apart_from_its_compilation(quick_run):
         first = head["first_epoch_seconds"][f"jax_{opt}"]
         assert first > 0 and first not in t[f"jax_{opt}"]
     assert not any(k.startswith("torch_") for k in head["first_epoch_seconds"])  # eager
+    rows = {t["name"][:9]: t for t in results["targets"] if "the fastest of" in t["name"]}
+    assert rows["SGD step "]["value"] == q["sgd_vs_fastest_peer"]
+    assert rows["Adam step"]["value"] == q["adam_vs_fastest_peer"]
+    assert rows["Adam step"]["met"] == (q["adam_vs_fastest_peer"] >= 1.2)
 
 
 def test_a_peer_that_cannot_run_is_left_out_in_one_line(monkeypatch, capsys, torch):
