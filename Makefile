@@ -36,7 +36,13 @@ lint: $(TSTAMP)
 test: lint
 	$(BIN)/python -m pytest -n 2
 
-bench: $(TSTAMP)
+# The benchmark's peers (the `bench` extra: PyTorch, JAX, optax) on top of the tests' set.
+BSTAMP := $(VENV)/.installed-bench
+$(BSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,mpi,bench]'
+	touch $@ $(TSTAMP) $(STAMP)
+
+bench: $(BSTAMP)
 	$(BIN)/python benchmarks/bench.py
 
 # JupyterLab (the `notebook` extra) is installed once, then the notebook opens in the venv's

@@ -24,12 +24,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Runs in the child: the exported tree comes first on sys.path and the editable install's
-# import hook (which would bring the working tree back) is removed.
-CHILD = r"""
-import sys, time
+#: The start of a child's program: the exported tree (sys.argv[1]) comes first on sys.path
+#: and the editable install's import hook (which would bring the working tree back) is
+#: removed.
+ISOLATE = """import sys
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
 sys.path.insert(0, sys.argv[1])
+"""
+
+# Runs in the child.
+CHILD = (
+    ISOLATE
+    + r"""
+import time
 import numpy as np
 from backprop.network import MLP
 from backprop.training import fit
@@ -48,6 +55,7 @@ t0 = time.perf_counter()
 fit(net, X, y, config=cfg, progress=False)
 print(time.perf_counter() - t0)
 """
+)
 
 
 def export(rev: str, into: Path) -> Path:

@@ -1,4 +1,5 @@
-"""The performance benchmark of issue 5: backprop vs PyTorch CPU eager vs scikit-learn.
+"""The performance benchmark of issue 5: backprop vs PyTorch CPU (eager and
+``torch.compile``), JAX ``jit`` and scikit-learn.
 
 Run with ``make bench`` or ``python benchmarks/bench.py
 --quick`` (seconds, tiny sizes: a smoke test, not a measurement). In one process and at
@@ -7,7 +8,10 @@ one thread count it measures
 - training throughput over an epoch of a 784-H-10 ReLU network (H in 512, 1024; batch
   32, 128, 512; SGD and Adam) of the backprop engine step (`MLP.loss_and_grads` into
   preallocated gradients + `optimizer.step`, batches gathered as a training loop does),
-  of `backprop.training.fit`, of PyTorch eager and of scikit-learn's `MLPClassifier`;
+  of `backprop.training.fit`, of PyTorch eager and of scikit-learn's `MLPClassifier`; in
+  the headline configuration also ``torch.compile`` and JAX ``jit`` of the same step
+  (issue 24), their first epoch (compilation) recorded apart, each peer in its own
+  process; a peer that cannot run here is left out with one line saying why;
 - the GEMM floor: the same five matrix products per step in the same shapes, alone;
 - inference throughput (10,000 rows);
 - peak RSS of training on Fashion-MNIST-sized data, in a fresh subprocess;
@@ -66,7 +70,7 @@ if __name__ == "__main__":
 # NumPy, hence after the re-exec above, so that OpenBLAS sees the clean environment.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_report import targets, write_json, write_report  # noqa: E402
-from contenders import make_data, torch_worker_main  # noqa: E402
+from contenders import PEERS, make_data, start_workers, worker_main  # noqa: E402
 from sections import (  # noqa: E402
     busy_section,
     compile_section,
@@ -76,7 +80,7 @@ from sections import (  # noqa: E402
     training_section,
     tta_section,
 )
-from timing import TorchWorker, busy_warning, machine_info  # noqa: E402
+from timing import busy_warning, machine_info  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- main
@@ -92,12 +96,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--skip-tta", action="store_true", help="skip time-to-accuracy")
     p.add_argument("--tta-epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--skip-busy", action="store_true", help="skip the busy-machine case")
+    p.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help=f"comma-separated peers to time beside backprop, of {', '.join(PEERS)} (default "
+        "all; torch, PyTorch eager, always runs)",
+    )
     args = p.parse_args(argv)
+    peers = [k for k in args.peers.split(",") if k]
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown:
+        p.error(f"--peers: unknown {', '.join(unknown)} (known: {', '.join(PEERS)})")
 
     import threadpoolctl
 
     threadpoolctl.threadpool_limits(args.threads)
-    worker = TorchWorker(args.threads)
+    workers, unavailable = start_workers(args.threads, peers)
+    worker = workers["torch"]  # PyTorch eager: inference, memory, time to accuracy
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = args.out or Path(__file__).parent / "results" / stamp
@@ -107,6 +122,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine_info(args.threads, worker, os.environ.get(_REEXEC_FLAG, "")),
         "args": vars(args) | {"out": str(out_dir)},
     }
+    results["machine"]["peers"] = {k: w.call("info") for k, w in workers.items()}
+    results["machine"]["unavailable_peers"] = unavailable
     if results["machine"]["unset_env"]:
         print(f"bench: ran with {results['machine']['unset_env']} removed from the environment")
     warn = busy_warning(results["machine"]["load_average_start"][0], None, args.threads)
@@ -142,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rounds if is_head else grid_rounds,
             sk_rounds if is_head else 1,
             with_fit=is_head,
-            worker=worker,
+            workers=workers,
         )
         r["headline"] = is_head
         results["training"].append(r)
@@ -172,8 +189,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         write_json(results, out_dir)
     if not args.skip_tta and not args.quick:
         print("time to accuracy ...", flush=True)
-        results["time_to_accuracy"] = tta_section(args.tta_epochs, 0.90, worker)
-    worker.close()
+        results["time_to_accuracy"] = tta_section(args.tta_epochs, 0.90, workers)
+    for w in workers.values():
+        w.close()
     results["targets"] = targets(
         headline, results["memory"], results.get("busy"), results.get("time_to_accuracy")
     )
@@ -190,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--torch-worker"]:
-        torch_worker_main(int(sys.argv[2]))
+    if sys.argv[1:2] == ["--worker"]:
+        worker_main(sys.argv[2], int(sys.argv[3]))
     else:
         main()

@@ -10,13 +10,16 @@ import tempfile
 import textwrap
 import time
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from contenders import (
+    COMPILED_PEERS,
     D_IN,
     N_CLASSES,
     OPTIMISERS,
+    TTA_PEERS,
     Setup,
     batch_slices,
     build_contenders,
@@ -25,7 +28,7 @@ from contenders import (
     make_data,
     sklearn_model,
 )
-from timing import Spinner, TorchWorker, interleave, median, paired_ratio, timed
+from timing import Spinner, Worker, interleave, median, paired_ratio, timed
 
 from backprop import MLP
 from backprop.callbacks import Callback
@@ -42,10 +45,14 @@ def training_section(
     rounds: int,
     sk_rounds: int,
     with_fit: bool,
-    worker: TorchWorker,
+    workers: Mapping[str, Worker],
 ) -> dict[str, Any]:
-    """Interleaved epochs of every contender at one (H, B); times, samples/s and ratios."""
-    c, limits = build_contenders(Setup(X, y, H, B, worker), with_fit, sk_rounds)
+    """Interleaved epochs of every contender at one (H, B); times, samples/s and ratios.
+
+    A compiled peer's first epoch (its warm-up, compiling every batch shape) is recorded
+    apart in ``first_epoch_seconds``; the timed rounds exclude it.
+    """
+    c, limits = build_contenders(Setup(X, y, H, B, workers), with_fit, sk_rounds)
     # Warm-up (buffers, BLAS threads, torch kernels) on throwaway contenders of the same
     # kind, so that every timed round sees the same state.
     engine_epoch(X[: 8 * B], y[: 8 * B], H, B, "sgd")()
@@ -61,6 +68,9 @@ def training_section(
         "seconds": {k: median(v) for k, v in times.items()},
         "samples_per_s": {k: n / median(v) for k, v in times.items()},
         "times": times,
+        "first_epoch_seconds": {
+            k: f.first_seconds for k, f in c.items() if getattr(f, "first_seconds", None)
+        },
     }
     ratios: dict[str, float] = {}
     for opt in OPTIMISERS:
@@ -68,6 +78,13 @@ def training_section(
         ratios[f"{opt}_floor_fraction"] = paired_ratio(times, "gemm_floor", bp)
         ratios[f"{opt}_vs_torch"] = paired_ratio(times, f"torch_{opt}", bp)
         ratios[f"{opt}_vs_sklearn"] = paired_ratio(times, f"sklearn_{opt}", bp)
+        peers = [p for p in COMPILED_PEERS if f"{p}_{opt}" in times]
+        for p in peers:
+            ratios[f"{opt}_vs_{p}"] = paired_ratio(times, f"{p}_{opt}", bp)
+        if peers:  # the fastest peer has the smallest time over backprop's
+            ratios[f"{opt}_vs_fastest_peer"] = min(
+                ratios[f"{opt}_vs_{p}"] for p in ("torch", *peers)
+            )
         # A peer's time over the floor's: the largest speed-up over that peer that any
         # implementation limited by the same matrix products could show.
         ratios[f"{opt}_torch_ceiling"] = paired_ratio(times, f"torch_{opt}", "gemm_floor")
@@ -98,7 +115,7 @@ def training_section(
     return out
 
 
-def inference_section(H: int, n: int, rounds: int, worker: TorchWorker) -> dict[str, Any]:
+def inference_section(H: int, n: int, rounds: int, worker: Worker) -> dict[str, Any]:
     """Predict classes of n rows: backprop vs PyTorch (inference mode) vs scikit-learn."""
     from sklearn.exceptions import ConvergenceWarning
 
@@ -263,9 +280,10 @@ def _backprop_curve(ds: Any, config: TrainConfig, kernels: str | None) -> list[t
     return curve
 
 
-def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[str, Any]:
+def tta_section(epochs: int | None, target: float, workers: Mapping[str, Worker]) -> dict[str, Any]:
     """Time to `target` test accuracy on Fashion-MNIST: `backprop.run.train` with its
-    defaults, PyTorch with the same recipe, scikit-learn with the nearest one."""
+    defaults, PyTorch (and JAX, where it runs) with the same recipe, scikit-learn with the
+    nearest one."""
     from sklearn.exceptions import ConvergenceWarning
 
     ds = load_dataset("fashion-mnist")
@@ -287,7 +305,9 @@ def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[
     before = TrainConfig(epochs=12 if epochs is None else epochs)
     out["backprop_before"] = summarise(_backprop_curve(ds, before, "numpy"))
 
-    out["torch"] = summarise(worker.call("tta", epochs))
+    for kind in TTA_PEERS:
+        if kind in workers:
+            out[kind] = summarise(workers[kind].call("tta", epochs))
 
     # scikit-learn: Adam at a constant rate (it has no cosine schedule), one epoch per fit.
     clf = sklearn_model(cfg.hidden[0], cfg.batch_size, "adam", max_iter=1, warm_start=True)
@@ -308,7 +328,7 @@ def tta_section(epochs: int | None, target: float, worker: TorchWorker) -> dict[
     return out
 
 
-def digits_recipe(epochs: int | None, worker: TorchWorker) -> dict[str, float]:
+def digits_recipe(epochs: int | None, worker: Worker) -> dict[str, float]:
     """Seconds to train the default recipe on digits: `backprop.run.train` (its BLAS
     threads chosen by `backprop.threads`), PyTorch with the same recipe (its own thread
     default), scikit-learn Adam for as many epochs (a BLAS-bound engine at BLAS's default)."""
@@ -334,7 +354,7 @@ def digits_recipe(epochs: int | None, worker: TorchWorker) -> dict[str, float]:
 
 
 def busy_section(
-    epochs: int | None, n: int, H: int, B: int, rounds: int, worker: TorchWorker
+    epochs: int | None, n: int, H: int, B: int, rounds: int, worker: Worker
 ) -> dict[str, Any]:
     """The digits default recipe idle and with one core kept busy by another process, and
     the 784-H-10 step (all contenders, as in the training grid) with that core busy."""
@@ -343,7 +363,7 @@ def busy_section(
     with Spinner():
         out["load_average_busy_start"] = os.getloadavg()
         out["digits_busy"] = digits_recipe(epochs, worker)
-        out["step_busy"] = training_section(X, y, H, B, rounds, 1, False, worker)
+        out["step_busy"] = training_section(X, y, H, B, rounds, 1, False, {"torch": worker})
         out["load_average_busy_end"] = os.getloadavg()
     out["digits_busy_over_idle"] = {
         k: out["digits_busy"][k] / out["digits_idle"][k] for k in out["digits_idle"]

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _machine import cpu_model
 
-#: The script whose ``--torch-worker THREADS`` runs `contenders.torch_worker_main`.
+#: The script whose ``--worker KIND THREADS`` runs `contenders.worker_main`.
 BENCH_SCRIPT = Path(__file__).resolve().with_name("bench.py")
 
 #: 1-minute load average above which the machine counts as busy: at the start, before the
@@ -62,17 +63,42 @@ def timed(f: Callable[[], Any]) -> Callable[[], float]:
     return run
 
 
-class TorchWorker:
-    """PyTorch in a process of its own, driven line by line over a pipe.
+class PeerUnavailable(RuntimeError):
+    """A peer cannot run here (not installed, no C compiler, ...); the message says why."""
 
-    PyTorch's OpenMP threads and NumPy's OpenBLAS threads both spin-wait after parallel
-    work; in one process on few cores each then slows the other several-fold, so PyTorch
-    gets its own process and the two take turns.
+
+@dataclass
+class Runner:
+    """A timed runner built in a `Worker`: calling it runs it once and returns its seconds.
+
+    ``first_seconds``: for a compiled peer, its first epoch (the warm-up, which compiles
+    the step for every batch shape), excluded from the timed runs; its excess over them is
+    the compile time.
     """
 
-    def __init__(self, threads: int) -> None:
+    worker: Worker
+    key: int
+    first_seconds: float | None = None
+
+    def __call__(self) -> float:
+        return float(self.worker.call("run", self.key))
+
+
+class Worker:
+    """A peer (PyTorch eager, ``torch.compile``, JAX) in a process of its own, driven line
+    by line over a pipe.
+
+    PyTorch's OpenMP threads and NumPy's OpenBLAS threads both spin-wait after parallel
+    work; in one process on few cores each then slows the other several-fold, so every
+    peer gets its own process and they take turns. ``kind`` is a key of
+    `contenders.PEERS`; a peer that cannot start answers every request with the reason,
+    raised here as `PeerUnavailable`.
+    """
+
+    def __init__(self, kind: str, threads: int) -> None:
+        self.kind = kind
         self.proc = subprocess.Popen(
-            [sys.executable, str(BENCH_SCRIPT), "--torch-worker", str(threads)],
+            [sys.executable, str(BENCH_SCRIPT), "--worker", kind, str(threads)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -85,13 +111,16 @@ class TorchWorker:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"the PyTorch worker died while running {fn}{args}")
-        return json.loads(line)
+            raise RuntimeError(f"the {self.kind} worker died while running {fn}{args}")
+        answer = json.loads(line)
+        if isinstance(answer, dict) and "unavailable" in answer:
+            raise PeerUnavailable(f"{self.kind}: {answer['unavailable']}")
+        return answer
 
-    def runner(self, fn: str, *args: Any) -> Callable[[], float]:
-        """Build a timed runner in the worker; return a callable that runs it once."""
-        key = self.call(fn, *args)
-        return lambda: float(self.call("run", key))
+    def runner(self, fn: str, *args: Any) -> Runner:
+        """Build a timed runner in the worker (``fn`` answers ``[key, first_seconds]``)."""
+        key, first_seconds = self.call(fn, *args)
+        return Runner(self, key, first_seconds)
 
     def close(self) -> None:
         """Stop the worker."""
@@ -100,7 +129,7 @@ class TorchWorker:
         self.proc.wait(timeout=60)
 
 
-def machine_info(threads: int, worker: TorchWorker, unset_env: str) -> dict[str, Any]:
+def machine_info(threads: int, worker: Worker, unset_env: str) -> dict[str, Any]:
     """CPU model, cores, library versions, BLAS (threadpoolctl), thread counts, load average.
 
     ``unset_env``: the variables the benchmark removed from its environment (``K=V,...``).

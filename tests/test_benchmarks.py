@@ -67,7 +67,9 @@ def quick_run(tmp_path_factory):
     env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
     env.pop("BACKPROP_BENCH_UNSET", None)
     res = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--threads", "1", "--out", str(out)],
+        # JAX compiles in seconds; torch.compile in minutes on a busy machine, so its
+        # worker is tested alone (test_a_peer_that_cannot_run_is_left_out_in_one_line).
+        [sys.executable, str(BENCH), "--quick", "--threads", "1", "--peers", "jax", "--out", out],
         capture_output=True,
         text=True,
         env=env,
@@ -112,6 +114,50 @@ def test_quick_run_ratios_match_recorded_times(quick_run):
         assert q[f"{opt}_floor_fraction"] == pytest.approx(np.median(floor / bp))
     names = [tg["name"] for tg in results["targets"]]
     assert "Adam step time / SGD step time" in names
+
+
+def test_quick_run_times_jax_apart_from_its_compilation(quick_run):
+    out, stdout = quick_run
+    results = json.loads((out / "results.json").read_text())
+    (head,) = [r for r in results["training"] if r["headline"]]
+    if importlib.util.find_spec("jax") is None:  # left out, saying why in one line
+        assert "jax: not installed" in results["machine"]["unavailable_peers"]["jax"]
+        assert "bench: leaving out jax: not installed" in stdout
+        assert "jax_sgd" not in head["times"]
+        return
+    assert "torch_compile" not in results["machine"]["peers"]  # not asked for
+    t, q = head["times"], head["ratios"]
+    for opt in ("sgd", "adam"):
+        jax_, bp = np.array(t[f"jax_{opt}"]), np.array(t[f"backprop_{opt}"])
+        assert q[f"{opt}_vs_jax"] == pytest.approx(np.median(jax_ / bp))
+        fastest = min(q[f"{opt}_vs_jax"], q[f"{opt}_vs_torch"])
+        assert q[f"{opt}_vs_fastest_peer"] == fastest
+        # The first epoch compiled the step: recorded apart, not among the timed rounds.
+        first = head["first_epoch_seconds"][f"jax_{opt}"]
+        assert first > 0 and first not in t[f"jax_{opt}"]
+    assert not any(k.startswith("torch_") for k in head["first_epoch_seconds"])  # eager
+    rows = {t["name"][:9]: t for t in results["targets"] if "the fastest of" in t["name"]}
+    assert rows["SGD step "]["value"] == q["sgd_vs_fastest_peer"]
+    assert rows["Adam step"]["value"] == q["adam_vs_fastest_peer"]
+    assert rows["Adam step"]["met"] == (q["adam_vs_fastest_peer"] >= 1.2)
+
+
+def test_a_peer_that_cannot_run_is_left_out_in_one_line(monkeypatch, capsys, torch):
+    contenders = _load_bench("contenders")
+    monkeypatch.setenv("CXX", "no-such-compiler")  # the worker inherits the environment
+    workers, unavailable = contenders.start_workers(1, ["torch_compile"])
+    try:
+        assert list(workers) == ["torch"]  # eager PyTorch always runs
+        assert "torch_compile" in unavailable and "C++ compiler" in unavailable["torch_compile"]
+        (line,) = capsys.readouterr().out.splitlines()
+        assert line.startswith("bench: leaving out torch_compile: torch.compile needs a C++")
+        setup = contenders.Setup(np.zeros((4, 784), np.float32), np.zeros(4, int), 8, 2, workers)
+        built, _ = contenders.build_contenders(setup, True, 1)
+        assert "torch_sgd" in built and not any(k.startswith("torch_compile") for k in built)
+        assert built["torch_sgd"].first_seconds is None  # eager: no compilation to time
+    finally:
+        for w in workers.values():
+            w.close()
 
 
 def test_quick_run_memory_is_measured_in_a_child(quick_run):
@@ -229,3 +275,58 @@ def test_published_mlp_contenders_learn_and_score_on_the_test_part(monkeypatch, 
     with pytest.warns(ConvergenceWarning):
         clf.fit(as_pixels.X_train / 255.0, as_pixels.y_train)
     assert accuracy == clf.score(as_pixels.X_test / 255.0, as_pixels.y_test)
+
+
+def run_script(name: str, *args: str) -> str:
+    """stdout of ``benchmarks/NAME`` run with ``args`` (the source tree on the path)."""
+    env = dict(os.environ, PYTHONPATH=str(BENCH.parents[1] / "src"))
+    res = subprocess.run(
+        [sys.executable, str(BENCH.with_name(name)), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+def test_plot_times_prints_seconds_per_plot_and_their_total():
+    out = run_script("plot_times.py", "--quick")
+    rows = {line[:26].strip(): line[26:].split() for line in out.splitlines()[2:]}
+    plots = ["loss.png", "confusion.png", "weights.png", "mistakes.png"]
+    assert list(rows) == ["empty figure (baseline)", *plots, "plots, total"]
+    assert rows["empty figure (baseline)"][1] == "1.0"  # the baseline over itself
+    seconds = {k: float(v[0]) for k, v in rows.items()}
+    assert seconds["plots, total"] == pytest.approx(sum(seconds[p] for p in plots), abs=0.003)
+
+
+def test_step_parts_add_up_to_the_step():
+    out = run_script(
+        "step_parts.py", "--hidden", "32", "--samples", "512", "--rounds", "1", "--calls", "2"
+    )
+    us = {line[:26].strip(): float(line[26:].split()[0]) for line in out.splitlines()[4:]}
+    inside = ["products", "bias + ReLU + mask", "loss delta", "bias gradients"]
+    inside += ["mask product", "optimiser", "the rest (step - parts)"]
+    # Each printed to 0.1 us: seven roundings.
+    assert sum(us[k] for k in inside) == pytest.approx(us["Trainer.step"], abs=0.4)
+    assert us["gather"] > 0 and us["epoch per step"] > 0
+
+
+def test_time_to_result_reads_the_import_time_and_the_heavy_packages(tmp_path):
+    ttr = _load_bench("time_to_result")
+    src = BENCH.parents[1] / "src"
+    seconds, heavy = ttr.import_time(src, "backprop.cli")
+    assert 0 < seconds < 60 and heavy == set()
+    seconds, heavy = ttr.import_time(src, "matplotlib.figure")
+    assert seconds > 0 and "matplotlib" in heavy
+
+
+def test_jax_time_to_accuracy_learns_digits_with_the_recipe():
+    pytest.importorskip("jax")
+    contenders = _load_bench("contenders")
+    curve = contenders.tta_jax(2, "digits")
+    assert len(curve) == 2  # one (seconds, test accuracy) per epoch
+    (t1, _), (t2, acc2) = curve
+    assert 0 < t1 < t2
+    assert acc2 > 0.85  # the recipe learns digits in two epochs, as PyTorch's does

@@ -82,25 +82,82 @@ def test_confusion_counts_refuses_bad_labels():
         plots.confusion_counts([0, 1], [0], 3)
 
 
-def test_plot_first_layer_weights(tmp_path):
-    W1 = np.random.default_rng(0).normal(size=(28 * 28, 100)).astype(np.float32)
-    out = plots.plot_first_layer_weights(W1, (28, 28), tmp_path / "w.png", max_units=16)
+def saved_figures(monkeypatch) -> list:
+    """Every figure `plots` saves, in order."""
+    seen = []
+    real_save = plots._save
+
+    def spy(fig, path):
+        seen.append(fig)
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    return seen
+
+
+def tiles_of(image: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The tiles of a mosaic in reading order, found without its layout: the all-NaN rows
+    and columns between tiles are dropped, what is left is cut into h x w blocks."""
+    keep = image[~np.isnan(image).all(axis=1)][:, ~np.isnan(image).all(axis=0)]
+    rows, cols = keep.shape[0] // h, keep.shape[1] // w
+    assert keep.shape == (rows * h, cols * w), "tiles of unequal size or gaps inside a tile"
+    return keep.reshape(rows, h, cols, w).transpose(0, 2, 1, 3).reshape(rows * cols, h, w)
+
+
+def test_plot_first_layer_weights_draws_each_unit_as_its_tile(tmp_path, monkeypatch):
+    # A non-square image shape: a transposed tile has the wrong shape, a swapped one the
+    # wrong values.
+    h, w, m, k = 4, 6, 30, 14
+    W1 = np.random.default_rng(0).normal(size=(h * w, m)).astype(np.float32)
+    figures = saved_figures(monkeypatch)
+    out = plots.plot_first_layer_weights(W1, (h, w), tmp_path / "w.png", max_units=k)
     assert png_size(out) == (900, 950)
+    (fig,) = figures
+    (image,) = fig.axes[0].images  # one image for all units
+    tiles = tiles_of(np.ma.filled(image.get_array(), np.nan), h, w)
+    for u in range(k):  # unit u's fan-in, pixel (i, j) = W1[i * w + j, u]
+        np.testing.assert_array_equal(tiles[u], W1[:, u].reshape(h, w))
+    assert np.isnan(tiles[k:]).all()  # the rest of the last row is empty
+    lim = float(np.abs(W1[:, :k]).max())
+    assert image.get_clim() == pytest.approx((-lim, lim))  # one scale, 0 in the middle
+    assert len(fig.axes) == 2  # the image and its colourbar
+    # Each row's first unit is numbered: 4 columns for 14 units, rows start at 1, 5, 9, 13.
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1", "5", "9", "13"]
     with pytest.raises(ValueError, match="shape"):
         plots.plot_first_layer_weights(W1, (8, 8), tmp_path / "x.png")
 
 
-def test_plot_mistakes(tmp_path):
+def test_plot_mistakes_draws_the_misclassified_images_in_data_order(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
-    X = rng.random((40, 64))
+    h, w = 5, 7
+    X = rng.random((40, h * w))
     y = rng.integers(0, 10, 40)
     pred = y.copy()
     pred[::3] = (pred[::3] + 1) % 10
-    names = [str(i) for i in range(10)]
-    out = plots.plot_mistakes(X, y, pred, names, (8, 8), tmp_path / "m.png", max_images=9)
+    names = [f"c{i}" for i in range(10)]
+    figures = saved_figures(monkeypatch)
+    out = plots.plot_mistakes(X, y, pred, names, (h, w), tmp_path / "m.png", max_images=9)
     assert png_size(out) == (900, 950)
+    wrong = np.flatnonzero(y != pred)[:9]
+    (image,) = figures[0].axes[0].images
+    tiles = tiles_of(np.ma.filled(image.get_array(), np.nan), h, w)
+    np.testing.assert_array_equal(tiles, X[wrong].reshape(9, h, w))
+    labels = [t.get_text() for t in figures[0].axes[0].texts]
+    assert labels == [f"true: c{y[i]}\npred: c{pred[i]}" for i in wrong]
     # No mistakes at all still gives a readable figure.
-    assert png_size(plots.plot_mistakes(X, y, y, names, (8, 8), tmp_path / "n.png"))[0] == 900
+    assert png_size(plots.plot_mistakes(X, y, y, names, (h, w), tmp_path / "n.png"))[0] == 900
+    assert [t.get_text() for t in figures[1].axes[0].texts] == ["no mistakes"]
+
+
+def test_mosaic_places_tile_i_at_row_i_div_cols() -> None:
+    tiles = np.arange(5 * 2 * 3, dtype=float).reshape(5, 2, 3)
+    image = plots.mosaic(tiles, cols=2, gap=(1, 2))
+    assert image.shape == (3 * 3 - 1, 2 * 5 - 2)
+    np.testing.assert_array_equal(image[3:5, 5:8], tiles[3])  # row 1, column 1
+    np.testing.assert_array_equal(image[6:8, 0:3], tiles[4])  # row 2, column 0
+    assert np.isnan(image[6:8, 5:8]).all() and np.isnan(image[2]).all()
+    with pytest.raises(ValueError, match="tiles"):
+        plots.mosaic(np.zeros((2, 2)), cols=1)
 
 
 def test_plot_loss_names_the_metric_it_shows():

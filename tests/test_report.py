@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -272,7 +274,7 @@ def test_dollar_labels_are_drawn_as_written(
     assert {"confusion.png", "mistakes.png"} <= {p.name for p in out.iterdir()}
     ticks = [t.get_text() for t in figures["confusion.png"].axes[0].get_xticklabels()]
     assert ticks == [plots.plain_text(s) for s in DOLLAR_LABELS]
-    titles = [ax.get_title() for ax in figures["mistakes.png"].axes if ax.get_title()]
+    titles = [t.get_text() for t in figures["mistakes.png"].axes[0].texts]
     assert titles, "the test needs at least one mistake"
     for text in ticks + titles:
         assert not cbook.is_math_text(text), text
@@ -353,3 +355,19 @@ def test_weights_plot_shows_what_training_changed_in_the_first_layer() -> None:
     net.params["W1"][5, 2] += 0.25
     learned = report.learned_first_layer(model, config)
     assert learned[5, 2] == pytest.approx(0.25) and np.count_nonzero(learned) == 1
+
+
+# ------------------------------------------------------------------ start-up imports
+
+
+def test_the_command_line_starts_without_the_heavy_packages() -> None:
+    # `backprop train` imports these only where a run uses them (issue 24): scikit-learn
+    # for its bundled datasets and the estimators, matplotlib to draw, numba to fuse, tqdm
+    # on a terminal, scipy.sparse for sparse input. A fresh process sees what import costs.
+    code = (
+        "import sys, backprop.cli, backprop.run\n"
+        "heavy = ('scipy', 'sklearn', 'matplotlib', 'numba', 'tqdm', 'pandas', 'torch')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

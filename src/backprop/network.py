@@ -20,18 +20,29 @@ sparse-dense products (the rest of the network is dense whatever X is).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import ArrayLike, DTypeLike
 
 from backprop import kernels
 from backprop.layers import Activation, get_activation
 from backprop.losses import FUSED_LOSSES, LOSSES, sigmoid, softmax
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "issparse"]
+
+
+def issparse(X: object) -> bool:
+    """Whether ``X`` is a scipy.sparse matrix or array, without importing scipy.
+
+    A sparse X can only exist once ``scipy.sparse`` is loaded, so a dense run never pays
+    for importing it (a seventh of ``backprop``'s start-up).
+    """
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(X))
+
 
 _PREDICT_CHUNK = 8192  # rows per chunk in `forward`: bounds memory for a huge X
 
@@ -226,7 +237,7 @@ default "softmax_cross_entropy"
         ValueError
             If X is not 2-D, has the wrong width, no rows, or NaN/inf values.
         """
-        if sp.issparse(X):
+        if issparse(X):
             return self._check_sparse_X(X)
         X = np.asarray(X)
         if X.ndim != 2:
@@ -339,7 +350,7 @@ default "softmax_cross_entropy"
         """
         if check:
             X = self.check_X(X)
-        elif not sp.issparse(X):
+        elif not issparse(X):
             X = np.asarray(X, dtype=self.dtype)
         out = np.empty((X.shape[0], self.n_outputs), self.dtype)
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
@@ -478,7 +489,7 @@ default "softmax_cross_entropy"
             X = self.check_X(X)
             y = self.check_y(y, X.shape[0])
         else:
-            X = X if sp.issparse(X) else np.asarray(X)
+            X = X if issparse(X) else np.asarray(X)
             y = np.asarray(y)
             if not self.is_classifier and y.ndim == 1:
                 y = y.reshape(-1, 1)
@@ -517,10 +528,11 @@ default "softmax_cross_entropy"
         )
 
         # Forward (page 7): Z(l) = A(l-1) W(l) + 1_n b(l),  A(l) = f(Z(l)),  A(0) = X.
-        sparse = sp.issparse(X)
+        sparse = issparse(X)
         if drop[0] is not None:
             if sparse:  # the mask keeps X's zeros: the product stays sparse
-                X = sp.csr_matrix(X.multiply(drop[0]))
+                # X is sparse, so scipy.sparse is loaded: no import needed here.
+                X = sys.modules["scipy.sparse"].csr_matrix(X.multiply(drop[0]))
             else:
                 if buf.X0 is None:
                     buf.X0 = np.empty_like(X, dtype=self.dtype)

@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -29,6 +30,7 @@ __all__ = [
     "gradient_norm_figure",
     "loss_figure",
     "matrix_figure",
+    "mosaic",
     "network_figure",
     "plain_text",
     "plot_confusion",
@@ -41,9 +43,14 @@ _PathLike = str | os.PathLike[str]
 DPI = 100
 
 
+#: zlib level of the PNGs: 1 instead of Pillow's 6, as the noisy weight images took a
+#: third of their plot's time to compress at 6 (see benchmarks/plot_times.py).
+PNG_COMPRESS_LEVEL = 1
+
+
 def _save(fig: Figure, path: _PathLike) -> Path:
     path = Path(path)
-    fig.savefig(path, dpi=DPI, format="png")
+    fig.savefig(path, dpi=DPI, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return path
 
 
@@ -118,7 +125,9 @@ def loss_figure(
             )
         row = int(rows[0])
     metric = history.metric_name
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 4.2))
+    # Fixed margins (the tick labels are numbers): a layout engine measured every text.
+    fig.subplots_adjust(left=0.065, right=0.985, bottom=0.12, top=0.92, wspace=0.22)
     ax_loss, ax_metric = fig.subplots(1, 2)
     marker = "o" if len(epochs) <= 30 else None
     ax_loss.plot(epochs, cols["train_loss"], marker=marker, label="training (mean over epoch)")
@@ -214,6 +223,23 @@ def confusion_counts(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np
     return counts
 
 
+def _square_axes(fig: Figure, label_chars: int) -> tuple[Any, Any]:
+    """A square axes for a matrix with tick labels of up to ``label_chars`` characters on
+    the left and (rotated 45 degrees) below, and a colourbar axes right of it.
+
+    A fixed layout from the labels' length (about 0.6 em a character at the default 10
+    points), not a layout engine: constrained layout measured every text and drew twice.
+    """
+    width, height = fig.get_size_inches()
+    text = min(label_chars, MAX_LABEL_CHARS) * 0.6 * 10 / 72  # inches of the longest label
+    left = 0.55 + text
+    bottom = 0.55 + 0.71 * text  # a label at 45 degrees drops by sin(45) of its length
+    side = max(1.0, min(width - left - 1.3, height - bottom - 0.45))
+    ax = fig.add_axes((left / width, bottom / height, side / width, side / height))
+    cax = fig.add_axes(((left + side + 0.2) / width, bottom / height, 0.2 / width, side / height))
+    return ax, cax
+
+
 def plot_confusion(
     y_true: ArrayLike, y_pred: ArrayLike, class_names: Sequence[str], path: _PathLike
 ) -> Path:
@@ -254,10 +280,10 @@ def plot_confusion(
         counts, share = counts[np.ix_(shown, shown)], share[np.ix_(shown, shown)]
         names = [names[i] for i in shown]
     total_classes, c = c, len(shown)
-    fig = Figure(figsize=(8, 7), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(8, 7))
+    ax, cax = _square_axes(fig, max(len(s) for s in names))
     im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(im, ax=ax, label="share of the true class")
+    fig.colorbar(im, cax=cax, label="share of the true class")
     size = 10 if c <= 10 else max(5, 100 // c)
     for i in range(c):
         for j in range(c):
@@ -283,6 +309,52 @@ def plot_confusion(
     return _save(fig, path)
 
 
+def mosaic(tiles: ArrayLike, cols: int, gap: tuple[int, int] = (1, 1)) -> np.ndarray:
+    """Many small images as one: ``tiles[i]`` at grid row ``i // cols``, column ``i % cols``.
+
+    One image costs one ``imshow`` however many tiles it holds (one axes per tile cost a
+    second for 64 units); the explorer draws its weight images the same way in the page.
+
+    Parameters
+    ----------
+    tiles : array-like of shape (k, h, w)
+    cols : int
+        Tiles per grid row; ``ceil(k / cols)`` rows.
+    gap : (int, int), default (1, 1)
+        Rows above each tile and columns left of each (room for a label), not before the
+        first tile of a row or column.
+
+    Returns
+    -------
+    ndarray of float64, shape (rows * (h + gap[0]) - gap[0], cols * (w + gap[1]) - gap[1])
+        NaN in the gaps and in unused tiles (drawn as the background colour).
+    """
+    T = np.asarray(tiles, dtype=np.float64)
+    if T.ndim != 3 or cols < 1:
+        raise ValueError(f"mosaic needs tiles of shape (k, h, w) and cols >= 1, got {T.shape}")
+    k, h, w = T.shape
+    rows = max(1, math.ceil(k / cols))
+    gy, gx = gap
+    out = np.full((rows * (h + gy) - gy, cols * (w + gx) - gx), np.nan)
+    for i in range(k):
+        r, c = divmod(i, cols)
+        out[r * (h + gy) : r * (h + gy) + h, c * (w + gx) : c * (w + gx) + w] = T[i]
+    return out
+
+
+def _mosaic_axes(fig: Figure, title: str, *, colorbar: bool) -> tuple[Any, Any]:
+    """The fixed layout of a mosaic figure: one image axes (and a colourbar axes).
+
+    Fixed rectangles in figure fractions, no layout engine: constrained layout measured
+    every tick and title of every axes at each save.
+    """
+    fig.suptitle(title, fontsize=10, y=0.985)
+    ax = fig.add_axes((0.02, 0.02, 0.86 if colorbar else 0.96, 0.91))
+    ax.set_axis_off()
+    cax = fig.add_axes((0.9, 0.15, 0.025, 0.65)) if colorbar else None
+    return ax, cax
+
+
 def plot_first_layer_weights(
     W1: ArrayLike,
     image_shape: tuple[int, int],
@@ -291,7 +363,11 @@ def plot_first_layer_weights(
     *,
     what: str = "First-layer weights",
 ) -> Path:
-    """Each hidden unit's incoming weights drawn as an image, in a grid.
+    """Each hidden unit's incoming weights drawn as an image, in one mosaic.
+
+    Unit ``u`` (0-based) is the tile at grid row ``u // cols``, column ``u % cols``; the first
+    tile of each row carries its unit's number (``u + 1``), the others follow it left to
+    right. All tiles share one colour scale, symmetric about 0 (white), with a colourbar.
 
     Parameters
     ----------
@@ -300,7 +376,7 @@ def plot_first_layer_weights(
     image_shape : (int, int)
         Height and width of an input image.
     path : str or path-like
-        Where to write the PNG (about 900 x 950 pixels).
+        Where to write the PNG (900 x 950 pixels).
     max_units : int, default 64
         Draw the first ``min(m, max_units)`` units.
     what : str, default "First-layer weights"
@@ -317,25 +393,22 @@ def plot_first_layer_weights(
     if max_units < 1:
         raise ValueError(f"max_units must be >= 1, got {max_units}")
     k = min(W.shape[1], max_units)
-    rows, cols = _grid(k)
-    fig = Figure(figsize=(9, 9.5), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for u, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if u >= k:
-            continue
-        img = W[:, u].reshape(h, w)
-        # Each unit on its own symmetric scale: white 0, red positive, blue negative.
-        lim = float(np.abs(img).max()) or 1.0
-        ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        ax.set_title(f"unit {u + 1}", fontsize=7)
-    fig.suptitle(
-        f"{what}: {k} of {W.shape[1]} hidden units "
-        "(red positive, blue negative, each unit scaled to its own maximum)"
-        if k < W.shape[1]
-        else f"{what} of all {k} hidden units (red positive, blue negative)",
-        fontsize=10,
+    _, cols = _grid(k)
+    # Column u of W1 is unit u's fan-in, one weight per pixel in row-major order.
+    image = mosaic(W[:, :k].T.reshape(k, h, w), cols)
+    lim = float(np.nanmax(np.abs(image))) or 1.0
+    which = f"{k} of {W.shape[1]} hidden units" if k < W.shape[1] else f"all {k} hidden units"
+    fig = Figure(figsize=(9, 9.5))
+    ax, cax = _mosaic_axes(
+        fig,
+        f"{what}: {which} (numbered row by row; red positive, blue negative, one scale)",
+        colorbar=True,
     )
+    im = ax.imshow(image, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    fig.colorbar(im, cax=cax, label="weight")
+    # One number per row, not per tile: each text costs as much to draw as a tile image.
+    for u in range(0, k, cols):
+        ax.text(0, (u // cols) * (h + 1), str(u + 1), fontsize=7, va="top", color="0.3")
     return _save(fig, path)
 
 
@@ -348,7 +421,7 @@ def plot_mistakes(
     path: _PathLike,
     max_images: int = 25,
 ) -> Path:
-    """A grid of misclassified images, each titled "true: X / pred: Y".
+    """Misclassified images in one mosaic, each labelled "true: X" / "pred: Y" above it.
 
     Parameters
     ----------
@@ -359,7 +432,7 @@ def plot_mistakes(
     class_names : sequence of str
     image_shape : (int, int)
     path : str or path-like
-        Where to write the PNG (about 900 x 950 pixels).
+        Where to write the PNG (900 x 950 pixels).
     max_images : int, default 25
         Show the first ``max_images`` mistakes, in data order.
 
@@ -380,22 +453,34 @@ def plot_mistakes(
         raise ValueError(f"images have {X[0].size} pixels, image_shape {h}x{w} needs {h * w}")
     names = [plain_text(c) for c in class_names]
     wrong = np.flatnonzero(t != p)[:max_images]
-    rows, cols = _grid(max(len(wrong), 1))
-    fig = Figure(figsize=(9, 9.5), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for ax, i in zip(axes.flat, wrong, strict=False):
-        ax.imshow(X[i].reshape(h, w), cmap="gray_r", interpolation="nearest")
-        ax.set_title(f"true: {names[t[i]]}\npred: {names[p[i]]}", fontsize=8)
+    _, cols = _grid(max(len(wrong), 1))
+    # Room above each tile for its two label lines, and a little between columns.
+    gap = (max(2, round(0.3 * h)), max(1, round(0.1 * w)))
+    image = mosaic(X[wrong].reshape(len(wrong), h, w), cols, gap)
     total = int(np.count_nonzero(t != p))
-    if total == 0:
-        axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
-    fig.suptitle(
+    fig = Figure(figsize=(9, 9.5))
+    ax, _ = _mosaic_axes(
+        fig,
         f"Misclassified test images: first {len(wrong)} of {total} mistakes "
         f"({total / len(t):.1%} of {len(t)})",
-        fontsize=11,
+        colorbar=False,
     )
+    # Raw pixels on the shown images' own range (dark = high), the same for every tile.
+    shown = image[np.isfinite(image)]
+    lo, hi = (float(shown.min()), float(shown.max())) if shown.size else (0.0, 1.0)
+    ax.imshow(image, cmap="gray_r", vmin=lo, vmax=hi, interpolation="nearest")
+    for j, i in enumerate(wrong):
+        r, c = divmod(j, cols)
+        ax.text(
+            c * (w + gap[1]) + w / 2,
+            r * (h + gap[0]) - 0.5,
+            f"true: {names[t[i]]}\npred: {names[p[i]]}",
+            fontsize=7,
+            ha="center",
+            va="bottom",
+        )
+    if total == 0:
+        ax.text(0.5, 0.5, "no mistakes", ha="center", va="center", transform=ax.transAxes)
     return _save(fig, path)
 
 

@@ -38,7 +38,6 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from backprop.augment import Augmenter
 from backprop.callbacks import Callback, EpochLog, History, TrainResult
@@ -48,7 +47,7 @@ from backprop.data.rows import Rows, as_rows
 from backprop.distributed import LOCAL, Communicator, shard
 from backprop.kernels import use_fused
 from backprop.losses import LOSSES
-from backprop.network import MLP, flat_views
+from backprop.network import MLP, flat_views, issparse
 from backprop.optim import Optimizer
 from backprop.threads import choose_threads
 from backprop.threads import limit as limit_threads
@@ -424,7 +423,7 @@ class Trainer:
         local = -(-bs // size)
         # Sparse X (CSR, issue 17): each batch is a row slice X[idx], CSR too (its size is
         # the batch's nonzeros, not n x d); the network takes it as it is.
-        sparse = sp.issparse(X)
+        sparse = issparse(X)
         # Dense X is read through `Rows` (issue 14): an array (np.take), or the raw rows
         # of a memory-mapped file, preprocessed batch by batch; only a batch's rows are
         # read, and under MPI only this rank's rows of it.
