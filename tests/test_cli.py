@@ -124,7 +124,7 @@ def test_train_metrics_match_an_independent_evaluation(
         assert key in metrics
     assert metrics["task"] == "classification"
     assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] <= EPOCHS
-    assert metrics["train_seconds"] > 0
+    assert 0 < metrics["train_seconds"] <= metrics["run_seconds"]
     assert metrics["config"]["epochs"] == EPOCHS and metrics["config"]["seed"] == 0
     assert metrics["dataset"]["name"] == "digits"
     assert metrics["dataset"]["n_train"] + metrics["dataset"]["n_test"] == 1797
@@ -152,6 +152,7 @@ def test_train_prints_a_summary(digits_run: tuple[Path, str]) -> None:
     out, stdout = digits_run
     metrics = json.loads((out / "metrics.json").read_text())
     assert f"test accuracy {metrics['test_accuracy']:.4f}" in stdout
+    assert f"in {metrics['train_seconds']:.2f} s of a {metrics['run_seconds']:.2f} s run" in stdout
     assert str(out) in stdout
     assert len(stdout.splitlines()) <= 5
 
