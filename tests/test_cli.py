@@ -435,6 +435,44 @@ def test_a_failing_plot_is_one_warning_and_the_run_stands(
     assert "loss.png" not in stdout.splitlines()[-1]
 
 
+def test_a_warning_is_one_line_of_the_command_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from backprop.cli import evaluate
+
+    def warns(args: object) -> int:
+        for _ in range(2):  # the same warning from two places: said once
+            warnings.warn("features lie far\nfrom the range", UserWarning, stacklevel=1)
+            warnings.warn("features lie far\nfrom the range", UserWarning, stacklevel=2)
+        warnings.warn("another", RuntimeWarning, stacklevel=1)
+        return 0
+
+    hook = warnings.showwarning
+    monkeypatch.setattr(evaluate, "run", warns)
+    code, _, err = run("evaluate", "model.safetensors")
+    assert code == 0
+    assert err.splitlines() == [
+        "backprop evaluate: warning: features lie far from the range",
+        "backprop evaluate: warning: another",
+    ]
+    assert warnings.showwarning is hook  # the command's hook is gone with it
+
+
+def test_evaluate_on_far_inputs_warns_in_one_line(
+    digits_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    out, _ = digits_run
+    ds = load_dataset("digits", seed=0)
+    far = tmp_path / "far.csv"
+    np.savetxt(far, np.column_stack([np.asarray(ds.X_test) * 100, ds.y_test]), delimiter=",")
+    code, stdout, err = run("evaluate", out / "model.safetensors", "--data", far)
+    assert code == 0 and "test accuracy" in stdout
+    assert err.splitlines() == [
+        "backprop evaluate: warning: input values lie in 0..1600, far from the training range "
+        "0..16 (the model divides by 16 itself: give raw values); predictions may be wrong"
+    ]
+
+
 def test_ctrl_c_exits_130_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

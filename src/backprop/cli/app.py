@@ -7,9 +7,10 @@ import argparse
 import difflib
 import shlex
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from backprop import __version__
 from backprop.cli import evaluate, explore, export, gradcheck, info, predict, train
@@ -21,6 +22,7 @@ from backprop.cli.common import (
     HelpFormatter,
     one_line,
 )
+from backprop.data.formats import printable
 from backprop.trainer import TrainingDiverged
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -95,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     prefix = f"backprop {args.command}: error:"
     try:
-        return func(args)
+        with warnings.catch_warnings():  # the hook is the command's alone
+            warnings.showwarning = _warning_printer(args.command)
+            return func(args)
     except KeyboardInterrupt:
         print(f"backprop {args.command}: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -113,6 +117,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{prefix} {where}{exc.strerror or one_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
         raise  # a bug: the traceback is what a maintainer needs
+
+
+def _warning_printer(command: str) -> Callable[..., None]:
+    """A `warnings.showwarning` printing ``backprop COMMAND: warning: MESSAGE`` on stderr,
+    each message once, without Python's ``file:line: UserWarning`` and source line (the
+    user ran a command, not a script)."""
+    shown: set[str] = set()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = printable(" ".join(str(message).split()))
+        if text not in shown:  # evaluating the test split and plotting it warn alike
+            shown.add(text)
+            print(f"backprop {command}: warning: {text}", file=sys.stderr)
+
+    return show
 
 
 def _invoked_as() -> str:
