@@ -675,6 +675,19 @@ def test_help_mentions_every_flag_and_default(command: str) -> None:
         assert "(default: digits)" in flat
 
 
+def test_output_into_a_closed_pipe_ends_quietly(digits_run: tuple[Path, str]) -> None:
+    """``backprop info MODEL | head -3``: the reader is gone before the output is written."""
+    model = digits_run[0] / "model.safetensors"
+    proc = subprocess.Popen([sys.executable, "-m", "backprop.cli", "info", model],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the interpreter has even started: every write fails
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""
+
+
 def test_installed_entry_point_runs(digits_run: tuple[Path, str]) -> None:
     script = Path(sys.executable).parent / "backprop"
     if not script.exists():

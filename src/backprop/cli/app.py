@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import shlex
 import sys
 import warnings
@@ -26,6 +27,10 @@ from backprop.data.formats import printable
 from backprop.trainer import TrainingDiverged
 
 __all__ = ["COMMANDS", "build_parser", "main"]
+
+#: The status of a command whose reader went away (``| head``): a shell's for a process
+#: ended by SIGPIPE (128 + 13), which Python ignores for the BrokenPipeError instead.
+EXIT_BROKEN_PIPE = 141
 
 # The registry of subcommands, in the order ``--help`` lists them: a new command is a
 # module with ``run(args) -> int`` and ``add_parser(sub)`` (which sets ``func=run``), and
@@ -77,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         0 on success, 1 when a check or a training run fails (divergence), 2 for a usage
-        or input error, 130 when interrupted with Ctrl-C (or, for ``train``, SIGTERM).
+        or input error, 130 when interrupted with Ctrl-C (or, for ``train``, SIGTERM),
+        141 when the reader of the output went away (``| head``).
     """
     invoked_as = _invoked_as() if argv is None else "backprop"
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -99,7 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():  # the hook is the command's alone
             warnings.showwarning = _warning_printer(args.command)
-            return func(args)
+            status = func(args)
+            sys.stdout.flush()  # a reader gone fails here, not in the interpreter's exit
+            return status
+    except BrokenPipeError:
+        # Ended quietly like other Unix tools; the `signal` docs' recipe: stdout to
+        # devnull, so that the flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print(f"backprop {args.command}: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
