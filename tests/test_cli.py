@@ -13,6 +13,7 @@ import gzip
 import io
 import itertools
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -675,10 +676,17 @@ def test_help_mentions_every_flag_and_default(command: str) -> None:
         assert "(default: digits)" in flat
 
 
-def test_output_into_a_closed_pipe_ends_quietly(digits_run: tuple[Path, str]) -> None:
-    """``backprop info MODEL | head -3``: the reader is gone before the output is written."""
+@pytest.mark.parametrize("buffered", [True, False])
+def test_output_into_a_closed_pipe_ends_quietly(
+    digits_run: tuple[Path, str], buffered: bool
+) -> None:
+    """``backprop info MODEL | head -3``: the reader is gone before the output is written
+    (at the end, from stdout's buffer, as in a terminal; or by each print, unbuffered)."""
     model = digits_run[0] / "model.safetensors"
-    proc = subprocess.Popen([sys.executable, "-m", "backprop.cli", "info", model],
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "backprop.cli", "info", model], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # before the interpreter has even started: every write fails
