@@ -4,8 +4,9 @@
 and every callback's state (keyed by `backprop.callbacks.Callback.state_name`) atomically;
 the `Checkpoint` callback does it after the first epoch, then every few seconds, and after
 the last. `restore_checkpoint` puts a file back into a fresh trainer after checking every
-field, so `Trainer.fit(resume_from=...)` continues bit for bit. The trainer is seen through `backprop.callbacks.TrainerState`:
-this module sits between the callbacks and the trainer.
+field, so `Trainer.fit(resume_from=...)` continues bit for bit. The trainer is seen
+through `backprop.callbacks.TrainerState`: this module sits between the callbacks and the
+trainer.
 """
 
 from __future__ import annotations
