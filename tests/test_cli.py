@@ -13,6 +13,7 @@ import gzip
 import io
 import itertools
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -124,7 +125,7 @@ def test_train_metrics_match_an_independent_evaluation(
         assert key in metrics
     assert metrics["task"] == "classification"
     assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] <= EPOCHS
-    assert metrics["train_seconds"] > 0
+    assert 0 < metrics["train_seconds"] <= metrics["run_seconds"]
     assert metrics["config"]["epochs"] == EPOCHS and metrics["config"]["seed"] == 0
     assert metrics["dataset"]["name"] == "digits"
     assert metrics["dataset"]["n_train"] + metrics["dataset"]["n_test"] == 1797
@@ -152,6 +153,7 @@ def test_train_prints_a_summary(digits_run: tuple[Path, str]) -> None:
     out, stdout = digits_run
     metrics = json.loads((out / "metrics.json").read_text())
     assert f"test accuracy {metrics['test_accuracy']:.4f}" in stdout
+    assert f"in {metrics['train_seconds']:.2f} s of a {metrics['run_seconds']:.2f} s run" in stdout
     assert str(out) in stdout
     assert len(stdout.splitlines()) <= 5
 
@@ -442,6 +444,44 @@ def test_a_failing_plot_is_one_warning_and_the_run_stands(
     assert "loss.png" not in stdout.splitlines()[-1]
 
 
+def test_a_warning_is_one_line_of_the_command_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from backprop.cli import evaluate
+
+    def warns(args: object) -> int:
+        for _ in range(2):  # the same warning from two places: said once
+            warnings.warn("features lie far\nfrom the range", UserWarning, stacklevel=1)
+            warnings.warn("features lie far\nfrom the range", UserWarning, stacklevel=2)
+        warnings.warn("another", RuntimeWarning, stacklevel=1)
+        return 0
+
+    hook = warnings.showwarning
+    monkeypatch.setattr(evaluate, "run", warns)
+    code, _, err = run("evaluate", "model.safetensors")
+    assert code == 0
+    assert err.splitlines() == [
+        "backprop evaluate: warning: features lie far from the range",
+        "backprop evaluate: warning: another",
+    ]
+    assert warnings.showwarning is hook  # the command's hook is gone with it
+
+
+def test_evaluate_on_far_inputs_warns_in_one_line(
+    digits_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    out, _ = digits_run
+    ds = load_dataset("digits", seed=0)
+    far = tmp_path / "far.csv"
+    np.savetxt(far, np.column_stack([np.asarray(ds.X_test) * 100, ds.y_test]), delimiter=",")
+    code, stdout, err = run("evaluate", out / "model.safetensors", "--data", far)
+    assert code == 0 and "test accuracy" in stdout
+    assert err.splitlines() == [
+        "backprop evaluate: warning: input values lie in 0..1600, far from the training range "
+        "0..16 (the model divides by 16 itself: give raw values); predictions may be wrong"
+    ]
+
+
 def test_ctrl_c_exits_130_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -642,6 +682,26 @@ def test_help_mentions_every_flag_and_default(command: str) -> None:
         assert f"(default: {config.lr})" in flat
         assert f"(default: {config.optimizer})" in flat
         assert "(default: digits)" in flat
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_output_into_a_closed_pipe_ends_quietly(
+    digits_run: tuple[Path, str], buffered: bool
+) -> None:
+    """``backprop info MODEL | head -3``: the reader is gone before the output is written
+    (at the end, from stdout's buffer, as in a terminal; or by each print, unbuffered)."""
+    model = digits_run[0] / "model.safetensors"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "backprop.cli", "info", model], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the interpreter has even started: every write fails
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""
 
 
 def test_installed_entry_point_runs(digits_run: tuple[Path, str]) -> None:

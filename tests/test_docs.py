@@ -247,3 +247,33 @@ def test_readme_errata_count_is_the_table_s() -> None:
     assert match, "README.md no longer states the errata count"
     assert (int(match.group(1)), int(match.group(2))) == (entries - withdrawn, entries)
     assert withdrawn == 1  # "one withdrawn": the README's word must change with the count
+
+
+def _cli_sections() -> dict[str, str]:
+    """docs/cli.md's ``## `backprop NAME ...` `` sections by command name."""
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    parts = re.split(r"^## ", text, flags=re.M)
+    return {m[1]: p for p in parts if (m := re.match(r"`backprop (\w+)", p))}
+
+
+def test_cli_doc_names_every_subcommand_and_flag_of_the_parser() -> None:
+    import argparse
+
+    from backprop.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    sections = _cli_sections()
+    missing = []
+    for name, command in sub.choices.items():
+        if f"| `backprop {name}" not in text:
+            missing.append(f"{name} (in the table of commands)")
+        flags = {s for a in command._actions for s in a.option_strings if s.startswith("--")}
+        section = sections.get(name)
+        if section is None:
+            missing.append(f"{name} (a section)")
+            continue
+        missing += [f"{name} {f}" for f in sorted(flags - {"--help"}) if f"`{f}" not in section]
+    assert not missing, f"docs/cli.md lacks: {missing}"
+    assert f"It has {len(sub.choices)} subcommands" in " ".join(text.split())

@@ -153,6 +153,24 @@ def test_every_file_names_the_monitored_best_epoch(
     assert "best epoch's weights (epoch 3)" in lines[1]
 
 
+def test_summary_gives_the_training_time_and_the_whole_runs(tmp_path: Path) -> None:
+    model, ds = regression_run()
+    result = make_result(make_history("rmse"), BEST_BY_LOSS)
+    out = tmp_path / "run"
+    report.write_results(
+        out, model, result, ds, config=TrainConfig(), test_metrics=REGRESSION_SCORES,
+        run_seconds=7.5,
+    )  # fmt: skip
+    assert json.loads((out / "metrics.json").read_text())["run_seconds"] == 7.5
+    assert "trained 8 epochs in 2.00 s of a 7.50 s run; best epoch" in report.summary_lines(out)[1]
+    # Results written without the run's time (`write_results` on its own) say none.
+    report.write_results(
+        out, model, result, ds, config=TrainConfig(), test_metrics=REGRESSION_SCORES
+    )
+    assert json.loads((out / "metrics.json").read_text())["run_seconds"] is None
+    assert "trained 8 epochs in 2.00 s; best epoch" in report.summary_lines(out)[1]
+
+
 def test_last_weights_kept_are_named_as_such(tmp_path: Path) -> None:
     model, ds = regression_run()
     result = make_result(make_history("rmse"), BEST_BY_LOSS, kept="last")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from backprop.callbacks import Callback, EpochLog
-from backprop.checkpoint import CheckpointError, load_checkpoint
+from backprop.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from backprop.config import TrainConfig
 from backprop.data import load_dataset
 from backprop.network import MLP
@@ -333,8 +334,20 @@ def test_bad_data_is_refused_before_training():
 # ------------------------------------------------------------------ checkpoint / resume
 
 
-@pytest.mark.parametrize("patience", [None, 2])
-def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, patience):
+def save_interval(monkeypatch, seconds: float) -> None:
+    """The `Checkpoint` callbacks made from now on save at most every ``seconds``."""
+    from backprop import checkpoint
+
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_INTERVAL", seconds)
+
+
+@pytest.mark.parametrize(("patience", "interval", "saved"), [
+    (None, 0.0, 3), (2, 0.0, 3),  # a save every epoch: the interrupt's epoch is saved
+    (None, 1e9, 1), (2, 1e9, 1),  # the interval not over: only the first epoch's save
+])  # fmt: skip
+def test_interrupted_and_resumed_run_is_bit_identical(
+    tmp_path, monkeypatch, patience, interval, saved
+):
     X, y = blobs(200, noise=1.5)
     Xv, yv = blobs(80, noise=1.5, seed=1)
     config = cfg(epochs=7, patience=patience, optimizer="adam", schedule="onecycle")
@@ -344,14 +357,15 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, patience):
 
     ck = tmp_path / "checkpoint.safetensors"
     net = MLP([5, 32, 3], seed=0)
+    save_interval(monkeypatch, interval)
     with pytest.raises(KeyboardInterrupt):
         fit(net, X, y, Xv, yv, config=config, callbacks=[Recorder(interrupt_at=3)], checkpoint=ck)
-    assert load_checkpoint(ck).meta["epoch"] == 3
+    assert load_checkpoint(ck).meta["epoch"] == saved
 
     resumed = MLP([5, 32, 3], seed=99)  # different init: everything comes from the file
     rec = Recorder()
     r_res = fit(resumed, X, y, Xv, yv, config=config, checkpoint=ck, resume=True, callbacks=[rec])
-    assert rec.epochs[0] == 4
+    assert rec.epochs[0] == saved + 1
     for k in full.params:
         np.testing.assert_array_equal(resumed.params[k], full.params[k])
     assert without_seconds(r_res.history) == without_seconds(r_full.history)
@@ -360,6 +374,58 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, patience):
         r_full.epochs_run,
         r_full.stopped_early,
     )
+
+
+def saved_epochs(monkeypatch) -> list[int]:
+    """The epochs `Checkpoint` saves from now on, in order (the saves still happen)."""
+    from backprop import checkpoint
+
+    real, epochs = checkpoint.save_checkpoint, []
+
+    def save(path, trainer, meta=None):
+        epochs.append(trainer.epoch)
+        return real(path, trainer, meta)
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+    return epochs
+
+
+def test_checkpoint_saves_the_first_and_last_epochs_and_every_interval_between(
+    tmp_path, monkeypatch
+):
+    from backprop import checkpoint
+
+    X, y = blobs(64)
+    epochs = saved_epochs(monkeypatch)
+    clock = iter(np.arange(0.0, 100.0, 2.0))  # each epoch ends 2 s after the one before
+    fake_time = SimpleNamespace(monotonic=lambda: float(next(clock)))
+    monkeypatch.setattr(checkpoint, "time", fake_time)  # the checkpoint's clock alone
+    save_interval(monkeypatch, 5.0)
+    fit(MLP([5, 8, 3]), X, y, config=cfg(epochs=9), checkpoint=tmp_path / "ck")
+    # at 0 s (the first), 6 s, 12 s; then the last epoch's 16 s, though 4 s after 12 s
+    assert epochs == [1, 4, 7, 9]
+    assert load_checkpoint(tmp_path / "ck").meta["epoch"] == 9
+
+    epochs.clear()
+    save_interval(monkeypatch, 0.0)
+    fit(MLP([5, 8, 3]), X, y, config=cfg(epochs=4), checkpoint=tmp_path / "ck")
+    assert epochs == [1, 2, 3, 4]
+
+
+def test_checkpoint_saves_the_epoch_at_which_early_stopping_ends_the_run(tmp_path, monkeypatch):
+    X, y = blobs(200, noise=1.5)
+    Xv, yv = blobs(80, noise=1.5, seed=1)
+    epochs = saved_epochs(monkeypatch)
+    save_interval(monkeypatch, 1e9)
+    config = cfg(epochs=200, patience=1, lr=0.5)
+    result = fit(MLP([5, 16, 3]), X, y, Xv, yv, config=config, checkpoint=tmp_path / "ck")
+    assert result.stopped_early and result.epochs_run > 1
+    assert epochs == [1, result.epochs_run]
+
+
+def test_checkpoint_refuses_a_negative_interval(tmp_path):
+    with pytest.raises(ValueError, match="min_interval must be >= 0 seconds"):
+        Checkpoint(tmp_path / "ck", min_interval=-1)
 
 
 class Stateful(Callback):
@@ -379,7 +445,7 @@ class Stateful(Callback):
         self.seen = meta["seen"]
 
 
-def test_callback_state_follows_the_callback_not_its_place_in_the_list(tmp_path):
+def test_callback_state_follows_the_callback_not_its_place_in_the_list(tmp_path, monkeypatch):
     """Checkpoint state is keyed by `state_name`: a resumed run whose callbacks come in
     another order, with a stateless one added in front (a progress bar on one rank
     only), still gives each callback its own state and the uninterrupted run's result."""
@@ -391,6 +457,7 @@ def test_callback_state_follows_the_callback_not_its_place_in_the_list(tmp_path)
 
     ck = tmp_path / "ck.safetensors"
     first = Stateful()
+    save_interval(monkeypatch, 0.0)  # the interrupted epoch is saved
     with pytest.raises(KeyboardInterrupt):
         fit(MLP([5, 16, 3]), X, y, Xv, yv, config=config, checkpoint=ck,
             callbacks=[first, Recorder(interrupt_at=2)])  # fmt: skip

@@ -2,16 +2,19 @@
 
 `save_checkpoint` writes the weights, the optimiser state, the shuffling RNG, the history
 and every callback's state (keyed by `backprop.callbacks.Callback.state_name`) atomically;
-the `Checkpoint` callback does it after every epoch. `restore_checkpoint` puts a file back
-into a fresh trainer after checking every field, so `Trainer.fit(resume_from=...)`
-continues bit for bit. The trainer is seen through `backprop.callbacks.TrainerState`:
-this module sits between the callbacks and the trainer.
+the `Checkpoint` callback does it after the first epoch, then every few seconds, and after
+the last. `restore_checkpoint` puts a file back into a fresh trainer after checking every
+field, so `Trainer.fit(resume_from=...)` continues bit for bit. The trainer is seen
+through `backprop.callbacks.TrainerState`: this module sits between the callbacks and the
+trainer.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from backprop.callbacks import Callback, EpochLog, History, TrainerState
 from backprop.config import TrainConfig
 
 __all__ = [
+    "CHECKPOINT_INTERVAL",
     "CHECKPOINT_VERSION",
     "Checkpoint",
     "CheckpointError",
@@ -39,6 +43,11 @@ __all__ = [
 # 3: callback states keyed by `Callback.state_name`, not by position in the list.
 # 4: the history as one float64 tensor (``history``), not a repr string per row in the JSON.
 CHECKPOINT_VERSION = 4
+
+#: Seconds between the `Checkpoint` callback's saves by default: an interrupt loses at
+#: most this much training, and a save of even a large network's state (a fraction of
+#: a second) stays a small share of it.
+CHECKPOINT_INTERVAL = 5.0
 
 #: The tensor holding the history (`History.to_state`).
 _HISTORY_TENSOR = "history"
@@ -54,10 +63,18 @@ def _is_count(value: object) -> bool:
 
 
 class Checkpoint(Callback):
-    """Save the whole training state to ``path`` (atomically) after every epoch.
+    """Save the whole training state to ``path`` (atomically) after an epoch, at most
+    every ``min_interval`` seconds.
+
+    The first epoch's checkpoint is always written (an interrupted run keeps its
+    directory from then on), and so is that of the run's last epoch (``epochs``) and of
+    the epoch at which an earlier callback stops the run. In between, a save waits until
+    ``min_interval`` seconds have passed since the last one: a save costs about the same
+    whatever the epoch, so the share of the run spent saving is at most one save's time
+    over ``min_interval``, and an interrupt loses at most that much training.
 
     Put it after `EarlyStopping` in the callbacks, so its state is that of the epoch just
-    finished, and before callbacks that may interrupt the run.
+    finished and its stop is seen, and before callbacks that may interrupt the run.
 
     Parameters
     ----------
@@ -65,15 +82,43 @@ class Checkpoint(Callback):
     meta : mapping, optional
         JSON-serialisable facts about the run (the training config) that a resume must
         match exactly.
+    epochs : int, optional
+        The run's last epoch, always saved. None: the run's end is seen only when a
+        callback before this one stops it.
+    min_interval : float, optional
+        Seconds between saves; 0 saves every epoch. Defaults to `CHECKPOINT_INTERVAL`.
     """
 
-    def __init__(self, path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        meta: Mapping[str, Any] | None = None,
+        *,
+        epochs: int | None = None,
+        min_interval: float | None = None,
+    ):
         self.path = Path(path)
         self.meta = dict(meta or {})
+        self.epochs = epochs
+        self.min_interval = CHECKPOINT_INTERVAL if min_interval is None else float(min_interval)
+        if not self.min_interval >= 0:  # NaN too
+            raise ValueError(f"min_interval must be >= 0 seconds, got {min_interval!r}")
+        self._saved_at = -math.inf  # monotonic time of the last save: none yet
+
+    def on_train_begin(self, trainer: TrainerState) -> None:
+        self._saved_at = -math.inf
 
     def on_epoch_end(self, epoch: int, log: EpochLog, trainer: TrainerState) -> bool | None:
-        if trainer.comm.is_root:  # every rank holds the same state; rank 0 writes it
+        if not trainer.comm.is_root:  # every rank holds the same state; rank 0 writes it
+            return None
+        now = time.monotonic()
+        if (
+            now - self._saved_at >= self.min_interval
+            or trainer.stop_training
+            or epoch == self.epochs
+        ):
             save_checkpoint(self.path, trainer, self.meta)
+            self._saved_at = now
         return None
 
     def on_resume(self, run: Mapping[str, Any]) -> None:

@@ -164,6 +164,7 @@ def run_metrics(
     *,
     config: TrainConfig,
     test_metrics: Mapping[str, float],
+    run_seconds: float | None = None,
 ) -> dict[str, Any]:
     """The contents of ``metrics.json``.
 
@@ -176,11 +177,14 @@ def run_metrics(
     test_metrics : mapping
         `evaluate` on the test part: ``accuracy`` and ``loss``
         (classification) or ``rmse``, ``loss`` and ``baseline_rmse`` (regression).
+    run_seconds : float, optional
+        The run's wall time up to its results (data, training, checkpoints); None: unknown.
 
     Returns
     -------
     metrics : dict
-        JSON-serialisable: ``task``, the test scores, ``train_seconds``, ``epochs_run``,
+        JSON-serialisable: ``task``, the test scores, ``train_seconds`` (the epochs'
+        times), ``run_seconds`` (or None), ``epochs_run``,
         ``best_epoch``, ``monitor``, ``kept``, ``dataset``, ``config``,
         ``backprop_version``.
     """
@@ -192,6 +196,7 @@ def run_metrics(
         metrics["baseline_rmse"] = float(test_metrics["baseline_rmse"])
     metrics["test_loss"] = float(test_metrics["loss"])
     metrics["train_seconds"] = float(result.train_seconds)
+    metrics["run_seconds"] = None if run_seconds is None else float(run_seconds)
     metrics["epochs_run"] = int(result.epochs_run)
     metrics.update(best_epoch_record(result))
     metrics["dataset"] = {
@@ -305,6 +310,7 @@ def write_results(
     *,
     config: TrainConfig,
     test_metrics: Mapping[str, float] | None = None,
+    run_seconds: float | None = None,
 ) -> list[Path]:
     """Write a training run's result files into ``out_dir``.
 
@@ -330,6 +336,8 @@ def write_results(
     test_metrics : mapping, optional
         The model's scores on the test part; by default `evaluate` on
         ``dataset.X_test``, with the training targets' mean as the regression baseline.
+    run_seconds : float, optional
+        The run's wall time up to its results (recorded in ``metrics.json``).
 
     Returns
     -------
@@ -352,7 +360,9 @@ def write_results(
         # The model's outputs are the dataset's classes (checked above), so the dataset's
         # class indices are the model's targets as they stand.
         test_metrics = test_scores(model, dataset, dataset.y_test)
-    metrics = run_metrics(dataset, result, config=config, test_metrics=test_metrics)
+    metrics = run_metrics(
+        dataset, result, config=config, test_metrics=test_metrics, run_seconds=run_seconds
+    )
     if best["best_epoch"] not in [log.epoch for log in result.history]:
         raise ValueError(f"best_epoch {best['best_epoch']} is not an epoch of the history")
     out.mkdir(parents=True, exist_ok=True)
@@ -422,8 +432,8 @@ def summary_lines(out_dir: _PathLike) -> list[str]:
     Returns
     -------
     lines : list of str
-        Test score and loss; epochs, time, the best epoch and which weights the model
-        holds; the result files present.
+        Test score and loss; epochs, the training time and the whole run's, the best
+        epoch and which weights the model holds; the result files present.
     """
     out = Path(out_dir)
     m = json.loads((out / METRICS_FILE).read_text(encoding="utf-8"))
@@ -432,9 +442,12 @@ def summary_lines(out_dir: _PathLike) -> list[str]:
     files = ", ".join(sorted(p.name for p in out.iterdir() if p.name in RESULT_FILES))
     target = m["dataset"].get("target")
     name = m["dataset"]["name"] + ("" if target is None else f" (target column {target!r})")
+    # The epochs' time alone hides what the run spent around them (data, checkpoints).
+    run = m.get("run_seconds")
+    of_run = "" if run is None else f" of a {run:.2f} s run"
     return [
         score_line(name, m["task"], m["dataset"]["n_test"], scores),
-        f"trained {m['epochs_run']} epochs in {m['train_seconds']:.2f} s; best epoch "
+        f"trained {m['epochs_run']} epochs in {m['train_seconds']:.2f} s{of_run}; best epoch "
         f"{m['best_epoch']} ({monitor_words(m['monitor'])}); the model holds the "
         f"{m['kept']} epoch's weights (epoch {kept_epoch})",
         f"results in {out}/: {files}",

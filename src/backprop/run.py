@@ -25,6 +25,7 @@ run through here.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -217,9 +218,9 @@ def train(
         As in `backprop.training.fit`.
     out : path, optional
         Write the run's result files there (`backprop.report.write_results`: the model,
-        ``metrics.json`` with the test-set scores, ``history.csv``, the plots), the same
-        directory ``backprop train`` writes, by `publish_results`. Under ``mpiexec``, rank 0
-        alone writes them.
+        ``metrics.json`` with the test-set scores and the run's wall time, ``history.csv``,
+        the plots), the same directory ``backprop train`` writes, by `publish_results`.
+        Under ``mpiexec``, rank 0 alone writes them.
 
     Returns
     -------
@@ -235,6 +236,7 @@ def train(
     TrainingDiverged
         With ``.model`` set to the model holding the last good weights.
     """
+    started = time.perf_counter()
     config = TrainConfig() if config is None else config
     config.validate()
     prepared = prepare(dataset, config)
@@ -262,12 +264,19 @@ def train(
         raise
     model = to_model(net, prepared, dataset, config)
     if out is not None and world().is_root:  # every rank holds the same model
-        publish_results(Path(out), model, result, dataset, config)
+        run_seconds = time.perf_counter() - started
+        publish_results(Path(out), model, result, dataset, config, run_seconds=run_seconds)
     return model, result
 
 
 def publish_results(
-    out: Path, model: Model, result: TrainResult, dataset: Dataset, config: TrainConfig
+    out: Path,
+    model: Model,
+    result: TrainResult,
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    run_seconds: float | None = None,
 ) -> None:
     """Write a run's results into ``out`` all at once, ``metrics.json`` last.
 
@@ -276,9 +285,10 @@ def publish_results(
     ``checkpoint.safetensors`` and ``run.json`` there, done with: ``out`` holds either an
     unfinished run (resumable, no ``metrics.json``) or a finished one, never a mixture,
     and an earlier run's result files that this one does not write are removed.
+    ``run_seconds`` (the run's wall time so far) goes into ``metrics.json``.
     """
     out.mkdir(parents=True, exist_ok=True)
     with rundir.staging_dir(out) as tmp:
-        write_results(tmp, model, result, dataset, config=config)
+        write_results(tmp, model, result, dataset, config=config, run_seconds=run_seconds)
         with rundir.interrupts_deferred():
             rundir.finish_run(tmp, out, RESULT_FILES)

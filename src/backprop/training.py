@@ -75,7 +75,8 @@ def fit(
         stderr. None: only when stderr is a terminal.
     checkpoint : path, optional
         Write a checkpoint (weights, optimiser state, RNG state, history, early-stopping
-        state) there, atomically, at the end of every epoch.
+        state) there, atomically, by `backprop.checkpoint.Checkpoint`: after the first
+        and the last epoch, and in between at most every `CHECKPOINT_INTERVAL` seconds.
     resume : bool, default False
         Continue from ``checkpoint`` (which must exist and match ``config`` and ``net``):
         the result is bit for bit that of an uninterrupted run.
@@ -157,7 +158,7 @@ def fit(
             EarlyStopping("val_loss", patience=config.patience, restore_best=config.keep == "best")
         )
     if checkpoint is not None:
-        around.append(Checkpoint(checkpoint, {"config": config.to_dict()}))
+        around.append(Checkpoint(checkpoint, {"config": config.to_dict()}, epochs=epochs))
     bar = None
     if progress_enabled(progress) and comm.is_root:  # stateless: rank 0 alone may have it
         bar = ProgressBar(epochs, steps_per_epoch, loss_scale=y_scale**2)

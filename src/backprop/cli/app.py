@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import shlex
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from backprop import __version__
 from backprop.cli import evaluate, explore, export, gradcheck, info, predict, train
@@ -21,9 +23,14 @@ from backprop.cli.common import (
     HelpFormatter,
     one_line,
 )
+from backprop.data.formats import printable
 from backprop.trainer import TrainingDiverged
 
 __all__ = ["COMMANDS", "build_parser", "main"]
+
+#: The status of a command whose reader went away (``| head``): a shell's for a process
+#: ended by SIGPIPE (128 + 13), which Python ignores for the BrokenPipeError instead.
+EXIT_BROKEN_PIPE = 141
 
 # The registry of subcommands, in the order ``--help`` lists them: a new command is a
 # module with ``run(args) -> int`` and ``add_parser(sub)`` (which sets ``func=run``), and
@@ -75,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         0 on success, 1 when a check or a training run fails (divergence), 2 for a usage
-        or input error, 130 when interrupted with Ctrl-C (or, for ``train``, SIGTERM).
+        or input error, 130 when interrupted with Ctrl-C (or, for ``train``, SIGTERM),
+        141 when the reader of the output went away (``| head``).
     """
     invoked_as = _invoked_as() if argv is None else "backprop"
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -95,7 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     prefix = f"backprop {args.command}: error:"
     try:
-        return func(args)
+        with warnings.catch_warnings():  # the hook is the command's alone
+            warnings.showwarning = _warning_printer(args.command)
+            status = func(args)
+            sys.stdout.flush()  # a reader gone fails here, not in the interpreter's exit
+            return status
+    except BrokenPipeError:
+        # Ended quietly like other Unix tools; the `signal` docs' recipe: stdout to
+        # devnull, so that the flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print(f"backprop {args.command}: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -113,6 +131,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{prefix} {where}{exc.strerror or one_line(exc)}", file=sys.stderr)
             return EXIT_USAGE
         raise  # a bug: the traceback is what a maintainer needs
+
+
+def _warning_printer(command: str) -> Callable[..., None]:
+    """A `warnings.showwarning` printing ``backprop COMMAND: warning: MESSAGE`` on stderr,
+    each message once, without Python's ``file:line: UserWarning`` and source line (the
+    user ran a command, not a script)."""
+    shown: set[str] = set()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = printable(" ".join(str(message).split()))
+        if text not in shown:  # evaluating the test split and plotting it warn alike
+            shown.add(text)
+            print(f"backprop {command}: warning: {text}", file=sys.stderr)
+
+    return show
 
 
 def _invoked_as() -> str:

@@ -104,11 +104,8 @@ def train_into(
                 out=out,
                 threads=getattr(args, "threads", None),
             )
-        for w in skipped:
-            if issubclass(w.category, report.ResultWarning):  # a plot failed; results stand
-                print(f"backprop train: warning: {w.message}", file=sys.stderr)
-            else:
-                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        for w in skipped:  # after training, in `backprop.cli.app.main`'s one-line form
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         lines = report.summary_lines(out)
         # --quiet hides the progress and the scores, never where the results went.
         print("\n".join(lines[-1:] if args.quiet else lines))
