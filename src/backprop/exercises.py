@@ -27,8 +27,8 @@ import numpy as np
 from backprop import notes
 from backprop.gradcheck import (
     DEFAULT_THRESHOLD,
-    check_gradients,
     NotesProblem,
+    check_gradients,
     notes_problem,
     numerical_gradient,
     relative_error,
