@@ -40,11 +40,6 @@ def code(text: str) -> None:
     CELLS.append(("code", text.strip("\n")))
 
 
-def answer(text: str) -> None:
-    """Append an exercise's answer: a code cell whose source Jupyter shows collapsed."""
-    CELLS.append(("answer", text.strip("\n")))
-
-
 # ============================================================================ intro
 md(r"""
 # Backpropagation, page by page
@@ -75,7 +70,7 @@ seconds.
 | 9. Training on digits | - |
 | 10. Regression on diabetes | - |
 | 11. The full run | - |
-| 12. Exercises, with hidden answers | pages 3-7 |
+| 12. Exercises (answers in `backprop.exercises`) | pages 3-7 |
 
 Three cells ask you to write the backward pass yourself (sections 4, 5 and 6: Alg 3 for one
 example, the batch in columns, the rows form); the cell after each checks it.
@@ -1059,65 +1054,30 @@ print("optimizer:", recipe.optimizer, " lr:", recipe.lr, " weight decay:", recip
 md(r"""
 ## 12. Exercises
 
-Try each before opening the answer (the collapsed cell below it; it runs with the notebook).
+Try each before asking for the answer. The answers are not in this notebook, so no notebook
+viewer (JupyterLab, VS Code, an HTML export) can show them: `print(exercises.answer(name))`
+prints one from `backprop/exercises.py`, its reasoning and the code that checks it (the name
+is in brackets after each question).
 
 **1.** Derive $\partial J / \partial b^{(1)}$ for a batch (pages 5-6): it is part of the
 exercise of section 5, and `exercises.check("columns", ...)` checks it.
-""")
 
-md(r"""
 **2.** Explain why the notes' as-written $\partial J / \partial s$ sums to $2 - c$ over the
 classes, while the right one sums to 0; and why, for $c = 2$, where both sum to 0, the
-as-written one is still wrong.
-""")
+as-written one is still wrong. [`"softmax-sum"`]
 
-answer(r"""
-# Fixed: sum_k (p_k - 1{k = y}) = 1 - 1 = 0. As written: p_y + sum_{k != y} (p_k - 1)
-# = sum_k p_k - (c - 1) = 1 - (c - 1) = 2 - c. For c = 2 both sum to 0, but the as-written
-# (p_y, p_other - 1) = p_y (1, -1) is -(p_y / p_other) times the right p_other (-1, 1): uphill.
-for c_ex in (2, 3, 10):
-    p_ex = np.full((c_ex, 1), 1 / c_ex)
-    print(f"c = {c_ex}: fixed sums to {round(notes.dJ_ds(p_ex, 0).sum(), 12) + 0.0:+.1f}, "
-          f"as written to {notes.dJ_ds_as_written(p_ex, 0).sum() + 0.0:+.1f} (2 - c = {2 - c_ex})")
-p_two = np.array([[0.2], [0.8]])
-print("c = 2, p = (0.2, 0.8), y = 0: as written / fixed =",
-      (notes.dJ_ds_as_written(p_two, 0) / notes.dJ_ds(p_two, 0)).ravel(), "= -p_y/p_other =", -0.2 / 0.8)
-""")
-
-md(r"""
 **3.** Set $m = n$ and run page 5's $Z = W^{(1)} X + b^{(1)} 1_m^T$: what happens, and why
-would a test with $m = n$ never find the typo?
-""")
+would a test with $m = n$ never find the typo? [`"ones-m"`]
 
-answer(r"""
-# With m = n, 1_m and 1_n are the same vector: the line runs and gives the right Z.
-same = notes_problem(classification=True, d=D, m=N, c=C, n=N, seed=0)
-Xm, _, W1m, b1m, _, _ = same.args("classification_batch")
-print("m = n =", N, ": Z as written has shape", (W1m @ Xm + b1m @ np.ones((1, W1m.shape[0]))).shape)
-""")
-
-md(r"""
 **4.** Build the row form (page 7) from the column form: which transposes turn
-`classification_batch`'s gradients into `classification_batch_rows`'?
-""")
+`classification_batch`'s gradients into `classification_batch_rows`'? [`"rows-from-columns"`]
 
-answer(r"""
-# Rows: X_rows = X^T, W[l] = W(l)^T, b[l] = b(l)^T, so every gradient is transposed too.
-_, g_cols = notes.classification_batch(*cls.args("classification_batch"))
-_, g_rows = notes.classification_batch_rows(*cls.args("classification_batch_rows"))
-print("exercise 4:", {k: bool(np.allclose(g_cols[k].T, g_rows[k])) for k in KEYS})
-""")
-
-md(r"""
 **5.** Replace the ReLU by tanh ($\tanh' = 1 - \tanh^2$) and check every gradient with the
-finite-difference check.
+finite-difference check. [`"tanh"`]
 """)
 
-answer(r"""
-tanh_net = MLP([D, M, C], activation="tanh", dtype=np.float64, seed=2)
-_, g_tanh = tanh_net.loss_and_grads(cls.X, cls.y)
-tanh_errors = check_gradients(lambda: tanh_net.compute_loss(cls.X, cls.y), tanh_net.params, g_tanh)
-print("exercise 5:", errors(tanh_errors))
+code(r"""
+# Your answers here; then, for example: print(exercises.answer("softmax-sum"))
 """)
 
 
@@ -1125,9 +1085,6 @@ print("exercise 5:", errors(tanh_errors))
 def build() -> nbformat.NotebookNode:
     """The notebook, without outputs."""
     cells = [new_markdown_cell(t) if kind == "markdown" else new_code_cell(t) for kind, t in CELLS]
-    for cell, (kind, _) in zip(cells, CELLS, strict=True):
-        if kind == "answer":  # collapsed in JupyterLab; still executed (and tested)
-            cell.metadata["jupyter"] = {"source_hidden": True}
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}

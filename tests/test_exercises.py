@@ -99,3 +99,33 @@ def test_unwritten_stub_and_unknown_form() -> None:
 def test_answer_prints_the_reference_source() -> None:
     text = exercises.answer("rows")
     assert "def _answer_rows" in text and "ones_n_T @ delta1" in text
+
+
+# ---------------------------------------------- the written exercises (section 12)
+def test_softmax_sum_answer_is_what_it_says() -> None:
+    """Exercise 2: fixed sums to 0, as written to 2 - c; for c = 2 the as-written dJ/ds is
+    -(p_y / p_other) times the fixed one (p = (0.2, 0.8), y = 0: -0.25)."""
+    out = exercises.QUESTIONS["softmax-sum"]()
+    for c, (fixed, as_written) in out["sums (fixed, as written) by c"].items():
+        assert fixed == pytest.approx(0, abs=1e-12) and as_written == pytest.approx(2 - c)
+    np.testing.assert_allclose(out["c = 2: as written / fixed"], [-0.25, -0.25], rtol=1e-12)
+
+
+def test_ones_m_answer_runs_only_with_m_equal_n() -> None:
+    """Exercise 3: with m = n the as-written line runs and gives the right Z."""
+    assert exercises.QUESTIONS["ones-m"]() == {"Z as written": (11, 11), "equals the right Z": True}
+
+
+def test_rows_and_tanh_answers() -> None:
+    """Exercise 4: every row-form gradient is the column form's transpose; exercise 5:
+    tanh's gradients pass the finite-difference check."""
+    assert exercises.QUESTIONS["rows-from-columns"]() == dict.fromkeys(exercises.KEYS, True)
+    errors = exercises.QUESTIONS["tanh"]()
+    assert set(errors) == set(exercises.KEYS) and max(errors.values()) < 1e-7, errors
+
+
+def test_answer_prints_a_written_exercises_reasoning() -> None:
+    text = exercises.answer("softmax-sum")
+    assert "def _answer_softmax_sum" in text and "= 2 - c" in text
+    with pytest.raises(ValueError, match="unknown exercise 'sums'"):
+        exercises.answer("sums")

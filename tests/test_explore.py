@@ -350,7 +350,15 @@ def test_200_steps_on_moons_lower_the_loss(app: Client) -> None:
     out = app.post("/api/step", {"steps": 200})
     assert out["step"] == 200
     assert out["history"]["train_loss"][-1] < 0.5 * first["history"]["train_loss"][0]
-    assert len(out["grad_norms"]) == 200 and len(out["grad_norms"][0]) == 3
+    assert len(out["grad_norms"]) == 200 and len(out["grad_norms"][0]) == 2  # W(1), W(2)
+
+
+def test_the_default_is_the_notes_network(app: Client) -> None:
+    """One hidden layer (pages 1-7: d -> m -> c), the page's defaults and the server's."""
+    assert app.get("/api/options")["defaults"]["hidden"] == [8]
+    state = app.post("/api/reset", {"config": {}})
+    assert state["layer_sizes"] == [2, 8, 2]
+    assert set(app.srv.session.net.params) == {"W1", "b1", "W2", "b2"}
 
 
 def test_same_config_same_run(app: Client) -> None:

@@ -138,7 +138,9 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
         ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
         " for (let p = 3; p < d.length; p += 4) n += d[p] > 0; return n; })()"
     )
-    assert drv.execute_script(f"return {painted}") > 5000  # 18 units of 44 x 44 and links
+    # The notes' network by default (one hidden layer): 2 + 8 + 2 units of 44 x 44, links.
+    assert server.session.net.layer_sizes == (2, 8, 2)
+    assert drv.execute_script(f"return {painted}") > 5000
     shot(drv, "graph-view", "graph-forward.png", tmp_path)
     drv.execute_script("document.body.dataset.graphDrawn = ''")
     drv.execute_script(
@@ -210,7 +212,7 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     drv.execute_script("$('form').value = 'rows'; $('form').dispatchEvent(new Event('change'))")
     # Every chart has a legend and plain tick numbers (no "1e-0.331" for 10^-0.331).
     legend = drv.execute_script("return [$('curves').dataset.legend, $('norms').dataset.legend]")
-    assert legend == ["training loss J, test loss J", "||dJ/dW[1]||, ||dJ/dW[2]||, ||dJ/dW[3]||"]
+    assert legend == ["training loss J, test loss J", "||dJ/dW[1]||, ||dJ/dW[2]||"]
     ticks = drv.execute_script("return $('norms').dataset.ticks").split("|")
     assert all("e" not in t or float(t) < 1e-3 for t in ticks) and float(ticks[0]) > 0, ticks
     scale = drv.find_element("css selector", ".matrix[data-name='dJ/dW(1)'] .scale").text

@@ -10,8 +10,9 @@ finite differences of the notes' loss and against the engine (`backprop.MLP`), w
 naming the likely mistake when it fails (a transposed product, a bias gradient not summed
 over the batch, a wrong softmax sign, a missing 1/n, a wrong delta(1)).
 
-The reference answers live here (``ANSWERS``), not in the notebook, so that no notebook
-front end shows them; ``answer(form)`` returns one's source for a student who asks.
+The reference answers live here (``ANSWERS``; the written exercises' in ``QUESTIONS``),
+not in the notebook, so that no notebook front end shows them; ``answer(name)`` returns
+one's source for a student who asks.
 """
 
 from __future__ import annotations
@@ -27,13 +28,23 @@ from backprop import notes
 from backprop.gradcheck import (
     DEFAULT_THRESHOLD,
     NotesProblem,
+    check_gradients,
     notes_problem,
     numerical_gradient,
     relative_error,
 )
 from backprop.network import MLP
 
-__all__ = ["ANSWERS", "EXERCISES", "Exercise", "ParamResult", "Report", "answer", "check"]
+__all__ = [
+    "ANSWERS",
+    "EXERCISES",
+    "QUESTIONS",
+    "Exercise",
+    "ParamResult",
+    "Report",
+    "answer",
+    "check",
+]
 
 KEYS = ("W1", "b1", "W2", "b2")
 Grads = Mapping[str, Any]
@@ -146,9 +157,81 @@ ANSWERS: dict[str, Backward] = {
 }
 
 
-def answer(form: str) -> str:
-    """The source of the reference answer for ``form`` (print it)."""
-    return inspect.getsource(ANSWERS[_exercise(form)[0]])
+# ------------------------------------------------- the written exercises' answers
+def _answer_softmax_sum() -> dict[str, Any]:
+    """Exercise 2 (page 3, erratum #1): why the as-written dJ/ds sums to 2 - c.
+
+    Fixed: sum_k (p_k - 1{k = y}) = 1 - 1 = 0. As written: p_y + sum_{k != y} (p_k - 1)
+    = sum_k p_k - (c - 1) = 1 - (c - 1) = 2 - c. For c = 2 both sum to 0, yet the
+    as-written (p_y, p_other - 1) = p_y (1, -1) is -(p_y / p_other) times the right
+    p_other (-1, 1): it points uphill, and descent along it climbs.
+    """
+    sums = {}
+    for c in (2, 3, 10):
+        p = np.full((c, 1), 1 / c)
+        sums[c] = (float(notes.dJ_ds(p, 0).sum()), float(notes.dJ_ds_as_written(p, 0).sum()))
+    p_two = np.array([[0.2], [0.8]])  # c = 2, y = 0: -p_y / p_other = -0.25
+    ratio = (notes.dJ_ds_as_written(p_two, 0) / notes.dJ_ds(p_two, 0)).ravel()
+    return {"sums (fixed, as written) by c": sums, "c = 2: as written / fixed": ratio}
+
+
+def _answer_ones_m() -> dict[str, Any]:
+    """Exercise 3 (page 5, erratum #4): Z = W(1) X + b(1) 1_m^T with m = n.
+
+    With m != n, b(1) 1_m^T is m x m and W(1) X is m x n: NumPy refuses the sum. With
+    m = n, 1_m and 1_n are the same vector, so the line runs and gives the right Z: a test
+    whose hidden width equals its batch size never sees the typo. Distinct sizes do.
+    """
+    same = notes_problem(classification=True, d=7, m=11, c=3, n=11, seed=0)
+    X, _, W1, b1, _, _ = same.args("classification_batch")
+    as_written = W1 @ X + b1 @ np.ones((1, W1.shape[0]))  # b(1) 1_m^T, m = n = 11
+    right = W1 @ X + b1 @ np.ones((1, X.shape[1]))  # b(1) 1_n^T
+    return {"Z as written": as_written.shape, "equals the right Z": _close(as_written, right)}
+
+
+def _answer_rows_from_columns() -> dict[str, bool]:
+    """Exercise 4 (pages 5-7): the row form from the column form.
+
+    Rows: X[rows] = X^T, W[l] = W(l)^T, b[l] = b(l)^T; transposing both sides of every
+    column-form gradient gives the row form's, so each gradient is the transpose:
+    dJ/dW[1] = (delta(1) X^T)^T = X delta(1)^T, which is X[rows]^T delta[1].
+    """
+    problem = notes_problem(classification=True, seed=0)
+    _, cols = notes.classification_batch(*problem.args("classification_batch"))
+    _, rows = notes.classification_batch_rows(*problem.args("classification_batch_rows"))
+    return {k: _close(cols[k].T, rows[k]) for k in KEYS}
+
+
+def _answer_tanh() -> dict[str, float]:
+    """Exercise 5 (pages 2-4): tanh in place of ReLU, every gradient checked.
+
+    Only f' changes in the backward pass: delta(1) = (W(2)^T delta(2)) ⊙ (1 - tanh^2(z)).
+    Every relative error against centred finite differences is below 1e-7.
+    """
+    problem = notes_problem(classification=True, seed=0)
+    net = MLP([7, 5, 3], activation="tanh", dtype=np.float64, seed=2)
+    _, grads = net.loss_and_grads(problem.X, problem.y)
+    return check_gradients(lambda: net.compute_loss(problem.X, problem.y), net.params, grads)
+
+
+#: The written exercises of the notebook's section 12, by name: each answer's docstring
+#: is the reasoning and its body computes what the reasoning claims.
+QUESTIONS: dict[str, Callable[[], Any]] = {
+    "softmax-sum": _answer_softmax_sum,
+    "ones-m": _answer_ones_m,
+    "rows-from-columns": _answer_rows_from_columns,
+    "tanh": _answer_tanh,
+}
+
+
+def answer(name: str) -> str:
+    """The source of the reference answer to exercise ``name``: a backward-pass form
+    (`EXERCISES`) or a written exercise (`QUESTIONS`); print it."""
+    if name in QUESTIONS:
+        return inspect.getsource(QUESTIONS[name])
+    if name in ANSWERS:
+        return inspect.getsource(ANSWERS[name])
+    raise ValueError(f"unknown exercise {name!r}: choose one of {sorted([*ANSWERS, *QUESTIONS])}")
 
 
 # --------------------------------------------------------------------------- checking
