@@ -1008,3 +1008,62 @@ def test_warm_start_learning_rate_as_sklearn(iris) -> None:  # type: ignore[no-u
             ref.n_iter_,
             ref._no_improvement_count,
         )
+
+
+def _counts() -> tuple[np.ndarray, np.ndarray]:
+    """Poisson counts whose log-mean is linear in X."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(200, 2))
+    return X, rng.poisson(np.exp(1.0 + X[:, 0] - 0.5 * X[:, 1])).astype(float)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_poisson_regressor_as_sklearn(solver: str) -> None:
+    """loss="poisson": scikit-learn's out_activation_ "exp", loss_ (from the same initial
+    weights, lbfgs), and predictions that are the means e^s."""
+    X, y = _counts()
+    params = dict(hidden_layer_sizes=(4,), solver=solver, max_iter=300, random_state=0)
+    params |= {"tol": 1e-8} if solver == "lbfgs" else {"learning_rate_init": 0.01}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(loss="poisson", **params).fit(X, y)
+        theirs = SkMLPRegressor(loss="poisson", **params).fit(X, y)
+    assert ours.out_activation_ == theirs.out_activation_ == "exp"
+    pred = ours.predict(X)
+    s = X @ ours.coefs_[0] + ours.intercepts_[0]
+    s = np.maximum(s, 0) @ ours.coefs_[1] + ours.intercepts_[1]
+    np.testing.assert_allclose(pred, np.exp(s[:, 0]), rtol=1e-12)
+    assert pred.min() > 0
+    if solver == "lbfgs":
+        assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-5)
+    assert np.corrcoef(pred, np.exp(1.0 + X[:, 0] - 0.5 * X[:, 1]))[0, 1] > 0.9
+
+
+def test_poisson_regressor_checks_its_targets_and_options() -> None:
+    X, y = _counts()
+    with pytest.raises(ValueError, match=r"Some value\(s\) of y are out of the valid range"):
+        MLPRegressor(loss="poisson", max_iter=2).fit(X, y - 1)
+    with pytest.raises(ValueError, match="loss"):
+        MLPRegressor(loss="absolute_error", max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="early_stopping=True is not supported"):
+        MLPRegressor(loss="poisson", early_stopping=True).fit(X, y)
+    reg = MLPRegressor((3,), loss="poisson", max_iter=2, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+        reg.set_params(loss="squared_error")
+        with pytest.raises(ValueError, match="the network was fitted with loss='poisson'"):
+            reg.fit(X, y)
+
+
+def test_poisson_regressor_model_file_round_trip(tmp_path) -> None:
+    X, y = _counts()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = MLPRegressor((5,), loss="poisson", max_iter=20, random_state=0).fit(X, y)
+    path = reg.save(tmp_path / "poisson.safetensors")
+    back = MLPRegressor.load(path)
+    assert back.loss == "poisson" and back.out_activation_ == "exp"
+    np.testing.assert_array_equal(back.predict(X), reg.predict(X))
+    with pytest.raises(ValueError, match="the model is a regressor"):
+        MLPClassifier.load(path)

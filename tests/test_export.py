@@ -159,6 +159,22 @@ def test_onnx_binary_layout_gives_both_probabilities() -> None:
     assert max_rel(got, model.predict_proba(X)) <= 1e-5
 
 
+def test_onnx_poisson_model_gives_the_means() -> None:
+    """A Poisson model's ONNX output is e^s, the mean its `predict` gives, not the
+    log-mean s; the metadata says regression and lists no classes."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(5, 3, size=(40, 4))
+    net = MLP([4, 6, 2], activation="tanh", loss="poisson", seed=1)
+    model = Model(net, preprocessor=Preprocessor.fit(X))
+    proto = to_onnx(model)
+    (got,) = run_onnx(proto, X.astype(np.float32))
+    want = model.predict(X)
+    assert max_rel(got, want) <= 1e-5
+    assert not np.allclose(want, model.forward(X), rtol=0.1)  # the head matters here
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["task"] == "regression" and meta["classes"] == "null"
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_folded_torch_module_equals_model_on_raw_input(
     digits: Dataset, digits_model: Path, dtype: type, tmp_path: Path
@@ -217,8 +233,9 @@ def fitted(kind: str) -> tuple[Any, np.ndarray]:
     """A small fitted estimator of each kind and its inputs (float64)."""
     X, y = load_iris(return_X_y=True)
     params = dict(hidden_layer_sizes=(8,), max_iter=200, random_state=0)
-    if kind == "regressor":
-        return backprop.MLPRegressor(**params).fit(X[:, :3], X[:, 3]), X[:, :3]
+    if kind in ("regressor", "poisson"):
+        loss = "poisson" if kind == "poisson" else "squared_error"
+        return backprop.MLPRegressor(loss=loss, **params).fit(X[:, :3], X[:, 3]), X[:, :3]
     if kind == "multilabel":
         Xm, Y = make_multilabel_classification(n_samples=60, n_features=5, random_state=0)
         return backprop.MLPClassifier(**params).fit(Xm, Y), Xm
@@ -228,11 +245,14 @@ def fitted(kind: str) -> tuple[Any, np.ndarray]:
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "regressor"])
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "regressor", "poisson"])
 def test_skl2onnx_converts_each_estimator_kind(kind: str) -> None:
     est, X = fitted(kind)
-    options = None if kind == "regressor" else {"zipmap": False}
+    options = None if kind in ("regressor", "poisson") else {"zipmap": False}
     out = run_onnx(skl2onnx.to_onnx(est, X[:1], options=options), X)
+    if kind == "poisson":  # the Exp head: onnxruntime's exp, not libm's
+        np.testing.assert_allclose(out[0][:, 0], est.predict(X), rtol=1e-12, atol=0)
+        return
     if kind == "regressor":
         assert np.max(np.abs(out[0][:, 0] - est.predict(X))) <= 1e-12 * np.abs(X).max()
         return

@@ -19,7 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backprop.data import Preprocessor
-from backprop.io import FORMAT_VERSION, Model, ModelFileError, load, save, to_state_dict
+from backprop.io import (
+    FORMAT_VERSION,
+    Model,
+    ModelFileError,
+    ModelOutputError,
+    load,
+    save,
+    to_state_dict,
+)
 from backprop.network import MLP
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "identity"]
@@ -603,3 +611,28 @@ def test_a_dataframe_is_matched_by_column_name_as_the_cli_matches_a_csv() -> Non
     np.testing.assert_array_equal(model.transform(swapped), model.transform(X))
     with pytest.raises(ValueError, match="lacks the model's column"):
         model.predict(swapped.drop(columns=["b"]))
+
+
+def test_poisson_model_round_trip_predicts_the_mean(tmp_path) -> None:
+    """A Poisson model's file names its loss (checked against `LOSSES` on loading) and
+    the loaded model predicts e^s, the mean, as the network does."""
+    net = _net(2, "tanh", np.float64, n_out=2, loss="poisson")
+    X = RNG.normal(size=(9, 4))
+    path = save(tmp_path / "poisson.safetensors", Model(net))
+    back = load(path)
+    assert back.net.loss == "poisson"
+    scores = back.forward(X)
+    np.testing.assert_array_equal(scores, net.forward(X))
+    np.testing.assert_allclose(back.predict(X), np.exp(scores), rtol=1e-15)
+    np.testing.assert_array_equal(net.predict(X), back.predict(X))
+    with pytest.raises(ValueError, match="classes given for a regressor \\(loss='poisson'\\)"):
+        Model(net, classes=["a", "b"])
+
+
+def test_poisson_overflowing_mean_is_a_model_output_error() -> None:
+    """e^s overflows for s > ~709 in float64 though s is finite: named, not returned."""
+    net = _net(1, "identity", np.float64, n_out=1, loss="poisson")
+    net.params["b1"][...] = 800.0
+    net.params["W1"][...] = 0.0
+    with pytest.raises(ModelOutputError, match="NaN or infinite for 2 of 2"):
+        Model(net).predict(np.zeros((2, 4)))

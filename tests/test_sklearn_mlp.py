@@ -36,8 +36,6 @@ SKIPPED = {
     "near 1 (-3.5e-16 against -4.4e-16)",
     "test_preserve_feature_names[MLPClassifier]": "deliberate: a classifier of one class is "
     "refused with an error (the test fits y of one class)",
-    "test_mlp_vs_poisson_glm_equivalent": "not built: MLPRegressor has no loss='poisson' (it "
-    "needs a Poisson loss in the engine, backprop.losses, with an exp output)",
 }
 
 

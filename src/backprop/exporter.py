@@ -201,11 +201,16 @@ def _identity_head(g: OnnxGraph, net: MLP, s: str) -> str:
     return g.op("Identity", [s], "predictions")  # already in the target's units
 
 
+def _exp_head(g: OnnxGraph, net: MLP, s: str) -> str:
+    return g.op("Exp", [s], "predictions")  # the Poisson mean e^s of the log-means s
+
+
 #: loss -> the output head: what ``predict --proba`` (or a regressor's ``predict``) gives.
 _HEADS: dict[str, Callable[[OnnxGraph, MLP, str], str]] = {
     "softmax_cross_entropy": _softmax_head,
     "sigmoid_binary_cross_entropy": _sigmoid_head,
     "squared_error": _identity_head,
+    "poisson": _exp_head,
 }
 
 
@@ -282,7 +287,7 @@ def to_onnx(model: Model, *, source: str = "in memory") -> onnx.ModelProto:
         producer_version=__version__,
         doc_string=f"backprop {__version__} model from {source}: raw input -> {out}",
     )
-    task = "regression" if net.loss == "squared_error" else "classification"
+    task = "classification" if net.is_classifier or net.is_multilabel else "regression"
     classes = model.classes
     if classes is None and task == "classification":
         classes = np.arange(2 if model.is_binary else net.n_outputs)

@@ -46,7 +46,7 @@ from backprop.checks import is_int
 from backprop.data.preprocess import Preprocessor
 from backprop.data.rows import Rows
 from backprop.layers import ACTIVATIONS
-from backprop.losses import LOSSES, sigmoid
+from backprop.losses import LOSSES, PREDICTIONS, sigmoid
 from backprop.network import MLP
 
 __all__ = [
@@ -120,7 +120,7 @@ class Model:
         d, c = self.net.n_inputs, self.net.n_outputs
         if self.classes is not None:
             if not (self.net.is_classifier or self.net.is_multilabel):
-                raise ValueError("classes given for a regressor (loss='squared_error')")
+                raise ValueError(f"classes given for a regressor (loss={self.net.loss!r})")
             self.classes = _as_classes(self.classes)
             if len(self.classes) != (2 if self.is_binary else c):
                 raise ValueError(
@@ -253,7 +253,9 @@ class Model:
         y : ndarray of shape (n,) or (n, c)
             ``classes[argmax]`` (class indices when ``classes`` is None) for a classifier;
             a binary one-output model gives ``classes[s > 0]``, a multilabel one the 0/1
-            indicator matrix; for a regressor shape (n,) with one output, (n, c) otherwise.
+            indicator matrix; for a regressor its loss's prediction from the outputs (the
+            outputs, or the Poisson mean e^s: `backprop.losses.PREDICTIONS`), of shape (n,)
+            with one output, (n, c) otherwise.
         """
         out = self.forward(X)  # checked finite: argmax of NaN would be a silent class 0
         if self.net.is_multilabel:
@@ -263,6 +265,8 @@ class Model:
                 return on
             return on[:, 0] if self.classes is None else self.classes[on[:, 0]]
         if not self.net.is_classifier:
+            with np.errstate(over="ignore"):  # e^s can overflow where s is finite: checked
+                out = _finite_outputs(PREDICTIONS[self.net.loss](out, out=out))
             return out[:, 0] if out.shape[1] == 1 else out
         pred = out.argmax(axis=1)
         return pred if self.classes is None else self.classes[pred]

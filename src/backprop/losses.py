@@ -9,6 +9,13 @@ Multilabel classification (issue 17) adds independent sigmoid outputs with binar
 cross-entropy, J = 1/n sum_i sum_k [log(1 + e^{s_ik}) - y_ik s_ik], whose gradient is
 dJ/dS = (sigmoid(S) - Y) / n (derived in ``docs/estimators.md`` as page 3 derives dJ/ds).
 
+Count regression (issue 25, scikit-learn's ``MLPRegressor(loss="poisson")``) adds the half
+Poisson deviance with a log link: the network's output s is log mu, the predicted mean is
+mu = e^s, and J = 1/n sum_i [e^{s_i} - y_i s_i] up to a constant, so dJ/ds = (e^s - y) / n.
+
+`PREDICTIONS` maps each loss to its inverse link, what a network trained with it predicts
+from its scores: softmax, sigmoid, the scores themselves, or e^s.
+
 Every loss works in the notes' "in practice" row layout: one example per row.
 They return the loss as a Python float and write the gradient into ``out`` when given,
 so the training hot path allocates nothing.
@@ -25,6 +32,10 @@ from backprop import kernels
 __all__ = [
     "FUSED_LOSSES",
     "LOSSES",
+    "PREDICTIONS",
+    "exp",
+    "half_poisson_deviance",
+    "identity",
     "sigmoid",
     "sigmoid_binary_cross_entropy",
     "softmax",
@@ -270,6 +281,100 @@ def squared_error(
     return J, dJ_dO
 
 
+def half_poisson_deviance(
+    scores: np.ndarray,
+    y: np.ndarray,
+    out: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """Mean half Poisson deviance with a log link, and its gradient w.r.t. the scores.
+
+    The score is the log of the predicted mean, mu = e^s (scikit-learn's "exp" output
+    activation). Per example and output the half deviance is
+    d(y, mu) = y log(y / mu) - y + mu = e^s - y s + (y log y - y), whose last bracket does
+    not depend on s (y log y = 0 at y = 0), so
+    J = 1/n sum_i sum_k d(y_ik, e^{s_ik})  (scikit-learn's ``poisson_loss``, summed over
+    outputs, averaged over examples) and dJ/dS_ik = (e^{s_ik} - y_ik) / n: the same
+    "prediction minus target" as pages 1 and 3, because the log link is the Poisson
+    family's canonical link. PyTorch's ``PoissonNLLLoss(log_input=True)`` is the same
+    loss without the constant.
+
+    Each term is evaluated as (mu - y) - y (s - log y), never as log(y / mu): e^{-s} is
+    never formed (no overflow for very negative scores) and the difference mu - y, the
+    gradient's numerator, is computed once.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, k)
+        Log-means S.
+    y : ndarray of shape (n, k)
+        Non-negative targets (counts or rates), in the scores' dtype.
+    out : ndarray of shape (n, k), optional
+        Where to write dJ/dS; may be ``scores`` itself (the scores are then overwritten).
+    sample_weight : ndarray of shape (n,), optional
+        Weights w_i; the loss becomes sum_i w_i l_i / sum_i w_i.
+
+    Returns
+    -------
+    J : float
+        The loss (0 exactly when e^S = Y).
+    dJ_dS : ndarray of shape (n, k)
+        Its gradient with respect to ``scores``.
+    """
+    n = scores.shape[0]
+    positive = y > 0
+    # y (s - log y), 0 where y = 0 (the limit of y log y), taken before `out` overwrites s.
+    log_y = np.log(y, out=np.zeros_like(scores), where=positive)
+    terms = np.subtract(scores, log_y, out=log_y)
+    terms *= y
+    dJ_dS = np.exp(scores, out=out)  # mu = e^s
+    dJ_dS -= y  # mu - y
+    np.subtract(dJ_dS, terms, out=terms)  # d(y, mu) = (mu - y) - y (s - log y)
+    per_example = terms.sum(axis=1)
+    w, total = _weights_and_total(n, sample_weight, scores.dtype)
+    J = float(per_example @ w[:, 0] if w is not None else per_example.sum()) / total
+    if w is not None:
+        dJ_dS *= w
+    dJ_dS /= total
+    return J, dJ_dS
+
+
+def identity(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The scores themselves (the squared error's prediction), copied into ``out``.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, k)
+    out : ndarray of shape (n, k), optional
+        Where to write them; may be ``scores`` itself.
+
+    Returns
+    -------
+    o : ndarray of shape (n, k)
+    """
+    if out is None:
+        return scores.copy()
+    if out is not scores:
+        np.copyto(out, scores)
+    return out
+
+
+def exp(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The Poisson mean e^s of log-means s (the inverse of the log link).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, k)
+    out : ndarray of shape (n, k), optional
+        Where to write mu; may be ``scores`` itself.
+
+    Returns
+    -------
+    mu : ndarray of shape (n, k)
+    """
+    return np.exp(scores, out=out)
+
+
 #: ``loss(outputs, y, out=None, sample_weight=None, **options) -> (J, dJ/doutputs)``; the
 #: options (``label_smoothing``) are those of each loss alone, hence ``...``.
 def softmax_cross_entropy_fused(
@@ -302,6 +407,17 @@ LOSSES: dict[str, Callable[..., tuple[float, np.ndarray]]] = {
     "squared_error": squared_error,
     "softmax_cross_entropy": softmax_cross_entropy,
     "sigmoid_binary_cross_entropy": sigmoid_binary_cross_entropy,
+    "poisson": half_poisson_deviance,
+}
+
+#: Each loss's inverse link, ``f(scores, out=None) -> predictions``: what a network trained
+#: with it predicts (class or label probabilities, values, Poisson means), the mean of y
+#: under the loss's model.
+PREDICTIONS: dict[str, Callable[..., np.ndarray]] = {
+    "squared_error": identity,
+    "softmax_cross_entropy": softmax,
+    "sigmoid_binary_cross_entropy": sigmoid,
+    "poisson": exp,
 }
 
 # Fused versions (`backprop.kernels`) of some losses, used by a network that runs fused:

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from backprop import kernels
 from backprop.layers import Activation, get_activation
-from backprop.losses import FUSED_LOSSES, LOSSES, sigmoid, softmax
+from backprop.losses import FUSED_LOSSES, LOSSES, PREDICTIONS
 
 __all__ = ["MLP", "issparse"]
 
@@ -79,10 +79,11 @@ class MLP:
     activation : str, default "relu"
         Activation of every hidden layer, a key of `backprop.layers.ACTIVATIONS` ("relu",
         "tanh", "sigmoid", "identity"). The output layer is linear (scores).
-    loss : {"softmax_cross_entropy", "sigmoid_binary_cross_entropy", "squared_error"}, \
-default "softmax_cross_entropy"
+    loss : {"softmax_cross_entropy", "sigmoid_binary_cross_entropy", "squared_error", \
+"poisson"}, default "softmax_cross_entropy"
         Classification (softmax on the scores), multilabel classification (an independent
-        sigmoid per output) or regression.
+        sigmoid per output), regression, or Poisson regression (the scores are log-means,
+        the prediction e^s); a key of `backprop.losses.LOSSES`.
     dtype : {np.float32, np.float64}, default np.float32
         Type of parameters and of every computation.
     seed : int or None, default 0
@@ -383,16 +384,13 @@ default "softmax_cross_entropy"
         -------
         p : ndarray of shape (n, c)
         """
-        if self.is_multilabel:
-            scores = self.forward(X)
-            return sigmoid(scores, out=scores)
-        if not self.is_classifier:
-            raise ValueError("predict_proba needs a classifier (loss='softmax_cross_entropy')")
+        if not (self.is_classifier or self.is_multilabel):
+            raise ValueError(f"predict_proba needs a classifier, not loss={self.loss!r}")
         scores = self.forward(X)
-        return softmax(scores, out=scores)
+        return PREDICTIONS[self.loss](scores, out=scores)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """Class indices for classification, outputs for regression.
+        """Class indices for classification, predicted values for regression.
 
         Parameters
         ----------
@@ -403,14 +401,16 @@ default "softmax_cross_entropy"
         y : ndarray of shape (n,) or (n, c)
             int64 class indices of shape (n,) for a classifier; the int64 0/1 indicator
             matrix (n, c) for multilabel (sigmoid(s) > 0.5, i.e. s > 0); for a regressor
-            shape (n,) when it has one output and (n, c) otherwise (fixed by the network,
-            never by n).
+            its loss's prediction from the outputs (`backprop.losses.PREDICTIONS`: the
+            outputs themselves, or the Poisson mean e^s), of shape (n,) when it has one
+            output and (n, c) otherwise (fixed by the network, never by n).
         """
         out = self.forward(X)
         if self.is_multilabel:
             return (out > 0).astype(np.int64)
         if self.is_classifier:
             return out.argmax(axis=1)
+        out = PREDICTIONS[self.loss](out, out=out)
         return out[:, 0] if self.n_outputs == 1 else out
 
     # ----------------------------------------------------------------- training pass

@@ -41,6 +41,7 @@ __all__ = [
     "ACTIVATIONS",
     "MULTILABEL_LOSS",
     "NON_FINITE",
+    "REGRESSION_LOSSES",
     "STOCHASTIC_SOLVERS",
     "MLPBase",
     "l2_penalty",
@@ -58,11 +59,14 @@ NON_FINITE = (
 )
 #: The engine's loss of two classes (one logistic output) and of multilabel.
 MULTILABEL_LOSS = "sigmoid_binary_cross_entropy"
+#: The regressor's ``loss`` values, scikit-learn's names, which are the engine's too.
+REGRESSION_LOSSES = ("squared_error", "poisson")
 #: scikit-learn's ``out_activation_`` for each engine loss.
 OUT_ACTIVATIONS = {
     "softmax_cross_entropy": "softmax",
     MULTILABEL_LOSS: "logistic",
     "squared_error": "identity",
+    "poisson": "exp",
 }
 
 
@@ -248,7 +252,7 @@ class MLPBase(BaseEstimator):
             dtype=(np.float64, np.float32),
             accept_sparse="csr",  # CSC and the rest become CSR (row batches); never dense
             multi_output=True,
-            y_numeric=self._loss == "squared_error",
+            y_numeric=self._loss in REGRESSION_LOSSES,
         )
         if y_arr.ndim == 2 and y_arr.shape[1] == 1:
             y_arr = column_or_1d(y_arr, warn=True)

@@ -236,7 +236,7 @@ class ModelFileMixin(MLPBase):
         """
         net = model.net
         if net.loss not in cls._losses:
-            kind = "regressor" if net.loss == "squared_error" else "classifier"
+            kind = "classifier" if net.is_classifier or net.is_multilabel else "regressor"
             raise ValueError(f"the model is a {kind}; load it with the matching estimator")
         config = model.config if isinstance(model.config, dict) else {}
         mine = config.get("estimator") == cls.__name__
@@ -246,6 +246,8 @@ class ModelFileMixin(MLPBase):
         params = {k: v for k, v in (config.get("params") or {}).items() if mine and k in valid}
         params["hidden_layer_sizes"] = tuple(net.layer_sizes[1:-1])
         params["activation"] = {v: k for k, v in ACTIVATIONS.items()}[net.activation]
+        if "loss" in valid:  # the regressor's loss: scikit-learn's names are the engine's
+            params["loss"] = net.loss
         est = cls(**params)
         est._adopt(model, fitted, feature_names=mine)
         return est
@@ -263,7 +265,7 @@ class ModelFileMixin(MLPBase):
         self.n_features_in_ = net.n_inputs
         if feature_names and model.feature_names is not None:
             self.feature_names_in_ = np.asarray(model.feature_names, dtype=object)
-        if net.loss != "squared_error":
+        if net.is_classifier or net.is_multilabel:
             n_classes = 2 if net.is_binary else net.n_outputs
             self.classes_ = (
                 np.arange(n_classes) if model.classes is None else np.asarray(model.classes)

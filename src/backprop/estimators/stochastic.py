@@ -20,7 +20,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from backprop.callbacks import Callback, EarlyStopping, EpochLog, TrainerState
-from backprop.estimators.base import NON_FINITE, STOCHASTIC_SOLVERS, MLPBase, l2_penalty
+from backprop.estimators.base import (
+    NON_FINITE,
+    REGRESSION_LOSSES,
+    STOCHASTIC_SOLVERS,
+    MLPBase,
+    l2_penalty,
+)
 from backprop.network import MLP
 from backprop.optim import SGD, Adam, Optimizer
 from backprop.schedules import Constant, InvScaling
@@ -220,7 +226,7 @@ class StochasticSolver(MLPBase):
             batch_size=self._batch_size(n),
             seed=rng,
             shuffle=bool(self.shuffle),
-            metric="r2" if self._loss == "squared_error" else "accuracy",
+            metric="r2" if self._loss in REGRESSION_LOSSES else "accuracy",
             penalty=l2_penalty(net, float(self.alpha)) if self.alpha else None,
             lr_name="learning_rate_init",
             dropout=float(self.dropout),
