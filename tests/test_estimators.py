@@ -1039,14 +1039,50 @@ def test_poisson_regressor_as_sklearn(solver: str) -> None:
     assert np.corrcoef(pred, np.exp(1.0 + X[:, 0] - 0.5 * X[:, 1]))[0, 1] > 0.9
 
 
+def test_a_poisson_network_is_validated_on_its_means() -> None:
+    """The validation R^2 (early stopping's score) and RMSE are those of the predicted
+    means e^s, as scikit-learn's score, not of the log-means the network outputs."""
+    from sklearn.metrics import r2_score
+
+    from backprop.optim import SGD
+
+    X, y = _counts()
+    net = MLP([2, 4, 1], loss="poisson", dtype=np.float64, seed=0)
+    mu = np.exp(net.forward(X))[:, 0]
+    for metric, want in (
+        ("r2", r2_score(y, mu)),
+        ("rmse", float(np.sqrt(np.mean((mu - y) ** 2)))),
+    ):
+        trainer = Trainer(net, SGD(net.params, lr=0.1), batch_size=50, metric=metric)
+        _, got = trainer.evaluate(X, y.reshape(-1, 1))
+        assert got == pytest.approx(want, rel=1e-9), metric
+
+
+def test_evaluate_scores_a_poisson_model_on_its_means() -> None:
+    """`backprop.report.evaluate` (``backprop evaluate``): the RMSE of e^s, not of s."""
+    from backprop.report import evaluate
+
+    X, y = _counts()
+    reg = MLPRegressor((4,), loss="poisson", solver="lbfgs", max_iter=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    scores = evaluate(reg.to_model(), X, y)
+    want = float(np.sqrt(np.mean((reg.predict(X) - y) ** 2)))
+    assert scores["rmse"] == pytest.approx(want, rel=1e-6)
+
+
 def test_poisson_regressor_checks_its_targets_and_options() -> None:
     X, y = _counts()
     with pytest.raises(ValueError, match=r"Some value\(s\) of y are out of the valid range"):
         MLPRegressor(loss="poisson", max_iter=2).fit(X, y - 1)
     with pytest.raises(ValueError, match="loss"):
         MLPRegressor(loss="absolute_error", max_iter=2).fit(X, y)
-    with pytest.raises(ValueError, match="early_stopping=True is not supported"):
-        MLPRegressor(loss="poisson", early_stopping=True).fit(X, y)
+    est = MLPRegressor((8,), loss="poisson", early_stopping=True, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)  # early stopping works with the Poisson loss (scored below)
+    assert len(est.validation_scores_) == est.n_iter_
     reg = MLPRegressor((3,), loss="poisson", max_iter=2, warm_start=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

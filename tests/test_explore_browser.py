@@ -209,14 +209,15 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     drv.execute_script("$('form').value = 'columns'; $('form').dispatchEvent(new Event('change'))")
     wait(drv, f"{title_js}.startsWith('dJ/dW(1)')")
     shot(drv, "matrices-view", "matrices.png", tmp_path)
+    # Read while the columns form is shown: switching form re-renders the matrices.
+    scale = drv.find_element("css selector", ".matrix[data-name='dJ/dW(1)'] .scale").text
+    assert scale.count("·") == 2 and " 0 " in scale, scale  # every heatmap: its colour scale
     drv.execute_script("$('form').value = 'rows'; $('form').dispatchEvent(new Event('change'))")
     # Every chart has a legend and plain tick numbers (no "1e-0.331" for 10^-0.331).
     legend = drv.execute_script("return [$('curves').dataset.legend, $('norms').dataset.legend]")
     assert legend == ["training loss J, test loss J", "||dJ/dW[1]||, ||dJ/dW[2]||"]
     ticks = drv.execute_script("return $('norms').dataset.ticks").split("|")
     assert all("e" not in t or float(t) < 1e-3 for t in ticks) and float(ticks[0]) > 0, ticks
-    scale = drv.find_element("css selector", ".matrix[data-name='dJ/dW(1)'] .scale").text
-    assert scale.count("·") == 2 and " 0 " in scale, scale  # every heatmap: its colour scale
     assert errors(drv) == []
 
     # 5. The URL reproduces the state in a fresh page: same step, same loss.

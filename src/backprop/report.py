@@ -38,7 +38,7 @@ from backprop.callbacks import TrainResult, monitor_column, monitor_words
 from backprop.config import TrainConfig
 from backprop.data import FASHION_MNIST_CLASS_NAMES, Dataset
 from backprop.io import Model, save
-from backprop.losses import LOSSES
+from backprop.losses import LOSSES, PREDICTIONS
 from backprop.network import MLP
 from backprop.rundir import METRICS_FILE
 
@@ -96,7 +96,8 @@ def evaluate(
     -------
     metrics : dict
         Classification: ``{"accuracy", "loss"}`` (mean cross-entropy). Regression:
-        ``{"rmse", "loss", "baseline_rmse"}`` where loss is the half mean squared error
+        ``{"rmse", "loss", "baseline_rmse"}`` where loss is the training loss (half the mean
+        squared error, or the Poisson deviance), rmse that of the predictions,
         and baseline_rmse the RMSE of always predicting ``baseline_mean``.
     """
     net = model.net
@@ -110,12 +111,15 @@ def evaluate(
         loss, _ = LOSSES[net.loss](out, yy)
         return {"accuracy": float(np.mean(hit)), "loss": float(loss)}
     y64 = yy.astype(np.float64)
-    resid = out.astype(np.float64) - y64
+    out64 = out.astype(np.float64)
+    # The RMSE of what the model predicts (the scores through the loss's inverse link:
+    # themselves for squared error, e^s for Poisson); the loss is the training loss's.
+    resid = PREDICTIONS[net.loss](out64) - y64
     mse = float(np.mean(resid**2))
     constant = y64.mean(axis=0) if baseline_mean is None else np.asarray(baseline_mean, float)
     base = float(np.sqrt(np.mean((y64 - constant) ** 2)))
-    loss = 0.5 * float(np.sum(resid**2)) / len(y64)
-    return {"rmse": math.sqrt(mse), "loss": loss, "baseline_rmse": base}
+    loss, _ = LOSSES[net.loss](out64, y64)
+    return {"rmse": math.sqrt(mse), "loss": float(loss), "baseline_rmse": base}
 
 
 def test_scores(model: Model, dataset: Dataset, y_test: ArrayLike) -> dict[str, float]:

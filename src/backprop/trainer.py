@@ -46,7 +46,7 @@ from backprop.constraints import MaxNorm
 from backprop.data.rows import Rows, as_rows
 from backprop.distributed import LOCAL, Communicator, shard
 from backprop.kernels import use_fused
-from backprop.losses import LOSSES
+from backprop.losses import LOSSES, PREDICTIONS
 from backprop.network import MLP, flat_views, issparse
 from backprop.optim import Optimizer
 from backprop.threads import choose_threads
@@ -139,15 +139,18 @@ def _metric_fn(net: MLP, metric: str) -> Callable[[np.ndarray, np.ndarray, Any],
         )
     if metric == "accuracy":
         return lambda out, y, sw: float(np.average(out.argmax(axis=1) == y, weights=sw))
+    # A regressor is scored on what it predicts: the scores through the loss's inverse link
+    # (themselves for squared error, e^s for Poisson's log-means), as scikit-learn's score.
+    mean = PREDICTIONS[net.loss]
     if metric == "r2":
         from sklearn.metrics import r2_score
 
         return lambda out, y, sw: (
-            float(r2_score(y, out, sample_weight=sw)) if np.isfinite(out).all() else math.nan
+            float(r2_score(y, mean(out), sample_weight=sw)) if np.isfinite(out).all() else math.nan
         )
     if metric == "rmse":
         return lambda out, y, sw: math.sqrt(
-            float(np.average(((out - y.reshape(out.shape)) ** 2).mean(axis=1), weights=sw))
+            float(np.average(((mean(out) - y.reshape(out.shape)) ** 2).mean(axis=1), weights=sw))
         )
     raise ValueError(f"unknown metric {metric!r}; choose accuracy, rmse or r2")
 

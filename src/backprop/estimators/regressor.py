@@ -124,9 +124,6 @@ class MLPRegressor(RegressorMixin, StochasticSolver, LbfgsSolver, ModelFileMixin
         """`MLPBase._check_params` and ``loss``, which chooses the engine's loss."""
         super()._check_params()
         check_choice("loss", self.loss, REGRESSION_LOSSES)
-        if self.loss == "poisson" and self.early_stopping:
-            # The trainer scores validation R^2 on the network's outputs, here log-means.
-            raise ValueError("early_stopping=True is not supported with loss='poisson'")
         self._loss = self.loss
 
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Any:
