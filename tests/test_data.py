@@ -11,7 +11,10 @@ import csv
 import gzip
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -578,6 +581,66 @@ def test_diabetes():
     np.testing.assert_allclose(total, ref.target.sum(), rtol=1e-6)
     with pytest.raises(DataError, match="regression set"):
         load_dataset("diabetes", task="classification")
+
+
+BUNDLED = {
+    "digits": ("load_digits", {}),
+    "diabetes": ("load_diabetes", {"scaled": False}),
+}
+
+
+def _sklearn_bunch(name: str) -> Any:
+    import sklearn.datasets
+
+    function, options = BUNDLED[name]
+    return getattr(sklearn.datasets, function)(**options)
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+@pytest.mark.parametrize("read_files", [True, False], ids=["files", "sklearn"])
+def test_bundled_sets_are_scikit_learns_element_for_element(
+    name: str, read_files: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read from scikit-learn's data files, and through scikit-learn itself when they are
+    # not where this version keeps them: either way exactly what its loader gives.
+    if not read_files:
+        monkeypatch.setattr(datasets, "sklearn_data_file", lambda filename: None)
+    ref = _sklearn_bunch(name)
+    # No split and float64: every row in the file's order, at scikit-learn's precision.
+    ds = load_dataset(name, test_fraction=0, dtype=np.float64)
+    assert ds.X_train.dtype == ref.data.dtype == np.float64
+    np.testing.assert_array_equal(ds.X_train, ref.data)
+    assert ds.feature_names == list(ref.feature_names)
+    if ds.task == "classification":
+        np.testing.assert_array_equal(ds.classes, np.unique(ref.target))
+        np.testing.assert_array_equal(ds.classes[ds.y_train], ref.target)
+    else:
+        assert ds.y_train.dtype == ref.target.dtype
+        np.testing.assert_array_equal(ds.y_train, ref.target)
+
+
+def test_bundled_sets_load_without_importing_scikit_learn() -> None:
+    # scikit-learn's datasets module imports pandas and scipy: most of a digits run's start.
+    code = (
+        "import sys\n"
+        "from backprop.data import load_dataset\n"
+        "load_dataset('digits'), load_dataset('diabetes')\n"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'pandas') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_bundled_file_of_another_layout_falls_back_to_scikit_learn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file where this version's should be, but not its shape (a column fewer): not parsed
+    # as if it were, scikit-learn's own loader answers.
+    with gzip.open(tmp_path / "digits.csv.gz", "wt") as f:
+        f.write("\n".join(",".join(["1"] * 64) for _ in range(1797)))
+    monkeypatch.setattr(datasets, "sklearn_data_file", lambda filename: tmp_path / filename)
+    ds = load_dataset("digits", test_fraction=0, dtype=np.float64)
+    np.testing.assert_array_equal(ds.X_train, _sklearn_bunch("digits").data)
 
 
 # ---------------------------------------------------------------------------------------

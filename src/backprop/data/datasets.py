@@ -10,6 +10,7 @@ Sources
 -------
 * ``digits``: scikit-learn's bundled 8x8 digits (no download), pixels 0..16.
 * ``diabetes``: scikit-learn's bundled regression set (raw, unscaled features).
+  Both are read from scikit-learn's data files without importing scikit-learn.
 * ``fashion-mnist``, ``mnist``: the four IDX files, looked up in ``data_dir``, then
   ``$BACKPROP_DATA/<name>``, then ``/usr/share/datasets/<name>``.
 * a path: ``.csv``, ``.npy`` (memory-mapped), ``.npz`` (never unpickled) or a directory of
@@ -18,6 +19,8 @@ Sources
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -330,7 +333,57 @@ def _pixel_scale(X: np.ndarray) -> float | None:
 Loader = Callable[[str, "str | os.PathLike[str] | None", dict[str, Any]], Dataset]
 
 
+#: Where scikit-learn keeps its bundled data files, below its package directory.
+SKLEARN_DATA = Path("datasets", "data")
+
+#: A bundled set as scikit-learn's loader gives it: (data, target, feature names).
+Bundled = tuple[np.ndarray, np.ndarray, list[str]]
+
+
+def sklearn_data_file(filename: str) -> Path | None:
+    """scikit-learn's bundled data file ``filename``, found without importing scikit-learn
+    (``sklearn.datasets`` imports pandas and scipy: most of a digits run's start-up);
+    None when scikit-learn or the file is not there."""
+    spec = importlib.util.find_spec("sklearn")  # a top-level package: nothing is imported
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / SKLEARN_DATA / filename
+    return path if path.is_file() else None
+
+
+def _read_gzip_table(filename: str, shape: tuple[int, ...], **options: Any) -> np.ndarray | None:
+    """A gzip-compressed text table of scikit-learn's, parsed as its
+    ``load_gzip_compressed_csv_data`` does (`numpy.loadtxt`, float64); None when the file
+    is missing or not of ``shape`` (another scikit-learn version's layout)."""
+    path = sklearn_data_file(filename)
+    if path is None:
+        return None
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        data = np.loadtxt(f, **options)
+    return data if data.shape == shape else None
+
+
+def _read_digits() -> Bundled | None:
+    """``load_digits()``'s data (float64 pixels 0..16), target (int) and feature names."""
+    data = _read_gzip_table("digits.csv.gz", (1797, 65), delimiter=",")
+    if data is None:
+        return None
+    names = [f"pixel_{row}_{col}" for row in range(8) for col in range(8)]
+    return data[:, :-1], data[:, -1].astype(int, copy=False), names
+
+
+def _read_diabetes() -> Bundled | None:
+    """``load_diabetes(scaled=False)``'s data (raw float64 features), target (float64)
+    and feature names."""
+    data = _read_gzip_table("diabetes_data_raw.csv.gz", (442, 10))
+    target = _read_gzip_table("diabetes_target.csv.gz", (442,))
+    if data is None or target is None:
+        return None
+    return data, target, ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+
+
 def _sklearn_loader(
+    read: Callable[[], Bundled | None],
     function: str,
     task: str,
     *,
@@ -339,23 +392,30 @@ def _sklearn_loader(
     mirror_symmetric: bool | None = None,
     **options: Any,
 ) -> Loader:
-    """A loader for one of scikit-learn's bundled datasets (no download)."""
+    """A loader for one of scikit-learn's bundled datasets (no download): ``read`` parses
+    its files, else scikit-learn's ``function(**options)`` loads it."""
 
     def load(name: str, data_dir: str | os.PathLike[str] | None, kw: dict[str, Any]) -> Dataset:
-        import sklearn.datasets
-
         if kw["task"] is not None and kw["task"] != task:
             raise DataError(f"dataset {name!r} is a {task} set, not {kw['task']}")
-        bunch = getattr(sklearn.datasets, function)(**options)
+        found = read()
+        if found is None:
+            # Files moved or changed (another scikit-learn version): its own loader, at
+            # the cost of importing it.
+            import sklearn.datasets
+
+            bunch = getattr(sklearn.datasets, function)(**options)
+            found = bunch.data, bunch.target, list(bunch.feature_names)
+        data, target, feature_names = found
         return _finish(
             name,
             name,
-            bunch.data,
-            bunch.target,
+            data,
+            target,
             None,
             None,
             image_shape=image_shape,
-            feature_names=list(bunch.feature_names),
+            feature_names=feature_names,
             input_scale=input_scale,
             mirror_symmetric=mirror_symmetric,
             **kw,
@@ -399,13 +459,14 @@ def _idx_loader(apt_package: str | None = None, *, mirror_symmetric: bool) -> Lo
 #: The named datasets: adding one is one entry here.
 DATASETS: dict[str, Loader] = {
     "digits": _sklearn_loader(
+        _read_digits,
         "load_digits",
         "classification",
         input_scale=16.0,
         image_shape=(8, 8),
         mirror_symmetric=False,
     ),
-    "diabetes": _sklearn_loader("load_diabetes", "regression", scaled=False),
+    "diabetes": _sklearn_loader(_read_diabetes, "load_diabetes", "regression", scaled=False),
     "fashion-mnist": _idx_loader(apt_package="dataset-fashion-mnist", mirror_symmetric=True),
     "mnist": _idx_loader(mirror_symmetric=False),
 }
