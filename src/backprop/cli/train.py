@@ -135,6 +135,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "metrics.json, history.csv and plots (loss.png; confusion.png for classification; "
         "weights.png and mistakes.png for image data) into the --out directory. The "
         "defaults are a tested recipe.",
+        # Measured, not assumed (docs/scaling.md): on one machine the ranks share its cores
+        # and each step adds an Allreduce, so one process with all the threads wins there.
+        epilog="Data-parallel: `mpiexec -n K backprop train ...` trains on K processes "
+        "(docs/scaling.md). It pays across machines; on one 2-core machine two ranks of one "
+        "thread were slower than one process with two threads, so use --threads instead.",
         formatter_class=HelpFormatter,
     )
     add_data_flags(p, default_data="digits")
