@@ -330,3 +330,27 @@ def test_jax_time_to_accuracy_learns_digits_with_the_recipe():
     (t1, _), (t2, acc2) = curve
     assert 0 < t1 < t2
     assert acc2 > 0.85  # the recipe learns digits in two epochs, as PyTorch's does
+
+
+def test_compare_runs_tells_the_same_run_from_another(tmp_path):
+    # benchmarks/compare_runs.py backs the "bit for bit" claims of refactors: two runs of
+    # the same seed are identical apart from seconds; another seed is not.
+    from backprop.config import TrainConfig
+    from backprop.data import load_dataset
+    from backprop.run import train
+
+    spec = importlib.util.spec_from_file_location(
+        "compare_runs", BENCH.with_name("compare_runs.py")
+    )
+    assert spec is not None and spec.loader is not None
+    compare_runs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare_runs)
+    ds = load_dataset("digits")
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        train(ds, TrainConfig(hidden=(16,), epochs=2, seed=seed), out=tmp_path / name)
+    assert compare_runs.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert compare_runs.compare(tmp_path / "a", tmp_path / "c") == {
+        "model.safetensors": False,
+        "metrics.json": False,
+        "history.csv": False,
+    }
