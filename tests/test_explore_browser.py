@@ -113,6 +113,44 @@ def shown_step(drv: Any) -> int:
     return int(drv.execute_script("return state ? state.step : -1"))
 
 
+# Every canvas on the page but the chain view's network diagram is a chart (class "chart"),
+# a heatmap or image (class "heatmap"), or both (the graph view). What each shows:
+_PICTURES_JS = """
+return [...document.querySelectorAll('canvas')]
+  .filter((c) => c.offsetParent !== null && c.id !== 'network' && !c.dataset.empty)
+  .map((c) => {
+    const box = c.closest('.matrix, figure'), scale = box && box.querySelector('.scale');
+    const legend = box && box.querySelector('.legend');
+    return {
+      id: c.id || (box && box.dataset.name) || (c.parentElement && c.parentElement.id) || '?',
+      chart: c.classList.contains('chart'), heatmap: c.classList.contains('heatmap'),
+      legend: c.dataset.legend || '', legendText: legend ? legend.textContent : null,
+      scale: c.dataset.scale || '', scaleText: scale ? scale.textContent : '',
+      bar: !!(scale && scale.querySelector('.bar') && scale.offsetParent !== null),
+    };
+  });
+"""
+
+
+def check_legends_and_scales(drv: Any, min_charts: int, min_maps: int) -> None:
+    """Every chart shown has a legend, every heatmap and image shown its colour scale."""
+    pictures = drv.execute_script(_PICTURES_JS)
+    for p in pictures:
+        assert p["chart"] or p["heatmap"], f"{p['id']}: neither a chart nor a heatmap"
+        if p["chart"]:
+            assert p["legend"], f"chart {p['id']} has no legend"
+            if p["legendText"] is not None:  # an HTML legend: it shows every name
+                for name in p["legend"].split(", "):
+                    assert name in p["legendText"], (p["id"], name)
+        if p["heatmap"]:
+            assert p["scale"] and p["bar"], f"heatmap {p['id']} has no colour scale"
+            lo, hi = p["scale"].split("|")
+            assert lo in p["scaleText"] and hi in p["scaleText"], p
+    charts = sum(p["chart"] for p in pictures)
+    maps = sum(p["heatmap"] for p in pictures)
+    assert charts >= min_charts and maps >= min_maps, (charts, maps, [p["id"] for p in pictures])
+
+
 def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -150,6 +188,12 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     assert drv.execute_script(f"return {painted}") > 5000
     shot(drv, "graph-view", "graph-backward.png", tmp_path)
     assert errors(drv) == []
+    # 2c. Every chart on the page has a legend, every heatmap its colour scale: the
+    # boundary, the loss and norm curves, the graph (a key and a scale) and each matrix.
+    check_legends_and_scales(drv, min_charts=4, min_maps=10)
+    legend = drv.execute_script("return $('boundary').dataset.legend")
+    assert "class 1" in legend and "class 2" in legend and "test example" in legend, legend
+    assert "link: dJ/dW(l)_ji > 0" in drv.execute_script("return $('graph').dataset.legend")
 
     # 3. A click on cell (i, j) of the dJ/dW(2) heatmap shows that weight's chain rule.
     canvas = drv.find_element("css selector", ".matrix[data-name='dJ/dW(2)'] canvas")
@@ -253,6 +297,9 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
         assert server.session.net.layer_sizes == (784, 1024, 10)
         shot(drv, "matrices-view", "matrices-fashion-mnist.png", tmp_path)
         wait(drv, "document.querySelectorAll('#img-w1 canvas').length === 64")
+        # The image view too: x (grey), dJ/dx and the 64 weight images (one shared scale).
+        check_legends_and_scales(drv, min_charts=3, min_maps=66)
+        assert "0" in drv.find_element("id", "img-dx-scale").text
         shot(drv, "image-view", "image-fashion-mnist.png", tmp_path)
     assert errors(drv) == []
     print("explore timings:", json.dumps(timings))

@@ -67,6 +67,31 @@ function diverging(v, m) {  // blue (-) white (0) red (+)
   const t = Math.max(-1, Math.min(1, m > 0 ? v / m : 0));
   return t >= 0 ? [255, 255 * (1 - t), 255 * (1 - t)] : [255 * (1 + t), 255 * (1 + t), 255];
 }
+// The one colour scale of every heatmap and image: a bar and its ends, written into `el`
+// (class "scale"). Diverging: blue -m, white 0, red +m, symmetric about 0; mono: white lo,
+// black hi. `canvas.dataset.scale` keeps the ends (the browser test reads them).
+function colourScale(el, canvas, lo, hi, mono, note) {
+  const f = (x) => (typeof x === "number" ? x.toPrecision(3) : x);
+  const ends = mono ? [f(lo), "·", f(hi)] : [f(lo), "· 0 ·", f(hi)];
+  el.classList.add("scale");
+  el.innerHTML = `<span class="bar${mono ? " mono" : ""}"></span> `;
+  el.append(ends.join(" ") + (note ? "  " + note : ""));
+  for (const c of [].concat(canvas)) c.dataset.scale = [f(lo), f(hi)].join("|");
+}
+// The legend of a picture that is not a line chart: a swatch and a name per item, as HTML
+// under the canvas (nothing drawn over the picture). `canvas.dataset.legend` lists the names,
+// as chart() does for its own legend.
+function legendBox(el, canvas, items) {
+  el.classList.add("legend");
+  el.replaceChildren(...items.map(([css, label]) => {
+    const span = document.createElement("span"), sw = document.createElement("i");
+    sw.style.cssText = css;
+    span.append(sw, label);
+    return span;
+  }));
+  canvas.dataset.legend = items.map((it) => it[1]).join(", ");
+}
+const pale = (rgb) => rgb.map((x) => 255 - 0.45 * (255 - x));  // class regions: the points stay visible
 // One colour per layer, none of them a class colour (PALETTE), so that a layer's curve is
 // never read as a class.
 const LAYER_COLORS = ["#212121", "#6d4c41", "#8e24aa", "#f9a825", "#546e7a", "#43a047", "#3949ab"];
@@ -124,7 +149,13 @@ function decodedPoints() {  // the data points change only on reset: decode them
 function drawBoundary() {
   const cv = $("boundary"), g = cv.getContext("2d");
   g.clearRect(0, 0, cv.width, cv.height);
-  if (!state.boundary) { g.fillText("(inputs are not 2-D)", 10, 20); return; }
+  if (!state.boundary) {  // no picture, so no legend: data-empty says so
+    g.fillText("(inputs are not 2-D)", 10, 20);
+    $("boundary-legend").replaceChildren(); $("boundary-scale").replaceChildren();
+    delete cv.dataset.legend; delete cv.dataset.scale; cv.dataset.empty = "1";
+    return;
+  }
+  delete cv.dataset.empty;
   const b = state.boundary, res = b.res, v = decode(b.values), c = b.values.shape[1];
   const img = g.createImageData(res, res), cls = state.task === "classification";
   let m = 0;
@@ -133,7 +164,7 @@ function drawBoundary() {
     let rgb = [0, 0, 0];
     if (cls) {
       for (let k = 0; k < c; k++) for (let q = 0; q < 3; q++) rgb[q] += v[p * c + k] * PALETTE[k][q];
-      rgb = rgb.map((x) => 255 - 0.45 * (255 - x));  // pale: the points stay visible
+      rgb = pale(rgb);
     } else rgb = diverging(v[p], m);
     img.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * p);
   }
@@ -142,6 +173,17 @@ function drawBoundary() {
   tmp.getContext("2d").putImageData(img, 0, 0);
   g.imageSmoothingEnabled = true;
   g.drawImage(tmp, 0, 0, cv.width, cv.height);
+  // Its legend: each class's region (the mix of class colours by p_k) and its points; for
+  // regression the output's colour scale.
+  const dot = (rgb, filled) => `border-radius:50%;width:7px;height:7px;border:1.5px solid rgb(${rgb});` +
+    (filled ? `background:rgb(${rgb})` : "background:#fff");
+  const items = cls ? Array.from({ length: c }, (_, k) => [`background:rgb(${pale(PALETTE[k])});` +
+    `box-shadow:inset 0 0 0 3px rgb(${pale(PALETTE[k])}), inset 0 0 0 7px rgb(${PALETTE[k]})`, `class ${k + 1}: region where p_${k + 1} is largest, its points`])
+    : [["background:linear-gradient(to right, rgb(0,0,255), #fff, rgb(255,0,0))", "output o over the plane (and each point's target)"]];
+  items.push([dot([60, 60, 60], true), "training example"], [dot([60, 60, 60], false), "test example"]);
+  legendBox($("boundary-legend"), cv, items);
+  if (!cls) colourScale($("boundary-scale"), cv, -m, m);
+  else { $("boundary-scale").replaceChildren(); $("boundary-scale").className = ""; delete cv.dataset.scale; }
   const pts = decodedPoints();
   if (!pts) return;
   const sx = (x) => ((x - b.lo[0]) / (b.hi[0] - b.lo[0])) * cv.width;
@@ -203,8 +245,8 @@ function heatmap(m, form, example) {
   const label = m.label || m.name;  // the form's notation: W[l] in rows (page 7), W(l) in columns
   div.querySelector(".title").textContent = `${label}  ${r} x ${c}`;
   div.querySelector(".eq").textContent = `${m.equation}   (page ${m.page})`;
-  // The colour scale of this heatmap (each matrix its own, symmetric about 0).
-  div.querySelector(".scale").innerHTML = `<span class="bar"></span> ${(-mx).toPrecision(3)} · 0 · ${mx.toPrecision(3)}`;
+  cv.className = "heatmap";
+  colourScale(div.querySelector(".scale"), cv, -mx, mx);  // each matrix its own, symmetric about 0
   div.dataset.name = m.name;
   div.appendChild(cv);
   const at = (e) => [Math.floor(e.offsetY / cell), Math.floor(e.offsetX / cell)];
@@ -289,6 +331,17 @@ async function showGraph() {
       ctx.strokeStyle = "#555"; ctx.lineWidth = 1; ctx.strokeRect(x0, y0, cell, cell);
     }
   }
+  // Its key: what a unit's picture and a link's colour and width mean, in this mode.
+  const what = backward ? ["delta(l) of each unit at the batch's examples", "dJ/dW(l)"]
+    : ["a(l) of each unit over the input plane", "W(l)"];
+  legendBox($("graph-legend"), cv, [
+    ["background:linear-gradient(to right, rgb(0,0,255), #fff, rgb(255,0,0))", `unit: ${what[0]}`],
+    ["height:3px;background:rgb(198,40,40)", `link: ${what[1]}_ji > 0`],
+    ["height:3px;background:rgb(21,101,192)", `link: ${what[1]}_ji < 0`],
+    ["height:1px;background:rgba(120,120,120,.6)", "thin: |value| small"],
+    ["height:5px;background:rgb(120,120,120)", "thick: the layer's largest |value|"],
+  ]);
+  colourScale($("graph-scale"), cv, "-max", "+max", false, "each unit scaled to its own largest |value|");
   document.body.dataset.graphDrawn = String(state.step);
 }
 function imageCanvasAt(ctx, v, res, x0, y0, size) {  // a res x res map, diverging colours
@@ -304,9 +357,10 @@ function imageCanvasAt(ctx, v, res, x0, y0, size) {  // a res x res map, divergi
 }
 
 // ------------------------------------------------------------------ image view
-function imageCanvas(cv, v, [h, w], mono) {  // mono: grey pixels, else diverging
-  let mx = 0, lo = Infinity, hi = -Infinity;
+function imageCanvas(cv, v, [h, w], mono, shared) {  // mono: grey pixels, else diverging
+  let mx = 0, lo = Infinity, hi = -Infinity;  // shared: the largest |value| of a set of images
   for (const x of v) { mx = Math.max(mx, Math.abs(x)); lo = Math.min(lo, x); hi = Math.max(hi, x); }
+  if (shared !== undefined) mx = shared;
   const img = new ImageData(w, h);
   for (let p = 0; p < h * w; p++) {
     const g = 255 * (1 - (v[p] - lo) / (hi - lo || 1));
@@ -318,6 +372,8 @@ function imageCanvas(cv, v, [h, w], mono) {  // mono: grey pixels, else divergin
   const g = cv.getContext("2d");
   g.imageSmoothingEnabled = false;
   g.drawImage(tmp, 0, 0, cv.width, cv.height);
+  cv.classList.add("heatmap");
+  return mono ? [lo, hi] : [-mx, mx];
 }
 async function showImage() {
   const box = $("image-view");
@@ -325,23 +381,28 @@ async function showImage() {
   if (box.hidden) return;
   const r = await api("GET", `/api/image?example=${exampleIndex()}`);
   const shape = state.image_shape;
-  imageCanvas($("img-x"), decode(r.x), shape, true);
-  imageCanvas($("img-dx"), decode(r.dX), shape, false);
+  colourScale($("img-x-scale"), $("img-x"), ...imageCanvas($("img-x"), decode(r.x), shape, true), true);
+  colourScale($("img-dx-scale"), $("img-dx"), ...imageCanvas($("img-dx"), decode(r.dX), shape, false));
   const p = decode(r.out), cv = $("img-p"), g = cv.getContext("2d"), bw = cv.width / p.length;
   g.clearRect(0, 0, cv.width, cv.height);
   p.forEach((v, k) => {
     g.fillStyle = k === r.label ? "#2e7d32" : "#607d8b";
     g.fillRect(k * bw + 2, cv.height - 16 - v * (cv.height - 20), bw - 4, v * (cv.height - 20));
-    g.fillStyle = "#333"; g.fillText(String(k), k * bw + bw / 2 - 3, cv.height - 3);
+    g.fillStyle = "#333"; g.fillText(String(k + 1), k * bw + bw / 2 - 3, cv.height - 3);  // from 1
   });
-  $("img-p-caption").textContent = `class probabilities (label ${r.label} in green)`;
+  $("img-p-caption").textContent = `class probabilities p_k, k = 1..${p.length} (label y = ${r.label + 1} in green)`;
+  legendBox($("img-p-legend"), cv, [["background:#2e7d32", `p_y, the label's class`], ["background:#607d8b", "p_k of another class k"]]);
   const W1 = decode(r.W1), [units, d] = r.W1.shape;
-  $("img-w1").replaceChildren(...Array.from({ length: units }, (_, j) => {
+  let mx = 0;  // one colour scale for every unit's image, so that they compare
+  for (const x of W1) mx = Math.max(mx, Math.abs(x));
+  const cs = Array.from({ length: units }, (_, j) => {
     const c = document.createElement("canvas");
     c.width = c.height = 48;
-    imageCanvas(c, W1.subarray(j * d, (j + 1) * d), shape, false);
+    imageCanvas(c, W1.subarray(j * d, (j + 1) * d), shape, false, mx);
     return c;
-  }));
+  });
+  $("img-w1").replaceChildren(...cs);
+  colourScale($("img-w1-scale"), cs, -mx, mx, false, "(shared by every unit)");
 }
 
 // ------------------------------------------------------------------ chain-rule view
