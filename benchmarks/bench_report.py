@@ -142,7 +142,7 @@ def fmt_table(results: dict[str, Any]) -> str:
     if tta:
         lines.append("")
         lines.append(f"time to {tta['target']:.2f} test accuracy on fashion-mnist (seconds):")
-        for k in ("backprop", "backprop_before", "torch", "jax", "sklearn"):
+        for k in ("backprop", "backprop_before", "torch", "torch_compile", "jax", "sklearn"):
             if k not in tta:
                 continue
             e = tta[k]
@@ -235,7 +235,8 @@ def targets(
                     1.2,
                 )
             )
-    peers = [tta[k]["seconds_to_target"] for k in ("torch", "jax") if tta and k in tta]
+    kinds = ("torch", "torch_compile", "jax")
+    peers = [tta[k]["seconds_to_target"] for k in kinds if tta and k in tta]
     peers = [t for t in peers if t is not None]
     if tta and peers and tta["backprop"]["seconds_to_target"] is not None:
         ts.append(
