@@ -36,7 +36,7 @@ from backprop.data import (
     train_val_split,
 )
 from backprop.data import rows as rows_module
-from backprop.data.formats import read_csv_columns
+from backprop.data.tables import read_csv_columns
 
 IDX_CODES = {"u1": 0x08, "i1": 0x09, "i2": 0x0B, "i4": 0x0C, "f4": 0x0D, "f8": 0x0E}
 

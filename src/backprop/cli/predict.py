@@ -17,7 +17,8 @@ import numpy as np
 from backprop._fileutil import atomic_path
 from backprop.cli.common import CLIError, HelpFormatter
 from backprop.data import read_idx, read_npy
-from backprop.data.formats import printable, read_csv_columns
+from backprop.data.formats import printable
+from backprop.data.tables import read_csv_columns
 from backprop.io import Model, load
 
 __all__ = ["add_parser", "run"]

@@ -13,17 +13,10 @@ from backprop.data.datasets import (
     Dataset,
     load_dataset,
 )
-from backprop.data.formats import (
-    DataError,
-    load_idx_pair,
-    read_csv,
-    read_csv_table,
-    read_idx,
-    read_npy,
-    read_npz,
-)
+from backprop.data.formats import DataError, load_idx_pair, read_idx, read_npy, read_npz
 from backprop.data.preprocess import LabelEncoder, Preprocessor, train_val_split
 from backprop.data.rows import Rows
+from backprop.data.tables import read_csv, read_csv_table
 
 __all__ = [
     "DATASETS",

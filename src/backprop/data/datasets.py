@@ -34,14 +34,13 @@ from backprop.data.formats import (
     DataError,
     find_idx_files,
     load_idx_pair,
-    read_csv_columns,
     read_npy,
     read_npz,
     require_real,
-    split_target,
 )
 from backprop.data.preprocess import LabelEncoder, check_finite, train_val_split
 from backprop.data.rows import Rows, mapping_of
+from backprop.data.tables import read_csv_columns, split_target
 
 __all__ = [
     "DATASETS",

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from backprop.data.formats import LABEL_COLUMNS, DataError, is_index_column, require_real
+from backprop.data.formats import DataError, require_real
 from backprop.data.rows import Rows, as_rows
+from backprop.data.tables import LABEL_COLUMNS, is_index_column
 
 __all__ = [
     "LabelEncoder",
