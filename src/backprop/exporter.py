@@ -288,9 +288,7 @@ def to_onnx(model: Model, *, source: str = "in memory") -> onnx.ModelProto:
         doc_string=f"backprop {__version__} model from {source}: raw input -> {out}",
     )
     task = "classification" if net.is_classifier or net.is_multilabel else "regression"
-    classes = model.classes
-    if classes is None and task == "classification":
-        classes = np.arange(2 if model.is_binary else net.n_outputs)
+    classes = model.labels
     meta = {
         "classes": json.dumps(None if classes is None else classes.tolist()),
         "task": "multilabel" if net.is_multilabel and not net.is_binary else task,

@@ -155,6 +155,16 @@ class Model:
         return self.net.is_binary
 
     @property
+    def labels(self) -> np.ndarray | None:
+        """What a classifier's (or multilabel model's) outputs stand for: ``classes``, or
+        ``0 .. n-1`` when none were given (n = 2 for the binary layout, else the outputs);
+        None for a regressor."""
+        if not (self.net.is_classifier or self.net.is_multilabel):
+            return None
+        n = 2 if self.is_binary else self.net.n_outputs
+        return np.arange(n) if self.classes is None else np.asarray(self.classes)
+
+    @property
     def pre(self) -> Preprocessor:
         """The preprocessor (never None after construction)."""
         assert self.preprocessor is not None

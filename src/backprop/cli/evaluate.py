@@ -101,8 +101,8 @@ def _model_targets(model: Model, ds: Dataset, y: np.ndarray) -> np.ndarray:
     if not model.is_classifier:
         return y
     assert ds.classes is not None
-    n_classes = 2 if model.is_binary else model.net.n_outputs
-    model_classes = np.arange(n_classes) if model.classes is None else np.asarray(model.classes)
+    model_classes = model.labels
+    assert model_classes is not None  # a classifier has labels
     return LabelEncoder(model_classes).transform(
         np.asarray(ds.classes)[y], what="evaluation labels", among="the model's classes"
     )

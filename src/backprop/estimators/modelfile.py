@@ -265,10 +265,7 @@ class ModelFileMixin(MLPBase):
         self.n_features_in_ = net.n_inputs
         if feature_names and model.feature_names is not None:
             self.feature_names_in_ = np.asarray(model.feature_names, dtype=object)
-        if net.is_classifier or net.is_multilabel:
-            n_classes = 2 if net.is_binary else net.n_outputs
-            self.classes_ = (
-                np.arange(n_classes) if model.classes is None else np.asarray(model.classes)
-            )
+        if (labels := model.labels) is not None:
+            self.classes_ = labels
         for name, value in fitted.items():
             setattr(self, name, value)
