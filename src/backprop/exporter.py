@@ -11,7 +11,7 @@ CSV values) exactly as ``backprop predict`` does:
   units, which `backprop.run.to_model` already folded into the last layer). The
   preprocessing is three explicit nodes (Div, Sub, Div), the operations of
   `Preprocessor.apply` in the same order and dtype. Needs the optional ``onnx`` package
-  (``pip install backprop[export]``), imported only when called.
+  (``pip install 'backprop-mlp[export]'``), imported only when called.
 - `to_torch_state_dict`: the ``nn.Sequential(Linear, act, Linear, ...)`` state dict
   with the preprocessing folded into the first ``Linear`` (`fold_preprocessor`), so
   ``load_state_dict`` + forward on raw input gives the model's scores.
@@ -141,7 +141,7 @@ def _onnx() -> Any:
         import onnx  # optional extra: imported when an ONNX export is asked for
     except ImportError:
         raise ExportError(
-            "ONNX export needs the onnx package: pip install 'backprop[export]'"
+            "ONNX export needs the onnx package: pip install 'backprop-mlp[export]'"
         ) from None
     return onnx
 

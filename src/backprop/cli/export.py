@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "exported file runs on raw input as `backprop predict` does. --to onnx: the whole "
         "model, raw input to what `predict --proba` gives (a regressor's values in the "
         "target's units), class labels and the source in the metadata (needs the onnx "
-        "package: pip install 'backprop[export]'). --to torch: a safetensors state dict for "
+        "package: pip install 'backprop-mlp[export]'). --to torch: a safetensors state dict for "
         "nn.Sequential(Linear, act, Linear, ...) whose first Linear has the preprocessing "
         "folded in. An existing FILE is kept unless --force.",
         formatter_class=HelpFormatter,

@@ -135,7 +135,7 @@ def register_skl2onnx() -> None:
         from skl2onnx import update_registered_converter  # optional extra, asked for here
     except ImportError:
         raise ExportError(
-            "registering with skl2onnx needs it: pip install 'backprop[export]'"
+            "registering with skl2onnx needs it: pip install 'backprop-mlp[export]'"
         ) from None
     update_registered_converter(
         MLPClassifier,
