@@ -703,13 +703,19 @@ def test_unread_replies_hold_bounded_memory(app: Client, monkeypatch: pytest.Mon
     # next large one is refused instead of held. Small replies (states, steps) still go.
     monkeypatch.setattr(server, "REPLY_BYTES", 2 << 20)
     app.post("/api/reset", {"config": {"data": "digits", "hidden": [1024], "batch": 512}})
+    # The reset's own reply leaves the count a moment after the client has read it: wait
+    # for that first, or the loop below mistakes its bytes for the large reply's.
+    for _ in range(100):
+        if not app.srv.pending:
+            break
+        time.sleep(0.02)
     slow = socket.socket()
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect(("127.0.0.1", app.port))
     slow.sendall(head(app, "GET", "/api/matrices?form=rows"))
     try:
-        for _ in range(200):  # until its reply is being written
-            if app.srv.pending:
+        for _ in range(200):  # until the large reply is being written
+            if app.srv.pending > server.SMALL_REPLY:
                 break
             time.sleep(0.05)
         held = app.srv.pending
