@@ -425,7 +425,7 @@ def test_failure_while_writing_results_keeps_the_checkpoint(
 
 
 def test_a_failing_plot_is_one_warning_and_the_run_stands(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plots_in_process: None
 ) -> None:
     from backprop import plots
 
@@ -634,7 +634,7 @@ def test_info_prints_the_values_the_run_used_as_help_spells_them(tmp_path: Path)
 
 
 def test_interrupt_prints_the_resume_command_as_invoked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plots_in_process: None
 ) -> None:
     from backprop import plots
 

@@ -622,7 +622,7 @@ def test_interrupt_while_printing_the_summary_says_the_run_finished(
 
 
 def test_interrupt_while_drawing_plots_resumes_to_the_same_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plots_in_process: None
 ) -> None:
     # After the last epoch's checkpoint, before publishing: the advised resume works.
     from backprop import plots

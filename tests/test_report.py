@@ -119,8 +119,9 @@ def capture_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Figure]:
     real_save = plots._save
 
     def spy(fig: Figure, path: Path) -> Path:
-        # The report writes to a hidden temporary ".<name>.XXXX.tmp" and renames it.
-        seen[Path(path).name.split(".")[1] + ".png"] = fig
+        # Drawn here (write_results' default drawer) under its own name in a scratch
+        # directory, then renamed into place.
+        seen[Path(path).name] = fig
         return real_save(fig, path)
 
     monkeypatch.setattr(plots, "_save", spy)

@@ -420,13 +420,15 @@ def plot_mistakes(
     image_shape: tuple[int, int],
     path: _PathLike,
     max_images: int = 25,
+    *,
+    rows: ArrayLike | None = None,
 ) -> Path:
     """Misclassified images in one mosaic, each labelled "true: X" / "pred: Y" above it.
 
     Parameters
     ----------
     X_images : array-like of shape (n, h * w) or (n, h, w)
-        The raw (unstandardised) test images.
+        The raw (unstandardised) test images; with ``rows``, only those rows of them.
     y_true, y_pred : array-like of int, shape (n,)
         Class indices.
     class_names : sequence of str
@@ -435,6 +437,9 @@ def plot_mistakes(
         Where to write the PNG (900 x 950 pixels).
     max_images : int, default 25
         Show the first ``max_images`` mistakes, in data order.
+    rows : array-like of int, optional
+        Which examples ``X_images`` holds (indices into ``y_true``, increasing), when it
+        holds only some: the caller of a large test set passes the first mistakes' images.
 
     Returns
     -------
@@ -444,19 +449,21 @@ def plot_mistakes(
     X = np.asarray(X_images)
     t = np.asarray(y_true)
     p = np.asarray(y_pred)
-    if X.shape[0] != len(t) or len(t) != len(p):
+    held = np.arange(len(t)) if rows is None else np.asarray(rows, dtype=np.int64)
+    if X.shape[0] != len(held) or len(t) != len(p):
         raise ValueError(
-            f"X_images, y_true and y_pred must have the same length: "
-            f"{X.shape[0]}, {len(t)}, {len(p)}"
+            f"X_images ({X.shape[0]} rows), y_true and y_pred ({len(t)}, {len(p)}) "
+            f"do not match{'' if rows is None else f' with {len(held)} rows'}"
         )
-    if X[0].size != h * w:
+    if X.shape[0] and X[0].size != h * w:
         raise ValueError(f"images have {X[0].size} pixels, image_shape {h}x{w} needs {h * w}")
     names = [plain_text(c) for c in class_names]
-    wrong = np.flatnonzero(t != p)[:max_images]
+    shown = np.flatnonzero(t[held] != p[held])[:max_images]  # positions in X
+    wrong = held[shown]  # the examples they are
     _, cols = _grid(max(len(wrong), 1))
     # Room above each tile for its two label lines, and a little between columns.
     gap = (max(2, round(0.3 * h)), max(1, round(0.1 * w)))
-    image = mosaic(X[wrong].reshape(len(wrong), h, w), cols, gap)
+    image = mosaic(X[shown].reshape(len(shown), h, w), cols, gap)
     total = int(np.count_nonzero(t != p))
     fig = Figure(figsize=(9, 9.5))
     ax, _ = _mosaic_axes(
@@ -466,8 +473,8 @@ def plot_mistakes(
         colorbar=False,
     )
     # Raw pixels on the shown images' own range (dark = high), the same for every tile.
-    shown = image[np.isfinite(image)]
-    lo, hi = (float(shown.min()), float(shown.max())) if shown.size else (0.0, 1.0)
+    pixels = image[np.isfinite(image)]
+    lo, hi = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 1.0)
     ax.imshow(image, cmap="gray_r", vmin=lo, vmax=hi, interpolation="nearest")
     for j, i in enumerate(wrong):
         r, c = divmod(j, cols)

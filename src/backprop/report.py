@@ -16,7 +16,8 @@ that epoch, and ``kept`` says whether the model holds the best or the last epoch
 The order protects what matters: the model and ``metrics.json`` are written before any
 plot, and a plot that fails is a `ResultWarning` and a missing PNG, never a lost run.
 
-This module imports matplotlib only when it draws, so the command line starts fast.
+This module never imports matplotlib: `backprop.drawing` draws the plots, in worker
+processes that warmed up while the run trained where it left a core free.
 """
 
 from __future__ import annotations
@@ -25,18 +26,19 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from backprop._fileutil import atomic_path, atomic_write_bytes
+from backprop._fileutil import atomic_write_bytes
 from backprop._version import __version__
 from backprop.callbacks import TrainResult, monitor_column, monitor_words
 from backprop.config import TrainConfig
 from backprop.data import FASHION_MNIST_CLASS_NAMES, Dataset
+from backprop.drawing import Drawer, Plot
 from backprop.io import Model, save
 from backprop.losses import LOSSES, PREDICTIONS
 from backprop.network import MLP
@@ -68,6 +70,9 @@ RESULT_FILES = (
     "weights.png",
     "mistakes.png",
 )
+
+#: Misclassified test images shown in ``mistakes.png``.
+MISTAKES_SHOWN = 25
 
 
 class ResultWarning(UserWarning):
@@ -266,16 +271,14 @@ def _plots(
     dataset: Dataset,
     best: Mapping[str, Any],
     config: TrainConfig,
-) -> list[tuple[str, Callable[[Path], Path]]]:
-    """The optional plots of a run: (file name, function writing that file)."""
-    from backprop import plots  # here: matplotlib costs start-up time a run may not draw
-
-    todo: list[tuple[str, Callable[[Path], Path]]] = [
-        (
+) -> list[Plot]:
+    """The plots of a run, each with the arrays it draws (pickled to a drawing worker)."""
+    todo = [
+        Plot(
             "loss.png",
-            lambda p: plots.plot_loss(
-                result.history, p, best_epoch=best["best_epoch"], monitor=best["monitor"]
-            ),
+            "plot_loss",
+            (result.history,),
+            {"best_epoch": best["best_epoch"], "monitor": best["monitor"]},
         )
     ]
     if dataset.task != "classification":
@@ -283,24 +286,27 @@ def _plots(
     names = _class_names(dataset)
     X_test = dataset.X_test  # a `Rows` (memory-mapped file) stays one: forward by chunks
     y_pred = model.forward(X_test).argmax(axis=1)  # column i is dataset class i (checked)
-    todo.append(("confusion.png", lambda p: plots.plot_confusion(dataset.y_test, y_pred, names, p)))
+    y_test = np.asarray(dataset.y_test)
+    todo.append(Plot("confusion.png", "plot_confusion", (y_test, y_pred, names)))
     shape = dataset.image_shape
     if shape is not None:
         todo.append(
-            (
+            Plot(
                 "weights.png",
-                lambda p: plots.plot_first_layer_weights(
-                    learned_first_layer(model, config),
-                    shape,
-                    p,
-                    what="First-layer weights learned (W1 minus its initial value)",
-                ),
+                "plot_first_layer_weights",
+                (learned_first_layer(model, config), shape),
+                {"what": "First-layer weights learned (W1 minus its initial value)"},
             )
         )
+        # Only the images the plot shows (the first mistakes), not the whole test set.
+        rows = np.flatnonzero(y_test != y_pred)[:MISTAKES_SHOWN]
+        images = np.asarray(X_test[rows])
         todo.append(
-            (
+            Plot(
                 "mistakes.png",
-                lambda p: plots.plot_mistakes(X_test, dataset.y_test, y_pred, names, shape, p),
+                "plot_mistakes",
+                (images, y_test, y_pred, names, shape),
+                {"max_images": MISTAKES_SHOWN, "rows": rows},
             )
         )
     return todo
@@ -315,6 +321,7 @@ def write_results(
     config: TrainConfig,
     test_metrics: Mapping[str, float] | None = None,
     run_seconds: float | None = None,
+    drawer: Drawer | None = None,
 ) -> list[Path]:
     """Write a training run's result files into ``out_dir``.
 
@@ -342,6 +349,9 @@ def write_results(
         ``dataset.X_test``, with the training targets' mean as the regression baseline.
     run_seconds : float, optional
         The run's wall time up to its results (recorded in ``metrics.json``).
+    drawer : backprop.drawing.Drawer, optional
+        Draws the plots (and is closed after): workers warmed up while the run trained
+        (``Drawer(workers=n)``). By default they are drawn in this process.
 
     Returns
     -------
@@ -374,15 +384,16 @@ def write_results(
     text = json.dumps(metrics, indent=2) + "\n"
     written.append(atomic_write_bytes(out / METRICS_FILE, text.encode("utf-8")))
     written.append(result.history.to_csv(out / "history.csv", best_epoch=best["best_epoch"]))
-    for name, draw in _plots(model, result, dataset, best, config):
-        try:
-            with atomic_path(out / name) as tmp:
-                draw(tmp)
-        except Exception as exc:  # a plot is optional: the model and metrics stand
-            problem = " ".join(str(exc).split()) or type(exc).__name__
-            warnings.warn(f"{name} not written: {problem}", ResultWarning, stacklevel=2)
-            continue
-        written.append(out / name)
+    with drawer if drawer is not None else Drawer() as draw:
+        outcomes = draw.draw(_plots(model, result, dataset, best, config), out)
+    for outcome in outcomes:  # a plot is optional: the model and metrics stand
+        for caught in outcome.warnings:
+            warnings.warn(f"{outcome.name}: {caught}", ResultWarning, stacklevel=2)
+        if outcome.path is None:
+            problem = outcome.error
+            warnings.warn(f"{outcome.name} not written: {problem}", ResultWarning, stacklevel=2)
+        else:
+            written.append(outcome.path)
     return written
 
 

@@ -40,13 +40,23 @@ from backprop.config import MirrorWarning, TrainConfig, check_network_fits, mirr
 from backprop.data import Dataset, Preprocessor, train_val_split
 from backprop.data.rows import Rows, as_rows
 from backprop.distributed import world
+from backprop.drawing import Drawer, allowed_workers
 from backprop.io import Model
 from backprop.network import MLP
 from backprop.report import RESULT_FILES, write_results
+from backprop.threads import training_threads
 from backprop.trainer import TrainingDiverged
 from backprop.training import fit
 
-__all__ = ["Prepared", "build_network", "prepare", "publish_results", "to_model", "train"]
+__all__ = [
+    "Prepared",
+    "build_network",
+    "plot_drawer",
+    "prepare",
+    "publish_results",
+    "to_model",
+    "train",
+]
 
 
 @dataclass
@@ -243,6 +253,10 @@ def train(
     if (mirrored := mirror_warning(dataset, config)) is not None:
         warnings.warn(mirrored, MirrorWarning, stacklevel=2)
     net = build_network(dataset, config, len(prepared.X_train))
+    drawer = None
+    if out is not None and world().is_root:
+        batch = min(config.batch_size, len(prepared.X_train))
+        drawer = plot_drawer(net.layer_sizes, batch, threads)
     try:
         result = fit(
             net,
@@ -259,14 +273,41 @@ def train(
             augmenter=prepared.augmenter,
             threads=threads,
         )
+        model = to_model(net, prepared, dataset, config)
+        if out is not None and world().is_root:  # every rank holds the same model
+            run_seconds = time.perf_counter() - started
+            publish_results(
+                Path(out), model, result, dataset, config, run_seconds=run_seconds, drawer=drawer
+            )
     except TrainingDiverged as exc:
         exc.model = to_model(net, prepared, dataset, config)
         raise
-    model = to_model(net, prepared, dataset, config)
-    if out is not None and world().is_root:  # every rank holds the same model
-        run_seconds = time.perf_counter() - started
-        publish_results(Path(out), model, result, dataset, config, run_seconds=run_seconds)
+    finally:
+        if drawer is not None:
+            drawer.close()
     return model, result
+
+
+def plot_drawer(layer_sizes: Sequence[int], batch_size: int, threads: int | None) -> Drawer:
+    """What draws a run's plots: workers warming up beside the training where it leaves a
+    core free (`backprop.drawing`; as many as the cores, at most
+    `backprop.drawing.allowed_workers`), else this process.
+
+    Under ``mpiexec`` the ranks share the cores, so rank 0 draws its plots itself.
+
+    Raises
+    ------
+    ValueError
+        If ``BACKPROP_PLOT_WORKERS`` is not a non-negative integer.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    allowed = allowed_workers()
+    if allowed == 0 or world().size > 1:
+        return Drawer()
+    if training_threads(layer_sizes, batch_size, threads) >= cores:
+        return Drawer()
+    return Drawer(workers=min(cores, allowed))
 
 
 def publish_results(
@@ -277,6 +318,7 @@ def publish_results(
     config: TrainConfig,
     *,
     run_seconds: float | None = None,
+    drawer: Drawer | None = None,
 ) -> None:
     """Write a run's results into ``out`` all at once, ``metrics.json`` last.
 
@@ -289,6 +331,8 @@ def publish_results(
     """
     out.mkdir(parents=True, exist_ok=True)
     with rundir.staging_dir(out) as tmp:
-        write_results(tmp, model, result, dataset, config=config, run_seconds=run_seconds)
+        write_results(
+            tmp, model, result, dataset, config=config, run_seconds=run_seconds, drawer=drawer
+        )
         with rundir.interrupts_deferred():
             rundir.finish_run(tmp, out, RESULT_FILES)

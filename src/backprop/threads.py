@@ -30,7 +30,14 @@ from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
-__all__ = ["THREAD_ENV", "WORK_PER_THREAD", "choose_threads", "largest_product_flops", "limit"]
+__all__ = [
+    "THREAD_ENV",
+    "WORK_PER_THREAD",
+    "choose_threads",
+    "largest_product_flops",
+    "limit",
+    "training_threads",
+]
 
 #: Floating-point operations of the largest product of a step that one BLAS thread should
 #: get at least (about half a millisecond of one core's GEMM work).
@@ -194,3 +201,26 @@ def limit(
     n = choose_threads(layer_sizes, batch_size, threads=threads, available=_BLAS.current())
     with _BLAS.hold(n):
         yield n
+
+
+def training_threads(
+    layer_sizes: Sequence[int], batch_size: int, threads: int | None = None
+) -> int:
+    """The BLAS threads a run of these sizes trains with: what `limit` holds, or BLAS's
+    own count where the environment fixed it.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+    batch_size : int
+        Examples per step (clipped to the data size).
+    threads : int, optional
+        Explicit thread count.
+
+    Returns
+    -------
+    int
+    """
+    available = _BLAS.current()
+    n = choose_threads(layer_sizes, batch_size, threads=threads, available=available)
+    return available if n is None else n
