@@ -390,3 +390,23 @@ def test_the_command_line_starts_without_the_heavy_packages() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_printed_loss_is_named_by_the_models_loss() -> None:
+    # A Poisson regressor's test loss is half the Poisson deviance, not a squared error.
+    from backprop.losses import LOSSES
+
+    assert set(report._LOSS_WORDS) == set(LOSSES)  # every loss has its words
+    scores = {"rmse": 2.0, "baseline_rmse": 3.0, "loss": 0.5}
+    line = report.score_line("counts", "regression", 10, scores, loss="poisson")
+    assert line.endswith("test loss (half the Poisson deviance) 0.5")
+    line = report.score_line("y", "regression", 10, scores, loss="squared_error")
+    assert line.endswith("test loss (half the mean squared error) 0.5")
+
+
+def test_metrics_json_records_the_loss(tmp_path: Path) -> None:
+    model, ds = classification_run()
+    write_toy(tmp_path, model, ds)
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["loss"] == model.net.loss == "softmax_cross_entropy"
+    assert "(cross-entropy)" in report.summary_lines(tmp_path)[0]

@@ -173,6 +173,7 @@ def run_metrics(
     *,
     config: TrainConfig,
     test_metrics: Mapping[str, float],
+    loss: str,
     run_seconds: float | None = None,
 ) -> dict[str, Any]:
     """The contents of ``metrics.json``.
@@ -186,13 +187,15 @@ def run_metrics(
     test_metrics : mapping
         `evaluate` on the test part: ``accuracy`` and ``loss``
         (classification) or ``rmse``, ``loss`` and ``baseline_rmse`` (regression).
+    loss : str
+        The model's loss (a `backprop.losses.LOSSES` key): what ``test_loss`` is.
     run_seconds : float, optional
         The run's wall time up to its results (data, training, checkpoints); None: unknown.
 
     Returns
     -------
     metrics : dict
-        JSON-serialisable: ``task``, the test scores, ``train_seconds`` (the epochs'
+        JSON-serialisable: ``task``, the test scores, ``loss``, ``train_seconds`` (the epochs'
         times), ``run_seconds`` (or None), ``epochs_run``,
         ``best_epoch``, ``monitor``, ``kept``, ``dataset``, ``config``,
         ``backprop_version``.
@@ -204,6 +207,7 @@ def run_metrics(
         metrics["test_rmse"] = float(test_metrics["rmse"])
         metrics["baseline_rmse"] = float(test_metrics["baseline_rmse"])
     metrics["test_loss"] = float(test_metrics["loss"])
+    metrics["loss"] = loss
     metrics["train_seconds"] = float(result.train_seconds)
     metrics["run_seconds"] = None if run_seconds is None else float(run_seconds)
     metrics["epochs_run"] = int(result.epochs_run)
@@ -375,7 +379,12 @@ def write_results(
         # class indices are the model's targets as they stand.
         test_metrics = test_scores(model, dataset, dataset.y_test)
     metrics = run_metrics(
-        dataset, result, config=config, test_metrics=test_metrics, run_seconds=run_seconds
+        dataset,
+        result,
+        config=config,
+        test_metrics=test_metrics,
+        loss=model.net.loss,
+        run_seconds=run_seconds,
     )
     if best["best_epoch"] not in [log.epoch for log in result.history]:
         raise ValueError(f"best_epoch {best['best_epoch']} is not an epoch of the history")
@@ -399,14 +408,20 @@ def write_results(
 
 # metrics.json's test scores; `score_line` reads them without the "test_" prefix.
 _TEST_SCORES = ("test_accuracy", "test_rmse", "baseline_rmse", "test_loss")
-# What each task's loss is, so that a printed loss is never a bare number.
+# What each loss (a `LOSSES` key) is, so that a printed loss is never a bare number.
 _LOSS_WORDS = {
-    "classification": "cross-entropy",
-    "regression": "half the mean squared error",
+    "softmax_cross_entropy": "cross-entropy",
+    "sigmoid_binary_cross_entropy": "binary cross-entropy",
+    "squared_error": "half the mean squared error",
+    "poisson": "half the Poisson deviance",
 }
+# The loss of a run recorded before metrics.json named it: `backprop train`'s, by task.
+_TASK_LOSS = {"classification": "softmax_cross_entropy", "regression": "squared_error"}
 
 
-def score_line(dataset: str, task: str, n_test: int, scores: Mapping[str, float]) -> str:
+def score_line(
+    dataset: str, task: str, n_test: int, scores: Mapping[str, float], *, loss: str
+) -> str:
     """The one line of test scores that ``train`` and ``evaluate`` both print.
 
     Parameters
@@ -419,6 +434,8 @@ def score_line(dataset: str, task: str, n_test: int, scores: Mapping[str, float]
     scores : mapping
         "loss" and "accuracy" for a classifier; "loss", "rmse" and "baseline_rmse" (RMSE
         of predicting the training targets' mean) for a regressor.
+    loss : str
+        The model's loss (a `backprop.losses.LOSSES` key), named beside its value.
 
     Returns
     -------
@@ -432,7 +449,7 @@ def score_line(dataset: str, task: str, n_test: int, scores: Mapping[str, float]
         )
     return (
         f"{dataset}: {score} on {n_test} test examples, "
-        f"test loss ({_LOSS_WORDS[task]}) {scores['loss']:.4g}"
+        f"test loss ({_LOSS_WORDS.get(loss, loss)}) {scores['loss']:.4g}"
     )
 
 
@@ -461,7 +478,13 @@ def summary_lines(out_dir: _PathLike) -> list[str]:
     run = m.get("run_seconds")
     of_run = "" if run is None else f" of a {run:.2f} s run"
     return [
-        score_line(name, m["task"], m["dataset"]["n_test"], scores),
+        score_line(
+            name,
+            m["task"],
+            m["dataset"]["n_test"],
+            scores,
+            loss=m.get("loss") or _TASK_LOSS[m["task"]],
+        ),
         f"trained {m['epochs_run']} epochs in {m['train_seconds']:.2f} s{of_run}; best epoch "
         f"{m['best_epoch']} ({monitor_words(m['monitor'])}); the model holds the "
         f"{m['kept']} epoch's weights (epoch {kept_epoch})",

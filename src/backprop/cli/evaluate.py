@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        print(score_line(ds.name + (" (every row)" if every_row else ""), task, n, result))
+        name = ds.name + (" (every row)" if every_row else "")
+        print(score_line(name, task, n, result, loss=model.net.loss))
     return 0
 
 
