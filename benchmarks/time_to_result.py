@@ -13,7 +13,9 @@ measures, per side:
   and their difference (the seconds spent outside training).
 
 Prints the medians of each side, the median per-round ratios AFTER/BEFORE and the load
-average before and after; only an idle machine gives figures worth recording.
+average before and after; only an idle machine gives figures worth recording. ``--out
+FILE`` also writes them as JSON (``medians``/``before``/``after``, ``ratios``, ``machine``)
+for docs/benchmarks.md to cite.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model
 from ab_commits import ISOLATE, export
 
 #: Packages the train path should load only when it uses them (issue 24, item 2).
@@ -81,8 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("after", nargs="?", default="WORKTREE", help="a commit; default the tree")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--data", default="digits", help="the dataset trained (default digits)")
+    p.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    load_start = os.getloadavg()
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in load_start)}")
     sides = {"before": args.before, "after": args.after}
     rows: dict[str, dict[str, list[float]]] = {s: {} for s in sides}
     loaded: dict[str, dict[str, set[str]]] = {s: {} for s in sides}
@@ -107,15 +114,39 @@ def main(argv: list[str] | None = None) -> None:
                 row.setdefault("wall - train_seconds (s)", []).append(wall - train)
     print(f"{args.rounds} rounds, medians; before = {args.before}, after = {args.after}")
     print(f"{'':<38}{'before':>10}{'after':>10}{'after/before':>14}")
+    record: dict[str, Any] = {"medians": {"before": {}, "after": {}}, "ratios": {}}
     for name, before in rows["before"].items():
         after = rows["after"][name]
         ratio = statistics.median(a / b for a, b in zip(after, before, strict=True))
         b, a = statistics.median(before), statistics.median(after)
         print(f"{name:<38}{b:10.3f}{a:10.3f}{ratio:14.3f}")
+        record["medians"]["before"][name] = round(b, 4)
+        record["medians"]["after"][name] = round(a, 4)
+        record["ratios"][name] = round(ratio, 4)
     for side in sides:
         for module, heavy in loaded[side].items():
             print(f"{side}: import {module} loads {', '.join(sorted(heavy)) or 'none'} of {HEAVY}")
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    load_end = os.getloadavg()
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in load_end)}")
+    if args.out is not None:
+        record["machine"] = {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_average_start": [round(v, 2) for v in load_start],
+            "load_average_end": [round(v, 2) for v in load_end],
+        }
+        record.update(
+            before=args.before,
+            after=args.after,
+            rounds=args.rounds,
+            data=args.data,
+            heavy_imports={s: {m: sorted(h) for m, h in loaded[s].items()} for s in sides},
+        )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
