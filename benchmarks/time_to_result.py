@@ -66,6 +66,13 @@ def import_time(src: Path, module: str) -> tuple[float, set[str]]:
     return seconds, heavy
 
 
+def record_key(row: str) -> str:
+    """A printed row's key in the JSON record (docs cite ``FILE / medians / after / KEY``,
+    so no "/" in it): "wall / train_seconds" -> "wall_over_train_seconds"."""
+    row = row.replace(" / ", " over ").replace(" - ", " minus ").replace("(s)", "s")
+    return "_".join("".join(c if c.isalnum() else " " for c in row.lower()).split())
+
+
 def train_run(src: Path, data: str, out: Path) -> tuple[float, float]:
     """Wall seconds of ``backprop train --data DATA --quiet --out OUT`` and its
     ``train_seconds``."""
@@ -120,9 +127,10 @@ def main(argv: list[str] | None = None) -> None:
         ratio = statistics.median(a / b for a, b in zip(after, before, strict=True))
         b, a = statistics.median(before), statistics.median(after)
         print(f"{name:<38}{b:10.3f}{a:10.3f}{ratio:14.3f}")
-        record["medians"]["before"][name] = round(b, 4)
-        record["medians"]["after"][name] = round(a, 4)
-        record["ratios"][name] = round(ratio, 4)
+        key = record_key(name)
+        record["medians"]["before"][key] = round(b, 4)
+        record["medians"]["after"][key] = round(a, 4)
+        record["ratios"][key] = round(ratio, 4)
     for side in sides:
         for module, heavy in loaded[side].items():
             print(f"{side}: import {module} loads {', '.join(sorted(heavy)) or 'none'} of {HEAVY}")

@@ -323,6 +323,18 @@ def test_time_to_result_reads_the_import_time_and_the_heavy_packages(tmp_path):
     assert seconds > 0 and "matplotlib" in heavy
 
 
+def test_time_to_result_record_keys_are_distinct_and_citable():
+    # docs cite "FILE / medians / after / KEY": a key may hold no " / ".
+    ttr = _load_bench("time_to_result")
+    rows = ["import backprop.cli (s)", "wall / train_seconds", "wall - train_seconds (s)"]
+    keys = [ttr.record_key(r) for r in rows]
+    assert keys == [
+        "import_backprop_cli_s",
+        "wall_over_train_seconds",
+        "wall_minus_train_seconds_s",
+    ]
+
+
 def test_jax_time_to_accuracy_learns_digits_with_the_recipe():
     pytest.importorskip("jax")
     contenders = _load_bench("contenders")
