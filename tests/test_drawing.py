@@ -110,12 +110,15 @@ def test_a_dead_worker_leaves_its_plots_to_this_process(tmp_path: Path) -> None:
 def test_a_worker_that_cannot_start_is_left_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
-    drawer = Drawer(workers=2)
-    outcomes = drawer.draw(run_plots(), tmp_path)
-    assert drawer.workers == 0
-    assert [o.error for o in outcomes] == [None] * 4
-    assert [o.worker for o in outcomes] == [None] * 4
+    for executable in (str(tmp_path / "no-python"), ""):  # missing; unknown (embedded)
+        monkeypatch.setattr(sys, "executable", executable)
+        out = tmp_path / ("missing" if executable else "unknown")
+        out.mkdir()
+        drawer = Drawer(workers=2)
+        outcomes = drawer.draw(run_plots(), out)
+        assert drawer.workers == 0
+        assert [o.error for o in outcomes] == [None] * 4
+        assert [o.worker for o in outcomes] == [None] * 4
 
 
 def test_workers_are_asked_for_only_when_training_leaves_a_core(

@@ -250,7 +250,7 @@ class Drawer:
                     return
                 try:
                     worker = _Worker()
-                except OSError:
+                except (OSError, ValueError, TypeError):  # no usable sys.executable
                     return
                 self._workers.append(worker)
             try:
