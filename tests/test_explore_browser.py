@@ -193,7 +193,9 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
     check_legends_and_scales(drv, min_charts=4, min_maps=10)
     legend = drv.execute_script("return $('boundary').dataset.legend")
     assert "class 1" in legend and "class 2" in legend and "test example" in legend, legend
-    assert "link: dJ/dW(l)_ji > 0" in drv.execute_script("return $('graph').dataset.legend")
+    key = drv.execute_script("return $('graph').dataset.legend")
+    assert "link: dJ/dW(l)_ji > 0" in key, key
+    assert "(inputs: x_i over the plane)" in key, key  # no delta for the inputs
 
     # 3. A click on cell (i, j) of the dJ/dW(2) heatmap shows that weight's chain rule.
     canvas = drv.find_element("css selector", ".matrix[data-name='dJ/dW(2)'] canvas")

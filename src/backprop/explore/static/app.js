@@ -332,7 +332,10 @@ async function showGraph() {
     }
   }
   // Its key: what a unit's picture and a link's colour and width mean, in this mode.
-  const what = backward ? ["delta(l) of each unit at the batch's examples", "dJ/dW(l)"]
+  // Backward, the inputs have no delta (the engine never computes dJ/dX): they keep
+  // their forward maps, and the key says so.
+  const what = backward
+    ? ["delta(l) of each unit at the batch's examples (inputs: x_i over the plane)", "dJ/dW(l)"]
     : ["a(l) of each unit over the input plane", "W(l)"];
   legendBox($("graph-legend"), cv, [
     ["background:linear-gradient(to right, rgb(0,0,255), #fff, rgb(255,0,0))", `unit: ${what[0]}`],
