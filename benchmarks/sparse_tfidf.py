@@ -7,15 +7,20 @@ problem is learnable. Same data, hidden layer, solver, epochs and batch size for
 scikit-learn's and backprop's MLPClassifier; prints fit time, predict time, accuracy and
 the load average (the machine may be shared).
 
-    python benchmarks/sparse_tfidf.py [--rows 4000] [--vocab 50000] [--epochs 5]
+    python benchmarks/sparse_tfidf.py [--rows 4000] [--vocab 50000] [--epochs 5] [--out FILE]
+
+``--out FILE`` also writes the figures as JSON (``libraries / NAME / fit_seconds``, ...).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,6 +28,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
 from backprop.estimators import MLPClassifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_record, write_record
 
 
 def tfidf_like(n: int, d: int, classes: int, seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -47,12 +55,15 @@ def tfidf_like(n: int, d: int, classes: int, seed: int = 0) -> tuple[sp.csr_matr
     return sp.csr_matrix(sp.diags(1.0 / norms) @ X), y
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=4000)
     ap.add_argument("--vocab", type=int, default=50000)
     ap.add_argument("--epochs", type=int, default=5)
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    load_start = os.getloadavg()
+    libraries: dict[str, Any] = {}
     X, y = tfidf_like(args.rows + 1000, args.vocab, 20)
     Xtr, ytr, Xte, yte = X[: args.rows], y[: args.rows], X[args.rows :], y[args.rows :]
     print(
@@ -71,7 +82,21 @@ def main() -> None:
         acc = float((est.predict(Xte) == yte).mean())
         pred = time.perf_counter() - t0
         print(f"{name:13s} fit {fit:6.2f} s  predict {pred:5.3f} s  test accuracy {acc:.4f}")
+        libraries[name] = {
+            "fit_seconds": round(fit, 3),
+            "predict_seconds": round(pred, 4),
+            "test_accuracy": round(acc, 4),
+        }
     print(f"load average after: {os.getloadavg()}")
+    if args.out is not None:
+        record = {
+            "rows": args.rows,
+            "vocab": args.vocab,
+            "epochs": args.epochs,
+            "libraries": libraries,
+            "machine": machine_record(load_start, os.getloadavg()),
+        }
+        write_record(args.out, record)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_model
+from _machine import machine_record, write_record
 from ab_commits import ISOLATE, export
 
 #: Packages the train path should load only when it uses them (issue 24, item 2).
@@ -137,14 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     load_end = os.getloadavg()
     print(f"load average after: {' '.join(f'{v:.2f}' for v in load_end)}")
     if args.out is not None:
-        record["machine"] = {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "load_average_start": [round(v, 2) for v in load_start],
-            "load_average_end": [round(v, 2) for v in load_end],
-        }
+        record["machine"] = machine_record(load_start, load_end)
         record.update(
             before=args.before,
             after=args.after,
@@ -152,9 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             data=args.data,
             heavy_imports={s: {m: sorted(h) for m, h in loaded[s].items()} for s in sides},
         )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        write_record(args.out, record)
 
 
 if __name__ == "__main__":

@@ -386,3 +386,13 @@ def test_torch_compile_time_to_accuracy_learns_digits_without_recompiling_per_st
     # The step graph once, the forward for full batches and once more for the last, smaller
     # one: a rate compiled in as a constant would make a graph per step (2 x 12 steps).
     assert counters["stats"]["unique_graphs"] <= 3
+
+
+def test_sparse_tfidf_writes_its_figures(tmp_path):
+    out = tmp_path / "sparse.json"
+    run_script("sparse_tfidf.py", "--rows", "300", "--vocab", "3000", "--epochs", "1", "--out", out)
+    record = json.loads(out.read_text())
+    assert set(record["libraries"]) == {"scikit-learn", "backprop"}
+    for lib in record["libraries"].values():
+        assert lib["fit_seconds"] > 0 and 0 <= lib["test_accuracy"] <= 1
+    assert record["rows"] == 300 and len(record["machine"]["load_average_start"]) == 3
