@@ -24,6 +24,7 @@ from backprop.threads import (
     choose_threads,
     largest_product_flops,
     limit,
+    training_threads,
 )
 from backprop.trainer import Trainer
 
@@ -111,6 +112,19 @@ def test_limit_sets_and_restores(no_env: None, two_threads: int) -> None:
         assert n == 2
         assert blas_threads() == 2
     assert blas_threads() == two_threads
+
+
+def test_training_threads_is_what_limit_holds(
+    monkeypatch: pytest.MonkeyPatch, no_env: None, two_threads: int
+) -> None:
+    # What `limit` would set, so that a run can tell whether it leaves a core free.
+    for sizes, batch in (([64, 1024, 10], 128), ([784, 512, 10], 128)):
+        with limit(sizes, batch) as n:
+            assert training_threads(sizes, batch) == n
+    assert training_threads([64, 1024, 10], 128, threads=2) == 2
+    # The environment fixed BLAS's count (after it loaded): the count BLAS has is used.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert training_threads([64, 1024, 10], 128) == two_threads
 
 
 def test_limit_keeps_an_outer_limit(no_env: None, two_threads: int) -> None:
