@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +25,20 @@ def workers_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     # cluster sets them in this process) makes a run count BLAS's threads as its own.
     for name in THREAD_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+def warm(drawer: Drawer, n: int) -> list[Any]:
+    """Wait until ``drawer`` has launched ``n`` workers and they have warmed up; their
+    processes."""
+    for _ in range(600):
+        if drawer.workers == n:
+            break
+        time.sleep(0.05)
+    workers = drawer._stop_launching()
+    assert len(workers) == n
+    for w in workers:
+        w.wait_ready()
+    return [w.proc for w in workers]
 
 
 def history(epochs: int = 6) -> History:
@@ -60,6 +76,7 @@ def test_workers_draw_the_files_this_process_draws(tmp_path: Path) -> None:
     todo = run_plots()
     local = Drawer().draw(todo, here)
     with Drawer(workers=2) as drawer:
+        warm(drawer, 2)
         remote = drawer.draw(todo, there)
     assert [o.worker for o in local] == [None] * 4
     pids = {o.worker for o in remote}
@@ -76,6 +93,7 @@ def test_a_failing_plot_is_an_outcome_and_the_others_are_drawn(tmp_path: Path) -
     todo = run_plots()
     todo[0] = Plot("loss.png", "plot_loss", (History(),))  # an empty history cannot be drawn
     with Drawer(workers=1) as drawer:
+        warm(drawer, 1)
         outcomes = drawer.draw(todo, tmp_path)
     assert outcomes[0].path is None and outcomes[0].worker is not None
     assert outcomes[0].error == "history is empty: nothing to plot"
@@ -89,6 +107,7 @@ def test_a_plots_warnings_come_back_from_a_worker(tmp_path: Path) -> None:
     here = Drawer().draw(todo, tmp_path)[0]
     (tmp_path / "w").mkdir()
     with Drawer(workers=1) as drawer:
+        warm(drawer, 1)
         there = drawer.draw(todo, tmp_path / "w")[0]
     assert there.worker is not None
     assert any("29483" in w and "missing" in w for w in here.warnings), here.warnings
@@ -98,10 +117,9 @@ def test_a_plots_warnings_come_back_from_a_worker(tmp_path: Path) -> None:
 def test_a_dead_worker_leaves_its_plots_to_this_process(tmp_path: Path) -> None:
     drawer = Drawer(workers=1)
     assert drawer.requested == 1
-    drawer._stop_launching()  # the worker is up and warm
-    assert drawer.workers == 1
-    drawer._workers[0].proc.kill()
-    drawer._workers[0].proc.wait()
+    (proc,) = warm(drawer, 1)
+    proc.kill()
+    proc.wait()
     outcomes = drawer.draw(run_plots(), tmp_path)
     assert [o.worker for o in outcomes] == [None] * 4
     assert all(o.error is None and o.path is not None and o.path.stat().st_size for o in outcomes)
@@ -216,3 +234,34 @@ def test_a_run_draws_its_plots_in_workers_as_it_would_alone(
     for name in ("loss.png", "confusion.png", "weights.png", "mistakes.png"):
         a = (tmp_path / "workers" / name).read_bytes()
         assert a == (tmp_path / "here" / name).read_bytes(), name
+
+
+def test_an_interrupt_while_workers_draw_leaves_nothing_behind(tmp_path: Path) -> None:
+    # Ctrl-C while the workers draw: the interrupt reaches the run (the workers ignore
+    # it), no file or scratch folder is left, and the workers end on their own.
+    import _thread
+    import signal
+    import threading
+
+    rng = np.random.default_rng(0)
+    c = 30  # 900 cells of text: a plot that takes a while to draw
+    slow = Plot(
+        "confusion.png",
+        "plot_confusion",
+        (rng.integers(0, c, 5000),) * 2 + ([str(i) for i in range(c)],),
+    )
+    drawer = Drawer(workers=2)
+    procs = warm(drawer, 2)
+    for proc in procs:  # the terminal's Ctrl-C reaches the workers too: they stay
+        os.kill(proc.pid, signal.SIGINT)
+    time.sleep(0.2)
+    assert [proc.poll() for proc in procs] == [None, None]
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        drawer.draw([slow] * 4, tmp_path)
+        time.sleep(30)  # only if the drawing ended before the interrupt
+    timer.cancel()
+    assert list(tmp_path.iterdir()) == []
+    for proc in procs:
+        assert proc.wait(timeout=30) == 0

@@ -181,18 +181,21 @@ class _Worker:
             env=env,
         )
         self._ready = False
+        self._ready_lock = threading.Lock()
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def wait_ready(self) -> None:
-        """Block until the worker has warmed up; EOFError if it ended instead."""
+        """Block until the worker has warmed up; EOFError if it ended instead. Safe from
+        two threads at once (the launcher and a drawing thread): one reads `READY`."""
         assert self.proc.stdout is not None
-        if not self._ready:
-            if self.proc.stdout.read(len(READY)) != READY:
-                raise EOFError("the drawing worker ended before it was ready")
-            self._ready = True
+        with self._ready_lock:
+            if not self._ready:
+                if self.proc.stdout.read(len(READY)) != READY:
+                    raise EOFError("the drawing worker ended before it was ready")
+                self._ready = True
 
     def call(self, plot: Plot, path: Path) -> tuple[str | None, tuple[str, ...]]:
         """Draw one plot; raises OSError or EOFError if the worker is gone."""
@@ -259,13 +262,10 @@ class Drawer:
                 return
 
     def _stop_launching(self) -> list[_Worker]:
-        """Launch no more workers; wait for the launcher (the last one it launched warms
-        up, or ends), so that no two threads read one worker's pipe."""
+        """Launch no more workers; the ones launched so far (a cold one joins the
+        drawing once it has warmed up)."""
         with self._lock:
             self._launching = False
-        if self._launcher is not None:
-            self._launcher.join()
-        with self._lock:
             return list(self._workers)
 
     @property
