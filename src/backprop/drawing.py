@@ -304,26 +304,38 @@ class Drawer:
     def _draw_all(self, plots: Sequence[Plot], scratch: Path) -> list[_Reply]:
         replies: list[_Reply | None] = [None] * len(plots)
         todo = iter(range(len(plots)))  # shared: each worker takes the next plot when free
-        take = threading.Lock()
+        workers = self._stop_launching()
+        changed = threading.Condition()
+        live = len(workers)  # threads that may still answer a plot
 
         def work(worker: _Worker) -> None:
-            while True:
-                with take:
-                    i = next(todo, None)
-                if i is None:
-                    return
-                try:
-                    replies[i] = (*worker.call(plots[i], scratch / plots[i].name), worker.pid)
-                except (OSError, EOFError, pickle.PickleError):
-                    return  # the worker died: what it did not draw is drawn here
+            nonlocal live
+            try:
+                worker.wait_ready()
+                while True:
+                    with changed:
+                        i = next(todo, None)
+                    if i is None:
+                        return
+                    reply = (*worker.call(plots[i], scratch / plots[i].name), worker.pid)
+                    with changed:
+                        replies[i] = reply
+                        changed.notify_all()
+            except (OSError, EOFError, ValueError, pickle.PickleError):
+                # The worker died (what it did not draw is drawn here), or the run was
+                # interrupted and closed its pipe (ValueError: write to closed file).
+                return
+            finally:
+                with changed:
+                    live -= 1
+                    changed.notify_all()
 
-        threads = [
-            threading.Thread(target=work, args=(w,), daemon=True) for w in self._stop_launching()
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        for w in workers:
+            threading.Thread(target=work, args=(w,), daemon=True).start()
+        # Until every plot is answered, or no worker is left to answer: a worker still
+        # warming up when the others have drawn everything is not waited for.
+        with changed:
+            changed.wait_for(lambda: live == 0 or all(r is not None for r in replies))
         for i, plot in enumerate(plots):
             if replies[i] is None:
                 try:
