@@ -265,3 +265,20 @@ def test_an_interrupt_while_workers_draw_leaves_nothing_behind(tmp_path: Path) -
     assert list(tmp_path.iterdir()) == []
     for proc in procs:
         assert proc.wait(timeout=30) == 0
+
+
+def test_a_worker_still_warming_up_is_not_waited_for(tmp_path: Path) -> None:
+    # The run waits for its plots, not for a second worker that is not ready when the
+    # first has drawn them all (a short run ends before its second worker warms up).
+    import threading
+
+    drawer = Drawer(workers=2)
+    first, _ = warm(drawer, 2)
+    never = threading.Event()
+    drawer._workers[1].wait_ready = lambda: never.wait(60)  # type: ignore[method-assign]
+    t0 = time.monotonic()
+    outcomes = drawer.draw(run_plots(), tmp_path)
+    waited = time.monotonic() - t0
+    never.set()
+    assert [o.worker for o in outcomes] == [first.pid] * 4
+    assert waited < 30, waited  # not the 60 s the cold worker would have held it
