@@ -375,6 +375,27 @@ def test_csv_target_column_default_and_last_column(tmp_path):
     assert names is None
 
 
+def test_a_headerless_csv_takes_the_targets_column_number(tmp_path: Path) -> None:
+    # Labels in front, no header: --target 1 (messages number such columns from 1).
+    q = tmp_path / "label-first.csv"
+    q.write_text("0,1.5,2.5\n1,3.5,4.5\n0,5.5,6.5\n1,7.5,8.5\n")
+    X, y, names = read_csv(q, target="1")
+    assert names is None
+    np.testing.assert_array_equal(y, [0, 1, 0, 1])
+    np.testing.assert_array_equal(X, [[1.5, 2.5], [3.5, 4.5], [5.5, 6.5], [7.5, 8.5]])
+    np.testing.assert_array_equal(read_csv(q, target="2")[1], [1.5, 3.5, 5.5, 7.5])
+    for bad in ("0", "4", "-1", "label"):
+        with pytest.raises(
+            DataError,
+            match=rf"no header row, so --target takes a column number from 1 \(the first\) "
+            rf"to 3 \(the last\), got '{bad}'",
+        ):
+            read_csv(q, target=bad)
+    # The choice is named: the dataset records the column's number, default the last.
+    assert load_dataset(str(q), task="classification", target="1").target == "1"
+    assert load_dataset(str(q), task="regression").target == "3"
+
+
 def test_csv_non_numeric_cell_names_row_and_column(tmp_path):
     p = tmp_path / "d.csv"
     p.write_text("a,b,y\n1,2,0\n3,oops,1\n")

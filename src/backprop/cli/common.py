@@ -73,7 +73,8 @@ def add_data_flags(p: argparse.ArgumentParser, *, default_data: str | None) -> N
         metavar="COL",
         default=None,
         help="target column of a CSV file (default: the one column named label, target, y "
-        "or class; a CSV without a header: its last column)",
+        "or class); a CSV without a header: the column's number, 1 for the first "
+        "(default: its last column)",
     )
     p.add_argument(
         "--drop",

@@ -105,7 +105,8 @@ class Dataset:
         Whether an image mirrored left to right is still an image of its class (clothes:
         yes; digits: no, a mirrored 3 is not a 3); None when unknown (files).
     target : str or None
-        The CSV column that holds the labels/targets (None: not a CSV with a header).
+        The CSV column that holds the labels/targets: its name, or without a header row
+        its number (``"5"``, 1 for the first); None: not a CSV.
     path : str or None
         The data file's absolute path (None for a named dataset), so a model can find
         its data again from another directory.

@@ -305,23 +305,30 @@ def read_csv_table(
 def choose_target(table: CsvTable, target: str | None, keep: Sequence[int]) -> int:
     """The target column's position: never a silent guess.
 
-    ``target`` if given; else, with a header, the one column named ``label``, ``target``,
-    ``y`` or ``class`` (any case), or a refusal listing the columns; without a header (or
-    with pandas' integer names 0..w-1), the last column (as in a ``.npy`` file).
+    ``target`` if given (without a header, a column number: 1 is the first, as messages
+    number them); else, with a header, the one column named ``label``, ``target``, ``y``
+    or ``class`` (any case), or a refusal listing the columns; without a header (or with
+    pandas' integer names 0..w-1), the last column (as in a ``.npy`` file), which the
+    caller names (`split_target`) so that the choice is never silent.
 
     Raises
     ------
     DataError
-        A ``target`` the file lacks, ``target`` without a header, or no (or several)
-        target-named columns.
+        A ``target`` the file lacks (without a header: not a column number), or no (or
+        several) target-named columns.
     """
     path, header = table.path, table.header
     if header is None:
-        if target is not None:
+        if target is None:
+            return keep[-1]
+        width = table.values.shape[1]
+        number = target.strip()
+        if not (number.isdigit() and 1 <= int(number) <= width):
             raise DataError(
-                f"{path}: target column {target!r} requested but the file has no header row"
+                f"{path}: the file has no header row, so --target takes a column number "
+                f"from 1 (the first) to {width} (the last), got {target!r}"
             )
-        return keep[-1]
+        return int(number) - 1
     if target is not None:
         if target not in header:
             raise MissingColumnError(
@@ -346,14 +353,14 @@ def choose_target(table: CsvTable, target: str | None, keep: Sequence[int]) -> i
 
 def split_target(
     table: CsvTable, target: str | None = None, drop: Sequence[str] = (), *, skip_text: bool = False
-) -> tuple[np.ndarray, np.ndarray, list[str] | None, str | None]:
+) -> tuple[np.ndarray, np.ndarray, list[str] | None, str]:
     """A table's inputs and target (`choose_target`), index and ``drop`` columns left out.
 
     Parameters
     ----------
     table : CsvTable
     target : str, optional
-        The target column's name.
+        The target column's name (without a header, its number, 1 for the first).
     drop : sequence of str
         Columns left out (``--drop``).
     skip_text : bool, default False
@@ -366,8 +373,8 @@ def split_target(
     y : ndarray of shape (n,)
         Numbers, or str labels from a text column.
     feature_names : list of str of length d, or None
-    target : str or None
-        The target column's name (None without a header).
+    target : str
+        The target column's name; without a header, its number (``"5"``: the fifth).
 
     Raises
     ------
@@ -391,7 +398,7 @@ def split_target(
         row = int(np.argmax(y == ""))
         raise DataError(f"{path}: data row {row + 1}, target column {table.name(t)}: empty label")
     names = [header[j] for j in inputs] if header is not None else None
-    return table.values[:, inputs], y, names, None if header is None else header[t]
+    return table.values[:, inputs], y, names, str(t + 1) if header is None else header[t]
 
 
 def read_csv(
