@@ -92,13 +92,15 @@ def test_workers_draw_the_files_this_process_draws(tmp_path: Path) -> None:
 def test_a_failing_plot_is_an_outcome_and_the_others_are_drawn(tmp_path: Path) -> None:
     todo = run_plots()
     todo[0] = Plot("loss.png", "plot_loss", (History(),))  # an empty history cannot be drawn
+    todo.append(Plot("x.png", "Figure"))  # not a plot function of backprop.plots
     with Drawer(workers=1) as drawer:
         warm(drawer, 1)
         outcomes = drawer.draw(todo, tmp_path)
     assert outcomes[0].path is None and outcomes[0].worker is not None
     assert outcomes[0].error == "history is empty: nothing to plot"
-    assert all(o.error is None and o.path is not None for o in outcomes[1:])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in todo[1:])
+    assert outcomes[-1].error == "backprop.plots has no plot function 'Figure'"
+    assert all(o.error is None and o.path is not None for o in outcomes[1:-1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in todo[1:-1])
 
 
 def test_a_plots_warnings_come_back_from_a_worker(tmp_path: Path) -> None:

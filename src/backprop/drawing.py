@@ -99,10 +99,13 @@ class Outcome:
 def draw_plot(plot: Plot, path: Path) -> tuple[str, ...]:
     """Draw ``plot`` into ``path`` in this process; returns the warnings it raised.
 
-    Raises what the plot function raises.
+    Raises what the plot function raises; ValueError if ``plot.function`` is not one of
+    `backprop.plots`' public functions.
     """
     from backprop import plots  # here: matplotlib only in a process that draws
 
+    if plot.function not in plots.__all__:
+        raise ValueError(f"backprop.plots has no plot function {plot.function!r}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         getattr(plots, plot.function)(*plot.args, path, **plot.kwargs)
