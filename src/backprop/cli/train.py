@@ -139,7 +139,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         # and each step adds an Allreduce, so one process with all the threads wins there.
         epilog="Data-parallel: `mpiexec -n K backprop train ...` trains on K processes "
         "(docs/scaling.md). It pays across machines; on one 2-core machine two ranks of one "
-        "thread were slower than one process with two threads, so use --threads instead.",
+        "thread were slower than one process with two threads, so use --threads instead.\n\n"
+        "Plots: where training leaves a core free, worker processes import matplotlib and "
+        "draw the plots beside it (docs/cli.md); BACKPROP_PLOT_WORKERS=0 draws them in this "
+        "process instead, for runs side by side.",
         formatter_class=HelpFormatter,
     )
     add_data_flags(p, default_data="digits")
