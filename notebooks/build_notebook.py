@@ -40,6 +40,20 @@ def code(text: str) -> None:
     CELLS.append(("code", text.strip("\n")))
 
 
+def write_it_yourself(what: str, name: str) -> None:
+    """The markdown cell before an exercise the student writes (`backprop.exercises`)."""
+    md(rf"""
+**Write it yourself ({what}).** Replace each `None` in the next cell with your own code
+(the forward pass is given), then run the cell after it: `exercises.check` compares each of
+your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
+$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
+(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
+As stored, the cell says "not written yet". The answer is not in this notebook, so no
+notebook viewer can show it; `print(exercises.answer("{name}"))` prints it from
+`backprop/exercises.py` when you ask.
+""")
+
+
 # ============================================================================ intro
 md(r"""
 # Backpropagation, page by page
@@ -371,16 +385,7 @@ code(r"""
 exercises.check("example", lambda *args: notes.classification_example(*args)[1])
 """)
 
-md(r"""
-**Write it yourself (Alg 3, one example).** Replace each `None` in the next cell with your own code
-(the forward pass is given), then run the cell after it: `exercises.check` compares each of
-your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
-$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
-(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
-As stored, the cell says "not written yet". The answer is not in this notebook, so no
-notebook viewer can show it; `print(exercises.answer("example"))` prints it from
-`backprop/exercises.py` when you ask.
-""")
+write_it_yourself("Alg 3, one example", "example")
 code(r"""
 def my_example(x, y, W1, b1, W2, b2):
     # Forward (page 3), given:
@@ -480,16 +485,7 @@ md(r"""
    different, a transposed or mis-ordered product cannot even be computed.
 """)
 
-md(r"""
-**Write it yourself (the batch in columns).** Replace each `None` in the next cell with your own code
-(the forward pass is given), then run the cell after it: `exercises.check` compares each of
-your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
-$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
-(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
-As stored, the cell says "not written yet". The answer is not in this notebook, so no
-notebook viewer can show it; `print(exercises.answer("columns"))` prints it from
-`backprop/exercises.py` when you ask.
-""")
+write_it_yourself("the batch in columns", "columns")
 code(r"""
 def my_columns(X, y, W1, b1, W2, b2):
     # Forward (page 5), given: X is d x n, y holds the n classes.
@@ -633,16 +629,7 @@ print("same J as columns:", np.isclose(J_rows, J_batch),
       "| dJ/dW1 rows == (dJ/dW1 columns)^T:", np.allclose(grads_rows["W1"], grads_batch["W1"].T))
 """)
 
-md(r"""
-**Write it yourself (the rows form).** Replace each `None` in the next cell with your own code
-(the forward pass is given), then run the cell after it: `exercises.check` compares each of
-your four gradients with finite differences of $J$ and with `backprop.MLP`, on a problem with
-$d = 7$, $m = 5$, $c = 3$, $n = 11$, and when one is wrong names the likely mistake
-(a transposed product, a bias gradient not summed over the batch, a wrong softmax sign, ...).
-As stored, the cell says "not written yet". The answer is not in this notebook, so no
-notebook viewer can show it; `print(exercises.answer("rows"))` prints it from
-`backprop/exercises.py` when you ask.
-""")
+write_it_yourself("the rows form", "rows")
 code(r"""
 def my_rows(X, y, W1, b1, W2, b2):
     # Forward (page 7), given: X is n x d, W1 is d x m, b1 is 1 x m, W2 is m x c, b2 is 1 x c.
