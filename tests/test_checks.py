@@ -18,6 +18,7 @@ from backprop.checks import (
     check_int,
     check_ints,
     check_real,
+    whole_number,
 )
 
 
@@ -184,3 +185,11 @@ def test_there_is_one_definition_of_the_number_predicates() -> None:
     assert not hasattr(fileutil, "is_int") and not hasattr(fileutil, "is_real")
     assert checks.is_int(np.uint8(3)) and not checks.is_int(True) and not checks.is_int(3.0)
     assert checks.is_real(np.float32(3)) and not checks.is_real(np.bool_(True))
+
+
+def test_whole_number_reads_ascii_digits_only() -> None:
+    assert whole_number("3") == 3 and whole_number(" 12 ") == 12 and whole_number("0") == 0
+    # isdigit() alone passes "²", which int() cannot read: a traceback where a one-line
+    # error belongs (BACKPROP_PLOT_WORKERS, a headerless CSV's --target).
+    for text in ("", " ", "-1", "+2", "1.5", "two", "\u00b2", "\u0663"):
+        assert whole_number(text) is None, text

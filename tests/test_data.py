@@ -384,7 +384,7 @@ def test_a_headerless_csv_takes_the_targets_column_number(tmp_path: Path) -> Non
     np.testing.assert_array_equal(y, [0, 1, 0, 1])
     np.testing.assert_array_equal(X, [[1.5, 2.5], [3.5, 4.5], [5.5, 6.5], [7.5, 8.5]])
     np.testing.assert_array_equal(read_csv(q, target="2")[1], [1.5, 3.5, 5.5, 7.5])
-    for bad in ("0", "4", "-1", "label"):
+    for bad in ("0", "4", "-1", "label", "\u00b2"):
         with pytest.raises(
             DataError,
             match=rf"no header row, so --target takes a column number from 1 \(the first\) "

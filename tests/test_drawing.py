@@ -200,7 +200,7 @@ def test_the_environment_caps_the_workers(monkeypatch: pytest.MonkeyPatch) -> No
     assert drawing.allowed_workers({}) == drawing.MAX_WORKERS
     assert drawing.allowed_workers({WORKERS_ENV: "1"}) == 1
     assert drawing.allowed_workers({WORKERS_ENV: " 9 "}) == drawing.MAX_WORKERS
-    for bad in ("-1", "two", "1.5"):
+    for bad in ("-1", "two", "1.5", "\u00b2"):
         with pytest.raises(ValueError, match=f"{WORKERS_ENV} must be a non-negative integer"):
             drawing.allowed_workers({WORKERS_ENV: bad})
     monkeypatch.setenv(WORKERS_ENV, "0")

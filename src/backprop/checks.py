@@ -29,6 +29,7 @@ __all__ = [
     "check_real",
     "is_int",
     "is_real",
+    "whole_number",
 ]
 
 
@@ -56,6 +57,16 @@ class OptionError(ValueError):
 def is_int(v: object) -> bool:
     """True for a Python or NumPy integer, but not a bool (``True`` is not an epoch count)."""
     return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def whole_number(text: str) -> int | None:
+    """The whole number ``text`` writes in the digits 0-9 (spaces around allowed), else
+    None: an environment variable or a column number typed by a user.
+
+    ``str.isdigit`` alone would also pass digits ``int`` cannot read (``"²"``).
+    """
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def is_real(v: object) -> bool:

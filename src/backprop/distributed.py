@@ -36,6 +36,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from backprop.checks import whole_number
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "LOCAL",
@@ -75,9 +77,9 @@ def launched_size(env: dict[str, str] | None = None) -> int:
     """
     env = dict(os.environ) if env is None else env
     for name in _SIZE_ENV:
-        value = env.get(name, "").strip()
-        if value.isdigit() and int(value) >= 1:
-            return int(value)
+        value = whole_number(env.get(name, ""))
+        if value is not None and value >= 1:
+            return value
     return 1
 
 
@@ -182,9 +184,10 @@ class _MPI(Communicator):
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         local = next(
-            (os.environ[k] for k in _LOCAL_SIZE_ENV if os.environ.get(k, "").isdigit()), None
+            (n for k in _LOCAL_SIZE_ENV if (n := whole_number(os.environ.get(k, ""))) is not None),
+            None,
         )
-        self.local_size = int(local) if local else self.size
+        self.local_size = local if local is not None else self.size
         self.timeout = timeout
         self._waiting: tuple[str, float] | None = None
         self._failed = 0

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from backprop._fileutil import atomic_path
+from backprop.checks import whole_number
 from backprop.threads import THREAD_ENV
 
 __all__ = [
@@ -64,9 +65,10 @@ def allowed_workers(env: Mapping[str, str] | None = None) -> int:
     value = (os.environ if env is None else env).get(WORKERS_ENV, "").strip()
     if not value:
         return MAX_WORKERS
-    if not value.isdigit():
+    n = whole_number(value)
+    if n is None:
         raise ValueError(f"{WORKERS_ENV} must be a non-negative integer, got {value!r}")
-    return min(int(value), MAX_WORKERS)
+    return min(n, MAX_WORKERS)
 
 
 @dataclass(frozen=True)

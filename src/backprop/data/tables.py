@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from backprop._memory import check_fits
+from backprop.checks import whole_number
 from backprop.data.formats import DataError, MissingColumnError
 
 __all__ = [
@@ -322,13 +323,13 @@ def choose_target(table: CsvTable, target: str | None, keep: Sequence[int]) -> i
         if target is None:
             return keep[-1]
         width = table.values.shape[1]
-        number = target.strip()
-        if not (number.isdigit() and 1 <= int(number) <= width):
+        number = whole_number(target)
+        if number is None or not 1 <= number <= width:
             raise DataError(
                 f"{path}: the file has no header row, so --target takes a column number "
                 f"from 1 (the first) to {width} (the last), got {target!r}"
             )
-        return int(number) - 1
+        return number - 1
     if target is not None:
         if target not in header:
             raise MissingColumnError(
