@@ -40,7 +40,7 @@ from backprop.config import MirrorWarning, TrainConfig, check_network_fits, mirr
 from backprop.data import Dataset, Preprocessor, train_val_split
 from backprop.data.rows import Rows, as_rows
 from backprop.distributed import world
-from backprop.drawing import Drawer, allowed_workers
+from backprop.drawing import Drawer
 from backprop.io import Model
 from backprop.network import MLP
 from backprop.report import RESULT_FILES, write_results
@@ -302,12 +302,9 @@ def plot_drawer(layer_sizes: Sequence[int], batch_size: int, threads: int | None
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
-    allowed = allowed_workers()
-    if allowed == 0 or world().size > 1:
+    if world().size > 1 or training_threads(layer_sizes, batch_size, threads) >= cores:
         return Drawer()
-    if training_threads(layer_sizes, batch_size, threads) >= cores:
-        return Drawer()
-    return Drawer(workers=min(cores, allowed))
+    return Drawer(workers=cores)  # the drawer caps them (`allowed_workers`)
 
 
 def publish_results(
