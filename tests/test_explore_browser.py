@@ -93,6 +93,23 @@ def wait(drv: Any, js: str, timeout: float = 60) -> Any:
     raise AssertionError(f"timed out waiting for {js}")
 
 
+def downloaded(where: Path, pattern: str, timeout: float = 30) -> Path:
+    """The one file matching ``pattern`` once Chrome has finished writing it.
+
+    Chrome creates the target name empty when a download starts and writes into
+    ``NAME.crdownload`` beside it, renaming at the end: a file that merely exists may
+    still be the empty placeholder (a CI run read it at 0 bytes).
+    """
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        found = list(where.glob(pattern))
+        busy = list(where.glob("*.crdownload"))
+        if len(found) == 1 and not busy and found[0].stat().st_size > 0:
+            return found[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no finished download matching {pattern} in {where}")
+
+
 def errors(drv: Any) -> list[str]:
     return [e["message"] for e in drv.get_log("browser") if e["level"] == "SEVERE"]
 
@@ -280,10 +297,7 @@ def test_the_page(server: ExploreServer, browser: Any, tmp_path: Path) -> None:
         "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
     )
     drv.find_element("id", "export").click()
-    end = time.monotonic() + 30
-    while not list(tmp_path.glob("*.safetensors")) and time.monotonic() < end:
-        time.sleep(0.1)
-    model = backprop.load(next(tmp_path.glob("*.safetensors")))
+    model = backprop.load(downloaded(tmp_path, "*.safetensors"))
     Xt = server.session.data.X_test
     np.testing.assert_array_equal(model.predict(Xt), server.session.net.predict(Xt))
 
