@@ -410,3 +410,26 @@ def test_metrics_json_records_the_loss(tmp_path: Path) -> None:
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["loss"] == model.net.loss == "softmax_cross_entropy"
     assert "(cross-entropy)" in report.summary_lines(tmp_path)[0]
+
+
+@pytest.mark.parametrize("make_run", [classification_run, regression_run])
+def test_the_test_set_goes_forward_once_and_scores_as_evaluate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_run: object
+) -> None:
+    model, ds = make_run()  # type: ignore[operator]
+    expected = report.test_scores(model, ds, ds.y_test)  # forward on its own
+    real_forward = Model.forward
+    calls: list[int] = []
+
+    def counting(self: Model, X: object) -> np.ndarray:
+        calls.append(len(X))  # type: ignore[arg-type]
+        return real_forward(self, X)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Model, "forward", counting)
+    result = make_result(make_history(), BEST_BY_LOSS)
+    report.write_results(tmp_path, model, result, ds, config=TrainConfig())
+    assert calls == [len(ds.y_test)]  # scores and confusion matrix from one forward
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    for key, value in expected.items():
+        name = key if key == "baseline_rmse" else f"test_{key}"
+        assert written[name] == pytest.approx(value, rel=1e-12), key

@@ -50,6 +50,7 @@ __all__ = [
     "ResultWarning",
     "best_epoch_record",
     "evaluate",
+    "output_metrics",
     "run_metrics",
     "score_line",
     "summary_lines",
@@ -105,9 +106,20 @@ def evaluate(
         squared error, or the Poisson deviance), rmse that of the predictions,
         and baseline_rmse the RMSE of always predicting ``baseline_mean``.
     """
-    net = model.net
     # Chunk by chunk for a `Rows` (a memory-mapped test set): outputs (n, c) only in memory.
     out = model.forward(X)  # finite, or ModelOutputError (NaN scores: a broken model)
+    return output_metrics(model, out, y, baseline_mean=baseline_mean)
+
+
+def output_metrics(
+    model: Model, out: np.ndarray, y: ArrayLike, *, baseline_mean: ArrayLike | None = None
+) -> dict[str, float]:
+    """`evaluate` from outputs already computed: ``out = model.forward(X)``, shape (n, c).
+
+    For a caller that needs the outputs for something else too (a run's confusion matrix),
+    so that the test set goes forward once. Parameters and result as `evaluate`.
+    """
+    net = model.net
     if model.is_binary:  # class indices 0/1 -> the one-output indicator it was trained on
         y = np.asarray(y).reshape(-1, 1)
     yy = net.check_y(y, out.shape[0])
@@ -127,7 +139,9 @@ def evaluate(
     return {"rmse": math.sqrt(mse), "loss": float(loss), "baseline_rmse": base}
 
 
-def test_scores(model: Model, dataset: Dataset, y_test: ArrayLike) -> dict[str, float]:
+def test_scores(
+    model: Model, dataset: Dataset, y_test: ArrayLike, *, outputs: np.ndarray | None = None
+) -> dict[str, float]:
     """`evaluate` on the dataset's test part, a regressor's baseline being the mean of the
     *training* targets (the honest constant: the test targets are not known in advance).
 
@@ -137,9 +151,13 @@ def test_scores(model: Model, dataset: Dataset, y_test: ArrayLike) -> dict[str, 
     dataset : Dataset
     y_test : array-like of shape (n_test,) or (n_test, k)
         The test targets in the model's encoding (class indices of ``model.classes``).
+    outputs : ndarray of shape (n_test, c), optional
+        ``model.forward(dataset.X_test)`` when the caller has it already.
     """
     baseline = None if model.is_classifier else np.mean(dataset.y_train, 0, dtype=np.float64)
-    return evaluate(model, dataset.X_test, y_test, baseline_mean=baseline)
+    if outputs is None:
+        outputs = model.forward(dataset.X_test)
+    return output_metrics(model, outputs, y_test, baseline_mean=baseline)
 
 
 def best_epoch_record(result: TrainResult) -> dict[str, Any]:
@@ -275,8 +293,12 @@ def _plots(
     dataset: Dataset,
     best: Mapping[str, Any],
     config: TrainConfig,
+    outputs: np.ndarray | None,
 ) -> list[Plot]:
-    """The plots of a run, each with the arrays it draws (pickled to a drawing worker)."""
+    """The plots of a run, each with the arrays it draws (pickled to a drawing worker).
+
+    ``outputs`` is ``model.forward(dataset.X_test)`` (a classifier's; None for a regressor).
+    """
     todo = [
         Plot(
             "loss.png",
@@ -288,8 +310,8 @@ def _plots(
     if dataset.task != "classification":
         return todo
     names = _class_names(dataset)
-    X_test = dataset.X_test  # a `Rows` (memory-mapped file) stays one: forward by chunks
-    y_pred = model.forward(X_test).argmax(axis=1)  # column i is dataset class i (checked)
+    assert outputs is not None
+    y_pred = outputs.argmax(axis=1)  # column i is dataset class i (checked)
     y_test = np.asarray(dataset.y_test)
     todo.append(Plot("confusion.png", "plot_confusion", (y_test, y_pred, names)))
     shape = dataset.image_shape
@@ -304,7 +326,7 @@ def _plots(
         )
         # Only the images the plot shows (the first mistakes), not the whole test set.
         rows = np.flatnonzero(y_test != y_pred)[:MISTAKES_SHOWN]
-        images = np.asarray(X_test[rows])
+        images = np.asarray(dataset.X_test[rows])  # a `Rows` reads just these
         todo.append(
             Plot(
                 "mistakes.png",
@@ -374,10 +396,14 @@ def write_results(
     if dataset.task == "classification":
         _check_same_classes(model, dataset)
     best = best_epoch_record(result)
+    # The test set goes forward once, for the scores and the confusion matrix both (a
+    # `Rows`, a memory-mapped test set, by chunks).
+    classifier = dataset.task == "classification"
+    outputs = model.forward(dataset.X_test) if classifier or test_metrics is None else None
     if test_metrics is None:
         # The model's outputs are the dataset's classes (checked above), so the dataset's
         # class indices are the model's targets as they stand.
-        test_metrics = test_scores(model, dataset, dataset.y_test)
+        test_metrics = test_scores(model, dataset, dataset.y_test, outputs=outputs)
     metrics = run_metrics(
         dataset,
         result,
@@ -393,8 +419,9 @@ def write_results(
     text = json.dumps(metrics, indent=2) + "\n"
     written.append(atomic_write_bytes(out / METRICS_FILE, text.encode("utf-8")))
     written.append(result.history.to_csv(out / "history.csv", best_epoch=best["best_epoch"]))
+    todo = _plots(model, result, dataset, best, config, outputs if classifier else None)
     with drawer if drawer is not None else Drawer() as draw:
-        outcomes = draw.draw(_plots(model, result, dataset, best, config), out)
+        outcomes = draw.draw(todo, out)
     for outcome in outcomes:  # a plot is optional: the model and metrics stand
         for caught in outcome.warnings:
             warnings.warn(f"{outcome.name}: {caught}", ResultWarning, stacklevel=2)
