@@ -723,6 +723,16 @@ def test_installed_entry_point_runs(digits_run: tuple[Path, str]) -> None:
     ]
 
 
+@pytest.mark.parametrize("module", ["backprop", "backprop.cli"])
+def test_python_dash_m_runs_the_command(digits_run: tuple[Path, str], module: str) -> None:
+    model = digits_run[0] / "model.safetensors"
+    ok = subprocess.run(
+        [sys.executable, "-m", module, "info", model], capture_output=True, text=True, timeout=60
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "parameters:" in ok.stdout
+
+
 def test_string_labels_train_predict_evaluate_info_from_another_directory(tmp_path, monkeypatch):
     """Issue 28: iris as users have it (an id column, string labels first)."""
     import sklearn.datasets
