@@ -636,3 +636,19 @@ def test_poisson_overflowing_mean_is_a_model_output_error() -> None:
     net.params["W1"][...] = 0.0
     with pytest.raises(ModelOutputError, match="NaN or infinite for 2 of 2"):
         Model(net).predict(np.zeros((2, 4)))
+
+
+def test_class_indices_of_each_layout() -> None:
+    out3 = np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5]])
+    softmax = Model(MLP([2, 3], loss="softmax_cross_entropy"))
+    np.testing.assert_array_equal(softmax.class_indices(out3), [1, 0])
+    binary = Model(MLP([2, 1], loss="sigmoid_binary_cross_entropy"), classes=np.array(["a", "b"]))
+    np.testing.assert_array_equal(
+        binary.class_indices(np.array([[-0.5], [0.25], [0.0]])), [0, 1, 0]
+    )
+    for other in (
+        MLP([2, 1], loss="squared_error"),
+        MLP([2, 3], loss="sigmoid_binary_cross_entropy"),
+    ):
+        with pytest.raises(ValueError, match="not a classifier of one class per row"):
+            Model(other).class_indices(out3)

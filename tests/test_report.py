@@ -433,3 +433,35 @@ def test_the_test_set_goes_forward_once_and_scores_as_evaluate(
     for key, value in expected.items():
         name = key if key == "baseline_rmse" else f"test_{key}"
         assert written[name] == pytest.approx(value, rel=1e-12), key
+
+
+def test_a_binary_models_confusion_matrix_is_its_predictions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scikit-learn's binary layout (one sigmoid output, as the estimators save it): the
+    # class is s > 0, not the argmax of one column (always class 0: a silently wrong plot).
+    rng = np.random.default_rng(2)
+    X = rng.random((40, 4)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(np.int64)
+    net = MLP([4, 5, 1], loss="sigmoid_binary_cross_entropy", seed=0)
+    labels = np.array(["no", "yes"])
+    model = Model(net, classes=labels)
+    net.params["b2"][:] -= np.median(model.forward(X))  # both classes predicted
+    ds = Dataset(name="bin", task="classification", X_train=X, y_train=y, X_test=X,
+                 y_test=y, classes=labels)  # fmt: skip
+    drawn: list[np.ndarray] = []
+    real = plots.plot_confusion
+
+    def spy(y_true: np.ndarray, y_pred: np.ndarray, *args: object, **kw: object) -> Path:
+        drawn.append(y_pred)
+        return real(y_true, y_pred, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plots, "plot_confusion", spy)
+    report.write_results(
+        tmp_path, model, make_result(make_history(), BEST_BY_LOSS), ds, config=TrainConfig()
+    )
+    expected = np.searchsorted(labels, model.predict(X))
+    assert set(expected) == {0, 1}
+    np.testing.assert_array_equal(drawn[0], expected)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["test_accuracy"] == pytest.approx(np.mean(expected == y))

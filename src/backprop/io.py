@@ -164,6 +164,30 @@ class Model:
         n = 2 if self.is_binary else self.net.n_outputs
         return np.arange(n) if self.classes is None else np.asarray(self.classes)
 
+    def class_indices(self, outputs: np.ndarray) -> np.ndarray:
+        """The class each row of a classifier's outputs predicts, as an index into `labels`.
+
+        Parameters
+        ----------
+        outputs : ndarray of shape (n, c)
+            ``forward(X)``: scores, one column per class, or one column for the binary
+            layout (the score of ``labels[1]``: index 1 where it is positive).
+
+        Returns
+        -------
+        indices : ndarray of int64, shape (n,)
+
+        Raises
+        ------
+        ValueError
+            For a regressor or a multilabel model (several labels per row, no one class).
+        """
+        if not self.is_classifier:
+            raise ValueError("class_indices: the model is not a classifier of one class per row")
+        if self.is_binary:  # sigmoid(s) > 0.5 exactly where s > 0
+            return (outputs[:, 0] > 0).astype(np.int64)
+        return outputs.argmax(axis=1)
+
     @property
     def pre(self) -> Preprocessor:
         """The preprocessor (never None after construction)."""
@@ -278,7 +302,7 @@ class Model:
             with np.errstate(over="ignore"):  # e^s can overflow where s is finite: checked
                 out = _finite_outputs(PREDICTIONS[self.net.loss](out, out=out))
             return out[:, 0] if out.shape[1] == 1 else out
-        pred = out.argmax(axis=1)
+        pred = self.class_indices(out)
         return pred if self.classes is None else self.classes[pred]
 
 

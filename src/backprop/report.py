@@ -124,7 +124,7 @@ def output_metrics(
         y = np.asarray(y).reshape(-1, 1)
     yy = net.check_y(y, out.shape[0])
     if model.is_classifier:
-        hit = (out > 0) == yy if model.is_binary else out.argmax(axis=1) == yy
+        hit = model.class_indices(out) == (yy[:, 0] if model.is_binary else yy)
         loss, _ = LOSSES[net.loss](out, yy)
         return {"accuracy": float(np.mean(hit)), "loss": float(loss)}
     y64 = yy.astype(np.float64)
@@ -311,7 +311,7 @@ def _plots(
         return todo
     names = _class_names(dataset)
     assert outputs is not None
-    y_pred = outputs.argmax(axis=1)  # column i is dataset class i (checked)
+    y_pred = model.class_indices(outputs)  # class i is the dataset's class i (checked)
     y_test = np.asarray(dataset.y_test)
     todo.append(Plot("confusion.png", "plot_confusion", (y_test, y_pred, names)))
     shape = dataset.image_shape
