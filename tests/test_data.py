@@ -438,11 +438,34 @@ def test_csv_nan_inf_named_with_count_and_position(tmp_path, bad):
     rows[4] = f"{bad},0"
     rows[7] = f"{bad},1"
     p.write_text("x,y\n" + "\n".join(rows) + "\n")
-    with pytest.raises(DataError, match=r"inputs has 2 NaN/inf values \(first at row 4"):
-        load_dataset(str(p), test_fraction=0)
-    p.write_text("x,y\n1,0\n2,nan\n3,1\n")
-    with pytest.raises(DataError, match=r"targets has 1 NaN/inf value \(first at row 1"):
-        load_dataset(str(p), test_fraction=0)
+    # Rows as every CSV error numbers them: the file's, the header being row 1.
+    with pytest.raises(DataError, match=r"d\.csv: 2 cells are NaN or infinite, the first at "
+                       r"row 6, column 'x': "):  # fmt: skip
+        load_dataset(str(p))
+    p.write_text("x,y\n1,0\n\n2,nan\n3,1\n")  # a blank line is not a row, but is counted
+    with pytest.raises(DataError, match=r"1 cell is NaN or infinite, the first at row 4, "
+                       r"column 'y': NaN, a missing value; backprop does not fill in"):  # fmt: skip
+        load_dataset(str(p))
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("", r"row 3, column 'b': empty cell; backprop does not fill in missing values"),
+        ("NA", r"row 3, column 'b': 'NA', a missing value; backprop does not fill in"),
+        (
+            "-inf",
+            r"1 cell is NaN or infinite, the first at row 3, column 'b': -inf; inputs and "
+            r"targets must be finite numbers",
+        ),
+        ("x7", r"row 3, column 'b': non-numeric value 'x7'"),
+    ],
+)
+def test_csv_missing_values_are_named_as_such(tmp_path: Path, cell: str, message: str) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text(f"a,b,y\n1,2,0\n3,{cell},1\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(8)))
+    with pytest.raises(DataError, match=message):
+        load_dataset(str(p), target="y")
 
 
 def test_nan_found_across_chunks(monkeypatch):
@@ -935,3 +958,17 @@ def test_boolean_labels_and_evaluation_every_row(tmp_path: Path) -> None:
     assert list(ds.classes) == ["False", "True"] and len(ds.X_test) == 10
     ev = load_dataset(str(p), every_row=True)
     assert len(ev.X_test) == 50  # every row scored, nothing held back for training
+
+
+def test_a_npy_of_images_without_labels_says_to_use_an_npz(tmp_path: Path) -> None:
+    images = np.zeros((5, 8, 8), np.uint8)
+    np.save(tmp_path / "imgs.npy", images)
+    with pytest.raises(DataError, match=r"imgs\.npy: holds images of shape \(5, 8, 8\) and no "
+                       r"labels: .*np\.savez\('data\.npz', X=images, y=labels\)"):  # fmt: skip
+        load_dataset(str(tmp_path / "imgs.npy"))
+    np.save(tmp_path / "flat.npy", np.zeros(5))
+    with pytest.raises(DataError, match=r"must be a 2-D array .* got shape \(5,\)"):
+        load_dataset(str(tmp_path / "flat.npy"))
+    # What the message says to do works: the same images with labels, as an .npz.
+    np.savez(tmp_path / "data.npz", X=images, y=np.arange(5) % 2)
+    assert load_dataset(str(tmp_path / "data.npz")).image_shape == (8, 8)

@@ -250,7 +250,8 @@ def _finish(
     if X_test is not None and mapping_of(X_test) is not None:
         X_test = Rows(X_test)
     words = ("evaluation", "evaluation") if every_row else ("training", "test")
-    parts = [(words[0], X_train, y_train)]
+    split = X_test is not None and y_test is not None  # the file's own split: name its parts
+    parts = [(words[0] if split or every_row else "the", X_train, y_train)]
     if X_test is not None and y_test is not None:
         parts.append((words[1], X_test, y_test))
     for part, X, y in parts:
@@ -586,6 +587,11 @@ def _load_npz(path: Path, **kw: Any) -> Dataset:
 
 def _load_npy(path: Path, **kw: Any) -> Dataset:
     data = read_npy(path)
+    if data.ndim == 3:  # images (n, rows, cols): their labels are in another array
+        raise DataError(
+            f"{path}: holds images of shape {data.shape} and no labels: save images and "
+            "labels together, np.savez('data.npz', X=images, y=labels), and train on the .npz"
+        )
     if data.ndim != 2 or data.shape[1] < 2:
         raise DataError(
             f"{path}: .npy must be a 2-D array whose last column is the target, "

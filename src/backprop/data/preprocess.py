@@ -56,7 +56,7 @@ def check_finite(a: np.ndarray | Rows, what: str, source: str | None = None) -> 
         where = f"row {first[0]}" + (f", column {first[1]}" if two_d.shape[1] > 1 else "")
         prefix = f"{source}: " if source else ""
         raise DataError(
-            f"{prefix}{what} has {count} NaN/inf value{'s' if count > 1 else ''} "
+            f"{prefix}{what}: {count} NaN/inf value{'s' if count > 1 else ''} "
             f"(first at {where}, counting from 0)"
         )
 

@@ -67,6 +67,37 @@ def _column_name(header: list[str] | None, j: int) -> str:
     return repr(header[j]) if header is not None else str(j + 1)
 
 
+# What a missing value's error says to do (an empty cell, NaN).
+_NO_IMPUTING = "backprop does not fill in missing values: fill them in or remove those rows"
+
+# How spreadsheets, R and pandas write a missing value (pandas reads these as NaN), named
+# as such in the error for a numeric column ("nan" itself parses as a float: NaN).
+_MISSING_MARKERS = frozenset({"NA", "N/A", "n/a", "#N/A", "<NA>", "NULL", "null", "None", "?"})
+
+
+def _not_finite(
+    path: Path, values: np.ndarray, numeric: list[int], lines: np.ndarray, header: list[str] | None
+) -> DataError | None:
+    """The error naming the count and the first NaN/inf cell of the numeric columns, by
+    the file's row number and the column's name as every other cell error does; None if
+    every cell is finite."""
+    bad = ~np.isfinite(values[:, numeric])
+    count = int(bad.sum())
+    if not count:
+        return None
+    k, jj = (int(i) for i in np.argwhere(bad)[0])
+    value = float(values[k, numeric[jj]])
+    if math.isnan(value):
+        what = f"NaN, a missing value; {_NO_IMPUTING}"
+    else:
+        what = f"{value}; inputs and targets must be finite numbers"
+    cells = f"{count} cells are" if count > 1 else "1 cell is"
+    return DataError(
+        f"{path}: {cells} NaN or infinite, the first at row {int(lines[k])}, column "
+        f"{_column_name(header, numeric[jj])}: {what}"
+    )
+
+
 def _bad_cell(
     path: Path, line: int, row: list[str], header: list[str] | None, dtype: np.dtype[Any]
 ) -> DataError:
@@ -74,6 +105,13 @@ def _bad_cell(
     for j, cell in enumerate(row):
         value = _parse_float(cell)
         col = _column_name(header, j)
+        if value is None and not cell.strip():
+            return DataError(f"{path}: row {line}, column {col}: empty cell; {_NO_IMPUTING}")
+        if value is None and cell.strip() in _MISSING_MARKERS:
+            return DataError(
+                f"{path}: row {line}, column {col}: {cell.strip()!r}, a missing value; "
+                f"{_NO_IMPUTING}"
+            )
         if value is None:
             return DataError(f"{path}: row {line}, column {col}: non-numeric value {cell!r}")
         if math.isfinite(value) and abs(value) > float(np.finfo(dtype).max):
@@ -251,6 +289,7 @@ def read_csv_columns(path: str | os.PathLike[str], dtype: DTypeLike = np.float32
             width = len(header) if header is not None else len(first[1])
             check_fits(n_lines * width * dtype.itemsize, f"{path}: {n_lines} rows", DataError)
             values = np.empty((n_lines, width), dtype=dtype)
+            lines = np.empty(n_lines, np.int64)  # each row's number in the file, for errors
             text_cols = [j for j, c in enumerate(first[1]) if _is_text(c)]
             texts: list[list[str]] = [[] for _ in text_cols]
             numeric = [j for j in range(width) if j not in set(text_cols)]
@@ -273,6 +312,7 @@ def read_csv_columns(path: str | os.PathLike[str], dtype: DTypeLike = np.float32
                     raise _bad_cell(path, line, cells, header, dtype) from None
                 for cells, j in zip(texts, text_cols, strict=True):
                     cells.append(row[j].strip())
+                lines[k] = line
                 k += 1
     except FileNotFoundError as exc:
         raise DataError(f"{path}: no such file") from exc
@@ -281,6 +321,8 @@ def read_csv_columns(path: str | os.PathLike[str], dtype: DTypeLike = np.float32
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: not a readable CSV text file ({exc})") from exc
     values = values[:k]  # fewer rows than lines (blank lines, quoted newlines): a view
+    if (error := _not_finite(path, values, numeric, lines, header)) is not None:
+        raise error
     values[:, text_cols] = np.nan
     text = {j: np.array(cells, dtype=str) for j, cells in zip(text_cols, texts, strict=True)}
     return CsvTable(values, header, text, path)
