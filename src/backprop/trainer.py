@@ -32,10 +32,10 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
-from typing import Any
+from contextlib import closing, contextmanager, nullcontext
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -153,6 +153,17 @@ def _metric_fn(net: MLP, metric: str) -> Callable[[np.ndarray, np.ndarray, Any],
             float(np.average(((mean(out) - y.reshape(out.shape)) ** 2).mean(axis=1), weights=sw))
         )
     raise ValueError(f"unknown metric {metric!r}; choose accuracy, rmse or r2")
+
+
+class Batch(NamedTuple):
+    """This rank's part of one batch, as `Trainer._sharded_step` takes it."""
+
+    X: np.ndarray  # (b, d): the rows, gathered (and warped) into a reused buffer
+    y: np.ndarray  # (b,) or (b, k)
+    sample_weight: np.ndarray | None  # (b,)
+    weight: float  # b, or the sum of the sample weights
+    rows: slice  # where these rows sit in the global batch (all of it on one rank)
+    n_global: int  # the global batch's size
 
 
 class Trainer:
@@ -416,13 +427,42 @@ class Trainer:
         float
             The mean batch loss, weighted by batch size (or sample weight sum).
         """
+        batch_hooks = [
+            cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end
+        ]
+        loss_sum = weight_sum = 0.0
+        with closing(self._batches(X, y, sample_weight)) as batches:
+            for batch in batches:
+                if self.comm.size > 1:  # every rank steps (one Allreduce), even on no weight
+                    J, weight = self._sharded_step(*batch)
+                elif batch.weight > 0:
+                    J, weight = self.step(batch.X, batch.y, batch.sample_weight), batch.weight
+                else:
+                    continue  # every weight in the batch is 0: nothing to learn
+                if weight <= 0:
+                    continue  # as above, for the global batch (the same on every rank)
+                loss_sum += J * weight
+                weight_sum += weight
+                for cb in batch_hooks:
+                    cb.on_batch_end(self.optimizer.t, J, self)
+        return loss_sum / weight_sum if weight_sum else math.nan
+
+    def _batches(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+    ) -> Generator[Batch, None, None]:
+        """This rank's part of each batch of an epoch, in the order of a fresh seeded
+        permutation (one drawn per epoch from the trainer's generator).
+
+        The buffers are allocated once per epoch and reused: a batch is valid until the
+        next one is drawn. Close the generator when done (`run_epoch` does, also when a
+        step raises): it holds the augmentation worker.
+        """
         n = X.shape[0]
         bs = min(self.batch_size, n)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         rank, size = self.comm.rank, self.comm.size
-        # Batch buffers: one allocation per epoch, reused by every step of it. With K
-        # ranks each holds its shard of a global batch: every rank draws the same `order`
-        # from the shared seed and gathers only its own rows of each batch.
+        # With K ranks each holds its shard of a global batch: every rank draws the same
+        # `order` from the shared seed and gathers only its own rows of each batch.
         local = -(-bs // size)
         # Sparse X (CSR, issue 17): each batch is a row slice X[idx], CSR too (its size is
         # the batch's nonzeros, not n x d); the network takes it as it is.
@@ -443,9 +483,6 @@ class Trainer:
         ]
         yb_full = np.empty((local, *y.shape[1:]), y.dtype)
         swb_full = None if sample_weight is None else np.empty(local, sample_weight.dtype)
-        batch_hooks = [
-            cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end
-        ]
 
         def rows_of(start: int) -> tuple[np.ndarray, int]:
             """This rank's rows of the batch at ``start`` and their offset in it."""
@@ -471,7 +508,6 @@ class Trainer:
             draws = aug.draw(self.rng, len(idx), total=min(bs, n - start), start=lo)
             ahead.append((idx, lo, Xb, pool.submit(aug.apply, Xb, draws)))
 
-        loss_sum = weight_sum = 0.0
         with ThreadPoolExecutor(1, "backprop-augment") if threaded else nullcontext() as pool:
             try:
                 for k, start in enumerate(range(0, n, bs)):
@@ -494,28 +530,13 @@ class Trainer:
                     b = len(idx)
                     yb = np.take(y, idx, axis=0, out=yb_full[:b])
                     swb = None
-                    weight = float(b)
                     if sample_weight is not None and swb_full is not None:
                         swb = np.take(sample_weight, idx, out=swb_full[:b])
-                        weight = float(swb.sum())
-                        if weight <= 0 and size == 1:
-                            continue  # every weight in the batch is 0: nothing to learn
-                    if size > 1:
-                        n_global = min(bs, n - start)
-                        rows = slice(lo, lo + b)
-                        J, weight = self._sharded_step(Xb, yb, swb, weight, rows, n_global)
-                        if weight <= 0:
-                            continue  # as above, for the global batch (the same on every rank)
-                    else:
-                        J = self.step(Xb, yb, swb)
+                    weight = float(b) if swb is None else float(swb.sum())
+                    yield Batch(Xb, yb, swb, weight, slice(lo, lo + b), min(bs, n - start))
                     self._after_masks = None
-                    loss_sum += J * weight
-                    weight_sum += weight
-                    for cb in batch_hooks:
-                        cb.on_batch_end(self.optimizer.t, J, self)
             finally:
                 self._after_masks = None
-        return loss_sum / weight_sum if weight_sum else math.nan
 
     def evaluate(
         self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
