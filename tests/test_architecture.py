@@ -414,8 +414,10 @@ def test_function_local_imports_say_why() -> None:
 
 
 def test_data_layers() -> None:
-    # formats -> rows, tables -> preprocess -> datasets: each imports only those to its left.
-    order = [f"backprop.data.{m}" for m in ("formats", "rows", "tables", "preprocess", "datasets")]
+    # formats -> rows, tables -> preprocess -> dataset -> named -> datasets: each imports
+    # only those to its left.
+    modules = ("formats", "rows", "tables", "preprocess", "dataset", "named", "datasets")
+    order = [f"backprop.data.{m}" for m in modules]
     for imp in imports_in(SRC, PACKAGE):
         if imp.importer in order and imp.imported.startswith("backprop.data"):
             assert imp.imported in order[: order.index(imp.importer)], imp

@@ -26,10 +26,10 @@ from backprop.data import (
     LabelEncoder,
     Preprocessor,
     Rows,
-    datasets,
     formats,
     load_dataset,
     load_idx_pair,
+    named,
     preprocess,
     read_csv,
     read_idx,
@@ -284,7 +284,7 @@ def test_idx_dataset_from_data_dir(tmp_path):
 
 
 def test_idx_dataset_lookup_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setattr(named, "SYSTEM_DATA_DIR", tmp_path / "system")
     monkeypatch.setenv("BACKPROP_DATA", str(tmp_path / "env"))
     make_idx_dir(tmp_path / "env" / "mnist", n_train=10, gz=False)
     assert load_dataset("mnist").X_train.shape == (10, 20)  # found via $BACKPROP_DATA/mnist
@@ -294,7 +294,7 @@ def test_idx_dataset_lookup_order(tmp_path, monkeypatch):
 
 
 def test_missing_idx_dataset_lists_every_place_and_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setattr(named, "SYSTEM_DATA_DIR", tmp_path / "system")
     monkeypatch.setenv("BACKPROP_DATA", str(tmp_path / "env"))
     partial = tmp_path / "dd"
     make_idx_dir(partial)
@@ -648,7 +648,7 @@ def test_bundled_sets_are_scikit_learns_element_for_element(
     # Read from scikit-learn's data files, and through scikit-learn itself when they are
     # not where this version keeps them: either way exactly what its loader gives.
     if not read_files:
-        monkeypatch.setattr(datasets, "sklearn_data_file", lambda filename: None)
+        monkeypatch.setattr(named, "sklearn_data_file", lambda filename: None)
     ref = _sklearn_bunch(name)
     # No split and float64: every row in the file's order, at scikit-learn's precision.
     ds = load_dataset(name, test_fraction=0, dtype=np.float64)
@@ -682,7 +682,7 @@ def test_a_bundled_file_of_another_layout_falls_back_to_scikit_learn(
     # as if it were, scikit-learn's own loader answers.
     with gzip.open(tmp_path / "digits.csv.gz", "wt") as f:
         f.write("\n".join(",".join(["1"] * 64) for _ in range(1797)))
-    monkeypatch.setattr(datasets, "sklearn_data_file", lambda filename: tmp_path / filename)
+    monkeypatch.setattr(named, "sklearn_data_file", lambda filename: tmp_path / filename)
     ds = load_dataset("digits", test_fraction=0, dtype=np.float64)
     np.testing.assert_array_equal(ds.X_train, _sklearn_bunch("digits").data)
 

@@ -1,7 +1,9 @@
 """Data: file formats, named datasets, and the preprocessing a model records.
 
 * `backprop.data.formats`: one validated reader per format (IDX, CSV, NPY/NPZ).
-* `backprop.data.datasets`: the registry of named datasets and `load_dataset`.
+* `backprop.data.datasets`: `load_dataset`, of a named dataset or a data file.
+* `backprop.data.named`: the registry of named datasets, `DATASETS`.
+* `backprop.data.dataset`: the `Dataset` record, and `assemble`, which checks and splits one.
 * `backprop.data.preprocess`: `Preprocessor`, `LabelEncoder`, the split.
 * `backprop.data.rows`: `Rows`, a matrix read batch by batch (data larger than memory).
 """
